@@ -1,0 +1,1 @@
+"""One module per Lambda function; each `handler(event, context)` is a thin adapter over `shared`."""

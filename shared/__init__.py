@@ -1,0 +1,1 @@
+"""Code shared by every Lambda handler: configuration, codec, store, poster, metrics and actions."""

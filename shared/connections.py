@@ -1,0 +1,26 @@
+"""$connect and $disconnect: who the connection is, and what it leaves behind."""
+from __future__ import annotations
+
+import logging
+
+from shared.events import WebSocketEvent
+from shared.services import Services
+from shared.validation import user_id
+
+logger = logging.getLogger(__name__)
+
+
+def connect(svc: Services, event: WebSocketEvent) -> None:
+    """Register the connection; a ClientError refuses it."""
+    svc.store.add_connection(event.connection_id, identify(event))
+
+
+def identify(event: WebSocketEvent) -> str | None:
+    """The user behind the connection (the optional `userId` query parameter), or None: anonymous."""
+    raw = event.query.get("userId")
+    return None if raw is None else user_id(raw)
+
+
+def disconnect(svc: Services, event: WebSocketEvent) -> bool:
+    return svc.store.remove_connection(event.connection_id)
+

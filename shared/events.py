@@ -1,0 +1,74 @@
+"""Typed views of the events API Gateway and EventBridge send to the functions."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class WebSocketEvent:
+    raw: dict[str, Any]
+
+    @property
+    def _context(self) -> dict[str, Any]:
+        return self.raw.get("requestContext") or {}
+
+    @property
+    def connection_id(self) -> str:
+        return self._context["connectionId"]
+
+    @property
+    def route_key(self) -> str:
+        return self._context.get("routeKey", "$default")
+
+    @property
+    def event_type(self) -> str:
+        return self._context.get("eventType", "MESSAGE")
+
+    @property
+    def domain_name(self) -> str | None:
+        return self._context.get("domainName")
+
+    @property
+    def stage(self) -> str | None:
+        return self._context.get("stage")
+
+    @property
+    def request_time_epoch_ms(self) -> int | None:
+        return self._context.get("requestTimeEpoch")
+
+    @property
+    def body(self) -> str | None:
+        return self.raw.get("body")
+
+    @property
+    def query(self) -> dict[str, str]:
+        return self.raw.get("queryStringParameters") or {}
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {k.lower(): v for k, v in (self.raw.get("headers") or {}).items()}
+
+    @property
+    def management_endpoint(self) -> str | None:
+        """The @connections endpoint API Gateway itself implies: https://{domain}/{stage}."""
+        if not self.domain_name or not self.stage:
+            return None
+        return f"https://{self.domain_name}/{self.stage}"
+
+
+@dataclass(frozen=True)
+class EventBridgeEvent:
+    raw: dict[str, Any]
+
+    @property
+    def source(self) -> str | None:
+        return self.raw.get("source")
+
+    @property
+    def detail_type(self) -> str | None:
+        return self.raw.get("detail-type")
+
+    @property
+    def detail(self) -> Any:
+        return self.raw.get("detail")

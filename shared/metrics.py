@@ -1,0 +1,49 @@
+"""The live metrics snapshot: five values, one timestamp."""
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from shared.store import Counts
+
+METRIC_NAMES = ("Active Users", "Live Subscribers", "Active Dashboards", "CPU Usage", "Memory Usage")
+
+
+def iso_timestamp(epoch_seconds: float) -> str:
+    """UTC ISO 8601 with milliseconds and Z, as JavaScript's toISOString() writes it."""
+    moment = datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _percent(value: float) -> int:
+    return max(0, min(100, round(value)))
+
+
+def cpu_percent() -> int:
+    import psutil  # imported on first use: it is not needed by most handlers' cold start
+
+    busy = psutil.cpu_percent(interval=None)
+    if busy == 0.0:
+        # psutil's first reading in a process has no baseline; the load average stands in.
+        busy = os.getloadavg()[0] / (os.cpu_count() or 1) * 100
+    return _percent(busy)
+
+
+def memory_percent() -> int:
+    import psutil
+
+    return _percent(psutil.virtual_memory().percent)
+
+
+def snapshot(counts: Counts, now: float | None = None) -> list[dict[str, Any]]:
+    timestamp = iso_timestamp(time.time() if now is None else now)
+    values = (
+        counts.active_users,
+        counts.subscribers,
+        counts.active_dashboards,
+        cpu_percent(),
+        memory_percent(),
+    )
+    return [{"name": name, "value": value, "timestamp": timestamp} for name, value in zip(METRIC_NAMES, values)]

@@ -1,0 +1,53 @@
+"""Delivery of server frames to connections through the API Gateway Management API."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
+
+from botocore.exceptions import ClientError as BotoClientError
+
+from shared.errors import ConnectionGone
+
+logger = logging.getLogger(__name__)
+
+FANOUT_THREADS = 32
+
+
+class Poster(Protocol):
+    def post(self, connection_id: str, frame: bytes) -> None: ...
+
+    def post_many(self, connection_ids: Iterable[str], frame: bytes) -> list[str]: ...
+
+
+class ManagementApiPoster:
+    """`POST /@connections/{id}` through boto3; a 410 becomes ConnectionGone."""
+
+    def __init__(self, client: Any, threads: int = FANOUT_THREADS) -> None:
+        self.client = client
+        self.threads = threads
+
+    def post(self, connection_id: str, frame: bytes) -> None:
+        try:
+            self.client.post_to_connection(ConnectionId=connection_id, Data=frame)
+        except self.client.exceptions.GoneException:
+            raise ConnectionGone(connection_id) from None
+
+    def post_many(self, connection_ids: Iterable[str], frame: bytes) -> list[str]:
+        """Post one frame to many connections concurrently; return the ones that are gone."""
+        ids = list(connection_ids)
+        if len(ids) <= 1:
+            return [cid for cid in ids if not self._delivered(cid, frame)]
+        with ThreadPoolExecutor(max_workers=min(self.threads, len(ids))) as pool:
+            return [cid for cid, ok in zip(ids, pool.map(lambda cid: self._delivered(cid, frame), ids)) if not ok]
+
+    def _delivered(self, connection_id: str, frame: bytes) -> bool:
+        try:
+            self.post(connection_id, frame)
+        except ConnectionGone:
+            return False
+        except BotoClientError as error:
+            # One failing connection must not stop the fan-out; it gets the next push.
+            logger.warning("post to %s failed: %s", connection_id, error.response.get("Error", {}).get("Code"))
+        return True

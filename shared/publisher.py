@@ -1,0 +1,64 @@
+"""The scheduled function: compute one snapshot per tick and push it to every subscriber."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shared import metrics
+from shared.actions import LIVE_METRICS_EVENT
+from shared.codec import encode_server_frame
+from shared.fanout import Delivery, deliver
+from shared.poster import Poster
+from shared.services import Services
+
+logger = logging.getLogger(__name__)
+
+SAFETY_MARGIN_MS = 2000  # never start a tick the invocation's timeout would cut short
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    ticks: int = 0
+    pushes: int = 0
+    delivered: int = 0
+    gone: int = 0
+
+
+def tick(svc: Services, poster: Poster) -> Delivery | None:
+    """One push to every subscriber; None when nobody is subscribed and no dashboard is active."""
+    subscribers = [cid for page in svc.store.subscribers() for cid in page]
+    counts = svc.store.counts()
+    if not subscribers and counts.active_dashboards == 0:
+        return None
+    snapshot = metrics.snapshot(counts)
+    delivery = deliver(svc.store, poster, subscribers, encode_server_frame(LIVE_METRICS_EVENT, snapshot))
+    svc.store.save_snapshot(snapshot)
+    return delivery
+
+
+def run_window(
+    svc: Services,
+    poster: Poster,
+    remaining_ms: Callable[[], int] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> WindowResult:
+    """Tick every METRICS_INTERVAL_SECONDS for PUBLISH_WINDOW_SECONDS (0: exactly one tick)."""
+    interval = svc.config.metrics_interval_seconds
+    window = svc.config.publish_window_seconds
+    start = clock()
+    ticks = pushes = delivered = gone = 0
+    while True:
+        result = tick(svc, poster)
+        ticks += 1
+        if result is not None:
+            pushes, delivered, gone = pushes + 1, delivered + result.delivered, gone + result.gone
+        next_at = start + ticks * interval
+        if next_at >= start + window - 1e-6:
+            break
+        if remaining_ms is not None and remaining_ms() - (next_at - clock()) * 1000 < SAFETY_MARGIN_MS:
+            break
+        sleep(max(0.0, next_at - clock()))
+    return WindowResult(ticks=ticks, pushes=pushes, delivered=delivered, gone=gone)
