@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from local_gateway.dynamodb import EmbeddedDynamoDB, ensure_table
+from local_gateway.template import template
+from shared.services import Services, dynamodb_client, reset_services, services
+from tests.support import ManagementApiEndpoint, RunningGateway
+
+FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fake_aws_credentials() -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in [*FAKE_AWS, "AWS_PROFILE"]}
+    os.environ.pop("AWS_PROFILE", None)
+    os.environ.update(FAKE_AWS)
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's DynamoDB server, once per session; each test gets a table of its own."""
+    server = EmbeddedDynamoDB()
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture
+def management_api() -> Iterator[ManagementApiEndpoint]:
+    endpoint = ManagementApiEndpoint().start()
+    yield endpoint
+    endpoint.stop()
+
+
+@pytest.fixture
+def lambda_env(moto_endpoint: str, management_api: ManagementApiEndpoint, monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
+    """The environment template.yaml gives the functions, pointed at moto and a local Management API."""
+    monkeypatch.setenv("TABLE_NAME", f"analytics-{uuid.uuid4().hex[:8]}")
+    monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("CONNECTIONS_ENDPOINT_URL", management_api.url)
+    monkeypatch.setenv("METRICS_INTERVAL_SECONDS", "5")
+    monkeypatch.setenv("PUBLISH_WINDOW_SECONDS", "0")
+    reset_services()
+    svc = services()
+    ensure_table(dynamodb_client(svc.config), svc.config.table_name, template())
+    yield svc
+    reset_services()
+
+
+@pytest.fixture(scope="module")
+def gateway() -> Iterator[RunningGateway]:
+    """A real gateway on a free port, pushing every 0.5 s, with its embedded DynamoDB."""
+    running = RunningGateway(METRICS_INTERVAL_SECONDS="0.5").start()
+    yield running
+    running.stop()

@@ -1,0 +1,158 @@
+"""Test helpers: sample events, a Management API endpoint that can answer 410, a running gateway."""
+from __future__ import annotations
+
+import copy
+import json
+import socket
+import threading
+import time
+from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+EVENTS = Path(__file__).parent / "events"
+
+
+def load_event(name: str, connection_id: str | None = None, **changes: Any) -> dict[str, Any]:
+    """A sample event from tests/events/, with its connection id and any top-level fields replaced."""
+    event = copy.deepcopy(json.loads((EVENTS / f"{name}.json").read_text()))
+    if connection_id is not None:
+        event["requestContext"]["connectionId"] = connection_id
+    event.update(changes)
+    return event
+
+
+def connect_event(connection_id: str, query: dict[str, str] | None = None) -> dict[str, Any]:
+    return load_event("connect", connection_id, queryStringParameters=query)
+
+
+def message_event(connection_id: str, action: str, *data: Any, body: str | None = None) -> dict[str, Any]:
+    event = load_event("message", connection_id)
+    frame: dict[str, Any] = {"action": action}
+    if data:
+        frame["data"] = data[0]
+    event["body"] = json.dumps(frame) if body is None else body
+    event["requestContext"]["routeKey"] = action
+    return event
+
+
+def disconnect_event(connection_id: str) -> dict[str, Any]:
+    return load_event("disconnect", connection_id)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ManagementApiEndpoint:
+    """`POST/GET/DELETE /@connections/{id}` over real HTTP: records frames, answers 410 for `gone` ids."""
+
+    def __init__(self) -> None:
+        self.frames: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.gone: set[str] = set()
+        self.failing: dict[str, int] = {}  # connection id -> status to answer (429, 500, ...)
+        self.requests = 0
+        self._lock = threading.Lock()
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _connection(self) -> str:
+                return unquote(self.path.rsplit("/@connections/", 1)[1])
+
+            def _answer(self, status: int, error_type: str | None = None) -> None:
+                body = json.dumps({"message": error_type or ""}).encode() if error_type else b""
+                self.send_response(status)
+                if error_type:
+                    self.send_header("x-amzn-ErrorType", error_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:
+                connection_id = self._connection()
+                data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with endpoint._lock:
+                    endpoint.requests += 1
+                    if connection_id in endpoint.gone:
+                        return self._answer(410, "GoneException")
+                    if connection_id in endpoint.failing:
+                        return self._answer(endpoint.failing[connection_id], "InternalServerError")
+                    endpoint.frames[connection_id].append(json.loads(data))
+                self._answer(200)
+
+            def do_DELETE(self) -> None:
+                with endpoint._lock:
+                    endpoint.gone.add(self._connection())
+                self._answer(204)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> ManagementApiEndpoint:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def events(self, connection_id: str, name: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            frames = list(self.frames.get(connection_id, []))
+        return [f for f in frames if name is None or f["event"] == name]
+
+
+class RunningGateway:
+    """The real gateway under uvicorn in a thread, on a free loopback port."""
+
+    def __init__(self, **environment: str) -> None:
+        self.environment = environment
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.gateway: Any = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._saved: dict[str, str | None] = {}
+
+    def start(self) -> RunningGateway:
+        import os
+
+        import uvicorn
+
+        from local_gateway.app import Gateway
+        from shared.config import GatewaySettings
+
+        for name, value in {"PORT": str(self.port), "HOST": "127.0.0.1", **self.environment}.items():
+            self._saved[name] = os.environ.get(name)
+            os.environ[name] = value
+        self.gateway = Gateway(GatewaySettings.from_env())
+        config = uvicorn.Config(self.gateway.app, host="127.0.0.1", port=self.port, log_level="warning")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the gateway did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        import os
+
+        self._server.should_exit = True
+        self._thread.join(timeout=20)
+        for name, value in self._saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
