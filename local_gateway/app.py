@@ -106,7 +106,7 @@ class Gateway:
         result = await self.invoke(self.routes["$connect"], apigw.connect_event(info, headers, query), "$connect")
         if result.get("statusCode") != 200:
             logger.info("connection refused (%s): %s", result.get("statusCode"), result.get("body"))
-            raise ConnectionRefusedError(result.get("body") or "Forbidden")
+            raise socketio.exceptions.ConnectionRefusedError(result.get("body") or "Forbidden")
         self.connections[info.connection_id] = info
         self._by_sid[sid] = info.connection_id
         logger.info("connected %s (%d open)", info.connection_id, len(self.connections))

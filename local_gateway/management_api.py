@@ -47,9 +47,9 @@ def management_routes(gateway: Gateway) -> list[Route]:
             return _error(410, "GoneException", "Gone")
         return JSONResponse(
             {
-                "ConnectedAt": iso_timestamp(info.connected_at),
-                "Identity": {"SourceIp": info.source_ip, "UserAgent": info.user_agent},
-                "LastActiveAt": iso_timestamp(info.last_active_at),
+                "connectedAt": iso_timestamp(info.connected_at),
+                "identity": {"sourceIp": info.source_ip, "userAgent": info.user_agent},
+                "lastActiveAt": iso_timestamp(info.last_active_at),
             }
         )
 

@@ -37,8 +37,11 @@ def handle_message(raw_event: dict[str, Any], action: Action) -> dict[str, Any]:
     event = WebSocketEvent(raw_event)
     svc = services()
     poster = svc.poster(event.management_endpoint)
-    name: str | None = None
+    # The route names the event even when the frame itself cannot be read (too large, not JSON).
+    name: str | None = None if event.route_key.startswith("$") else event.route_key
     try:
+        config = svc.config
+        svc.store.take_token(event.connection_id, config.rate_limit_per_second, config.rate_limit_burst)
         frame = decode_client_frame(event.body)
         name = frame.action
         action(Request(event.connection_id, frame.action, frame.data, poster, svc))
