@@ -1,0 +1,91 @@
+"""The gateway as a user starts it: `python -m local_gateway`, its port, its DynamoDB, Ctrl-C."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+import socketio
+
+from tests.support import RunningGateway, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_for_health(url: str, process: subprocess.Popen, timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read()
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
+                return json.loads(response.read())
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("the gateway did not answer /health")
+
+
+async def subscribe_and_join(url: str) -> list:
+    client = socketio.AsyncClient(reconnection=False)
+    await client.connect(url, transports=["websocket"], wait_timeout=10)
+    answers = [
+        await client.call("analytics:subscribeLiveMetrics", timeout=10),
+        await client.call("analytics:joinDashboard", "external", timeout=10),
+    ]
+    await client.disconnect()
+    return answers
+
+
+def test_gateway_process_listens_on_port_and_stops_cleanly_on_ctrl_c():
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1"}
+    env.pop("DYNAMODB_ENDPOINT_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local_gateway"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        health = wait_for_health(f"http://127.0.0.1:{port}", process)
+        assert health["dynamodb"].startswith("embedded moto")
+        assert asyncio.run(subscribe_and_join(f"http://127.0.0.1:{port}")) == [{"ok": True}] * 2
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0
+    assert "Application shutdown complete" in output
+    assert "connected " in output and "analytics:subscribeLiveMetrics -> 200" in output
+    assert "Traceback" not in output
+
+
+def test_gateway_uses_the_dynamodb_endpoint_it_is_given(moto_endpoint):
+    running = RunningGateway(DYNAMODB_ENDPOINT_URL=moto_endpoint, TABLE_NAME="external-table").start()
+    try:
+        client = socketio.AsyncClient(reconnection=False)
+
+        async def join_and_look() -> list:
+            await client.connect(running.url, transports=["websocket"], wait_timeout=10)
+            assert await client.call("analytics:joinDashboard", "external", timeout=10) == {"ok": True}
+            found = await asyncio.to_thread(members)
+            await client.disconnect()
+            return found
+
+        def members() -> list:
+            return dynamodb.query(
+                TableName="external-table",
+                KeyConditionExpression="PK = :room",
+                ExpressionAttributeValues={":room": {"S": "ROOM#external"}},
+            )["Items"]
+
+        dynamodb = boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name="us-east-1")
+        found = asyncio.run(join_and_look())
+        assert len(found) == 2  # the membership and the room's own count item
+    finally:
+        running.stop()
+    assert os.environ.get("DYNAMODB_ENDPOINT_URL") is None
