@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from typing import Any
 
 from local_gateway.template import Template
@@ -33,12 +34,29 @@ class EmbeddedDynamoDB:
 
     def start(self) -> str:
         self._server.start()
+        wsgi = self._server._server
+        wsgi.app = _serialized(wsgi.app)
         host, port = self._server.get_host_and_port()
         self.endpoint_url = f"http://{host}:{port}"
         return self.endpoint_url
 
     def stop(self) -> None:
         self._server.stop()
+
+
+def _serialized(app: Any) -> Any:
+    """One request at a time. moto runs a TransactWriteItems by deep-copying the table and restores that copy
+    when the transaction is cancelled, silently undoing whatever another thread wrote meanwhile (and the copy
+    itself can fail with "dictionary changed size during iteration"). The GIL serialized moto's work anyway.
+    Found by the 200-client test in tests/test_gateway_resilience.py.
+    """
+    lock = threading.Lock()
+
+    def call(environ: Any, start_response: Any) -> Any:
+        with lock:
+            return list(app(environ, start_response))
+
+    return call
 
 
 def ensure_table(client: Any, table_name: str, template: Template) -> bool:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 TABLE_NAME = "TABLE_NAME"
 CONNECTIONS_ENDPOINT_URL = "CONNECTIONS_ENDPOINT_URL"
@@ -14,6 +14,13 @@ MAX_ROOMS_PER_CONNECTION = "MAX_ROOMS_PER_CONNECTION"
 PORT = "PORT"
 HOST = "HOST"
 CORS_ALLOWED_ORIGINS = "CORS_ALLOWED_ORIGINS"
+RATE_LIMIT_PER_SECOND = "RATE_LIMIT_PER_SECOND"
+RATE_LIMIT_BURST = "RATE_LIMIT_BURST"
+RECONCILE_INTERVAL_SECONDS = "RECONCILE_INTERVAL_SECONDS"
+AUTH_JWT_SECRET = "AUTH_JWT_SECRET"
+AUTH_JWKS_URL = "AUTH_JWKS_URL"
+AUTH_JWT_AUDIENCE = "AUTH_JWT_AUDIENCE"
+AUTH_JWT_ISSUER = "AUTH_JWT_ISSUER"
 
 
 class ConfigError(Exception):
@@ -38,6 +45,29 @@ def _optional(environ: Mapping[str, str], name: str) -> str | None:
 
 
 @dataclass(frozen=True)
+class AuthSettings:
+    """Token checks on $connect: off unless AUTH_JWT_SECRET (HS256) or AUTH_JWKS_URL (RS256) is set."""
+
+    jwt_secret: str | None = field(default=None, repr=False)
+    jwks_url: str | None = None
+    audience: str | None = None
+    issuer: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.jwt_secret or self.jwks_url)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> AuthSettings:
+        return cls(
+            jwt_secret=_optional(environ, AUTH_JWT_SECRET),
+            jwks_url=_optional(environ, AUTH_JWKS_URL),
+            audience=_optional(environ, AUTH_JWT_AUDIENCE),
+            issuer=_optional(environ, AUTH_JWT_ISSUER),
+        )
+
+
+@dataclass(frozen=True)
 class Config:
     table_name: str
     connections_endpoint_url: str | None
@@ -45,6 +75,10 @@ class Config:
     publish_window_seconds: float
     dynamodb_endpoint_url: str | None
     max_rooms_per_connection: int
+    rate_limit_per_second: float = 20.0  # 0: no limit
+    rate_limit_burst: int = 40
+    reconcile_interval_seconds: float = 300.0
+    auth: AuthSettings = field(default_factory=lambda: AuthSettings())
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -59,6 +93,10 @@ class Config:
             publish_window_seconds=_number(environ, PUBLISH_WINDOW_SECONDS, 60.0, 0.0),
             dynamodb_endpoint_url=_optional(environ, DYNAMODB_ENDPOINT_URL),
             max_rooms_per_connection=int(_number(environ, MAX_ROOMS_PER_CONNECTION, 20, 1)),
+            rate_limit_per_second=_number(environ, RATE_LIMIT_PER_SECOND, 20.0, 0.0),
+            rate_limit_burst=int(_number(environ, RATE_LIMIT_BURST, 40, 1)),
+            reconcile_interval_seconds=_number(environ, RECONCILE_INTERVAL_SECONDS, 300.0, 1.0),
+            auth=AuthSettings.from_env(environ),
         )
 
 

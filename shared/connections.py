@@ -12,11 +12,17 @@ logger = logging.getLogger(__name__)
 
 def connect(svc: Services, event: WebSocketEvent) -> None:
     """Register the connection; a ClientError refuses it."""
+    if svc.config.auth.enabled:
+        from shared.auth import authenticate
+
+        identity = authenticate(svc.config.auth, event.query)
+        svc.store.add_connection(event.connection_id, identity.user_id, identity.dashboards)
+        return
     svc.store.add_connection(event.connection_id, identify(event))
 
 
 def identify(event: WebSocketEvent) -> str | None:
-    """The user behind the connection (the optional `userId` query parameter), or None: anonymous."""
+    """Without auth: the optional `userId` query parameter, or None (anonymous). With auth it is never read."""
     raw = event.query.get("userId")
     return None if raw is None else user_id(raw)
 

@@ -48,3 +48,11 @@ class ConnectionGone(Exception):
 
 class Unauthorized(ClientError):
     status_code = 401
+
+
+class Forbidden(ClientError):
+    status_code = 403
+
+
+class RateLimited(ClientError):
+    status_code = 429

@@ -12,6 +12,7 @@ from shared.codec import encode_server_frame
 from shared.fanout import Delivery, deliver
 from shared.poster import Poster
 from shared.services import Services
+from shared.store import Counts
 
 logger = logging.getLogger(__name__)
 
@@ -29,13 +30,23 @@ class WindowResult:
 def tick(svc: Services, poster: Poster) -> Delivery | None:
     """One push to every subscriber; None when nobody is subscribed and no dashboard is active."""
     subscribers = [cid for page in svc.store.subscribers() for cid in page]
-    counts = svc.store.counts()
+    counts = reconciled(svc, svc.store.counts())
     if not subscribers and counts.active_dashboards == 0:
         return None
     snapshot = metrics.snapshot(counts)
     delivery = deliver(svc.store, poster, subscribers, encode_server_frame(LIVE_METRICS_EVENT, snapshot))
     svc.store.save_snapshot(snapshot)
     return delivery
+
+
+def reconciled(svc: Services, counts: Counts) -> Counts:
+    """At most once per RECONCILE_INTERVAL_SECONDS across all invocations: recount, so counts never drift for good."""
+    if not svc.store.claim_reconciliation(counts, svc.config.reconcile_interval_seconds):
+        return counts
+    fresh = svc.store.reconcile()
+    if fresh is not None and fresh != counts:
+        logger.info("reconciled counts: %s -> %s", counts, fresh)
+    return fresh or svc.store.counts()
 
 
 def run_window(

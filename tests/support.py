@@ -83,7 +83,9 @@ class ManagementApiEndpoint:
                     if connection_id in endpoint.gone:
                         return self._answer(410, "GoneException")
                     if connection_id in endpoint.failing:
-                        return self._answer(endpoint.failing[connection_id], "InternalServerError")
+                        status = endpoint.failing[connection_id]
+                        # API Gateway's own throttling answer is 429 LimitExceededException.
+                        return self._answer(status, "LimitExceededException" if status == 429 else "InternalServerError")
                     endpoint.frames[connection_id].append(json.loads(data))
                 self._answer(200)
 

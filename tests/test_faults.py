@@ -1,0 +1,276 @@
+"""Faults: stale connections (410), abrupt disconnects, throttling and 5xx, pagination, unprocessed batch items."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+from botocore.retries.standard import ExponentialBackoff
+
+from handlers import (
+    connect,
+    join_dashboard,
+    publish_dashboard_update,
+    publish_metrics,
+    subscribe_live_metrics,
+)
+from shared.runtime import INTERNAL_ERROR
+from shared.services import RETRIES
+from shared.store import Counts
+from tests.faults import DynamoDBFaults
+from tests.support import connect_event, load_event, message_event
+
+A, B, C = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB=", "CCCCCCCCCCCCCCC="
+ATTEMPTS = 1 + RETRIES["max_attempts"]  # botocore's max_attempts counts the retries after the first try
+
+
+def items(svc) -> list[dict]:
+    return svc.store.client.scan(TableName=svc.config.table_name)["Items"]  # a test may scan; the product never
+
+
+def keys(svc) -> set[tuple[str, str]]:
+    return {(item["PK"]["S"], item["SK"]["S"]) for item in items(svc)}
+
+
+def owned_by(svc, connection_id: str) -> set[tuple[str, str]]:
+    return {key for key in keys(svc) if connection_id in key[0] or connection_id in key[1]}
+
+
+def connected(cid: str, user: str | None = None) -> None:
+    assert connect.handler(connect_event(cid, {"userId": user} if user else None), None)["statusCode"] == 200
+
+
+def send(handler, cid: str, action: str, *data) -> dict:
+    return json.loads(handler.handler(message_event(cid, action, *data), None)["body"])
+
+
+def subscribe(cid: str) -> dict:
+    return send(subscribe_live_metrics, cid, "analytics:subscribeLiveMetrics")
+
+
+def join(cid: str, dashboard: str) -> dict:
+    return send(join_dashboard, cid, "analytics:joinDashboard", dashboard)
+
+
+def publish() -> dict:
+    return json.loads(publish_metrics.handler(load_event("scheduled"), None)["body"])
+
+
+def recount(svc) -> Counts:
+    counts = svc.store.reconcile()
+    assert counts is not None
+    return counts
+
+
+def expire(svc, connection_id: str) -> None:
+    """What two hours do to a connection whose $disconnect never came: every item of it is past expiresAt."""
+    for pk, sk in owned_by(svc, connection_id):
+        svc.store.client.update_item(
+            TableName=svc.config.table_name,
+            Key={"PK": {"S": pk}, "SK": {"S": sk}},
+            UpdateExpression="SET expiresAt = :past",
+            ExpressionAttributeValues={":past": {"N": "1"}},
+        )
+
+
+@pytest.fixture
+def faults(lambda_env, monkeypatch) -> Iterator[DynamoDBFaults]:
+    # botocore's real retry handler runs; only its throttling backoff scale shrinks from 1 s to 10 ms.
+    monkeypatch.setitem(ExponentialBackoff._DEFAULT_BACKOFF_CONFIG, "throttling_base_scale", 0.01)
+    injector = DynamoDBFaults(lambda_env.store.client)
+    yield injector
+    injector.close()
+
+
+@pytest.fixture
+def reconcile_every_tick(lambda_env, monkeypatch) -> None:
+    monkeypatch.setattr(lambda_env, "config", dataclasses.replace(lambda_env.config, reconcile_interval_seconds=0))
+
+
+# -- 410 Gone ---------------------------------------------------------------------------------
+def test_publisher_410_removes_every_item_of_the_gone_connection_and_the_counts_heal(lambda_env, management_api):
+    connected(A, "alice")
+    connected(B, "bob")
+    for cid in (A, B):
+        subscribe(cid)
+        join(cid, "shared")
+    join(B, "bobs-own")
+    management_api.gone.add(B)
+    assert publish()["gone"] == 1
+    assert owned_by(lambda_env, B) == set()
+    counts = lambda_env.store.counts()
+    assert counts == Counts(connections=1, active_users=1, subscribers=1, active_dashboards=1)
+    assert recount(lambda_env) == counts
+
+
+def test_dashboard_update_410_removes_the_gone_member_only(lambda_env, management_api):
+    for cid in (A, B):
+        connected(cid)
+        join(cid, "sales")
+    management_api.gone.add(A)
+    result = publish_dashboard_update.handler(load_event("dashboard_update"), None)
+    assert json.loads(result["body"]) == {"delivered": 1, "gone": 1}
+    assert owned_by(lambda_env, A) == set()
+    assert lambda_env.store.connection_rooms(B) == ["sales"]
+    assert lambda_env.store.counts() == Counts(connections=1, active_users=1, active_dashboards=1)
+
+
+# -- abrupt disconnects and reconciliation ----------------------------------------------------
+def test_reads_ignore_expired_connections(lambda_env, management_api):
+    for cid in (A, B):
+        connected(cid)
+        subscribe(cid)
+        join(cid, "sales")
+    expire(lambda_env, A)
+    assert [cid for page in lambda_env.store.subscribers() for cid in page] == [B]
+    assert [cid for page in lambda_env.store.room_members("sales") for cid in page] == [B]
+
+
+def test_reconciliation_heals_counts_after_connections_vanish_without_disconnect(
+    lambda_env, management_api, reconcile_every_tick
+):
+    connected(A, "alice")
+    connected(B, "alice")
+    connected(C)
+    subscribe(A)
+    subscribe(C)
+    join(A, "sales")
+    join(C, "ops")
+    expire(lambda_env, A)  # alice's first tab: expired, not yet deleted by TTL
+    for pk, sk in owned_by(lambda_env, C):  # the anonymous one: TTL has deleted its items already
+        lambda_env.store.client.delete_item(
+            TableName=lambda_env.config.table_name, Key={"PK": {"S": pk}, "SK": {"S": sk}}
+        )
+    assert lambda_env.store.counts() == Counts(connections=3, active_users=2, subscribers=2, active_dashboards=2)
+    publish()
+    assert lambda_env.store.counts() == Counts(connections=1, active_users=1, subscribers=0, active_dashboards=0)
+    # The per-room counter healed too: the next join makes the room active again, counted once.
+    connected(A.replace("A", "D"))
+    join(A.replace("A", "D"), "sales")
+    assert lambda_env.store.counts().active_dashboards == 1
+
+
+def test_reconciliation_runs_at_most_once_per_interval(lambda_env):
+    connected(A)
+    seen = lambda_env.store.counts()
+    assert not lambda_env.store.claim_reconciliation(seen, 300)  # the clock started at the first change
+    assert lambda_env.store.claim_reconciliation(seen, 0)
+    assert not lambda_env.store.claim_reconciliation(seen, 0)  # already claimed by someone else
+
+
+def test_reconciliation_yields_to_a_concurrent_change(lambda_env, management_api):
+    connected(A)
+    subscribe(A)
+    raced = []
+
+    def another_client_meanwhile(request, **_):
+        # While the reconciler counts subscribers, another connection arrives and subscribes.
+        if not raced and b'"Select": "COUNT"' in request.body and b"Subscribers" in request.body:
+            raced.append(True)
+            connected(B)
+            subscribe(B)
+
+    events = lambda_env.store.client.meta.events
+    events.register("before-send.dynamodb.Query", another_client_meanwhile)
+    try:
+        assert lambda_env.store.reconcile() is None  # its write would have clobbered B: it yields
+    finally:
+        events.unregister("before-send.dynamodb.Query", another_client_meanwhile)
+    assert raced
+    assert lambda_env.store.counts() == Counts(connections=2, active_users=2, subscribers=2)
+
+
+# -- throttling and 5xx from DynamoDB ---------------------------------------------------------
+def test_dynamodb_throttling_is_retried_with_backoff_until_it_succeeds(lambda_env, management_api, faults, monkeypatch):
+    delays: list[float] = []
+    real_delay = ExponentialBackoff.delay_amount
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, ctx: delays.append(real_delay(self, ctx)) or delays[-1])
+    connected(A)
+    faults.fail("UpdateItem", times=3)
+    assert subscribe(A) == {"ok": True}
+    assert faults.injected["UpdateItem"] == 3
+    assert len(delays) == 3
+    assert len(management_api.events(A, "analytics:liveMetrics")) == 1
+    assert lambda_env.store.counts().subscribers == 1
+
+
+def test_dynamodb_throttling_beyond_the_retries_gives_a_generic_error_and_changes_nothing(
+    lambda_env, management_api, faults, caplog
+):
+    connected(A)
+    before, counts = keys(lambda_env), lambda_env.store.counts()
+    faults.fail("TransactWriteItems")
+    with caplog.at_level(logging.INFO):
+        assert join(A, "sales") == {"ok": False, "error": INTERNAL_ERROR}
+    assert faults.injected["TransactWriteItems"] == ATTEMPTS
+    (error,) = management_api.events(A, "analytics:error")
+    assert error["data"] == {"message": INTERNAL_ERROR, "event": "analytics:joinDashboard"}
+    assert "ThrottlingException" in caplog.text and "TransactWriteItems" in caplog.text
+    assert keys(lambda_env) == before and lambda_env.store.counts() == counts
+
+
+def test_dynamodb_5xx_on_a_counter_is_healed_by_the_next_reconciliation(
+    lambda_env, management_api, faults, reconcile_every_tick
+):
+    connected(A)
+    faults.fail("UpdateItem", status=500, code="InternalServerError", when=lambda body: body["Key"]["PK"]["S"] == "METRICS")
+    assert subscribe(A) == {"ok": False, "error": INTERNAL_ERROR}
+    assert faults.injected["UpdateItem"] == ATTEMPTS
+    assert lambda_env.store.counts().subscribers == 0  # the subscription is stored, its count is not
+    faults.close()
+    publish()
+    assert lambda_env.store.counts() == Counts(connections=1, active_users=1, subscribers=1)
+    assert subscribe(A) == {"ok": True}  # idempotent retry by the client
+    assert lambda_env.store.counts().subscribers == 1
+
+
+# -- throttling and 5xx from @connections -----------------------------------------------------
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_management_api_errors_are_retried_and_the_fanout_goes_on(lambda_env, management_api, status):
+    for cid in (A, B):
+        connected(cid)
+        subscribe(cid)
+    management_api.failing[B] = status
+    requests_before = management_api.requests
+    assert publish() == {"ticks": 1, "pushes": 1, "delivered": 2, "gone": 0}
+    assert management_api.requests - requests_before == 1 + ATTEMPTS  # A once, B until botocore gives up
+    assert len(management_api.events(A, "analytics:liveMetrics")) == 2
+    assert owned_by(lambda_env, B)  # a failing connection is not a gone one: it keeps its state
+    del management_api.failing[B]
+    publish()
+    assert len(management_api.events(B, "analytics:liveMetrics")) == 2
+
+
+# -- pagination and batch writes --------------------------------------------------------------
+def test_subscribers_and_room_members_are_followed_across_pages(lambda_env, management_api):
+    ids = [f"PAGE{n:011d}=" for n in range(7)]
+    for cid in ids:
+        connected(cid)
+        subscribe(cid)
+        join(cid, "sales")
+    lambda_env.store.page_size = 2
+    assert len(list(lambda_env.store.subscribers())) >= 4
+    assert sorted(cid for page in lambda_env.store.subscribers() for cid in page) == ids
+    assert len(list(lambda_env.store.room_members("sales"))) >= 4
+    assert publish()["delivered"] == 7
+    result = publish_dashboard_update.handler(load_event("dashboard_update"), None)
+    assert json.loads(result["body"]) == {"delivered": 7, "gone": 0}
+    assert recount(lambda_env) == Counts(connections=7, active_users=7, subscribers=7, active_dashboards=1)
+
+
+def test_batch_write_retries_unprocessed_items(lambda_env, faults):
+    connected(A)
+    for n in range(5):
+        join(A, f"d{n}")
+
+    def leave_most_unprocessed(body: dict) -> dict:
+        requests = body["RequestItems"][lambda_env.config.table_name]
+        return {"UnprocessedItems": {lambda_env.config.table_name: requests}}  # none applied
+
+    faults.answer("BatchWriteItem", leave_most_unprocessed, times=2)
+    assert lambda_env.store.remove_connection(A)
+    assert faults.calls["BatchWriteItem"] == 3
+    assert owned_by(lambda_env, A) == set()
+    assert lambda_env.store.counts() == Counts()
