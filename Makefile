@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 JS_INSTALLED := tests/js/node_modules/.installed
 
-.PHONY: run test validate lint clean
+.PHONY: run test validate lint clean bench
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed")'
@@ -20,6 +20,17 @@ $(JS_INSTALLED): tests/js/package.json tests/js/package-lock.json
 
 run: $(INSTALLED)
 	$(PY) -m local_gateway
+
+# The benchmark (issue 5): gateway vs the in-memory baseline in bench/, plus ../shared/peer if present.
+# BENCH_CLIENTS=10,100,300,1000 and the other knobs are described in bench/__main__.py.
+BENCH_JS_INSTALLED := bench/node_modules/.installed
+
+$(BENCH_JS_INSTALLED): bench/package.json bench/package-lock.json
+	cd bench && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+bench: $(INSTALLED) $(BENCH_JS_INSTALLED)
+	$(PY) -m bench
 
 test: $(INSTALLED) $(JS_INSTALLED) validate
 	$(PY) -m pytest

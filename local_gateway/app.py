@@ -11,6 +11,7 @@ import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -24,12 +25,14 @@ from starlette.routing import Route
 from local_gateway import apigw
 from local_gateway.apigw import ConnectionInfo, LambdaContext
 from local_gateway.environment import LocalEnvironment
+from local_gateway.inprocess import INPROCESS, InProcessPoster, poster_mode, run_collecting
 from local_gateway.management_api import management_routes
 from local_gateway.template import Template, template
 from shared.codec import MAX_MESSAGE_BYTES, encode_client_frame
 from shared.config import GatewaySettings
 from shared.dashboards import DETAIL_TYPE, SOURCE
 from shared.runtime import ERROR_EVENT
+from shared.services import reset_services, services
 
 logger = logging.getLogger("local_gateway")
 
@@ -37,6 +40,7 @@ Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 # Socket.IO's own query parameters, which API Gateway would never see.
 TRANSPORT_PARAMS = {"EIO", "transport", "t", "sid", "j", "b64"}
 INTERNAL_SERVER_ERROR = "Internal server error"
+HANDLER_THREADS = 32
 
 
 def import_handler(dotted: str) -> Handler:
@@ -58,6 +62,8 @@ class Gateway:
         self.publish_dashboard_update = import_handler(source.handler_for_event("EventBridgeRule"))
         self.environment = LocalEnvironment(source, public_url=f"http://127.0.0.1:{settings.port}")
         self.connections: dict[str, ConnectionInfo] = {}
+        # Handlers run in threads, as Lambda runs them apart; a plain executor costs less per call than anyio's.
+        self.executor = ThreadPoolExecutor(max_workers=HANDLER_THREADS, thread_name_prefix="handler")
         self._by_sid: dict[str, str] = {}
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
@@ -81,7 +87,11 @@ class Gateway:
     async def invoke(self, handler: Handler, event: dict[str, Any], name: str) -> dict[str, Any]:
         """Run a handler off the event loop, as Lambda would; a crash becomes API Gateway's 502."""
         try:
-            result = await run_in_threadpool(handler, event, LambdaContext(function_name=name))
+            context = LambdaContext(function_name=name)
+            loop = asyncio.get_running_loop()
+            result, emits = await loop.run_in_executor(self.executor, run_collecting, handler, event, context)
+            for sid, emitted, data in emits:  # the handler's own posts (LOCAL_POSTER=inprocess), before its ack
+                await self.sio.emit(emitted, data, to=sid)
         except Exception:
             logger.exception("function for %s raised", name)
             return {"statusCode": 502, "body": INTERNAL_SERVER_ERROR}
@@ -177,9 +187,19 @@ class Gateway:
             next_at = max(next_at + interval, loop.time())
             await self.invoke(self.publish_metrics, apigw.scheduled_event(), "publish_metrics")
 
+    def _install_poster(self) -> None:
+        """LOCAL_POSTER=inprocess (default): handlers emit straight to the sockets; http: boto3 to /@connections."""
+        if poster_mode() != INPROCESS:
+            return
+        poster = InProcessPoster(self, asyncio.get_running_loop())
+        svc = services()
+        svc.poster_factory = lambda endpoint: poster
+        reset_services(svc)
+
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         config = await run_in_threadpool(self.environment.start)
+        self._install_poster()
         publisher = asyncio.create_task(self._publish_forever(config.metrics_interval_seconds))
         logger.info(
             "gateway on %s:%s, table %s on %s, pushing every %ss",

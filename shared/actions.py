@@ -1,8 +1,6 @@
 """What each client event does: one function per route, over the store and the poster."""
 from __future__ import annotations
 
-import time
-
 from shared import metrics, validation
 from shared.errors import UnknownEvent
 from shared.runtime import MAX_ECHOED_EVENT_NAME, Request
@@ -22,13 +20,8 @@ def unsubscribe_live_metrics(request: Request) -> None:
 
 def request_live_metrics(request: Request) -> None:
     """Serve the stored snapshot while it is fresher than one push period, else compute and store one."""
-    store, config = request.services.store, request.services.config
-    latest = store.latest_snapshot()
-    if latest is not None and time.time() - latest[0] < config.metrics_interval_seconds:
-        snapshot = latest[1]
-    else:
-        snapshot = metrics.snapshot(store.counts())
-        store.save_snapshot(snapshot)
+    store = request.services.store
+    snapshot = request.services.snapshots.get_or_compute(lambda: metrics.snapshot(store.counts()))
     request.send(LIVE_METRICS_EVENT, snapshot)
 
 

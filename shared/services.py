@@ -1,12 +1,15 @@
 """The collaborators every handler uses, built once per process on first use (never at import)."""
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable
 
 from shared.config import Config
-from shared.poster import ManagementApiPoster, Poster
+from shared.poster import ManagementApiPoster, Poster, SignedPoster
+from shared.snapshots import LatestSnapshot
 from shared.store import Store
 
 RETRIES = {"max_attempts": 5, "mode": "standard"}  # backoff for throttling and 5xx, by botocore
@@ -15,7 +18,7 @@ RETRIES = {"max_attempts": 5, "mode": "standard"}  # backoff for throttling and 
 def _client_config(pool: int = 50) -> Any:
     from botocore.config import Config as BotoConfig
 
-    return BotoConfig(retries=RETRIES, max_pool_connections=pool, connect_timeout=3, read_timeout=10)
+    return BotoConfig(retries=dict(RETRIES), max_pool_connections=pool, connect_timeout=3, read_timeout=10)
 
 
 def dynamodb_client(config: Config) -> Any:
@@ -27,6 +30,19 @@ def dynamodb_client(config: Config) -> Any:
 
 
 def management_api_poster(endpoint_url: str) -> Poster:
+    """The fan-out engine: pooled keep-alive HTTP signed with SigV4 (see bench/posting.py for why not boto3)."""
+    import boto3
+
+    session = boto3.session.Session()
+    credentials = session.get_credentials()
+    if credentials is None:
+        raise RuntimeError("no AWS credentials to sign @connections calls with")
+    region = session.region_name or os.environ.get("AWS_REGION") or "us-east-1"
+    return SignedPoster(endpoint_url, credentials, region, attempts=1 + RETRIES["max_attempts"])
+
+
+def boto3_management_api_poster(endpoint_url: str) -> Poster:
+    """One boto3 `post_to_connection` per post: the naive reference the fan-out engine is measured against."""
     import boto3
 
     client = boto3.session.Session().client(
@@ -47,6 +63,10 @@ class Services:
     def from_env(cls) -> Services:
         config = Config.from_env()
         return cls(config=config, store=Store(dynamodb_client(config), config.table_name))
+
+    @cached_property
+    def snapshots(self) -> LatestSnapshot:
+        return LatestSnapshot(self.store, self.config.metrics_interval_seconds)
 
     def poster(self, implied_endpoint: str | None = None) -> Poster:
         """The poster for CONNECTIONS_ENDPOINT_URL, or for the endpoint the request context implies."""

@@ -1,0 +1,114 @@
+"""`make bench`: the gateway against the in-memory baseline (and the Node peer when the handbook is there).
+
+    BENCH_CLIENTS=10,100,300,1000   client counts, in order
+    BENCH_REQUESTS=10               requestLiveMetrics round trips per client
+    BENCH_PUSHES=3                  periodic pushes measured per run
+    BENCH_SECTIONS=load,posting,coldstart
+    BENCH_PEER=auto|off             drive ../shared/peer/server.js too when it exists
+    BENCH_GATEWAY_ENV="RATE_LIMIT_PER_SECOND=0"   extra settings of the gateway under test (space-separated)
+
+The per-connection rate limiter costs one DynamoDB write per message (about 8x on requests/s against the
+embedded moto), so the load table runs the gateway without it by default; BENCH_GATEWAY_ENV="" keeps it.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench import table
+from bench.load import Result, run_load
+from bench.servers import Server, baseline, gateway, node_peer
+
+INTERVAL = 1.0
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _ints(name: str, default: str) -> list[int]:
+    return [int(x) for x in os.environ.get(name, default).split(",") if x.strip()]
+
+
+def machine() -> str:
+    import psutil
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = psutil.virtual_memory().total / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def gateway_env() -> dict[str, str]:
+    raw = os.environ.get("BENCH_GATEWAY_ENV", "RATE_LIMIT_PER_SECOND=0")
+    return dict(pair.split("=", 1) for pair in raw.split() if "=" in pair)
+
+
+def measure(server: Server, clients: int, requests: int, pushes: int) -> Result:
+    """A fresh server per client count, warmed up by a few clients, then the load."""
+    server.start()
+    try:
+        run_load(server, 5, 5, 0)
+        return run_load(server, clients, requests, pushes)
+    finally:
+        server.stop()
+
+
+def load_section(lines: list[str]) -> None:
+    counts = _ints("BENCH_CLIENTS", "10,100,300,1000")
+    requests = _ints("BENCH_REQUESTS", "10")[0]
+    pushes = _ints("BENCH_PUSHES", "3")[0]
+    scratch = Path(tempfile.mkdtemp(prefix="bench-"))
+    peer = node_peer(INTERVAL, scratch) if os.environ.get("BENCH_PEER", "auto") != "off" else None
+    results: dict[str, list[Result]] = {"gateway": [], "baseline": [], "node peer": []}
+    for clients in counts:
+        factories = [lambda: gateway(INTERVAL, **gateway_env()), lambda: baseline(INTERVAL)]
+        if peer is not None:
+            factories.append(lambda: peer)
+        for factory in factories:
+            server = factory()
+            result = measure(server, clients, requests, pushes)
+            results[server.name].append(result)
+            print(f"  {server.name:9} {clients:5} clients: {table.summary(result)}", flush=True)
+    lines += table.load_table(results, requests, pushes)
+    lines.insert(-len(table.goals(results)) - 2, f"Gateway settings: {gateway_env() or 'defaults'}; LOCAL_POSTER={os.environ.get('LOCAL_POSTER', 'inprocess')}")
+
+
+def main() -> int:
+    sections = os.environ.get("BENCH_SECTIONS", "load,posting,coldstart").split(",")
+    started = datetime.now(timezone.utc)
+    lines = [f"# make bench, {started:%Y-%m-%d %H:%M} UTC", "", f"Machine: {machine()}", ""]
+    if "load" in sections:
+        print("load: gateway vs baseline, push period 1 s", flush=True)
+        load_section(lines)
+    if "posting" in sections:
+        from bench import posting
+
+        print("posting rate: pooled SigV4 poster vs the naive boto3 loop", flush=True)
+        lines += posting.section()
+    if "coldstart" in sections:
+        from bench import coldstart
+
+        print("cold start: python -X importtime", flush=True)
+        lines += coldstart.section()
+    text = "\n".join(lines) + "\n"
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"bench-{started:%Y%m%d-%H%M%S}.md"
+    path.write_text(text)
+    (RESULTS / "latest.md").write_text(text)
+    print()
+    print(text)
+    print(f"written to {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

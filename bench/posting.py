@@ -1,0 +1,78 @@
+"""Posting rate against one Management API endpoint: the fan-out engine vs the naive boto3 loop."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+import urllib.request
+
+from bench.servers import Server
+from shared.services import boto3_management_api_poster, management_api_poster
+
+FRAME = b'{"event":"analytics:liveMetrics","data":[{"name":"Active Users","value":1,"timestamp":"2026-01-01T00:00:00.000Z"}]}'
+
+
+def _rate(action, posts: int) -> tuple[float, float]:
+    """(posts per wall second, posts per CPU second of this process)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    action()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return posts / wall, posts / max(cpu, 1e-9)
+
+
+def measure(url: str, posts: int) -> dict[str, tuple[float, float]]:
+    for name, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        os.environ.setdefault(name, value)
+    ids = [f"conn{i:06d}" for i in range(posts)]
+    naive, engine = boto3_management_api_poster(url), management_api_poster(url)
+    naive.post(ids[0], FRAME), engine.post_many(ids[:64], FRAME)  # warm: clients built, pools open
+    few = ids[: max(1, posts // 4)]
+    return {
+        "naive boto3 loop (one post_to_connection after another)": _rate(lambda: [naive.post(i, FRAME) for i in few], len(few)),
+        "boto3 client, 32 threads (ManagementApiPoster.post_many)": _rate(lambda: naive.post_many(ids, FRAME), len(ids)),
+        "fan-out engine (SignedPoster.post_many, 32 threads)": _rate(lambda: engine.post_many(ids, FRAME), len(ids)),
+    }
+
+
+def section(posts: int | None = None) -> list[str]:
+    posts = posts or int(os.environ.get("BENCH_POSTS", "4000"))
+    endpoint = Server("endpoint", [sys.executable, "-m", "bench.endpoint"])
+    endpoint.start = _start_http(endpoint)
+    endpoint.start()
+    try:
+        rates = measure(endpoint.url, posts)
+    finally:
+        endpoint.stop()
+    naive = rates[next(iter(rates))][1]
+    lines = [
+        f"## Posting rate: {posts} posts to one local Management API endpoint (uvicorn, another process)",
+        "",
+        "| poster | posts/s (wall) | posts per CPU-second | vs naive (per CPU-second) |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, (wall, cpu) in rates.items():
+        lines.append(f"| {name} | {wall:,.0f} | {cpu:,.0f} | {cpu / naive:.1f}x |")
+        print(f"  {name}: {wall:,.0f} posts/s, {cpu:,.0f} per CPU-second", flush=True)
+    return [*lines, ""]
+
+
+def _start_http(server: Server):
+    """The endpoint speaks plain HTTP, not Socket.IO: wait for any answer on /."""
+    import subprocess
+
+    from bench.servers import ROOT, free_port
+
+    def start(timeout: float = 30.0) -> Server:
+        server.port = free_port()
+        env = {**os.environ, "PORT": str(server.port)}
+        server.process = subprocess.Popen(server.command, cwd=ROOT, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(urllib.request.Request(f"{server.url}/@connections/x", data=b"x"), timeout=1)
+                return server
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("the bench endpoint did not start")
+
+    return start

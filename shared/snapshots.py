@@ -1,0 +1,67 @@
+"""The latest snapshot, remembered in the process while it is fresher than one push period."""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+from shared.store import Store
+
+Snapshot = list[dict[str, Any]]
+
+
+class LatestSnapshot:
+    """`METRICS/LATEST` read through a process cache: a request costs no DynamoDB call while the cache is fresh.
+
+    A snapshot is served only while it is younger than `max_age` (the push period), exactly the rule a
+    DynamoDB read would apply; the cache only saves the read. The publisher's own saves fill it, so in the
+    local gateway (one process) requests never read the table, and in Lambda each warm container reads it at
+    most once per push period.
+    """
+
+    def __init__(self, store: Store, max_age: float, clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.max_age = max_age
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        self._cached: tuple[float, Snapshot] | None = None
+
+    def get(self) -> Snapshot | None:
+        """The fresh snapshot, or None when none is fresh."""
+        cached = self._fresh()
+        if cached is not None:
+            return cached
+        latest = self.store.latest_snapshot()
+        if latest is None or self.clock() - latest[0] >= self.max_age:
+            return None
+        self._remember(*latest)
+        return latest[1]
+
+    def get_or_compute(self, compute: Callable[[], Snapshot]) -> Snapshot:
+        """The fresh snapshot; when there is none, one thread computes and saves it while the others wait."""
+        cached = self._fresh()
+        if cached is not None:
+            return cached
+        with self._refresh_lock:
+            snapshot = self.get()
+            if snapshot is None:
+                snapshot = compute()
+                self.save(snapshot)
+            return snapshot
+
+    def _fresh(self) -> Snapshot | None:
+        with self._lock:
+            cached = self._cached
+        if cached is not None and self.clock() - cached[0] < self.max_age:
+            return cached[1]
+        return None
+
+    def save(self, snapshot: Snapshot) -> None:
+        self.store.save_snapshot(snapshot)
+        self._remember(self.clock(), snapshot)
+
+    def _remember(self, computed_at: float, snapshot: Snapshot) -> None:
+        with self._lock:
+            if self._cached is None or computed_at >= self._cached[0]:
+                self._cached = (computed_at, snapshot)

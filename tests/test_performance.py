@@ -1,0 +1,119 @@
+"""Performance properties that can be asserted without timing: calls per tick, no Scan, imports, both posters."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import socketio
+
+from handlers import connect, request_live_metrics, subscribe_live_metrics
+from shared import publisher
+from shared.errors import ConnectionGone
+from shared.services import management_api_poster
+from bench import servers
+from tests.support import connect_event, message_event
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def dynamodb_calls(lambda_env) -> Iterator[Counter]:
+    """Every DynamoDB operation the store's client makes, counted by a botocore `before-call` hook."""
+    calls: Counter = Counter()
+    me = threading.get_ident()  # a gateway left running by another test module may share the client
+
+    def count(model, **_):
+        if threading.get_ident() == me:
+            calls[model.name] += 1
+
+    events = lambda_env.store.client.meta.events
+    events.register("before-call.dynamodb", count)
+    yield calls
+    events.unregister("before-call.dynamodb", count)
+
+
+def subscribed(count: int) -> list[str]:
+    ids = [f"C{i:014d}=" for i in range(count)]
+    for cid in ids:
+        assert connect.handler(connect_event(cid), None)["statusCode"] == 200
+        assert subscribe_live_metrics.handler(message_event(cid, "analytics:subscribeLiveMetrics"), None)["statusCode"] == 200
+    return ids
+
+
+@pytest.mark.parametrize("subscribers, pages", [(5, 2), (7, 3)])
+def test_publisher_tick_costs_constant_reads_plus_one_query_per_page(lambda_env, dynamodb_calls, subscribers, pages):
+    subscribed(subscribers)
+    lambda_env.store.page_size = 3
+    dynamodb_calls.clear()
+    delivery = publisher.tick(lambda_env, lambda_env.poster())
+    assert delivery is not None and delivery.delivered == subscribers
+    assert dynamodb_calls == Counter({"Query": pages, "GetItem": 1, "PutItem": 1})
+
+
+def test_request_live_metrics_reads_no_table_while_the_snapshot_is_fresh(lambda_env, management_api, dynamodb_calls):
+    subscribed(1)
+    cid = "C00000000000000="
+    request_live_metrics.handler(message_event(cid, "analytics:requestLiveMetrics"), None)
+    dynamodb_calls.clear()
+    for _ in range(3):
+        request_live_metrics.handler(message_event(cid, "analytics:requestLiveMetrics"), None)
+    assert dynamodb_calls.get("GetItem", 0) == 0 and dynamodb_calls.get("PutItem", 0) == 0
+    assert len(management_api.events(cid, "analytics:liveMetrics")) == 5  # subscribe, then four requests
+
+
+def test_no_scan_anywhere_in_the_product():
+    scan = re.compile(r"\.scan\(|[\"']Scan[\"']|paginator\([\"']scan")
+    offenders = [
+        str(path.relative_to(ROOT))
+        for folder in ("handlers", "shared", "local_gateway")
+        for path in (ROOT / folder).rglob("*.py")
+        if scan.search(path.read_text())
+    ]
+    assert offenders == []
+
+
+def modules_after(statement: str) -> set[str]:
+    code = f"import sys; {statement}; print(__import__('json').dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return set(json.loads(out))
+
+
+def test_importing_a_handler_loads_no_third_party_package_beyond_what_boto3_loads():
+    beyond = modules_after("import handlers.request_live_metrics, handlers.publish_metrics") - modules_after("import boto3")
+    third_party = {name.split(".")[0] for name in beyond} - set(sys.stdlib_module_names) - {"handlers", "shared"}
+    assert third_party == set()
+
+
+def test_signed_poster_posts_and_turns_410_into_connection_gone(management_api):
+    poster = management_api_poster(management_api.url)
+    poster.post("AAAAAAAAAAAAAAA=", b'{"event":"e","data":1}')
+    management_api.gone.add("BBBBBBBBBBBBBBB=")
+    with pytest.raises(ConnectionGone):
+        poster.post("BBBBBBBBBBBBBBB=", b'{"event":"e","data":2}')
+    gone = poster.post_many(["AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB="], b'{"event":"e","data":3}')
+    assert gone == ["BBBBBBBBBBBBBBB="]
+    assert [f["data"] for f in management_api.events("AAAAAAAAAAAAAAA=")] == [1, 3]
+
+
+@pytest.mark.parametrize("mode", ["http", "inprocess"])
+async def test_gateway_serves_requests_with_either_local_poster(mode):
+    # A process of its own: the gateway's environment (TABLE_NAME, endpoints) is process-global.
+    clean = {name: "" for name in ("TABLE_NAME", "DYNAMODB_ENDPOINT_URL", "CONNECTIONS_ENDPOINT_URL")}
+    gateway = servers.gateway(0.5, LOCAL_POSTER=mode, **clean).start()
+    try:
+        client = socketio.AsyncClient(reconnection=False)
+        pushes: list = []
+        client.on("analytics:liveMetrics", pushes.append)
+        await client.connect(gateway.url, transports=["websocket"])
+        assert await client.call("analytics:requestLiveMetrics") == {"ok": True}
+        assert len(pushes) == 1 and [m["name"] for m in pushes[0]][0] == "Active Users"
+        await client.disconnect()
+    finally:
+        gateway.stop()
