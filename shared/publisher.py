@@ -35,7 +35,7 @@ def tick(svc: Services, poster: Poster) -> Delivery | None:
         return None
     snapshot = metrics.snapshot(counts)
     delivery = deliver(svc.store, poster, subscribers, encode_server_frame(LIVE_METRICS_EVENT, snapshot))
-    svc.store.save_snapshot(snapshot)
+    svc.snapshots.save(snapshot)
     return delivery
 
 
