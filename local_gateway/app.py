@@ -26,6 +26,7 @@ from local_gateway import apigw
 from local_gateway.apigw import ConnectionInfo, LambdaContext
 from local_gateway.environment import LocalEnvironment
 from local_gateway.inprocess import INPROCESS, InProcessPoster, poster_mode, run_collecting
+from local_gateway.lambda_api import lambda_routes
 from local_gateway.management_api import management_routes
 from local_gateway.template import Template, template
 from shared.codec import MAX_MESSAGE_BYTES, encode_client_frame
@@ -60,6 +61,7 @@ class Gateway:
         self.routes = {key: import_handler(path) for key, path in source.routes().items()}
         self.publish_metrics = import_handler(source.handler_for_event("Schedule"))
         self.publish_dashboard_update = import_handler(source.handler_for_event("EventBridgeRule"))
+        self.functions = {name: import_handler(source.function_handler(name)) for name in source.functions()}
         self.environment = LocalEnvironment(source, public_url=f"http://127.0.0.1:{settings.port}")
         self.connections: dict[str, ConnectionInfo] = {}
         # Handlers run in threads, as Lambda runs them apart; a plain executor costs less per call than anyio's.
@@ -76,6 +78,7 @@ class Gateway:
         http = Starlette(
             routes=[
                 *management_routes(self),
+                *lambda_routes(self),
                 Route("/dashboards/{dashboard_id}/updates", self._post_dashboard_update, methods=["POST"]),
                 Route("/health", self._health, methods=["GET"]),
             ],

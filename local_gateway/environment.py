@@ -13,6 +13,7 @@ from shared.services import dynamodb_client, reset_services
 logger = logging.getLogger(__name__)
 
 DEFAULT_TABLE_NAME = "analytics-local"
+FANOUT_WORKER = "FanoutWorkerFunction"
 
 
 class LocalEnvironment:
@@ -36,6 +37,10 @@ class LocalEnvironment:
         # The handlers post back through the gateway itself, and the gateway is their clock: one tick a call.
         self._set(names.CONNECTIONS_ENDPOINT_URL, self.public_url)
         self._set(names.PUBLISH_WINDOW_SECONDS, "0")
+        # Fan-out workers are invoked through the gateway's own Lambda Invoke API, as in AWS.
+        self._set(names.LAMBDA_ENDPOINT_URL, self.public_url)
+        if FANOUT_WORKER in self.template.functions() and not os.environ.get(names.FANOUT_WORKER_FUNCTION):
+            self._set(names.FANOUT_WORKER_FUNCTION, FANOUT_WORKER)
         reset_services()
         config = Config.from_env()
         ensure_table(dynamodb_client(config), config.table_name, self.template)

@@ -49,6 +49,9 @@ class Template:
     def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
         return {name: res for name, res in self.resources.items() if res["Type"] == kind}
 
+    def functions(self) -> list[str]:
+        return list(self.of_type("AWS::Serverless::Function"))
+
     def function_handler(self, logical_id: str) -> str:
         return self.resources[logical_id]["Properties"]["Handler"]
 

@@ -17,6 +17,9 @@ CORS_ALLOWED_ORIGINS = "CORS_ALLOWED_ORIGINS"
 RATE_LIMIT_PER_SECOND = "RATE_LIMIT_PER_SECOND"
 RATE_LIMIT_BURST = "RATE_LIMIT_BURST"
 RECONCILE_INTERVAL_SECONDS = "RECONCILE_INTERVAL_SECONDS"
+FANOUT_WORKER_FUNCTION = "FANOUT_WORKER_FUNCTION"
+FANOUT_SLICE_SIZE = "FANOUT_SLICE_SIZE"
+LAMBDA_ENDPOINT_URL = "LAMBDA_ENDPOINT_URL"
 AUTH_JWT_SECRET = "AUTH_JWT_SECRET"
 AUTH_JWKS_URL = "AUTH_JWKS_URL"
 AUTH_JWT_AUDIENCE = "AUTH_JWT_AUDIENCE"
@@ -78,6 +81,9 @@ class Config:
     rate_limit_per_second: float = 20.0  # 0: no limit
     rate_limit_burst: int = 40
     reconcile_interval_seconds: float = 300.0
+    fanout_worker_function: str | None = None  # unset: the publisher posts to every subscriber itself
+    fanout_slice_size: int = 2000
+    lambda_endpoint_url: str | None = None
     auth: AuthSettings = field(default_factory=lambda: AuthSettings())
 
     @classmethod
@@ -96,6 +102,10 @@ class Config:
             rate_limit_per_second=_number(environ, RATE_LIMIT_PER_SECOND, 20.0, 0.0),
             rate_limit_burst=int(_number(environ, RATE_LIMIT_BURST, 40, 1)),
             reconcile_interval_seconds=_number(environ, RECONCILE_INTERVAL_SECONDS, 300.0, 1.0),
+            fanout_worker_function=_optional(environ, FANOUT_WORKER_FUNCTION),
+            # An async invocation carries at most 256 KB: 8,000 ids of 16 characters leave room for the frame.
+            fanout_slice_size=int(_number(environ, FANOUT_SLICE_SIZE, 2000, 1)),
+            lambda_endpoint_url=_optional(environ, LAMBDA_ENDPOINT_URL),
             auth=AuthSettings.from_env(environ),
         )
 

@@ -1,14 +1,24 @@
-"""One frame to many connections; the ones that answer 410 Gone lose their state."""
+"""One frame to many connections; the ones that answer 410 Gone lose their state.
+
+Above FANOUT_SLICE_SIZE subscribers (and with a FANOUT_WORKER_FUNCTION), the publisher keeps the first
+slice and hands every other slice to a worker invocation of its own, so one tick reaches more subscribers
+than one invocation can post to in an interval.
+"""
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
+from shared.errors import InvalidInput
+from shared.invoker import Invoker
 from shared.poster import Poster
 from shared.store import Store
 
 logger = logging.getLogger(__name__)
+
+FANOUT_KEY = "fanout"
 
 
 @dataclass(frozen=True)
@@ -26,3 +36,27 @@ def deliver(store: Store, poster: Poster, connection_ids: Iterable[str], frame: 
         logger.info("connection %s is gone; removing its state", connection_id)
         store.remove_connection(connection_id)
     return Delivery(delivered=len(ids) - len(gone), gone=len(gone))
+
+
+def fan_out(
+    store: Store, poster: Poster, invoker: Invoker | None, slice_size: int, ids: list[str], frame: bytes
+) -> tuple[Delivery, int]:
+    """Deliver to `ids`, handing slices beyond the first to workers; (own delivery, ids handed off)."""
+    if invoker is None or len(ids) <= slice_size:
+        return deliver(store, poster, ids, frame), 0
+    slices = [ids[start : start + slice_size] for start in range(0, len(ids), slice_size)]
+    text = frame.decode()
+    for part in slices[1:]:
+        invoker.invoke_async({FANOUT_KEY: {"connectionIds": part, "frame": text}})
+    logger.info("handed %d subscribers to %d workers", len(ids) - len(slices[0]), len(slices) - 1)
+    return deliver(store, poster, slices[0], frame), len(ids) - len(slices[0])
+
+
+def deliver_slice(store: Store, poster: Poster, event: dict[str, Any]) -> Delivery:
+    """The worker's side: the slice one fan_out handed over."""
+    task = event.get(FANOUT_KEY) if isinstance(event, dict) else None
+    ids = task.get("connectionIds") if isinstance(task, dict) else None
+    frame = task.get("frame") if isinstance(task, dict) else None
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or not isinstance(frame, str):
+        raise InvalidInput('expected {"fanout": {"connectionIds": [str, ...], "frame": str}}')
+    return deliver(store, poster, ids, frame.encode())

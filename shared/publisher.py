@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from shared import metrics
 from shared.actions import LIVE_METRICS_EVENT
 from shared.codec import encode_server_frame
-from shared.fanout import Delivery, deliver
+from shared.fanout import Delivery, fan_out
 from shared.poster import Poster
 from shared.services import Services
 from shared.store import Counts
@@ -25,18 +25,20 @@ class WindowResult:
     pushes: int = 0
     delivered: int = 0
     gone: int = 0
+    handed_off: int = 0
 
 
-def tick(svc: Services, poster: Poster) -> Delivery | None:
-    """One push to every subscriber; None when nobody is subscribed and no dashboard is active."""
+def tick(svc: Services, poster: Poster) -> tuple[Delivery, int] | None:
+    """One push to every subscriber: (own delivery, subscribers handed to workers); None when nobody listens."""
     subscribers = [cid for page in svc.store.subscribers() for cid in page]
     counts = reconciled(svc, svc.store.counts())
     if not subscribers and counts.active_dashboards == 0:
         return None
     snapshot = metrics.snapshot(counts)
-    delivery = deliver(svc.store, poster, subscribers, encode_server_frame(LIVE_METRICS_EVENT, snapshot))
+    frame = encode_server_frame(LIVE_METRICS_EVENT, snapshot)
+    result = fan_out(svc.store, poster, svc.invoker, svc.config.fanout_slice_size, subscribers, frame)
     svc.snapshots.save(snapshot)
-    return delivery
+    return result
 
 
 def reconciled(svc: Services, counts: Counts) -> Counts:
@@ -60,16 +62,17 @@ def run_window(
     interval = svc.config.metrics_interval_seconds
     window = svc.config.publish_window_seconds
     start = clock()
-    ticks = pushes = delivered = gone = 0
+    ticks = pushes = delivered = gone = handed_off = 0
     while True:
         result = tick(svc, poster)
         ticks += 1
         if result is not None:
-            pushes, delivered, gone = pushes + 1, delivered + result.delivered, gone + result.gone
+            (own, handed), pushes = result, pushes + 1
+            delivered, gone, handed_off = delivered + own.delivered, gone + own.gone, handed_off + handed
         next_at = start + ticks * interval
         if next_at >= start + window - 1e-6:
             break
         if remaining_ms is not None and remaining_ms() - (next_at - clock()) * 1000 < SAFETY_MARGIN_MS:
             break
         sleep(max(0.0, next_at - clock()))
-    return WindowResult(ticks=ticks, pushes=pushes, delivered=delivered, gone=gone)
+    return WindowResult(ticks=ticks, pushes=pushes, delivered=delivered, gone=gone, handed_off=handed_off)

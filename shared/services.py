@@ -8,6 +8,7 @@ from functools import cached_property
 from typing import Any, Callable
 
 from shared.config import Config
+from shared.invoker import Invoker, LambdaInvoker
 from shared.poster import ManagementApiPoster, Poster, SignedPoster
 from shared.snapshots import LatestSnapshot
 from shared.store import Store
@@ -51,6 +52,18 @@ def boto3_management_api_poster(endpoint_url: str) -> Poster:
     return ManagementApiPoster(client)
 
 
+def lambda_invoker(config: Config) -> Invoker | None:
+    """Invokes the fan-out worker function, when FANOUT_WORKER_FUNCTION names one."""
+    if config.fanout_worker_function is None:
+        return None
+    import boto3
+
+    client = boto3.session.Session().client(
+        "lambda", endpoint_url=config.lambda_endpoint_url, config=_client_config()
+    )
+    return LambdaInvoker(client, config.fanout_worker_function)
+
+
 @dataclass
 class Services:
     config: Config
@@ -63,6 +76,10 @@ class Services:
     def from_env(cls) -> Services:
         config = Config.from_env()
         return cls(config=config, store=Store(dynamodb_client(config), config.table_name))
+
+    @cached_property
+    def invoker(self) -> Invoker | None:
+        return lambda_invoker(self.config)
 
     @cached_property
     def snapshots(self) -> LatestSnapshot:

@@ -158,3 +158,33 @@ class RunningGateway:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+class LambdaEndpoint:
+    """Lambda's Invoke API over real HTTP: records each payload and answers as Lambda does (202 for Event)."""
+
+    def __init__(self) -> None:
+        self.invocations: list[tuple[str, str, dict[str, Any]]] = []  # (function, invocation type, payload)
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                function = unquote(self.path.split("/functions/", 1)[1].split("/", 1)[0])
+                payload = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                kind = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+                endpoint.invocations.append((function, kind, payload))
+                self.send_response(202 if kind == "Event" else 200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -234,7 +234,7 @@ def test_management_api_errors_are_retried_and_the_fanout_goes_on(lambda_env, ma
         subscribe(cid)
     management_api.failing[B] = status
     requests_before = management_api.requests
-    assert publish() == {"ticks": 1, "pushes": 1, "delivered": 2, "gone": 0}
+    assert publish() == {"ticks": 1, "pushes": 1, "delivered": 2, "gone": 0, "handed_off": 0}
     assert management_api.requests - requests_before == 1 + ATTEMPTS  # A once, B until botocore gives up
     assert len(management_api.events(A, "analytics:liveMetrics")) == 2
     assert owned_by(lambda_env, B)  # a failing connection is not a gone one: it keeps its state

@@ -208,7 +208,7 @@ def test_publisher_pushes_one_snapshot_to_subscribers_only(lambda_env, managemen
     subscribe_live_metrics.handler(message_event(A, "analytics:subscribeLiveMetrics"), None)
     subscribe_live_metrics.handler(message_event(B, "analytics:subscribeLiveMetrics"), None)
     body = json.loads(publish_metrics.handler(load_event("scheduled"), None)["body"])
-    assert body == {"ticks": 1, "pushes": 1, "delivered": 2, "gone": 0}
+    assert body == {"ticks": 1, "pushes": 1, "delivered": 2, "gone": 0, "handed_off": 0}
     pushed_a, pushed_b = management_api.events(A)[-1], management_api.events(B)[-1]
     assert pushed_a == pushed_b
     assert management_api.events(C) == []

@@ -52,8 +52,8 @@ def test_publisher_tick_costs_constant_reads_plus_one_query_per_page(lambda_env,
     subscribed(subscribers)
     lambda_env.store.page_size = 3
     dynamodb_calls.clear()
-    delivery = publisher.tick(lambda_env, lambda_env.poster())
-    assert delivery is not None and delivery.delivered == subscribers
+    result = publisher.tick(lambda_env, lambda_env.poster())
+    assert result is not None and result[0].delivered == subscribers
     assert dynamodb_calls == Counter({"Query": pages, "GetItem": 1, "PutItem": 1})
 
 
