@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 JS_INSTALLED := tests/js/node_modules/.installed
 
-.PHONY: run test validate lint clean bench
+.PHONY: run test validate lint clean build bench
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed")'
@@ -32,11 +32,51 @@ $(BENCH_JS_INSTALLED): bench/package.json bench/package-lock.json
 bench: $(INSTALLED) $(BENCH_JS_INSTALLED)
 	$(PY) -m bench
 
-test: $(INSTALLED) $(JS_INSTALLED) validate
-	$(PY) -m pytest
+# REQUIRE_SAM_BUILD: the artifact tests fail, never skip, when the build is missing or stale.
+test: $(INSTALLED) $(JS_INSTALLED) validate build
+	REQUIRE_SAM_BUILD=1 $(PY) -m pytest
 
-validate: $(INSTALLED)
+# The SAM stack (issue 3). SAM CLI lives in a virtualenv of its own: it pins its own boto3 and friends.
+SAM_VENV := .venv-sam
+SAM_INSTALLED := $(SAM_VENV)/.installed
+BUILD_DIR := .aws-sam/build
+LAMBDA_DEPS := .aws-sam/deps
+LAMBDA_PYTHON := 3.14
+LAMBDA_PLATFORMS := manylinux2014_aarch64 manylinux_2_28_aarch64 manylinux_2_34_aarch64
+LAMBDA_SOURCES := $(shell find handlers shared -name '*.py' -not -path '*/__pycache__/*')
+
+$(SAM_INSTALLED): requirements-sam.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-sam.txt
+	touch $@
+
+# cfn-lint (no error, no warning) on the template and on what the SAM transform makes of it.
+validate: $(INSTALLED) $(SAM_INSTALLED)
 	$(VENV)/bin/cfn-lint template.yaml
+	$(SAM_VENV)/bin/python tests/sam_transform.py template.yaml .aws-sam/transformed.json
+	$(VENV)/bin/cfn-lint .aws-sam/transformed.json
+
+build: $(BUILD_DIR)/template.yaml
+
+$(BUILD_DIR)/template.yaml: $(SAM_INSTALLED) template.yaml requirements.txt Makefile handlers shared $(LAMBDA_SOURCES)
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --build-in-source --build-dir $(BUILD_DIR) --template-file template.yaml
+	touch $@
+
+# What every function ships, called by `sam build` (Metadata: BuildMethod: makefile) with ARTIFACTS_DIR set:
+# handlers/ and shared/ (no caches) and requirements.txt installed for Lambda's arm64 Python. Nothing else.
+build-%Function: $(LAMBDA_DEPS)/.done
+	mkdir -p "$(ARTIFACTS_DIR)"
+	tar -cf - --exclude=__pycache__ --exclude='*.pyc' handlers shared | tar -xf - -C "$(ARTIFACTS_DIR)"
+	cp -R $(LAMBDA_DEPS)/site/. "$(ARTIFACTS_DIR)/"
+
+$(LAMBDA_DEPS)/.done: requirements.txt Makefile $(SAM_INSTALLED)
+	rm -rf $(LAMBDA_DEPS)
+	$(SAM_VENV)/bin/python -m pip install --quiet --no-compile --only-binary=:all: --implementation cp \
+		--python-version $(LAMBDA_PYTHON) $(addprefix --platform ,$(LAMBDA_PLATFORMS)) \
+		--target $(LAMBDA_DEPS)/site -r requirements.txt
+	rm -rf $(LAMBDA_DEPS)/site/bin
+	touch $@
 
 clean:
-	rm -rf $(VENV) tests/js/node_modules .pytest_cache
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam tests/js/node_modules .pytest_cache
