@@ -24,6 +24,10 @@ def table_arn(table_name: str) -> str:
     return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{table_name}"
 
 
+def function_arn(logical_id: str) -> str:
+    return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:analytics-{logical_id}"
+
+
 def connection_arn(connection_id: str, method: str = "POST") -> str:
     return f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/{STAGE}/{method}/@connections/{connection_id}"
 
@@ -41,6 +45,9 @@ def local_refs(template: Template, table_name: str) -> dict[str, str]:
         "Table": table_name,
         "Table.Arn": table_arn(table_name),
     }
+    for logical_id in functions(template):
+        refs[logical_id] = f"analytics-{logical_id}"
+        refs[f"{logical_id}.Arn"] = function_arn(logical_id)
     return refs
 
 

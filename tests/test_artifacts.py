@@ -21,6 +21,7 @@ from packaging.utils import canonicalize_name
 from local_gateway.dynamodb import ensure_table
 from local_gateway.template import Template
 from shared.config import Config
+from shared.fanout import FANOUT_KEY
 from shared.services import dynamodb_client
 from shared.store import Store
 from tests import stack
@@ -194,6 +195,9 @@ def event_for(logical_id: str) -> tuple[dict[str, Any], int, list[str]]:
         return load_event("scheduled"), 200, []  # nobody subscribed: a tick with nothing to push
     if logical_id == "PublishDashboardUpdateFunction":
         return load_event("dashboard_update"), 200, []
+    if logical_id == "FanoutWorkerFunction":
+        frame = json.dumps({"event": "analytics:liveMetrics", "data": []})
+        return {FANOUT_KEY: {"connectionIds": [X], "frame": frame}}, 200, ["analytics:liveMetrics"]
     route = routes[logical_id]
     if route == "$connect":
         return connect_event(X), 200, []

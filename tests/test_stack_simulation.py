@@ -21,6 +21,7 @@ import pytest
 from local_gateway.dynamodb import ensure_table
 from local_gateway.template import Template
 from shared.config import Config
+from shared.fanout import FANOUT_KEY
 from shared.metrics import METRIC_NAMES
 from shared.services import Services, dynamodb_client, reset_services
 from tests import stack
@@ -139,6 +140,16 @@ class SimulatedStack:
         responses = self.template.of_type("AWS::ApiGatewayV2::RouteResponse").values()
         return any(response["Properties"]["RouteId"] == {"Ref": route_id} for response in responses)
 
+    def invoke_json(self, logical_id: str, event: dict[str, Any]) -> Any:
+        return json.loads(self.invoke(logical_id, event)["body"])
+
+    def environment_function(self, variable: str) -> str:
+        """The function a variable of the publisher's environment names (as a deployed name)."""
+        publisher = stack.function_with_event(self.template, "Schedule")
+        name = stack.environment(self.template, publisher, self.refs)[variable]
+        (logical_id,) = [f for f in stack.functions(self.template) if self.refs[f] == name]
+        return logical_id
+
     # -- as EventBridge calls them ---------------------------------------------------------
     def schedule(self, remaining_ms: int) -> dict[str, Any]:
         publisher = stack.function_with_event(self.template, "Schedule")
@@ -227,7 +238,14 @@ def test_stack_simulation_a_whole_life(simulated: SimulatedStack, management_api
 
     # B leaves without a $disconnect; the scheduled tick finds it gone (410) and removes its state.
     management_api.gone.add(B)
-    assert simulated.schedule(remaining_ms=2500) == {"ticks": 1, "pushes": 1, "delivered": 1, "gone": 1}
+    assert simulated.schedule(remaining_ms=2500) == {"ticks": 1, "pushes": 1, "delivered": 1, "gone": 1, "handed_off": 0}
+    # A slice of a larger fan-out, as the publisher hands it to a worker (Lambda async invoke): B is gone already.
+    tick = management_api.events(A)[-1]
+    worker_event = {FANOUT_KEY: {"connectionIds": [A, B], "frame": json.dumps(tick, separators=(",", ":"))}}
+    assert simulated.invoke_json(simulated.environment_function("FANOUT_WORKER_FUNCTION"), worker_event) == {
+        "delivered": 1,
+        "gone": 1,
+    }
 
     assert simulated.put_event(dashboard_update("sales", {"revenue": 1200})) == {"delivered": 2, "gone": 0}
     assert simulated.send(D, frame("analytics:leaveDashboard", "sales")) == ok
@@ -237,7 +255,8 @@ def test_stack_simulation_a_whole_life(simulated: SimulatedStack, management_api
 
     # Every frame posted, per connection, in order.
     a, b, c, d = (management_api.events(cid) for cid in (A, B, C, D))
-    assert [metrics(m) for m in a] == [(3, 1, 0), (3, 2, 2)]  # on subscribe; the tick (counted before B was found gone)
+    # On subscribe; the tick (counted before B was found gone); the worker's slice of the same tick.
+    assert [metrics(m) for m in a] == [(3, 1, 0), (3, 2, 2), (3, 2, 2)] and a[1] == a[2]
     assert [metrics(m) for m in b] == [(3, 2, 0)]
     assert [m["event"] for m in c] == ["analytics:error"] * 2 + ["analytics:dashboardUpdate"] * 2
     assert c[0]["data"] == {"message": "Unknown event: analytics:nope", "event": "analytics:nope"}

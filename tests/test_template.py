@@ -54,7 +54,9 @@ EXPECTED_GRANTS = {
         ("dynamodb:PutItem", TABLE),
         ("dynamodb:Query", TABLE),
         ("dynamodb:Query", f"{TABLE}/index/Subscribers"),
+        ("lambda:InvokeFunction", stack.function_arn("FanoutWorkerFunction")),  # slices past FANOUT_SLICE_SIZE
     },
+    "FanoutWorkerFunction": CLEANUP | POST,
     "PublishDashboardUpdateFunction": CLEANUP | POST | {("dynamodb:Query", TABLE)},
 }
 
