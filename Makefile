@@ -59,23 +59,38 @@ validate: $(INSTALLED) $(SAM_INSTALLED)
 
 build: $(BUILD_DIR)/template.yaml
 
-$(BUILD_DIR)/template.yaml: $(SAM_INSTALLED) template.yaml requirements.txt Makefile handlers shared $(LAMBDA_SOURCES)
+$(BUILD_DIR)/template.yaml: $(SAM_INSTALLED) template.yaml requirements.txt requirements-auth.txt Makefile handlers shared $(LAMBDA_SOURCES)
 	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam build --build-in-source --build-dir $(BUILD_DIR) --template-file template.yaml
 	touch $@
 
 # What every function ships, called by `sam build` (Metadata: BuildMethod: makefile) with ARTIFACTS_DIR set:
 # handlers/ and shared/ (no caches) and requirements.txt installed for Lambda's arm64 Python. Nothing else.
-build-%Function: $(LAMBDA_DEPS)/.done
+build-%Function: $(LAMBDA_DEPS)/site/.done
 	mkdir -p "$(ARTIFACTS_DIR)"
 	tar -cf - --exclude=__pycache__ --exclude='*.pyc' handlers shared | tar -xf - -C "$(ARTIFACTS_DIR)"
 	cp -R $(LAMBDA_DEPS)/site/. "$(ARTIFACTS_DIR)/"
+	rm -f "$(ARTIFACTS_DIR)/.done"
 
-$(LAMBDA_DEPS)/.done: requirements.txt Makefile $(SAM_INSTALLED)
-	rm -rf $(LAMBDA_DEPS)
-	$(SAM_VENV)/bin/python -m pip install --quiet --no-compile --only-binary=:all: --implementation cp \
-		--python-version $(LAMBDA_PYTHON) $(addprefix --platform ,$(LAMBDA_PLATFORMS)) \
-		--target $(LAMBDA_DEPS)/site -r requirements.txt
+# $connect alone also ships requirements-auth.txt (the token checks): the other functions stay small.
+build-ConnectFunction: $(LAMBDA_DEPS)/site/.done $(LAMBDA_DEPS)/auth/.done
+	mkdir -p "$(ARTIFACTS_DIR)"
+	tar -cf - --exclude=__pycache__ --exclude='*.pyc' handlers shared | tar -xf - -C "$(ARTIFACTS_DIR)"
+	cp -R $(LAMBDA_DEPS)/site/. $(LAMBDA_DEPS)/auth/. "$(ARTIFACTS_DIR)/"
+	rm -f "$(ARTIFACTS_DIR)/.done"
+
+PIP_FOR_LAMBDA = $(SAM_VENV)/bin/python -m pip install --quiet --no-compile --only-binary=:all: --implementation cp \
+	--python-version $(LAMBDA_PYTHON) $(addprefix --platform ,$(LAMBDA_PLATFORMS))
+
+$(LAMBDA_DEPS)/site/.done: requirements.txt Makefile $(SAM_INSTALLED)
+	rm -rf $(LAMBDA_DEPS)/site
+	$(PIP_FOR_LAMBDA) --target $(LAMBDA_DEPS)/site -r requirements.txt
 	rm -rf $(LAMBDA_DEPS)/site/bin
+	touch $@
+
+$(LAMBDA_DEPS)/auth/.done: requirements-auth.txt requirements.txt Makefile $(SAM_INSTALLED)
+	rm -rf $(LAMBDA_DEPS)/auth
+	$(PIP_FOR_LAMBDA) --target $(LAMBDA_DEPS)/auth -r requirements-auth.txt
+	rm -rf $(LAMBDA_DEPS)/auth/bin
 	touch $@
 
 clean:

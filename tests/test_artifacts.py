@@ -58,8 +58,10 @@ def source_files(root: Path) -> dict[str, bytes]:
     }
 
 
-def requirements() -> list[Requirement]:
-    lines = (ROOT / "requirements.txt").read_text().splitlines()
+def requirements(logical_id: str) -> list[Requirement]:
+    """What the function ships: requirements.txt, and requirements-auth.txt for $connect alone."""
+    files = ["requirements.txt", *(["requirements-auth.txt"] if logical_id == "ConnectFunction" else [])]
+    lines = [line for name in files for line in (ROOT / name).read_text().splitlines()]
     return [Requirement(line) for line in (raw.split("#", 1)[0].strip() for raw in lines) if line]
 
 
@@ -68,10 +70,10 @@ def installed(artifact: Path) -> dict[str, Path]:
     return {canonicalize_name(p.name.removesuffix(".dist-info").rsplit("-", 1)[0]): p for p in artifact.glob("*.dist-info")}
 
 
-def closure(dist_infos: dict[str, Path]) -> set[str]:
-    """requirements.txt and everything it needs on Lambda's arm64 Python, read from the installed metadata."""
+def closure(dist_infos: dict[str, Path], logical_id: str) -> set[str]:
+    """The function's requirements and everything they need on Lambda's arm64 Python, from the installed metadata."""
     needed: set[str] = set()
-    todo = requirements()
+    todo = requirements(logical_id)
     while todo:
         requirement = todo.pop()
         name = canonicalize_name(requirement.name)
@@ -135,8 +137,8 @@ def test_artifact_holds_handlers_shared_and_requirements_only(build: Path, logic
     artifact = build / logical_id
     assert source_files(artifact) == source_files(ROOT)
     dist_infos = installed(artifact)
-    assert set(dist_infos) == closure(dist_infos)
-    for requirement in requirements():
+    assert set(dist_infos) == closure(dist_infos, logical_id)
+    for requirement in requirements(logical_id):
         version = dist_infos[canonicalize_name(requirement.name)].name.removesuffix(".dist-info").rsplit("-", 1)[1]
         assert requirement.specifier.contains(version), (requirement, version)
     expected = {*PACKAGED, *(name for dist_info in dist_infos.values() for name in claimed(dist_info))}
