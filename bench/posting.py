@@ -30,7 +30,7 @@ def measure(url: str, posts: int) -> dict[str, tuple[float, float]]:
     return {
         "naive boto3 loop (one post_to_connection after another)": _rate(lambda: [naive.post(i, FRAME) for i in few], len(few)),
         "boto3 client, 32 threads (ManagementApiPoster.post_many)": _rate(lambda: naive.post_many(ids, FRAME), len(ids)),
-        "fan-out engine (SignedPoster.post_many, 32 threads)": _rate(lambda: engine.post_many(ids, FRAME), len(ids)),
+        "fan-out engine (SignedPoster.post_many, one asyncio loop, 32 keep-alive connections)": _rate(lambda: engine.post_many(ids, FRAME), len(ids)),
     }
 
 

@@ -1,0 +1,298 @@
+"""SignedPoster, the fan-out engine: its own SigV4 signer against botocore's, and its HTTP behaviour against real
+local endpoints (signature checks, retries, 410, failures, dropped keep-alive connections, timeouts)."""
+from __future__ import annotations
+
+import datetime
+import hmac
+import logging
+import re
+import socket
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from hashlib import sha256
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import quote, unquote
+
+import botocore.auth
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from shared.errors import ConnectionGone
+from shared.poster import PostFailed, SignedPoster, SigV4Signer
+
+FRAME = b'{"event":"analytics:liveMetrics","data":[{"name":"Active Users","value":1}]}'
+IDS = ["AAAAAAAAAAAAAAA=", "L0SM9cOFvHcCIhw=", "a+b/c", "100%", "\u00fcn\u00ef", "~x", "sp ace", ".", "..", ""]
+AUTHORIZATION = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<day>\d{8})/(?P<region>[^/]+)/execute-api/aws4_request, "
+    r"SignedHeaders=(?P<signed>[a-z0-9;-]+), Signature=(?P<signature>[0-9a-f]{64})"
+)
+
+
+class SigningEndpoint:
+    """`POST {stage}/@connections/{id}` over HTTP/1.1 keep-alive. It checks every SigV4 signature as API Gateway
+    would (recomputed with botocore from what arrived on the wire, 403 when wrong) and answers each id from a
+    script of statuses (then 200)."""
+
+    def __init__(self, credentials: dict[str, tuple[str, str | None]]) -> None:
+        self.credentials = credentials  # access key -> (secret, session token)
+        self.script: dict[str, list[int]] = {}
+        self.delivered: dict[str, list[bytes]] = defaultdict(list)
+        self.requests: Counter[str] = Counter()
+        self.rejected: list[str] = []
+        self.connections = 0
+        self.drop_after_answer = False  # close the socket after answering, without saying so (a stale keep-alive)
+        self.chunked = False
+        self._lock = threading.Lock()
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def setup(self) -> None:
+                super().setup()
+                with endpoint._lock:
+                    endpoint.connections += 1
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                connection_id = unquote(self.path.rsplit("/@connections/", 1)[1])
+                problem = endpoint.check(self.path, self.headers, body)
+                with endpoint._lock:
+                    endpoint.requests[connection_id] += 1
+                    if problem:
+                        endpoint.rejected.append(problem)
+                        status = 403
+                    else:
+                        script = endpoint.script.get(connection_id)
+                        status = script.pop(0) if script else 200
+                    if status == 200:
+                        endpoint.delivered[connection_id].append(body)
+                self.answer(status)
+
+            def answer(self, status: int) -> None:
+                body = b'{"message":"scripted"}' if status >= 300 else b""
+                self.send_response(status)
+                if endpoint.chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    self.wfile.write(b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body, b"") if part))
+                    self.wfile.write(b"0\r\n\r\n")
+                else:
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                self.close_connection = endpoint.drop_after_answer
+
+        ThreadingHTTPServer.request_queue_size = 128  # 32 connections at once must not overflow the backlog
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/prod"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def check(self, path: str, headers: Any, body: bytes) -> str | None:
+        match = AUTHORIZATION.fullmatch(headers.get("Authorization", ""))
+        if match is None or match["key"] not in self.credentials:
+            return "malformed or unknown credential"
+        secret, token = self.credentials[match["key"]]
+        signed = match["signed"].split(";")
+        if not {"host", "x-amz-date"} <= set(signed) or headers.get("X-Amz-Security-Token") != token:
+            return "wrong session token or unsigned host/date"
+        if token is not None and "x-amz-security-token" not in signed:
+            return "session token not signed"
+        if match["day"] != headers["X-Amz-Date"][:8]:
+            return "scope day is not the request's day"
+        request = AWSRequest(
+            method="POST", url=f"http://{headers['Host']}{path}", data=body, headers={n: headers[n] for n in signed}
+        )
+        request.context["timestamp"] = headers["X-Amz-Date"]
+        verifier = SigV4Auth(Credentials(match["key"], secret, token), "execute-api", match["region"])
+        expected = verifier.signature(verifier.string_to_sign(request, verifier.canonical_request(request)), request)
+        return None if hmac.compare_digest(expected, match["signature"]) else "signature mismatch"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def credentials() -> Credentials:
+    return Credentials("AKIDFIRST", "first/secret+key", "FwoGZXIvYXdzEJr//first+token==")
+
+
+@pytest.fixture
+def endpoint(credentials: Credentials) -> Iterator[SigningEndpoint]:
+    server = SigningEndpoint(
+        {
+            credentials.access_key: (credentials.secret_key, credentials.token),
+            "AKIDROTATED": ("rotated-secret", "rotated-token"),
+            "AKIDSTATIC": ("static-secret", None),
+        }
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def poster(endpoint: SigningEndpoint, credentials: Credentials) -> Iterator[SignedPoster]:
+    engine = SignedPoster(endpoint.url, credentials, "eu-west-1", connections=4, attempts=4)
+    yield engine
+    engine.close()
+
+
+# -- the signer, byte for byte ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    "endpoint_url",
+    [
+        "https://abc123defg.execute-api.eu-west-1.amazonaws.com/production",
+        "http://127.0.0.1:3001",
+        "https://Example.COM:443/stage/",
+        "http://localhost:8080/a/b",
+    ],
+)
+def test_signer_matches_botocore_sigv4auth_byte_for_byte(endpoint_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    moment = datetime.datetime(2026, 11, 25, 23, 59, 59)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *args, **kwargs: moment)  # botocore's clock
+    signer = SigV4Signer(endpoint_url, "execute-api", "eu-west-1")
+    # Two credential sets in a row on one signer: the cached signing key must follow the secret.
+    for credentials in (Credentials("AKIDA", "secret/A+", "token//A=="), Credentials("AKIDB", "secretB", None)):
+        for connection_id in IDS:
+            url = f"{endpoint_url.rstrip('/')}/@connections/{quote(connection_id, safe='')}"
+            reference = AWSRequest(method="POST", url=url, data=FRAME)
+            SigV4Auth(credentials, "execute-api", "eu-west-1").add_auth(reference)
+            lines = signer.headers(
+                signer.path(connection_id), sha256(FRAME).hexdigest(), credentials.get_frozen_credentials(), "20261125T235959Z"
+            )
+            ours = dict(line.split(": ", 1) for line in lines.split("\r\n") if line)
+            assert ours == dict(reference.headers.items()), connection_id
+            assert signer.host == botocore.auth._host_from_url(url)
+            assert url.endswith(signer.path(connection_id))
+
+
+def test_signer_derives_the_signing_key_once_per_day_and_secret() -> None:
+    signer = SigV4Signer("https://x.execute-api.us-east-1.amazonaws.com/prod", "execute-api", "us-east-1")
+    key = signer.signing_key("secret", "20261125")
+    assert signer.signing_key("secret", "20261125") is key
+    assert signer.signing_key("secret", "20261126") != key
+    assert signer.signing_key("other", "20261125") != key
+    assert signer.signing_key("secret", "20261125") == key
+
+
+# -- on the wire -------------------------------------------------------------------------------
+def test_signed_poster_signatures_verify_on_the_wire_over_keep_alive_connections(endpoint, poster) -> None:
+    ids = [f"conn{i:04d}=" for i in range(200)]
+    assert poster.post_many(ids, FRAME) == []
+    poster.post("single+/id", FRAME)
+    assert endpoint.rejected == []
+    assert all(endpoint.delivered[cid] == [FRAME] for cid in [*ids, "single+/id"])
+    assert endpoint.connections <= 4  # 201 posts over the 4 keep-alive connections, not one connection per post
+
+
+def test_signed_poster_signs_with_rotated_credentials_from_the_next_fan_out(endpoint, poster, credentials) -> None:
+    assert poster.post_many(["a", "b"], FRAME) == []
+    credentials.access_key, credentials.secret_key, credentials.token = "AKIDROTATED", "rotated-secret", "rotated-token"
+    assert poster.post_many(["c", "d"], FRAME) == []
+    credentials.access_key, credentials.secret_key, credentials.token = "AKIDSTATIC", "static-secret", None
+    poster.post("e", FRAME)
+    assert endpoint.rejected == []
+    assert sorted(endpoint.delivered) == ["a", "b", "c", "d", "e"]
+
+
+def test_signed_poster_reads_chunked_answers(endpoint, poster) -> None:
+    endpoint.chunked = True
+    endpoint.script = {"gone": [410]}
+    assert poster.post_many(["a", "gone", "b", "c"], FRAME) == ["gone"]
+    assert sorted(endpoint.delivered) == ["a", "b", "c"]
+
+
+# -- answers: 410, retries, failures -----------------------------------------------------------
+def test_signed_poster_410_is_connection_gone_without_a_retry(endpoint, poster) -> None:
+    endpoint.script = {"gone": [410, 410, 410, 410]}
+    with pytest.raises(ConnectionGone):
+        poster.post("gone", FRAME)
+    assert endpoint.requests["gone"] == 1
+
+
+def test_signed_poster_retries_429_and_5xx_then_delivers(endpoint, poster) -> None:
+    endpoint.script = {"flaky": [429, 503, 500]}
+    poster.post("flaky", FRAME)
+    assert endpoint.requests["flaky"] == 4
+    assert endpoint.delivered["flaky"] == [FRAME]
+
+
+def test_signed_poster_gives_up_with_post_failed_after_its_attempts(endpoint, poster) -> None:
+    endpoint.script = {"down": [502] * 10}
+    with pytest.raises(PostFailed) as failure:
+        poster.post("down", FRAME)
+    assert failure.value.status == 502
+    assert endpoint.requests["down"] == 4  # attempts=4
+
+
+def test_signed_poster_other_errors_are_post_failed_without_a_retry(endpoint, poster) -> None:
+    endpoint.script = {"bad": [400]}
+    with pytest.raises(PostFailed) as failure:
+        poster.post("bad", FRAME)
+    assert (failure.value.status, endpoint.requests["bad"]) == (400, 1)
+
+
+def test_post_many_one_failing_connection_never_stops_the_fan_out(endpoint, poster, caplog) -> None:
+    endpoint.script = {"bad": [403], "down": [500] * 10, "gone2": [410], "gone1": [410], "flaky": [503]}
+    ids = ["ok1", "bad", "gone2", "down", "ok2", "flaky", "gone1", "ok3"]
+    with caplog.at_level(logging.WARNING, logger="shared.poster"):
+        assert poster.post_many(ids, FRAME) == ["gone2", "gone1"]  # in the order given
+    assert sorted(endpoint.delivered) == ["flaky", "ok1", "ok2", "ok3"]
+    assert "bad" in caplog.text and "down" in caplog.text
+
+
+# -- connections: dropped, silent, refused -----------------------------------------------------
+def test_signed_poster_reconnects_when_the_server_dropped_an_idle_connection(endpoint, credentials) -> None:
+    endpoint.drop_after_answer = True  # every answer looks keep-alive, then the socket closes
+    engine = SignedPoster(endpoint.url, credentials, "eu-west-1", connections=2, attempts=1)
+    try:
+        for round_ in range(3):
+            time.sleep(0.05)
+            assert engine.post_many([f"r{round_}a", f"r{round_}b", f"r{round_}c"], FRAME) == []
+            engine.post(f"r{round_}single", FRAME)
+    finally:
+        engine.close()
+    assert len(endpoint.delivered) == 12  # with attempts=1: a dropped idle connection costs no attempt
+
+
+def test_signed_poster_times_out_a_silent_endpoint_with_post_failed(credentials) -> None:
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # connections complete in the backlog; nobody ever answers
+    engine = SignedPoster(
+        f"http://127.0.0.1:{silent.getsockname()[1]}", credentials, "eu-west-1", attempts=2, read_timeout=0.3
+    )
+    try:
+        started = time.monotonic()
+        with pytest.raises(PostFailed) as failure:
+            engine.post("a", FRAME)
+        assert failure.value.status == 0
+        assert time.monotonic() - started < 3
+        assert engine.post_many(["a", "b"], FRAME) == []  # failed, not gone: they stay subscribed
+    finally:
+        engine.close()
+        silent.close()
+
+
+def test_signed_poster_refused_connection_is_post_failed(credentials) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # closed again: nothing listens there
+    engine = SignedPoster(f"http://127.0.0.1:{port}", credentials, "eu-west-1", attempts=2)
+    try:
+        with pytest.raises(PostFailed) as failure:
+            engine.post("a", FRAME)
+        assert failure.value.status == 0
+        assert engine.post_many(["a", "b", "c"], FRAME) == []
+    finally:
+        engine.close()
