@@ -48,6 +48,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class BackloggedHTTPServer(ThreadingHTTPServer):
+    """A fan-out opens dozens of connections at once; the default backlog of 5 would drop most of them."""
+
+    request_queue_size = 256
+
+
 class ManagementApiEndpoint:
     """`POST/GET/DELETE /@connections/{id}` over real HTTP: records frames, answers 410 for `gone` ids."""
 
@@ -94,7 +100,7 @@ class ManagementApiEndpoint:
                     endpoint.gone.add(self._connection())
                 self._answer(204)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = BackloggedHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
