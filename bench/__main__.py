@@ -16,7 +16,6 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 

@@ -25,7 +25,7 @@ from starlette.routing import Route
 from local_gateway import apigw
 from local_gateway.apigw import ConnectionInfo, LambdaContext
 from local_gateway.environment import LocalEnvironment
-from local_gateway.inprocess import INPROCESS, InProcessPoster, poster_mode, run_collecting
+from local_gateway.inprocess import INPROCESS, InProcessPoster, run_collecting
 from local_gateway.lambda_api import lambda_routes
 from local_gateway.management_api import management_routes
 from local_gateway.template import Template, template
@@ -192,7 +192,7 @@ class Gateway:
 
     def _install_poster(self) -> None:
         """LOCAL_POSTER=inprocess (default): handlers emit straight to the sockets; http: boto3 to /@connections."""
-        if poster_mode() != INPROCESS:
+        if self.settings.local_poster != INPROCESS:
             return
         poster = InProcessPoster(self, asyncio.get_running_loop())
         svc = services()

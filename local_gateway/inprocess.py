@@ -7,7 +7,6 @@ an unknown connection with ConnectionGone, as API Gateway's 410 does.
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -18,16 +17,8 @@ from shared.errors import ConnectionGone
 if TYPE_CHECKING:
     from local_gateway.app import Gateway
 
-LOCAL_POSTER = "LOCAL_POSTER"
-INPROCESS, HTTP = "inprocess", "http"
+INPROCESS = "inprocess"
 EMIT_TIMEOUT_SECONDS = 10.0
-
-
-def poster_mode(environ: dict[str, str] | None = None) -> str:
-    mode = (os.environ if environ is None else environ).get(LOCAL_POSTER, "").strip().lower() or INPROCESS
-    if mode not in (INPROCESS, HTTP):
-        raise ValueError(f"{LOCAL_POSTER} must be {INPROCESS!r} or {HTTP!r}, got {mode!r}")
-    return mode
 
 
 Emit = tuple[str, str, Any]  # (sid, event, data)

@@ -14,6 +14,8 @@ MAX_ROOMS_PER_CONNECTION = "MAX_ROOMS_PER_CONNECTION"
 PORT = "PORT"
 HOST = "HOST"
 CORS_ALLOWED_ORIGINS = "CORS_ALLOWED_ORIGINS"
+LOCAL_POSTER = "LOCAL_POSTER"
+LOCAL_POSTERS = ("inprocess", "http")
 RATE_LIMIT_PER_SECOND = "RATE_LIMIT_PER_SECOND"
 RATE_LIMIT_BURST = "RATE_LIMIT_BURST"
 RECONCILE_INTERVAL_SECONDS = "RECONCILE_INTERVAL_SECONDS"
@@ -117,13 +119,18 @@ class GatewaySettings:
     host: str
     port: int
     cors_allowed_origins: str | list[str]
+    local_poster: str = LOCAL_POSTERS[0]  # inprocess: emit straight to the sockets; http: boto3 to /@connections
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
         environ = os.environ if environ is None else environ
         origins = _optional(environ, CORS_ALLOWED_ORIGINS) or "*"
+        poster = (_optional(environ, LOCAL_POSTER) or LOCAL_POSTERS[0]).lower()
+        if poster not in LOCAL_POSTERS:
+            raise ConfigError(f"{LOCAL_POSTER} must be one of {', '.join(LOCAL_POSTERS)}, got {poster!r}")
         return cls(
             host=_optional(environ, HOST) or "0.0.0.0",
             port=int(_number(environ, PORT, 4000, 0)),
             cors_allowed_origins="*" if origins == "*" else [o.strip() for o in origins.split(",") if o.strip()],
+            local_poster=poster,
         )

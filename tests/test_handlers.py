@@ -136,10 +136,10 @@ def test_request_live_metrics_stores_the_snapshot_it_computed(lambda_env, manage
 def test_join_and_leave_dashboard(lambda_env):
     connected(A)
     assert ack(join_dashboard.handler(message_event(A, "analytics:joinDashboard", "sales"), None))["ok"]
-    assert (f"ROOM#sales", f"CONN#{A}") in keys(lambda_env)
+    assert ("ROOM#sales", f"CONN#{A}") in keys(lambda_env)
     assert lambda_env.store.counts().active_dashboards == 1
     assert ack(leave_dashboard.handler(message_event(A, "analytics:leaveDashboard", "sales"), None))["ok"]
-    assert (f"ROOM#sales", f"CONN#{A}") not in keys(lambda_env)
+    assert ("ROOM#sales", f"CONN#{A}") not in keys(lambda_env)
     assert lambda_env.store.counts().active_dashboards == 0
 
 
