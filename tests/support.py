@@ -143,7 +143,9 @@ class RunningGateway:
             self._saved[name] = os.environ.get(name)
             os.environ[name] = value
         self.gateway = Gateway(GatewaySettings.from_env())
-        config = uvicorn.Config(self.gateway.app, host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn.Config(
+            self.gateway.app, host="127.0.0.1", port=self.port, log_level="warning", timeout_graceful_shutdown=5
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
@@ -158,7 +160,10 @@ class RunningGateway:
         import os
 
         self._server.should_exit = True
-        self._thread.join(timeout=20)
+        # The gateway restores the environment when it stops: it must be done before the next test starts.
+        self._thread.join(timeout=60)
+        if self._thread.is_alive():
+            raise RuntimeError("the gateway did not stop within 60 s")
         for name, value in self._saved.items():
             if value is None:
                 os.environ.pop(name, None)
