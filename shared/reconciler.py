@@ -8,8 +8,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from botocore.exceptions import ClientError as BotoClientError
-
 from shared.table import (
     ANON,
     COUNTER_TTL_SECONDS,
@@ -20,8 +18,8 @@ from shared.table import (
     USER_KIND,
     Counts,
     Table,
-    error_code,
     num,
+    own_key,
     text,
 )
 
@@ -34,23 +32,18 @@ class Reconciliation(Table):
         now = int(self.clock() * 1000)
         if now - seen.reconciled_at < interval * 1000:
             return False
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=COUNTS_KEY,
-                UpdateExpression="SET reconciledAt = :now, expiresAt = :exp",
-                ConditionExpression="attribute_not_exists(reconciledAt) OR reconciledAt = :seen",
-                ExpressionAttributeValues={
-                    ":now": num(now),
-                    ":seen": num(seen.reconciled_at),
-                    ":exp": num(now // 1000 + COUNTER_TTL_SECONDS),
-                },
-            )
-        except BotoClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        claimed = self._conditional(
+            "update_item",
+            Key=COUNTS_KEY,
+            UpdateExpression="SET reconciledAt = :now, expiresAt = :exp",
+            ConditionExpression="attribute_not_exists(reconciledAt) OR reconciledAt = :seen",
+            ExpressionAttributeValues={
+                ":now": num(now),
+                ":seen": num(seen.reconciled_at),
+                ":exp": num(now // 1000 + COUNTER_TTL_SECONDS),
+            },
+        )
+        return claimed is not None
 
     def reconcile(self) -> Counts | None:
         """Recount from the items (expired ones left out) and overwrite the counters; None if they moved meanwhile."""
@@ -72,26 +65,23 @@ class Reconciliation(Table):
             ),
             active_dashboards=sum(1 for n in rooms if n),
         )
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key=COUNTS_KEY,
-                UpdateExpression="SET connections = :c, activeUsers = :u, subscribers = :s, activeDashboards = :d"
-                ", expiresAt = :exp ADD version :one",
-                ConditionExpression="attribute_not_exists(version)" if version is None else "version = :v",
-                ExpressionAttributeValues={
-                    ":c": num(counts.connections),
-                    ":u": num(counts.active_users),
-                    ":s": num(counts.subscribers),
-                    ":d": num(counts.active_dashboards),
-                    ":exp": num(now + COUNTER_TTL_SECONDS),
-                    ":one": num(1),
-                    **({} if version is None else {":v": version}),
-                },
-            )
-        except BotoClientError as error:
-            if error_code(error) != "ConditionalCheckFailedException":
-                raise
+        written = self._conditional(
+            "update_item",
+            Key=COUNTS_KEY,
+            UpdateExpression="SET connections = :c, activeUsers = :u, subscribers = :s, activeDashboards = :d"
+            ", expiresAt = :exp ADD version :one",
+            ConditionExpression="attribute_not_exists(version)" if version is None else "version = :v",
+            ExpressionAttributeValues={
+                ":c": num(counts.connections),
+                ":u": num(counts.active_users),
+                ":s": num(counts.subscribers),
+                ":d": num(counts.active_dashboards),
+                ":exp": num(now + COUNTER_TTL_SECONDS),
+                ":one": num(1),
+                **({} if version is None else {":v": version}),
+            },
+        )
+        if written is None:
             logger.info("counts changed during reconciliation; the next pass will settle them")
             return None
         return counts
@@ -115,19 +105,15 @@ class Reconciliation(Table):
 
     def _heal_members(self, pk: str, now: float) -> int:
         """The live members of a room or user; its own `members` counter is set to that number if it drifted."""
-        key = {"PK": text(pk), "SK": text(pk)}
-        old = self.client.get_item(TableName=self.table_name, Key=key, ConsistentRead=True).get("Item", {})
+        old = self.client.get_item(TableName=self.table_name, Key=own_key(pk), ConsistentRead=True).get("Item", {})
         live = self._live_members(pk, now)
         if "members" in old and int(old["members"]["N"]) != live:
-            try:
-                self.client.update_item(
-                    TableName=self.table_name,
-                    Key=key,
-                    UpdateExpression="SET members = :live",
-                    ConditionExpression="members = :old",
-                    ExpressionAttributeValues={":live": num(live), ":old": old["members"]},
-                )
-            except BotoClientError as error:
-                if error_code(error) != "ConditionalCheckFailedException":
-                    raise
+            # Conditional on the value read: a concurrent join or leave wins, and the next pass looks again.
+            self._conditional(
+                "update_item",
+                Key=own_key(pk),
+                UpdateExpression="SET members = :live",
+                ConditionExpression="members = :old",
+                ExpressionAttributeValues={":live": num(live), ":old": old["members"]},
+            )
         return live

@@ -35,6 +35,7 @@ from shared.table import (  # noqa: F401  (the names callers know the store by)
     connection_key,
     error_code,
     num,
+    own_key,
     room_key,
     text,
     user_key,
@@ -61,14 +62,8 @@ class Store(Reconciliation):
             item["userId"] = text(user_id)
         if allowed is not None:
             item["allowed"] = {"L": [text(dashboard) for dashboard in allowed]}
-        try:
-            self.client.put_item(
-                TableName=self.table_name, Item=item, ConditionExpression="attribute_not_exists(PK)"
-            )
-        except BotoClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return  # a retried $connect: already registered, counted once
-            raise
+        if self._conditional("put_item", Item=item, ConditionExpression="attribute_not_exists(PK)") is None:
+            return  # a retried $connect: already registered, counted once
         owner = ANON if user_id is None else user_key(user_id)
         self.client.put_item(
             TableName=self.table_name,
@@ -80,17 +75,12 @@ class Store(Reconciliation):
     def remove_connection(self, connection_id: str) -> bool:
         """Delete everything the connection owns; False when another call already did."""
         key = connection_key(connection_id)
-        try:
-            old = self.client.delete_item(
-                TableName=self.table_name,
-                Key={"PK": text(key), "SK": text(key)},
-                ConditionExpression="attribute_exists(PK)",
-                ReturnValues="ALL_OLD",
-            ).get("Attributes", {})
-        except BotoClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise
+        deleted = self._conditional(
+            "delete_item", Key=own_key(key), ConditionExpression="attribute_exists(PK)", ReturnValues="ALL_OLD"
+        )
+        if deleted is None:
+            return False
+        old = deleted.get("Attributes", {})
         now = self.clock()
         footprint = [pk for pk in self._connection_footprint(key) if pk != key]
         rooms = [pk for pk in footprint if pk.startswith("ROOM#")]
@@ -111,9 +101,8 @@ class Store(Reconciliation):
         return self._connection_item(connection_id) is not None
 
     def _connection_item(self, connection_id: str) -> dict[str, Any] | None:
-        key = connection_key(connection_id)
         item = self.client.get_item(
-            TableName=self.table_name, Key={"PK": text(key), "SK": text(key)}, ConsistentRead=True
+            TableName=self.table_name, Key=own_key(connection_key(connection_id)), ConsistentRead=True
         ).get("Item")
         return item if item is not None and int(item["expiresAt"]["N"]) > self.clock() else None
 
@@ -124,7 +113,7 @@ class Store(Reconciliation):
         """
         if per_second <= 0:
             return
-        key = {"PK": text(connection_key(connection_id)), "SK": text(connection_key(connection_id))}
+        key = own_key(connection_key(connection_id))
         now_ms, interval = int(self.clock() * 1000), max(1, int(1000 / per_second))
         attempts = [  # idle: the bucket has refilled; busy: take one more token if any is left
             ("SET rateTat = :next", "attribute_exists(PK) AND (attribute_not_exists(rateTat) OR rateTat <= :now)",
@@ -150,37 +139,29 @@ class Store(Reconciliation):
     # -- live metrics subscriptions ----------------------------------------------------------
     def subscribe(self, connection_id: str) -> bool:
         """Mark the connection a subscriber; False when it already was."""
-        key = connection_key(connection_id)
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key={"PK": text(key), "SK": text(key)},
-                UpdateExpression="SET live = :live",
-                ConditionExpression="attribute_exists(PK) AND attribute_not_exists(live)",
-                ExpressionAttributeValues={":live": text(LIVE)},
-            )
-        except BotoClientError as error:
-            if error_code(error) != "ConditionalCheckFailedException":
-                raise
+        marked = self._conditional(
+            "update_item",
+            Key=own_key(connection_key(connection_id)),
+            UpdateExpression="SET live = :live",
+            ConditionExpression="attribute_exists(PK) AND attribute_not_exists(live)",
+            ExpressionAttributeValues={":live": text(LIVE)},
+        )
+        if marked is None:
             if self.connection_exists(connection_id):
                 return False
-            raise ConnectionNotFound(connection_id) from None
+            raise ConnectionNotFound(connection_id)
         self._add_counts(subscribers=1)
         return True
 
     def unsubscribe(self, connection_id: str) -> bool:
-        key = connection_key(connection_id)
-        try:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key={"PK": text(key), "SK": text(key)},
-                UpdateExpression="REMOVE live",
-                ConditionExpression="attribute_exists(live)",
-            )
-        except BotoClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return False
-            raise
+        unmarked = self._conditional(
+            "update_item",
+            Key=own_key(connection_key(connection_id)),
+            UpdateExpression="REMOVE live",
+            ConditionExpression="attribute_exists(live)",
+        )
+        if unmarked is None:
+            return False
         self._add_counts(subscribers=-1)
         return True
 
@@ -218,7 +199,7 @@ class Store(Reconciliation):
                     {
                         "Update": {
                             "TableName": self.table_name,
-                            "Key": {"PK": text(conn), "SK": text(conn)},
+                            "Key": own_key(conn),
                             "UpdateExpression": "ADD rooms :one",
                             "ConditionExpression": "attribute_exists(PK) AND rooms < :max"
                             " AND (attribute_not_exists(allowed) OR contains(allowed, :dashboard))",
@@ -263,7 +244,7 @@ class Store(Reconciliation):
                     {
                         "Update": {
                             "TableName": self.table_name,
-                            "Key": {"PK": text(conn), "SK": text(conn)},
+                            "Key": own_key(conn),
                             "UpdateExpression": "ADD rooms :minus",
                             "ConditionExpression": "attribute_exists(PK)",
                             "ExpressionAttributeValues": {":minus": num(-1)},

@@ -54,6 +54,11 @@ def error_code(error: BotoClientError) -> str:
     return error.response.get("Error", {}).get("Code", "")
 
 
+def own_key(pk: str) -> dict[str, Any]:
+    """The key of an entity's own item, whose SK is its PK."""
+    return {"PK": text(pk), "SK": text(pk)}
+
+
 def cancellation_codes(error: BotoClientError) -> list[str]:
     reasons = error.response.get("CancellationReasons") or []
     return [reason.get("Code", "None") for reason in reasons]
@@ -67,6 +72,15 @@ class Table:
         self.table_name = table_name
         self.clock = clock
         self.page_size = page_size  # None: DynamoDB's own 1 MB pages
+
+    def _conditional(self, operation: str, **request: Any) -> dict[str, Any] | None:
+        """A conditional write on this table; its answer, or None when the condition did not hold."""
+        try:
+            return getattr(self.client, operation)(TableName=self.table_name, **request)
+        except BotoClientError as error:
+            if error_code(error) == "ConditionalCheckFailedException":
+                return None
+            raise
 
 
     def counts(self) -> Counts:
@@ -131,7 +145,7 @@ class Table:
             tag, values[":kind"] = ", live = :kind", text(kind)
         result = self.client.update_item(
             TableName=self.table_name,
-            Key={"PK": text(pk), "SK": text(pk)},
+            Key=own_key(pk),
             UpdateExpression=f"ADD members :delta SET expiresAt = :exp{tag}",
             ExpressionAttributeValues=values,
             ReturnValues="UPDATED_NEW",
