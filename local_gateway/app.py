@@ -33,7 +33,7 @@ from shared.codec import MAX_MESSAGE_BYTES, encode_client_frame
 from shared.config import GatewaySettings
 from shared.dashboards import DETAIL_TYPE, SOURCE
 from shared.runtime import ERROR_EVENT
-from shared.services import reset_services, services
+from shared.services import services
 
 logger = logging.getLogger("local_gateway")
 
@@ -65,7 +65,7 @@ class Gateway:
         self.environment = LocalEnvironment(source, public_url=f"http://127.0.0.1:{settings.port}")
         self.connections: dict[str, ConnectionInfo] = {}
         # Handlers run in threads, as Lambda runs them apart; a plain executor costs less per call than anyio's.
-        self.executor = ThreadPoolExecutor(max_workers=HANDLER_THREADS, thread_name_prefix="handler")
+        self.executor = self._new_executor()
         self._by_sid: dict[str, str] = {}
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
@@ -197,7 +197,10 @@ class Gateway:
         poster = InProcessPoster(self, asyncio.get_running_loop())
         svc = services()
         svc.poster_factory = lambda endpoint: poster
-        reset_services(svc)
+
+    @staticmethod
+    def _new_executor() -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=HANDLER_THREADS, thread_name_prefix="handler")
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -221,3 +224,6 @@ class Gateway:
             for sid in list(self._by_sid):
                 await self.sio.disconnect(sid)
             await run_in_threadpool(self.environment.stop)
+            # Its threads would outlive the gateway; a gateway started again gets a fresh pool.
+            self.executor.shutdown(wait=False)
+            self.executor = self._new_executor()
