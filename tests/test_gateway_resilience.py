@@ -78,7 +78,13 @@ async def test_clients_reconnect_resubscribe_and_rejoin_after_a_gateway_restart(
         await asyncio.to_thread(gateway.stop)
         await asyncio.to_thread(gateway.start)  # same port, fresh state
         seen = len(snapshots)
-        await until(lambda: len(connects) == 2 and len(snapshots) > seen + 1, timeout=30)
+        # The resubscribe and the rejoin run concurrently: wait for a push that has seen both.
+        await until(
+            lambda: len(connects) == 2
+            and len(snapshots) > seen + 1
+            and metric(snapshots[-1], "Active Dashboards") == 1,
+            timeout=30,
+        )
         assert metric(snapshots[-1], "Live Subscribers") == 1
         assert metric(snapshots[-1], "Active Dashboards") == 1
         assert services().store.counts() == Counts(connections=1, active_users=1, subscribers=1, active_dashboards=1)
