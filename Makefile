@@ -32,6 +32,12 @@ $(BENCH_JS_INSTALLED): bench/package.json bench/package-lock.json
 bench: $(INSTALLED) $(BENCH_JS_INSTALLED)
 	$(PY) -m bench
 
+# ruff (lint and format check) and mypy, configured in pyproject.toml.
+lint: $(INSTALLED)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
 # REQUIRE_SAM_BUILD: the artifact tests fail, never skip, when the build is missing or stale.
 test: $(INSTALLED) $(JS_INSTALLED) validate build
 	REQUIRE_SAM_BUILD=1 $(PY) -m pytest
