@@ -77,8 +77,9 @@ build-%Function: $(LAMBDA_DEPS)/site/.done
 	cp -R $(LAMBDA_DEPS)/site/. "$(ARTIFACTS_DIR)/"
 	rm -f "$(ARTIFACTS_DIR)/.done"
 
-# $connect alone also ships requirements-auth.txt (the token checks): the other functions stay small.
-build-ConnectFunction: $(LAMBDA_DEPS)/site/.done $(LAMBDA_DEPS)/auth/.done
+# $connect and $default (Socket.IO's namespace handshake) also ship requirements-auth.txt (the token checks):
+# the other functions stay small.
+build-ConnectFunction build-DefaultFunction: $(LAMBDA_DEPS)/site/.done $(LAMBDA_DEPS)/auth/.done
 	mkdir -p "$(ARTIFACTS_DIR)"
 	tar -cf - --exclude=__pycache__ --exclude='*.pyc' handlers shared | tar -xf - -C "$(ARTIFACTS_DIR)"
 	cp -R $(LAMBDA_DEPS)/site/. $(LAMBDA_DEPS)/auth/. "$(ARTIFACTS_DIR)/"

@@ -19,8 +19,9 @@ from typing import Any
 import socketio
 from starlette.applications import Starlette
 
-from shared.codec import MAX_MESSAGE_BYTES
-from shared.metrics import METRIC_NAMES, cpu_percent, iso_timestamp, memory_percent
+from shared.contract import MAX_MESSAGE_BYTES
+from shared.contract import METRIC_NAMES
+from shared.metrics import cpu_percent, iso_timestamp, memory_percent
 from shared.validation import DASHBOARD_ID
 
 logger = logging.getLogger("bench.baseline")

@@ -1,11 +1,15 @@
-"""$default: any frame no route matches gets analytics:error."""
+"""$default: Socket.IO frames (every one of them lands here), and JSON frames that no route matches."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from shared.actions import unknown_event
 from shared.runtime import handle_message
+from shared.socketio_session import handle_frame, looks_like_socketio
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if looks_like_socketio(event.get("body")):
+        return handle_frame(event)
     return handle_message(event, unknown_event)

@@ -16,10 +16,10 @@ REGION = "us-east-1"
 @dataclass
 class ConnectionInfo:
     connection_id: str
-    sid: str
     source_ip: str
     user_agent: str
     domain_name: str
+    stage: str = STAGE
     connected_at: float = field(default_factory=time.time)
     last_active_at: float = field(default_factory=time.time)
 
@@ -36,7 +36,7 @@ def _request_context(info: ConnectionInfo, route_key: str, event_type: str, **ex
         "extendedRequestId": uuid.uuid4().hex[:16] + "=",
         "requestTime": _clf_time(now),
         "messageDirection": "IN",
-        "stage": STAGE,
+        "stage": info.stage,
         "connectedAt": int(info.connected_at * 1000),
         "requestTimeEpoch": int(now * 1000),
         "identity": {"userAgent": info.user_agent, "sourceIp": info.source_ip},

@@ -14,6 +14,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TABLE_NAME = "analytics-local"
 FANOUT_WORKER = "FanoutWorkerFunction"
+SOCKETIO_OPEN = "SocketIOOpenFunction"
 
 
 class LocalEnvironment:
@@ -41,6 +42,8 @@ class LocalEnvironment:
         self._set(names.LAMBDA_ENDPOINT_URL, self.public_url)
         if FANOUT_WORKER in self.template.functions() and not os.environ.get(names.FANOUT_WORKER_FUNCTION):
             self._set(names.FANOUT_WORKER_FUNCTION, FANOUT_WORKER)
+        if SOCKETIO_OPEN in self.template.functions() and not os.environ.get(names.SOCKETIO_OPEN_FUNCTION):
+            self._set(names.SOCKETIO_OPEN_FUNCTION, SOCKETIO_OPEN)
         reset_services()
         config = Config.from_env()
         ensure_table(dynamodb_client(config), config.table_name, self.template)

@@ -1,81 +1,102 @@
-"""The handlers' poster inside the gateway: frames go straight to the sockets, no HTTP call to itself.
+"""The handlers' poster inside the gateway: frames go straight to the connections, no HTTP call to itself.
 
 `LOCAL_POSTER=inprocess` (the gateway's default) gives the handlers this poster; `LOCAL_POSTER=http` gives them
-the boto3 Management API poster they use in AWS, posting to the gateway's own `/@connections`. Both answer
-an unknown connection with ConnectionGone, as API Gateway's 410 does.
+the poster they use in AWS, posting over HTTP to the gateway's own `/@connections`. Both answer an unknown
+connection with ConnectionGone, as API Gateway's 410 does.
 """
+
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
 
-from shared.codec import decode_server_frame
+from local_gateway.registry import ConnectionRegistry
+from local_gateway.socketio_front import SocketIOEndpoint
 from shared.errors import ConnectionGone
-
-if TYPE_CHECKING:
-    from local_gateway.app import Gateway
 
 INPROCESS = "inprocess"
 EMIT_TIMEOUT_SECONDS = 10.0
 
-
-Emit = tuple[str, str, Any]  # (sid, event, data)
+Delivery = tuple[str, bytes | None]  # (connection id, frame); None closes the connection
 _outbox = threading.local()
 
 
-def run_collecting(handler: Callable[..., Any], *args: Any) -> tuple[Any, list[Emit]]:
-    """Run a handler in this worker thread, collecting its single posts for the gateway to emit on return.
+def run_collecting(handler: Callable[..., Any], *args: Any) -> tuple[Any, list[Delivery]]:
+    """Run a handler in this worker thread, collecting its single posts for the gateway to send on return.
 
-    The gateway emits them on the event loop before it acknowledges the event, so a push still precedes
-    its ack, and the handler's thread never waits for the loop.
+    The gateway sends them on the event loop before it answers the event, so a push still precedes its ack
+    (route response), and the handler's thread never waits for the loop.
     """
-    _outbox.emits = emits = []
+    _outbox.deliveries = deliveries = []
     try:
-        return handler(*args), emits
+        return handler(*args), deliveries
     finally:
-        _outbox.emits = None
+        _outbox.deliveries = None
+
+
+async def deliver(registry: ConnectionRegistry, deliveries: list[Delivery]) -> None:
+    for connection_id, frame in deliveries:
+        connection = registry.get(connection_id)
+        if connection is None:
+            continue
+        if frame is None:
+            await connection.endpoint.close()
+        else:
+            await connection.endpoint.send(frame)
 
 
 class InProcessPoster:
-    """Frames straight to the sockets: collected for the gateway inside an invocation, else emitted at once."""
+    """Frames straight to the connections: collected inside an invocation, else sent at once."""
 
-    def __init__(self, gateway: Gateway, loop: asyncio.AbstractEventLoop) -> None:
-        self.gateway = gateway
+    def __init__(self, registry: ConnectionRegistry, loop: asyncio.AbstractEventLoop) -> None:
+        self.registry = registry
         self.loop = loop
 
     def post(self, connection_id: str, frame: bytes) -> None:
-        info = self.gateway.connections.get(connection_id)
-        if info is None:
+        self._one(connection_id, frame)
+
+    def disconnect(self, connection_id: str) -> None:
+        self._one(connection_id, None)
+
+    def _one(self, connection_id: str, frame: bytes | None) -> None:
+        connection = self.registry.get(connection_id)
+        if connection is None:
             raise ConnectionGone(connection_id)
-        event, data = decode_server_frame(frame)
-        emits = getattr(_outbox, "emits", None)
-        if emits is not None:
-            emits.append((info.sid, event, data))
+        deliveries = getattr(_outbox, "deliveries", None)
+        if deliveries is not None:
+            deliveries.append((connection_id, frame))
             return
-        self._run(self.gateway.sio.emit(event, data, to=info.sid))
+        self._run(deliver(self.registry, [(connection_id, frame)]))
 
     def post_many(self, connection_ids: Iterable[str], frame: bytes) -> list[str]:
-        """One emit to every live connection (python-socketio encodes the packet once); return the gone ones."""
-        sids, gone = [], []
+        """One frame to many connections (Socket.IO-front ones in one emit, encoded once); the gone ones back."""
+        sids: list[str] = []
+        others: list[Delivery] = []
+        gone: list[str] = []
+        server = None
         for connection_id in connection_ids:
-            info = self.gateway.connections.get(connection_id)
-            if info is None:
+            connection = self.registry.get(connection_id)
+            if connection is None:
                 gone.append(connection_id)
+            elif isinstance(connection.endpoint, SocketIOEndpoint):
+                sids.append(connection.endpoint.sid)
+                server = connection.endpoint.server
             else:
-                sids.append(info.sid)
-        if sids:
-            event, data = decode_server_frame(frame)
-            self._run(self.gateway.sio.emit(event, data, to=sids))
+                others.append((connection_id, frame))
+        if sids and server is not None:
+            self._run(SocketIOEndpoint.emit_frame(server, sids, frame))
+        if others:
+            self._run(deliver(self.registry, others))
         return gone
 
-    def _run(self, emit: Any) -> None:
+    def _run(self, sending: Coroutine[Any, Any, None]) -> None:
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is self.loop:  # called on the loop itself: it cannot wait for itself
-            self.loop.create_task(emit)
+            self.loop.create_task(sending)
             return
-        asyncio.run_coroutine_threadsafe(emit, self.loop).result(timeout=EMIT_TIMEOUT_SECONDS)
+        asyncio.run_coroutine_threadsafe(sending, self.loop).result(timeout=EMIT_TIMEOUT_SECONDS)

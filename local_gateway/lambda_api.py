@@ -8,24 +8,26 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from local_gateway.invoker import FunctionFailed
+
 if TYPE_CHECKING:
-    from local_gateway.app import Gateway
+    from local_gateway.invoker import FunctionInvoker, Handler
 
 logger = logging.getLogger(__name__)
 
 
-def lambda_routes(gateway: Gateway) -> list[Route]:
+def lambda_routes(functions: dict[str, Handler], invoker: FunctionInvoker) -> list[Route]:
     background: set[asyncio.Task] = set()
 
     async def invoke(request: Request) -> Response:
         name = request.path_params["function_name"]
-        handler = gateway.functions.get(name)
+        handler = functions.get(name)
         if handler is None:
             return JSONResponse(
                 {"Type": "User", "message": f"Function not found: {name}"},
@@ -41,10 +43,23 @@ def lambda_routes(gateway: Gateway) -> list[Route]:
                 headers={"x-amzn-ErrorType": "InvalidRequestContentException"},
             )
         if request.headers.get("x-amz-invocation-type") == "Event":
-            task = asyncio.create_task(gateway.invoke(handler, event, name))
+            task = asyncio.create_task(run(handler, event, name))
             background.add(task)
             task.add_done_callback(background.discard)
             return Response(status_code=202)
-        return JSONResponse(await gateway.invoke(handler, event, name))
+        try:
+            return JSONResponse(await invoker.invoke(handler, event, name))
+        except FunctionFailed:
+            # Lambda answers 200 with the error in the payload and the X-Amz-Function-Error header.
+            return JSONResponse(
+                {"errorMessage": "The function failed", "errorType": "FunctionError"},
+                headers={"X-Amz-Function-Error": "Unhandled"},
+            )
+
+    async def run(handler: Handler, event: Any, name: str) -> None:
+        try:
+            await invoker.invoke(handler, event, name)
+        except FunctionFailed:
+            pass  # logged by the invoker; an asynchronous invocation has nobody to answer
 
     return [Route("/2015-03-31/functions/{function_name}/invocations", invoke, methods=["POST"])]

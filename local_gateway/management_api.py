@@ -1,19 +1,16 @@
 """The API Gateway Management API (`/@connections/{id}`), served by the gateway on its own port."""
+
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from local_gateway.apigw import ConnectionInfo
-from shared.codec import MAX_MESSAGE_BYTES, decode_server_frame
+from local_gateway.registry import Connection, ConnectionRegistry
+from shared.contract import MAX_MESSAGE_BYTES
 from shared.metrics import iso_timestamp
-
-if TYPE_CHECKING:
-    from local_gateway.app import Gateway
 
 logger = logging.getLogger(__name__)
 
@@ -23,28 +20,29 @@ def _error(status: int, error_type: str, message: str) -> JSONResponse:
     return JSONResponse({"message": message}, status_code=status, headers={"x-amzn-ErrorType": error_type})
 
 
-def management_routes(gateway: Gateway) -> list[Route]:
-    def connection(request: Request) -> ConnectionInfo | None:
-        return gateway.connections.get(request.path_params["connection_id"])
+def management_routes(registry: ConnectionRegistry) -> list[Route]:
+    def connection(request: Request) -> Connection | None:
+        return registry.get(request.path_params["connection_id"])
 
     async def post(request: Request) -> Response:
-        info = connection(request)
-        if info is None:
+        found = connection(request)
+        if found is None:
             return _error(410, "GoneException", "Gone")
         body = await request.body()
         if len(body) > MAX_MESSAGE_BYTES:
             return _error(413, "PayloadTooLargeException", "Payload too large")
         try:
-            event, data = decode_server_frame(body)
+            await found.endpoint.send(body)
         except ValueError:
-            return _error(400, "BadRequestException", "Data is not a server frame {\"event\", \"data\"}")
-        await gateway.sio.emit(event, data, to=info.sid)
+            # Only the Socket.IO front has a shape to ask for: it turns {"event", "data"} into an emit.
+            return _error(400, "BadRequestException", 'Data is not a server frame {"event", "data"}')
         return Response(status_code=200)
 
     async def get(request: Request) -> Response:
-        info = connection(request)
-        if info is None:
+        found = connection(request)
+        if found is None:
             return _error(410, "GoneException", "Gone")
+        info = found.info
         return JSONResponse(
             {
                 "connectedAt": iso_timestamp(info.connected_at),
@@ -54,10 +52,10 @@ def management_routes(gateway: Gateway) -> list[Route]:
         )
 
     async def delete(request: Request) -> Response:
-        info = connection(request)
-        if info is None:
+        found = connection(request)
+        if found is None:
             return _error(410, "GoneException", "Gone")
-        await gateway.sio.disconnect(info.sid)
+        await found.endpoint.close()
         return Response(status_code=204)
 
     routes = []

@@ -101,3 +101,29 @@ class Template:
 @lru_cache(maxsize=1)
 def template() -> Template:
     return Template.load()
+
+
+def stage_name(source: Template) -> str:
+    """The stage the deployed API serves (the StageName parameter's default): the local raw endpoint's path."""
+    return str(source.body.get("Parameters", {}).get("StageName", {}).get("Default", "prod"))
+
+
+def route_response_keys(source: Template) -> set[str]:
+    """Route keys with a route response: only there does a function's answer reach the client."""
+    route_ids = {
+        response["Properties"]["RouteId"].get("Ref")
+        for response in source.of_type("AWS::ApiGatewayV2::RouteResponse").values()
+    }
+    return {
+        route["Properties"]["RouteKey"]
+        for logical_id, route in source.of_type("AWS::ApiGatewayV2::Route").items()
+        if logical_id in route_ids
+    }
+
+
+def function_timeout(source: Template, logical_id: str | None = None) -> float:
+    """A function's Timeout (seconds), the Globals' when it has none of its own."""
+    default = source.body.get("Globals", {}).get("Function", {}).get("Timeout", 3)
+    if logical_id is None:
+        return float(default)
+    return float(source.resources[logical_id]["Properties"].get("Timeout", default))

@@ -3,15 +3,22 @@ from __future__ import annotations
 
 from shared import metrics, validation
 from shared.errors import UnknownEvent
-from shared.runtime import MAX_ECHOED_EVENT_NAME, Request
-
-LIVE_METRICS_EVENT = "analytics:liveMetrics"
+from shared.contract import (
+    JOIN_DASHBOARD,
+    LEAVE_DASHBOARD,
+    LIVE_METRICS,
+    REQUEST_LIVE_METRICS,
+    SUBSCRIBE_LIVE_METRICS,
+    UNSUBSCRIBE_LIVE_METRICS,
+    echoed_event_name,
+)
+from shared.runtime import Action, Request
 
 
 def subscribe_live_metrics(request: Request) -> None:
     store = request.services.store
     if store.subscribe(request.connection_id):
-        request.send(LIVE_METRICS_EVENT, metrics.snapshot(store.counts()))
+        request.send(LIVE_METRICS, metrics.snapshot(store.counts()))
 
 
 def unsubscribe_live_metrics(request: Request) -> None:
@@ -22,13 +29,13 @@ def request_live_metrics(request: Request) -> None:
     """Serve the stored snapshot while it is fresher than one push period, else compute and store one."""
     store = request.services.store
     snapshot = request.services.snapshots.get_or_compute(lambda: metrics.snapshot(store.counts()))
-    request.send(LIVE_METRICS_EVENT, snapshot)
+    request.send(LIVE_METRICS, snapshot)
 
 
 def join_dashboard(request: Request) -> None:
     dashboard_id = validation.dashboard_id(request.data)
     max_rooms = request.services.config.max_rooms_per_connection
-    request.services.store.join_room(request.connection_id, dashboard_id, max_rooms)
+    request.services.store.join_room(request.connection_id, dashboard_id, max_rooms, request.protocol)
 
 
 def leave_dashboard(request: Request) -> None:
@@ -37,4 +44,14 @@ def leave_dashboard(request: Request) -> None:
 
 
 def unknown_event(request: Request) -> None:
-    raise UnknownEvent(f"Unknown event: {request.action[:MAX_ECHOED_EVENT_NAME]}")
+    raise UnknownEvent(f"Unknown event: {echoed_event_name(request.action)}")
+
+
+# The command table: what each client event of the contract does (Socket.IO frames all arrive at $default).
+COMMANDS: dict[str, Action] = {
+    SUBSCRIBE_LIVE_METRICS: subscribe_live_metrics,
+    UNSUBSCRIBE_LIVE_METRICS: unsubscribe_live_metrics,
+    REQUEST_LIVE_METRICS: request_live_metrics,
+    JOIN_DASHBOARD: join_dashboard,
+    LEAVE_DASHBOARD: leave_dashboard,
+}

@@ -5,10 +5,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from shared.contract import MAX_FRAME_BYTES
 from shared.errors import FrameTooLarge, InvalidInput
 
-MAX_FRAME_BYTES = 32 * 1024  # API Gateway's WebSocket frame limit
-MAX_MESSAGE_BYTES = 128 * 1024  # API Gateway's WebSocket message limit
 MISSING: Any = object()
 
 

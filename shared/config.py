@@ -5,6 +5,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from shared.contract import DEFAULT_MAX_ROOMS_PER_CONNECTION, IDLE_TIMEOUT_SECONDS, MAX_CONNECTION_SECONDS
+
 TABLE_NAME = "TABLE_NAME"
 CONNECTIONS_ENDPOINT_URL = "CONNECTIONS_ENDPOINT_URL"
 METRICS_INTERVAL_SECONDS = "METRICS_INTERVAL_SECONDS"
@@ -16,12 +18,18 @@ HOST = "HOST"
 CORS_ALLOWED_ORIGINS = "CORS_ALLOWED_ORIGINS"
 LOCAL_POSTER = "LOCAL_POSTER"
 LOCAL_POSTERS = ("inprocess", "http")
+APIGW_IDLE_TIMEOUT_SECONDS = "APIGW_IDLE_TIMEOUT_SECONDS"
+APIGW_MAX_CONNECTION_SECONDS = "APIGW_MAX_CONNECTION_SECONDS"
 RATE_LIMIT_PER_SECOND = "RATE_LIMIT_PER_SECOND"
 RATE_LIMIT_BURST = "RATE_LIMIT_BURST"
 RECONCILE_INTERVAL_SECONDS = "RECONCILE_INTERVAL_SECONDS"
 FANOUT_WORKER_FUNCTION = "FANOUT_WORKER_FUNCTION"
 FANOUT_SLICE_SIZE = "FANOUT_SLICE_SIZE"
 LAMBDA_ENDPOINT_URL = "LAMBDA_ENDPOINT_URL"
+SOCKETIO_OPEN_FUNCTION = "SOCKETIO_OPEN_FUNCTION"
+SOCKETIO_PING_INTERVAL_SECONDS = "SOCKETIO_PING_INTERVAL_SECONDS"
+SOCKETIO_PING_TIMEOUT_SECONDS = "SOCKETIO_PING_TIMEOUT_SECONDS"
+MAX_CLIENT_TIMER_MS = 2**31 - 1  # browsers' setTimeout: a longer delay fires at once
 AUTH_JWT_SECRET = "AUTH_JWT_SECRET"
 AUTH_JWKS_URL = "AUTH_JWKS_URL"
 AUTH_JWT_AUDIENCE = "AUTH_JWT_AUDIENCE"
@@ -86,6 +94,9 @@ class Config:
     fanout_worker_function: str | None = None  # unset: the publisher posts to every subscriber itself
     fanout_slice_size: int = 2000
     lambda_endpoint_url: str | None = None
+    open_function: str | None = None  # the function that posts Socket.IO's open packet after $connect
+    ping_interval_seconds: float = 300.0  # Socket.IO heartbeat: the publisher pings this often
+    ping_timeout_seconds: float = 60.0  # the client gives up this long after a ping was due
     auth: AuthSettings = field(default_factory=lambda: AuthSettings())
 
     @classmethod
@@ -94,13 +105,19 @@ class Config:
         table_name = _optional(environ, TABLE_NAME)
         if table_name is None:
             raise ConfigError(f"{TABLE_NAME} is required: the DynamoDB table that holds the state")
+        ping_interval = _number(environ, SOCKETIO_PING_INTERVAL_SECONDS, 300.0, 1.0)
+        ping_timeout = _number(environ, SOCKETIO_PING_TIMEOUT_SECONDS, 60.0, 1.0)
+        if (ping_interval + ping_timeout) * 1000 > MAX_CLIENT_TIMER_MS:
+            raise ConfigError(
+                f"{SOCKETIO_PING_INTERVAL_SECONDS} + {SOCKETIO_PING_TIMEOUT_SECONDS} must stay under 2^31 ms"
+            )
         return cls(
             table_name=table_name,
             connections_endpoint_url=_optional(environ, CONNECTIONS_ENDPOINT_URL),
             metrics_interval_seconds=_number(environ, METRICS_INTERVAL_SECONDS, 5.0, 0.05),
             publish_window_seconds=_number(environ, PUBLISH_WINDOW_SECONDS, 60.0, 0.0),
             dynamodb_endpoint_url=_optional(environ, DYNAMODB_ENDPOINT_URL),
-            max_rooms_per_connection=int(_number(environ, MAX_ROOMS_PER_CONNECTION, 20, 1)),
+            max_rooms_per_connection=int(_number(environ, MAX_ROOMS_PER_CONNECTION, DEFAULT_MAX_ROOMS_PER_CONNECTION, 1)),
             rate_limit_per_second=_number(environ, RATE_LIMIT_PER_SECOND, 20.0, 0.0),
             rate_limit_burst=int(_number(environ, RATE_LIMIT_BURST, 40, 1)),
             reconcile_interval_seconds=_number(environ, RECONCILE_INTERVAL_SECONDS, 300.0, 1.0),
@@ -108,6 +125,9 @@ class Config:
             # An async invocation carries at most 256 KB: 8,000 ids of 16 characters leave room for the frame.
             fanout_slice_size=int(_number(environ, FANOUT_SLICE_SIZE, 2000, 1)),
             lambda_endpoint_url=_optional(environ, LAMBDA_ENDPOINT_URL),
+            open_function=_optional(environ, SOCKETIO_OPEN_FUNCTION),
+            ping_interval_seconds=ping_interval,
+            ping_timeout_seconds=ping_timeout,
             auth=AuthSettings.from_env(environ),
         )
 
@@ -119,7 +139,9 @@ class GatewaySettings:
     host: str
     port: int
     cors_allowed_origins: str | list[str]
-    local_poster: str = LOCAL_POSTERS[0]  # inprocess: emit straight to the sockets; http: boto3 to /@connections
+    local_poster: str = LOCAL_POSTERS[0]  # inprocess: straight to the sockets; http: over HTTP to /@connections
+    idle_timeout_seconds: float = IDLE_TIMEOUT_SECONDS  # the /{stage} endpoint, as API Gateway
+    max_connection_seconds: float = MAX_CONNECTION_SECONDS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -133,4 +155,6 @@ class GatewaySettings:
             port=int(_number(environ, PORT, 4000, 0)),
             cors_allowed_origins="*" if origins == "*" else [o.strip() for o in origins.split(",") if o.strip()],
             local_poster=poster,
+            idle_timeout_seconds=_number(environ, APIGW_IDLE_TIMEOUT_SECONDS, IDLE_TIMEOUT_SECONDS, 0.1),
+            max_connection_seconds=_number(environ, APIGW_MAX_CONNECTION_SECONDS, MAX_CONNECTION_SECONDS, 0.1),
         )

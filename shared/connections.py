@@ -1,32 +1,81 @@
-"""$connect and $disconnect: who the connection is, and what it leaves behind."""
+"""$connect and $disconnect, and the Socket.IO namespace handshake: who the connection is, what it leaves."""
+
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from shared.errors import Unauthorized
 from shared.events import WebSocketEvent
+from shared.protocols import JSON, SOCKETIO, of_connect
 from shared.services import Services
 from shared.validation import user_id
 
 logger = logging.getLogger(__name__)
 
+OPEN_TASK = "open"
+
 
 def connect(svc: Services, event: WebSocketEvent) -> None:
-    """Register the connection; a ClientError refuses it."""
+    """Register a JSON-frame connection, or prepare a Socket.IO one; a ClientError refuses it."""
+    if of_connect(event.query) == SOCKETIO:
+        _prepare_socketio(svc, event)
+        return
     if svc.config.auth.enabled:
         from shared.auth import authenticate
 
         identity = authenticate(svc.config.auth, event.query)
-        svc.store.add_connection(event.connection_id, identity.user_id, identity.dashboards)
+        svc.store.add_connection(event.connection_id, identity.user_id, identity.dashboards, JSON)
         return
-    svc.store.add_connection(event.connection_id, identify(event))
+    svc.store.add_connection(event.connection_id, identify(event.query), None, JSON)
 
 
-def identify(event: WebSocketEvent) -> str | None:
-    """Without auth: the optional `userId` query parameter, or None (anonymous). With auth it is never read."""
-    raw = event.query.get("userId")
+def identify(query: dict[str, Any]) -> str | None:
+    """Without auth: the optional `userId` (query or Socket.IO auth), or None (anonymous). With auth never read."""
+    raw = query.get("userId")
     return None if raw is None else user_id(raw)
+
+
+def _prepare_socketio(svc: Services, event: WebSocketEvent) -> None:
+    """Socket.IO registers on its namespace CONNECT; $connect keeps what only it sees (the query string) and
+    has the open packet posted once it has returned (API Gateway refuses posts during $connect)."""
+    user, allowed, authenticated = identify(event.query) if not svc.config.auth.enabled else None, None, False
+    if svc.config.auth.enabled and event.query.get("token"):
+        from shared.auth import authenticate
+
+        try:
+            identity = authenticate(svc.config.auth, event.query)
+            user, allowed, authenticated = identity.user_id, identity.dashboards, True
+        except Unauthorized:
+            pass  # the CONNECT packet may still carry a good token in `auth`; if not, it is refused there
+    svc.store.add_pending(event.connection_id, user, allowed, authenticated)
+    svc.open_invoker().invoke_async(
+        {OPEN_TASK: {"connectionId": event.connection_id, "endpoint": event.management_endpoint}}
+    )
+
+
+def register_socketio(svc: Services, connection_id: str, auth: dict[str, Any]) -> None:
+    """The namespace CONNECT: the token (or userId) in `auth` wins over the query string's; Unauthorized
+    (and nothing stored) when auth is on and neither proves an identity."""
+    pending = svc.store.pending(connection_id)
+    if pending is None:
+        if svc.store.connection_exists(connection_id):
+            return  # a repeated CONNECT: already registered
+        raise Unauthorized("Unauthorized")
+    user, allowed = pending.user_id, pending.allowed
+    if svc.config.auth.enabled:
+        token = auth.get("token")
+        if isinstance(token, str) and token:
+            from shared.auth import authenticate
+
+            identity = authenticate(svc.config.auth, {"token": token})
+            user, allowed = identity.user_id, identity.dashboards
+        elif not pending.authenticated:
+            raise Unauthorized("Unauthorized")
+    elif "userId" in auth:
+        user = identify(auth)
+    svc.store.add_connection(connection_id, user, allowed, SOCKETIO)
 
 
 def disconnect(svc: Services, event: WebSocketEvent) -> bool:
     return svc.store.remove_connection(event.connection_id)
-

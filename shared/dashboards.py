@@ -5,22 +5,20 @@ import time
 from typing import Any
 
 from shared import validation
-from shared.codec import MAX_MESSAGE_BYTES, encode_server_frame
+from shared.contract import DASHBOARD_UPDATE, MAX_MESSAGE_BYTES, UPDATE_DETAIL_TYPE, UPDATE_SOURCE
 from shared.errors import FrameTooLarge, InvalidInput
 from shared.events import EventBridgeEvent
-from shared.fanout import Delivery, deliver
+from shared.fanout import Delivery, deliver_event
 from shared.metrics import iso_timestamp
 from shared.poster import Poster
+from shared.protocols import PROTOCOLS, FramesByProtocol
 from shared.services import Services
 
-DASHBOARD_UPDATE_EVENT = "analytics:dashboardUpdate"
-SOURCE = "analytics"
-DETAIL_TYPE = "DashboardUpdate"
 
 
 def publish_update(svc: Services, poster: Poster, event: EventBridgeEvent) -> Delivery:
-    if event.source != SOURCE or event.detail_type != DETAIL_TYPE:
-        raise InvalidInput(f"Expected source {SOURCE!r} and detail-type {DETAIL_TYPE!r}")
+    if event.source != UPDATE_SOURCE or event.detail_type != UPDATE_DETAIL_TYPE:
+        raise InvalidInput(f"Expected source {UPDATE_SOURCE!r} and detail-type {UPDATE_DETAIL_TYPE!r}")
     detail = event.detail
     if not isinstance(detail, dict):
         raise InvalidInput("detail must be an object {\"dashboardId\": ..., \"data\": ...}")
@@ -30,11 +28,12 @@ def publish_update(svc: Services, poster: Poster, event: EventBridgeEvent) -> De
         "data": detail.get("data"),
         "timestamp": iso_timestamp(time.time()),
     }
+    frames = FramesByProtocol(DASHBOARD_UPDATE, payload)
     try:
-        frame = encode_server_frame(DASHBOARD_UPDATE_EVENT, payload)
+        largest = max(len(frames.for_protocol(protocol)) for protocol in PROTOCOLS)
     except ValueError:
         raise InvalidInput("data must be JSON (no NaN or Infinity)") from None
-    if len(frame) > MAX_MESSAGE_BYTES:
-        raise FrameTooLarge(f"Update too large: {len(frame)} bytes, the limit is {MAX_MESSAGE_BYTES}")
-    members = [cid for page in svc.store.room_members(dashboard_id) for cid in page]
-    return deliver(svc.store, poster, members, frame)
+    if largest > MAX_MESSAGE_BYTES:
+        raise FrameTooLarge(f"Update too large: {largest} bytes, the limit is {MAX_MESSAGE_BYTES}")
+    members = [member for page in svc.store.room_members(dashboard_id) for member in page]
+    return deliver_event(svc.store, poster, members, frames)

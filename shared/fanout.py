@@ -14,6 +14,7 @@ from typing import Any
 from shared.errors import InvalidInput
 from shared.invoker import Invoker
 from shared.poster import Poster
+from shared.protocols import FramesByProtocol, group_by_protocol
 from shared.store import Store
 
 logger = logging.getLogger(__name__)
@@ -39,9 +40,30 @@ def deliver(store: Store, poster: Poster, connection_ids: Iterable[str], frame: 
 
 
 def fan_out(
+    store: Store,
+    poster: Poster,
+    invoker: Invoker | None,
+    slice_size: int,
+    recipients: list[tuple[str, str]],
+    frames: FramesByProtocol,
+) -> tuple[Delivery, int]:
+    """Deliver one event to (connection id, protocol) recipients, encoded once per protocol; beyond the
+    first slice of each protocol, slices go to workers. (Own delivery, ids handed off.)"""
+    delivered = gone = handed = 0
+    for protocol, ids in group_by_protocol(recipients).items():
+        own, handed_here = _fan_out(store, poster, invoker, slice_size, ids, frames.for_protocol(protocol))
+        delivered, gone, handed = delivered + own.delivered, gone + own.gone, handed + handed_here
+    return Delivery(delivered, gone), handed
+
+
+def deliver_event(store: Store, poster: Poster, recipients: list[tuple[str, str]], frames: FramesByProtocol) -> Delivery:
+    """Deliver one event to (connection id, protocol) recipients, encoded once per protocol."""
+    return fan_out(store, poster, None, 0, recipients, frames)[0]
+
+
+def _fan_out(
     store: Store, poster: Poster, invoker: Invoker | None, slice_size: int, ids: list[str], frame: bytes
 ) -> tuple[Delivery, int]:
-    """Deliver to `ids`, handing slices beyond the first to workers; (own delivery, ids handed off)."""
     if invoker is None or len(ids) <= slice_size:
         return deliver(store, poster, ids, frame), 0
     slices = [ids[start : start + slice_size] for start in range(0, len(ids), slice_size)]

@@ -6,9 +6,9 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
+from shared.contract import METRIC_NAMES
 from shared.store import Counts
 
-METRIC_NAMES = ("Active Users", "Live Subscribers", "Active Dashboards", "CPU Usage", "Memory Usage")
 
 
 def iso_timestamp(epoch_seconds: float) -> str:
@@ -46,4 +46,4 @@ def snapshot(counts: Counts, now: float | None = None) -> list[dict[str, Any]]:
         cpu_percent(),
         memory_percent(),
     )
-    return [{"name": name, "value": value, "timestamp": timestamp} for name, value in zip(METRIC_NAMES, values)]
+    return [{"name": name, "value": value, "timestamp": timestamp} for name, value in zip(METRIC_NAMES, values, strict=True)]

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared import metrics
-from shared.actions import LIVE_METRICS_EVENT
-from shared.codec import encode_server_frame
+from shared.contract import LIVE_METRICS
 from shared.fanout import Delivery, fan_out
 from shared.poster import Poster
+from shared.protocols import FramesByProtocol
 from shared.services import Services
 from shared.store import Counts
 
@@ -30,13 +30,13 @@ class WindowResult:
 
 def tick(svc: Services, poster: Poster) -> tuple[Delivery, int] | None:
     """One push to every subscriber: (own delivery, subscribers handed to workers); None when nobody listens."""
-    subscribers = [cid for page in svc.store.subscribers() for cid in page]
+    subscribers = [subscriber for page in svc.store.subscribers() for subscriber in page]
     counts = reconciled(svc, svc.store.counts())
     if not subscribers and counts.active_dashboards == 0:
         return None
     snapshot = metrics.snapshot(counts)
-    frame = encode_server_frame(LIVE_METRICS_EVENT, snapshot)
-    result = fan_out(svc.store, poster, svc.invoker, svc.config.fanout_slice_size, subscribers, frame)
+    frames = FramesByProtocol(LIVE_METRICS, snapshot)
+    result = fan_out(svc.store, poster, svc.invoker, svc.config.fanout_slice_size, subscribers, frames)
     svc.snapshots.save(snapshot)
     return result
 

@@ -1,21 +1,21 @@
-"""The life of one WebSocket message: decode, run the action, answer with an ack and, on failure, an error."""
+"""The life of one client event: rate-limit, run the action, and on failure tell the client in its protocol."""
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from shared.codec import decode_client_frame, encode_ack, encode_server_frame
+from shared.codec import decode_client_frame, encode_ack
+from shared.contract import ERROR, INTERNAL_ERROR, echoed_event_name
 from shared.errors import ClientError, ConnectionGone
 from shared.events import WebSocketEvent
 from shared.poster import Poster
+from shared.protocols import JSON, server_frame
 from shared.services import Services, services
 
 logger = logging.getLogger(__name__)
-
-ERROR_EVENT = "analytics:error"
-INTERNAL_ERROR = "Internal error: the request was not applied; try again"
-MAX_ECHOED_EVENT_NAME = 128
 
 
 @dataclass(frozen=True)
@@ -25,49 +25,76 @@ class Request:
     data: Any
     poster: Poster
     services: Services
+    protocol: str = JSON
 
     def send(self, event: str, payload: Any) -> None:
-        self.poster.post(self.connection_id, encode_server_frame(event, payload))
+        self.poster.post(self.connection_id, server_frame(self.protocol, event, payload))
 
 
 Action = Callable[[Request], None]
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one client event: the route's status code and, on failure, the client's message."""
+
+    status: int = 200
+    error: str | None = None
+
+
 def handle_message(raw_event: dict[str, Any], action: Action) -> dict[str, Any]:
+    """A JSON frame `{"action", "data"}` on its own route (or `$default`): the route response is the ack."""
     event = WebSocketEvent(raw_event)
     svc = services()
     poster = svc.poster(event.management_endpoint)
     # The route names the event even when the frame itself cannot be read (too large, not JSON).
-    name: str | None = None if event.route_key.startswith("$") else event.route_key
+    name = None if event.route_key.startswith("$") else event.route_key
+    try:
+        frame = decode_client_frame(event.body)
+    except ClientError as error:
+        outcome = refuse(svc, poster, event.connection_id, JSON, name, error)
+    else:
+        outcome = perform(svc, poster, event.connection_id, JSON, frame.action, frame.data, action)
+    return {"statusCode": outcome.status, "body": encode_ack(outcome.error)}
+
+
+def perform(
+    svc: Services, poster: Poster, connection_id: str, protocol: str, name: str, data: Any, action: Action
+) -> Outcome:
+    """Take a rate-limit token and run the action; a failure is told to the client as analytics:error."""
     try:
         config = svc.config
-        svc.store.take_token(event.connection_id, config.rate_limit_per_second, config.rate_limit_burst)
-        frame = decode_client_frame(event.body)
-        name = frame.action
-        action(Request(event.connection_id, frame.action, frame.data, poster, svc))
+        svc.store.take_token(connection_id, config.rate_limit_per_second, config.rate_limit_burst)
+        action(Request(connection_id, name, data, poster, svc, protocol))
     except ClientError as error:
-        logger.info("%s refused for %s: %s", event.route_key, event.connection_id, error.message)
-        return _refuse(svc, poster, event.connection_id, name, error.message, error.status_code)
+        return refuse(svc, poster, connection_id, protocol, name, error)
     except ConnectionGone:
-        logger.info("%s: connection %s left before its answer", event.route_key, event.connection_id)
-        svc.store.remove_connection(event.connection_id)
-        return {"statusCode": 410, "body": encode_ack("Connection gone")}
+        logger.info("%s: connection %s left before its answer", name, connection_id)
+        svc.store.remove_connection(connection_id)
+        return Outcome(410, "Connection gone")
     except Exception:
-        logger.exception("%s failed for %s", event.route_key, event.connection_id)
-        return _refuse(svc, poster, event.connection_id, name, INTERNAL_ERROR, 500)
-    return {"statusCode": 200, "body": encode_ack()}
+        logger.exception("%s failed for %s", echoed_event_name(name), connection_id)
+        return _tell(svc, poster, connection_id, protocol, name, INTERNAL_ERROR, 500)
+    return Outcome()
 
 
-def _refuse(
-    svc: Services, poster: Poster, connection_id: str, name: str | None, message: str, status: int
-) -> dict[str, Any]:
+def refuse(
+    svc: Services, poster: Poster, connection_id: str, protocol: str, name: str | None, error: ClientError
+) -> Outcome:
+    logger.info("%s refused for %s: %s", echoed_event_name(name or "frame"), connection_id, error.message)
+    return _tell(svc, poster, connection_id, protocol, name, error.message, error.status_code)
+
+
+def _tell(
+    svc: Services, poster: Poster, connection_id: str, protocol: str, name: str | None, message: str, status: int
+) -> Outcome:
     payload: dict[str, Any] = {"message": message}
     if name is not None:
-        payload["event"] = name[:MAX_ECHOED_EVENT_NAME]
+        payload["event"] = echoed_event_name(name)
     try:
-        poster.post(connection_id, encode_server_frame(ERROR_EVENT, payload))
+        poster.post(connection_id, server_frame(protocol, ERROR, payload))
     except ConnectionGone:
         svc.store.remove_connection(connection_id)
     except Exception:
         logger.exception("could not tell %s about its error", connection_id)
-    return {"statusCode": status, "body": encode_ack(message)}
+    return Outcome(status, message)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable
 
-from shared.config import Config
+from shared.config import SOCKETIO_OPEN_FUNCTION, Config, ConfigError
 from shared.invoker import Invoker, LambdaInvoker
 from shared.poster import ManagementApiPoster, Poster, SignedPoster
 from shared.snapshots import LatestSnapshot
@@ -52,16 +52,13 @@ def boto3_management_api_poster(endpoint_url: str) -> Poster:
     return ManagementApiPoster(client)
 
 
-def lambda_invoker(config: Config) -> Invoker | None:
-    """Invokes the fan-out worker function, when FANOUT_WORKER_FUNCTION names one."""
-    if config.fanout_worker_function is None:
-        return None
+def lambda_invoker(config: Config, function_name: str) -> Invoker:
     import boto3
 
     client = boto3.session.Session().client(
         "lambda", endpoint_url=config.lambda_endpoint_url, config=_client_config()
     )
-    return LambdaInvoker(client, config.fanout_worker_function)
+    return LambdaInvoker(client, function_name)
 
 
 @dataclass
@@ -79,7 +76,20 @@ class Services:
 
     @cached_property
     def invoker(self) -> Invoker | None:
-        return lambda_invoker(self.config)
+        """Invokes the fan-out worker function, when FANOUT_WORKER_FUNCTION names one."""
+        if self.config.fanout_worker_function is None:
+            return None
+        return lambda_invoker(self.config, self.config.fanout_worker_function)
+
+    @cached_property
+    def _open_invoker(self) -> Invoker:
+        if self.config.open_function is None:
+            raise ConfigError(f"{SOCKETIO_OPEN_FUNCTION} is not set: Socket.IO connections cannot be opened")
+        return lambda_invoker(self.config, self.config.open_function)
+
+    def open_invoker(self) -> Invoker:
+        """Invokes the function that posts a Socket.IO connection's open packet (SOCKETIO_OPEN_FUNCTION)."""
+        return self._open_invoker
 
     @cached_property
     def snapshots(self) -> LatestSnapshot:

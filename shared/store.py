@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError as BotoClientError
 
 from shared.errors import ConnectionNotFound, Forbidden, RateLimited, TooManyRooms
+from shared.protocols import JSON, SOCKETIO
 from shared.reconciler import Reconciliation
 from shared.table import (  # noqa: F401  (the names callers know the store by)
     ANON,
@@ -43,12 +45,26 @@ from shared.table import (  # noqa: F401  (the names callers know the store by)
 
 logger = logging.getLogger(__name__)
 
+SOCKETIO_KEY = "SOCKETIO"  # SOCKETIO / CONN#c: the Socket.IO connections, which the heartbeat pings
+PENDING_TTL_SECONDS = 15 * 60  # a handshake that never completes: gone after API Gateway's idle timeout
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A Socket.IO connection between `$connect` and its namespace CONNECT."""
+
+    user_id: str | None
+    allowed: list[str] | None
+    authenticated: bool
+
 
 class Store(Reconciliation):
     """Connections, subscriptions and dashboard rooms, over the table's counters and snapshot."""
 
     # -- connections -------------------------------------------------------------------------
-    def add_connection(self, connection_id: str, user_id: str | None, allowed: list[str] | None = None) -> None:
+    def add_connection(
+        self, connection_id: str, user_id: str | None, allowed: list[str] | None = None, protocol: str = JSON
+    ) -> None:
         """Register the connection; `allowed`, when given, is the only dashboards it may join."""
         now = self.clock()
         item = {
@@ -62,13 +78,22 @@ class Store(Reconciliation):
             item["userId"] = text(user_id)
         if allowed is not None:
             item["allowed"] = {"L": [text(dashboard) for dashboard in allowed]}
-        if self._conditional("put_item", Item=item, ConditionExpression="attribute_not_exists(PK)") is None:
-            return  # a retried $connect: already registered, counted once
+        if protocol != JSON:
+            item["protocol"] = text(protocol)
+        # A Socket.IO connection's pending item (see add_pending) becomes its registration here.
+        condition = "attribute_not_exists(PK) OR attribute_exists(pending)"
+        if self._conditional("put_item", Item=item, ConditionExpression=condition) is None:
+            return  # a retried $connect or CONNECT: already registered, counted once
         owner = ANON if user_id is None else user_key(user_id)
         self.client.put_item(
             TableName=self.table_name,
             Item={"PK": text(owner), "SK": item["PK"], "expiresAt": item["expiresAt"]},
         )
+        if protocol == SOCKETIO:  # the heartbeat's list of whom to ping
+            self.client.put_item(
+                TableName=self.table_name,
+                Item={"PK": text(SOCKETIO_KEY), "SK": item["PK"], "expiresAt": item["expiresAt"]},
+            )
         users = 1 if user_id is None else self._add_to_own_counter(owner, 1, now, USER_KIND) == 1
         self._add_counts(connections=1, activeUsers=int(users))
 
@@ -81,6 +106,8 @@ class Store(Reconciliation):
         if deleted is None:
             return False
         old = deleted.get("Attributes", {})
+        if "pending" in old:
+            return True  # a Socket.IO connection that never completed its handshake: nothing was counted
         now = self.clock()
         footprint = [pk for pk in self._connection_footprint(key) if pk != key]
         rooms = [pk for pk in footprint if pk.startswith("ROOM#")]
@@ -98,7 +125,34 @@ class Store(Reconciliation):
         return True
 
     def connection_exists(self, connection_id: str) -> bool:
-        return self._connection_item(connection_id) is not None
+        item = self._connection_item(connection_id)
+        return item is not None and "pending" not in item
+
+    def add_pending(self, connection_id: str, user_id: str | None, allowed: list[str] | None, authenticated: bool) -> None:
+        """What a Socket.IO `$connect` learnt (the query string), kept uncounted until the namespace CONNECT."""
+        now = self.clock()
+        item = {
+            **own_key(connection_key(connection_id)),
+            "pending": {"BOOL": True},
+            "protocol": text(SOCKETIO),
+            "authenticated": {"BOOL": authenticated},
+            "expiresAt": num(now + PENDING_TTL_SECONDS),
+        }
+        if user_id is not None:
+            item["userId"] = text(user_id)
+        if allowed is not None:
+            item["allowed"] = {"L": [text(dashboard) for dashboard in allowed]}
+        self._conditional("put_item", Item=item, ConditionExpression="attribute_not_exists(PK)")
+
+    def pending(self, connection_id: str) -> Pending | None:
+        item = self._connection_item(connection_id)
+        if item is None or "pending" not in item:
+            return None
+        return Pending(
+            user_id=item["userId"]["S"] if "userId" in item else None,
+            allowed=[entry["S"] for entry in item["allowed"]["L"]] if "allowed" in item else None,
+            authenticated=bool(item.get("authenticated", {}).get("BOOL")),
+        )
 
     def _connection_item(self, connection_id: str) -> dict[str, Any] | None:
         item = self.client.get_item(
@@ -165,20 +219,34 @@ class Store(Reconciliation):
         self._add_counts(subscribers=-1)
         return True
 
-    def subscribers(self) -> Iterator[list[str]]:
-        """Pages of subscribed connection ids, from the sparse index; expired connections left out."""
-        return self._pages(
+    def subscribers(self) -> Iterator[list[tuple[str, str]]]:
+        """Pages of (connection id, protocol) of the subscribers, from the sparse index; expired ones left out."""
+        return self._recipients(
             IndexName=SUBSCRIBERS_INDEX,
             KeyConditionExpression="live = :live",
             FilterExpression="expiresAt > :now",
             ExpressionAttributeValues={":live": text(LIVE), ":now": num(self.clock())},
-            ProjectionExpression="PK",
+            ProjectionExpression="PK, protocol",
             field="PK",
+        )
+
+    def socketio_connections(self) -> Iterator[list[str]]:
+        """Pages of the Socket.IO connections' ids: whom the heartbeat pings."""
+        return self._pages(
+            KeyConditionExpression="PK = :sio",
+            FilterExpression="expiresAt > :now",
+            ExpressionAttributeValues={":sio": text(SOCKETIO_KEY), ":now": num(self.clock())},
+            ProjectionExpression="SK",
+            field="SK",
             prefix="CONN#",
         )
 
+    def _recipients(self, field: str, **query: Any) -> Iterator[list[tuple[str, str]]]:
+        for page in self._items(**query):
+            yield [(item[field]["S"].removeprefix("CONN#"), item.get("protocol", {}).get("S", JSON)) for item in page]
+
     # -- dashboard rooms ---------------------------------------------------------------------
-    def join_room(self, connection_id: str, dashboard_id: str, max_rooms: int) -> bool:
+    def join_room(self, connection_id: str, dashboard_id: str, max_rooms: int, protocol: str = JSON) -> bool:
         """Add the connection to the room; False when it was already a member."""
         now = self.clock()
         conn, room = connection_key(connection_id), room_key(dashboard_id)
@@ -192,6 +260,7 @@ class Store(Reconciliation):
                                 "PK": text(room),
                                 "SK": text(conn),
                                 "expiresAt": num(now + CONNECTION_TTL_SECONDS),
+                                **({} if protocol == JSON else {"protocol": text(protocol)}),
                             },
                             "ConditionExpression": "attribute_not_exists(PK)",
                         }
@@ -263,8 +332,9 @@ class Store(Reconciliation):
             self._add_counts(activeDashboards=-1)
         return True
 
-    def room_members(self, dashboard_id: str) -> Iterator[list[str]]:
-        return self._pages(
+    def room_members(self, dashboard_id: str) -> Iterator[list[tuple[str, str]]]:
+        """Pages of (connection id, protocol) of a dashboard's members."""
+        return self._recipients(
             KeyConditionExpression="PK = :room AND begins_with(SK, :conn)",
             FilterExpression="expiresAt > :now",
             ExpressionAttributeValues={
@@ -272,9 +342,8 @@ class Store(Reconciliation):
                 ":conn": text("CONN#"),
                 ":now": num(self.clock()),
             },
-            ProjectionExpression="SK",
+            ProjectionExpression="SK, protocol",
             field="SK",
-            prefix="CONN#",
         )
 
     def connection_rooms(self, connection_id: str) -> list[str]:

@@ -154,12 +154,17 @@ class Table:
 
     def _pages(self, field: str, prefix: str = "", **query: Any) -> Iterator[list[str]]:
         """Follow LastEvaluatedKey to the end, yielding one page of `field` values (less `prefix`)."""
+        for items in self._items(**query):
+            yield [item[field]["S"].removeprefix(prefix) for item in items]
+
+    def _items(self, **query: Any) -> Iterator[list[dict[str, Any]]]:
+        """Follow LastEvaluatedKey to the end, yielding each page's items."""
         kwargs: dict[str, Any] = {"TableName": self.table_name, **query}
         if self.page_size:
             kwargs["Limit"] = self.page_size
         while True:
             page = self.client.query(**kwargs)
-            yield [item[field]["S"].removeprefix(prefix) for item in page.get("Items", [])]
+            yield page.get("Items", [])
             if "LastEvaluatedKey" not in page:
                 return
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -1,13 +1,12 @@
 """Input rules of the wire contract."""
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from shared.codec import MISSING
+from shared.contract import DASHBOARD_ID
 from shared.errors import InvalidInput
 
-DASHBOARD_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 
 
 def dashboard_id(value: Any) -> str:

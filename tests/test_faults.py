@@ -16,7 +16,7 @@ from handlers import (
     publish_metrics,
     subscribe_live_metrics,
 )
-from shared.runtime import INTERNAL_ERROR
+from shared.contract import INTERNAL_ERROR
 from shared.services import RETRIES
 from shared.store import Counts
 from tests.faults import DynamoDBFaults
@@ -124,8 +124,8 @@ def test_reads_ignore_expired_connections(lambda_env, management_api):
         subscribe(cid)
         join(cid, "sales")
     expire(lambda_env, A)
-    assert [cid for page in lambda_env.store.subscribers() for cid in page] == [B]
-    assert [cid for page in lambda_env.store.room_members("sales") for cid in page] == [B]
+    assert [cid for page in lambda_env.store.subscribers() for cid, _ in page] == [B]
+    assert [cid for page in lambda_env.store.room_members("sales") for cid, _ in page] == [B]
 
 
 def test_reconciliation_heals_counts_after_connections_vanish_without_disconnect(
@@ -252,7 +252,7 @@ def test_subscribers_and_room_members_are_followed_across_pages(lambda_env, mana
         join(cid, "sales")
     lambda_env.store.page_size = 2
     assert len(list(lambda_env.store.subscribers())) >= 4
-    assert sorted(cid for page in lambda_env.store.subscribers() for cid in page) == ids
+    assert sorted(cid for page in lambda_env.store.subscribers() for cid, _ in page) == ids
     assert len(list(lambda_env.store.room_members("sales"))) >= 4
     assert publish()["delivered"] == 7
     result = publish_dashboard_update.handler(load_event("dashboard_update"), None)

@@ -13,7 +13,7 @@ import boto3
 import pytest
 import socketio
 
-from shared.metrics import METRIC_NAMES
+from shared.contract import METRIC_NAMES
 from shared.services import services
 from tests.support import RunningGateway
 
@@ -56,7 +56,7 @@ class Client:
     @property
     def connection_id(self) -> str:
         """The API Gateway connection id the gateway gave this socket."""
-        return self.gateway.gateway._by_sid[self.sio.get_sid()]
+        return self.gateway.gateway.socketio.connection_id(self.sio.get_sid())
 
     async def close(self) -> None:
         await self.sio.disconnect()

@@ -17,7 +17,7 @@ from handlers import (
     subscribe_live_metrics,
     unsubscribe_live_metrics,
 )
-from shared.metrics import METRIC_NAMES
+from shared.contract import METRIC_NAMES
 from shared.store import Counts
 from tests.support import (
     ManagementApiEndpoint,

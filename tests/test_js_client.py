@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.metrics import METRIC_NAMES
+from shared.contract import METRIC_NAMES
 
 SCRIPT = Path(__file__).parent / "js" / "seed_example.js"
 

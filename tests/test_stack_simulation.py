@@ -22,7 +22,7 @@ from local_gateway.dynamodb import ensure_table
 from local_gateway.template import Template
 from shared.config import Config
 from shared.fanout import FANOUT_KEY
-from shared.metrics import METRIC_NAMES
+from shared.contract import METRIC_NAMES
 from shared.services import Services, dynamodb_client, reset_services
 from tests import stack
 from tests.support import ManagementApiEndpoint, connect_event, disconnect_event, load_event

@@ -1,0 +1,184 @@
+"""The deployed API's own WebSocket at `/{stage}`, behaving as API Gateway does.
+
+Frames go verbatim to the routed functions: route selection by `$request.body.action` (anything else, non-JSON
+included, to `$default`), a function's answer back only on routes with a route response, API Gateway's
+`Internal server error` frame when a function fails, `$connect` refusing the upgrade, 410 for posts during
+`$connect`, the 32 KB frame and 128 KB message limits (close 1009), the idle timeout and the 2-hour lifetime.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from starlette.responses import PlainTextResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from local_gateway import apigw
+from local_gateway.apigw import ConnectionInfo
+from local_gateway.registry import Connection, ConnectionRegistry
+from local_gateway.socketio_front import new_connection_id
+from shared.contract import MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
+
+if TYPE_CHECKING:
+    from local_gateway.invoker import FunctionInvoker, Handler
+
+logger = logging.getLogger("local_gateway")
+
+MESSAGE_TOO_BIG = 1009
+GOING_AWAY = 1001
+NORMAL_CLOSURE = 1000
+
+
+@dataclass(frozen=True)
+class Limits:
+    idle_timeout_seconds: float
+    max_connection_seconds: float
+    max_frame_bytes: int = MAX_FRAME_BYTES
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+
+
+class WebSocketEndpoint:
+    """A connection of this front: posted frames reach the client verbatim, as text (API Gateway's frames)."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        self.lock = asyncio.Lock()  # one writer at a time: posts and route responses interleave
+
+    async def send(self, frame: bytes) -> None:
+        async with self.lock:
+            if self.websocket.application_state == WebSocketState.CONNECTED:
+                await self.websocket.send_text(frame.decode("utf-8", errors="replace"))
+
+    async def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
+        async with self.lock:
+            if self.websocket.application_state == WebSocketState.CONNECTED:
+                await self.websocket.close(code, reason)
+
+
+class ApiGatewayFront:
+    def __init__(
+        self,
+        registry: ConnectionRegistry,
+        invoker: FunctionInvoker,
+        routes: dict[str, Handler],
+        route_responses: set[str],
+        stage: str,
+        limits: Limits,
+    ) -> None:
+        self.registry = registry
+        self.invoker = invoker
+        self.routes = routes
+        self.route_responses = route_responses
+        self.stage = stage
+        self.limits = limits
+
+    async def serve(self, websocket: WebSocket) -> None:
+        if websocket.path_params.get("stage") != self.stage:
+            await websocket.send_denial_response(PlainTextResponse("Forbidden", status_code=403))
+            return
+        headers = {name.title(): value for name, value in websocket.headers.items()}
+        query = dict(websocket.query_params)
+        info = ConnectionInfo(
+            connection_id=new_connection_id(),
+            source_ip=websocket.client.host if websocket.client else "127.0.0.1",
+            user_agent=headers.get("User-Agent", ""),
+            domain_name=headers.get("Host", "localhost"),
+            stage=self.stage,
+        )
+        status = await self._connect(info, headers, query)
+        if not 200 <= status < 300:
+            logger.info("upgrade refused (%s)", status)
+            await websocket.send_denial_response(PlainTextResponse("Forbidden", status_code=status))
+            return
+        await websocket.accept()
+        endpoint = WebSocketEndpoint(websocket)
+        self.registry.add(Connection(info, endpoint))  # from now on, posts reach it (no more 410)
+        logger.info("connected %s on /%s (%d open)", info.connection_id, self.stage, len(self.registry))
+        reason = "Client closed"
+        try:
+            reason = await self._receive(websocket, endpoint, info)
+        finally:
+            self.registry.remove(info.connection_id)
+            await self._call("$disconnect", apigw.disconnect_event(info, reason))
+            logger.info("disconnected %s (%s, %d open)", info.connection_id, reason, len(self.registry))
+
+    async def _connect(self, info: ConnectionInfo, headers: dict[str, str], query: dict[str, str]) -> int:
+        from local_gateway.invoker import FunctionFailed
+
+        try:
+            result = await self.invoker.invoke_route(
+                self.routes["$connect"], apigw.connect_event(info, headers, query), "$connect"
+            )
+        except FunctionFailed:
+            return 500
+        return int(result.get("statusCode", 200))
+
+    async def _receive(self, websocket: WebSocket, endpoint: WebSocketEndpoint, info: ConnectionInfo) -> str:
+        limits = self.limits
+        deadline = info.connected_at + limits.max_connection_seconds
+        while True:
+            wait = min(limits.idle_timeout_seconds, deadline - time.time())
+            try:
+                message = await asyncio.wait_for(websocket.receive(), max(0.0, wait))
+            except TimeoutError:
+                going_away = "Connection lifetime exceeded" if time.time() >= deadline else "Idle timeout"
+                await endpoint.close(GOING_AWAY, "Going away")
+                return going_away
+            except WebSocketDisconnect:
+                return "Client closed"
+            if message["type"] == "websocket.disconnect":
+                return "Client closed"
+            text, data = message.get("text"), message.get("bytes")
+            size = len(text.encode()) if text is not None else len(data or b"")
+            # A browser sends each message as one frame: past 32 KB it is an oversized frame.
+            if size > limits.max_frame_bytes or size > limits.max_message_bytes:
+                await endpoint.close(MESSAGE_TOO_BIG, "Message too big")
+                return "Message too big"
+            info.last_active_at = time.time()
+            await self._message(endpoint, info, text if text is not None else (data or b"").decode("latin-1"))
+
+    def select_route(self, body: str) -> str:
+        """`$request.body.action`: the route whose key it names, else `$default`."""
+        try:
+            frame = json.loads(body)
+        except ValueError:
+            return "$default"
+        action = frame.get("action") if isinstance(frame, dict) else None
+        if isinstance(action, str) and action in self.routes and not action.startswith("$"):
+            return action
+        return "$default"
+
+    async def _message(self, endpoint: WebSocketEndpoint, info: ConnectionInfo, body: str) -> None:
+        from local_gateway.invoker import FunctionFailed
+
+        route_key = self.select_route(body)
+        event = apigw.message_event(info, route_key, body)
+        try:
+            result = await self._call(route_key, event)
+        except FunctionFailed:
+            request_id = event["requestContext"]["requestId"]
+            error = {"message": "Internal server error", "connectionId": info.connection_id, "requestId": request_id}
+            await endpoint.send(json.dumps(error).encode())
+            return
+        logger.info("%s %s -> %s", info.connection_id, route_key, result.get("statusCode"))
+        body_out = result.get("body")
+        if route_key in self.route_responses and isinstance(body_out, str) and body_out:
+            await endpoint.send(body_out.encode())
+
+    async def _call(self, route_key: str, event: dict[str, Any]) -> dict[str, Any]:
+        return await self.invoker.invoke_route(self.routes[route_key], event, route_key)
+
+    async def close_all(self) -> None:
+        for connection in self.registry.all():
+            if isinstance(connection.endpoint, WebSocketEndpoint):
+                await connection.endpoint.close(GOING_AWAY, "Going away")
+
+
+def request_id() -> str:
+    return uuid.uuid4().hex[:16] + "="

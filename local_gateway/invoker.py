@@ -1,0 +1,71 @@
+"""Runs a function as Lambda would: off the event loop, with its context and timeout; its posts delivered first."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from local_gateway.apigw import LambdaContext
+from local_gateway.inprocess import deliver, run_collecting
+from local_gateway.registry import ConnectionRegistry
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any], Any], Any]
+HANDLER_THREADS = 32
+INTEGRATION_TIMEOUT_SECONDS = 29.0  # API Gateway's most for an integration
+
+
+class FunctionFailed(Exception):
+    """The function raised, timed out or returned what API Gateway cannot read."""
+
+
+class FunctionInvoker:
+    def __init__(self, registry: ConnectionRegistry, timeout_seconds: float = INTEGRATION_TIMEOUT_SECONDS) -> None:
+        self.registry = registry
+        self.timeout_seconds = timeout_seconds
+        self.executor = self._new_executor()
+
+    async def invoke(self, handler: Handler, event: dict[str, Any], name: str) -> Any:
+        """The function's answer; FunctionFailed when it raised or ran past its timeout."""
+        context = LambdaContext(function_name=name, timeout_seconds=self.timeout_seconds)
+        loop = asyncio.get_running_loop()
+        started = loop.create_future()
+
+        def run() -> tuple[Any, list[Any]]:
+            # The timeout counts from here, as Lambda's does: waiting for a free thread is not running.
+            loop.call_soon_threadsafe(lambda: started.done() or started.set_result(None))
+            return run_collecting(handler, event, context)
+
+        running = loop.run_in_executor(self.executor, run)
+        try:
+            await asyncio.wait({started, running}, return_when=asyncio.FIRST_COMPLETED)
+            result, deliveries = await asyncio.wait_for(running, self.timeout_seconds)
+        except TimeoutError:
+            logger.error("function %s timed out after %ss", name, self.timeout_seconds)
+            raise FunctionFailed(name) from None
+        except Exception as error:
+            logger.exception("function %s raised", name)
+            raise FunctionFailed(name) from error
+        await deliver(self.registry, deliveries)  # its own posts precede its answer, as in AWS
+        return result
+
+    async def invoke_route(self, handler: Handler, event: dict[str, Any], name: str) -> dict[str, Any]:
+        """A route's integration: the function's `{"statusCode", "body"}`; FunctionFailed for anything else."""
+        result = await self.invoke(handler, event, name)
+        if not isinstance(result, dict) or not isinstance(result.get("statusCode", 200), int):
+            logger.error("function %s returned %r, not {statusCode, body}", name, type(result).__name__)
+            raise FunctionFailed(name)
+        return result
+
+    def restart(self) -> None:
+        """Its threads would outlive a stopped gateway; a gateway started again gets a fresh pool."""
+        self.executor.shutdown(wait=False)
+        self.executor = self._new_executor()
+
+    @staticmethod
+    def _new_executor() -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=HANDLER_THREADS, thread_name_prefix="handler")

@@ -1,0 +1,153 @@
+"""The Socket.IO front at `/socket.io/`: each Socket.IO event becomes the API Gateway event of its JSON route.
+
+Clients connect with `io('http://localhost:4000')` (polling and upgrade, or websocket). The handlers see
+JSON-frame connections: the front turns their frames back into Socket.IO emits.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import secrets
+import time
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+import socketio
+
+from local_gateway import apigw
+from local_gateway.apigw import ConnectionInfo
+from local_gateway.registry import Connection, ConnectionRegistry
+from shared.codec import decode_server_frame, encode_client_frame
+from shared.contract import ERROR, MAX_MESSAGE_BYTES, echoed_event_name
+
+if TYPE_CHECKING:
+    from local_gateway.invoker import FunctionInvoker, Handler
+
+logger = logging.getLogger("local_gateway")
+
+# Socket.IO's own query parameters, which API Gateway would never see.
+TRANSPORT_PARAMS = {"EIO", "transport", "t", "sid", "j", "b64"}
+INTERNAL_SERVER_ERROR = "Internal server error"
+
+
+def new_connection_id() -> str:
+    """An id shaped like API Gateway's (16 characters ending in '='), safe in a URL path."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(11)).decode()
+
+
+class SocketIOEndpoint:
+    """A connection of this front: JSON server frames become Socket.IO emits."""
+
+    def __init__(self, server: socketio.AsyncServer, sid: str) -> None:
+        self.server = server
+        self.sid = sid
+
+    async def send(self, frame: bytes) -> None:
+        await self.emit_frame(self.server, self.sid, frame)
+
+    async def close(self) -> None:
+        await self.server.disconnect(self.sid)
+
+    @staticmethod
+    async def emit_frame(server: socketio.AsyncServer, to: str | list[str], frame: bytes) -> None:
+        event, data = decode_server_frame(frame)
+        await server.emit(event, data, to=to)
+
+
+class SocketIOFront:
+    def __init__(
+        self,
+        registry: ConnectionRegistry,
+        invoker: FunctionInvoker,
+        routes: dict[str, Handler],
+        cors_allowed_origins: str | list[str],
+        stage: str,
+    ) -> None:
+        self.registry = registry
+        self.invoker = invoker
+        self.routes = routes
+        self.stage = stage
+        self._by_sid: dict[str, str] = {}
+        self.server = socketio.AsyncServer(
+            async_mode="asgi",
+            cors_allowed_origins=cors_allowed_origins,
+            max_http_buffer_size=MAX_MESSAGE_BYTES,
+        )
+        self.server.on("connect", self._on_connect)
+        self.server.on("disconnect", self._on_disconnect)
+        self.server.on("*", self._on_event)
+
+    def connection_id(self, sid: str) -> str | None:
+        return self._by_sid.get(sid)
+
+    async def close_all(self) -> None:
+        for sid in list(self._by_sid):
+            await self.server.disconnect(sid)
+
+    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        headers = {
+            key[5:].replace("_", "-").title(): value for key, value in environ.items() if key.startswith("HTTP_")
+        }
+        query = {k: v for k, v in parse_qsl(environ.get("QUERY_STRING", "")) if k not in TRANSPORT_PARAMS}
+        if isinstance(auth, dict):
+            # Socket.IO's `auth` travels as query parameters: what a browser can send to API Gateway.
+            query.update({k: v for k, v in auth.items() if isinstance(k, str) and isinstance(v, str)})
+        info = ConnectionInfo(
+            connection_id=new_connection_id(),
+            source_ip=(environ.get("asgi.scope", {}).get("client") or ("127.0.0.1",))[0],
+            user_agent=headers.get("User-Agent", ""),
+            domain_name=headers.get("Host", "localhost"),
+            stage=self.stage,
+        )
+        result = await self._call("$connect", apigw.connect_event(info, headers, query))
+        if result.get("statusCode") != 200:
+            logger.info("connection refused (%s): %s", result.get("statusCode"), result.get("body"))
+            raise socketio.exceptions.ConnectionRefusedError(result.get("body") or "Forbidden")
+        self.registry.add(Connection(info, SocketIOEndpoint(self.server, sid)))
+        self._by_sid[sid] = info.connection_id
+        logger.info("connected %s (%d open)", info.connection_id, len(self.registry))
+
+    async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+        connection_id = self._by_sid.pop(sid, None)
+        connection = self.registry.remove(connection_id) if connection_id else None
+        if connection is None:
+            return
+        await self._call("$disconnect", apigw.disconnect_event(connection.info, str(reason)))
+        logger.info("disconnected %s (%s, %d open)", connection_id, reason, len(self.registry))
+
+    async def _on_event(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
+        connection = self.registry.get(self._by_sid.get(sid, ""))
+        if connection is None:
+            return {"ok": False, "error": "Not connected"}
+        connection.info.last_active_at = time.time()
+        try:
+            body = encode_client_frame(event, *args)
+        except (TypeError, ValueError):
+            message = "Binary or non-JSON arguments are not supported"
+            await self.server.emit(ERROR, {"message": message, "event": echoed_event_name(event)}, to=sid)
+            return {"ok": False, "error": message}
+        route_key = event if event in self.routes and not event.startswith("$") else "$default"
+        result = await self._call(route_key, apigw.message_event(connection.info, route_key, body))
+        logger.info("%s %s -> %s", connection.info.connection_id, route_key, result.get("statusCode"))
+        return await self._ack(sid, event, result)
+
+    async def _call(self, route_key: str, event: dict[str, Any]) -> dict[str, Any]:
+        from local_gateway.invoker import FunctionFailed
+
+        try:
+            return await self.invoker.invoke_route(self.routes[route_key], event, route_key)
+        except FunctionFailed:
+            return {"statusCode": 502, "body": INTERNAL_SERVER_ERROR}
+
+    async def _ack(self, sid: str, event: str, result: dict[str, Any]) -> dict[str, Any]:
+        try:
+            ack = json.loads(result.get("body") or "")
+        except (TypeError, ValueError):
+            ack = None
+        if isinstance(ack, dict) and isinstance(ack.get("ok"), bool):
+            return ack
+        # The function crashed: API Gateway tells the client "Internal server error", and so do we.
+        await self.server.emit(ERROR, {"message": INTERNAL_SERVER_ERROR, "event": echoed_event_name(event)}, to=sid)
+        return {"ok": False, "error": INTERNAL_SERVER_ERROR}

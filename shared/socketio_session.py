@@ -1,0 +1,94 @@
+"""Socket.IO frames at `$default`: the namespace handshake, events with their acks, the heartbeat's pongs.
+
+Every answer is the route response body and is always an Engine.IO packet: an empty frame, or anything that
+is not Engine.IO, makes the stock client drop the connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from shared import socketio_codec as sio
+from shared.actions import COMMANDS, unknown_event
+from shared.codec import MISSING
+from shared.connections import register_socketio
+from shared.contract import ERROR
+from shared.errors import ClientError, InvalidInput
+from shared.events import WebSocketEvent
+from shared.poster import Poster
+from shared.protocols import SOCKETIO
+from shared.runtime import Outcome, perform, refuse
+from shared.services import Services, services
+
+logger = logging.getLogger(__name__)
+
+INVALID_NAMESPACE = "Invalid namespace"
+BINARY_REFUSED = "Binary arguments are not supported"
+
+
+def looks_like_socketio(body: str | None) -> bool:
+    """Engine.IO packets start with their type digit; JSON frames are objects."""
+    return bool(body) and body[0].isdigit()  # type: ignore[index]
+
+
+def handle_frame(raw_event: dict[str, Any]) -> dict[str, Any]:
+    event = WebSocketEvent(raw_event)
+    return {"statusCode": 200, "body": answer(services(), event)}
+
+
+def answer(svc: Services, event: WebSocketEvent) -> str:
+    try:
+        packet = sio.decode(event.body)
+    except InvalidInput as error:
+        # Costs nothing: no DynamoDB call, no post; the client reads it as an ordinary analytics:error.
+        return sio.event(ERROR, {"message": error.message})
+    if packet.engine_type == sio.EIO_CLOSE:
+        svc.store.remove_connection(event.connection_id)
+        return sio.NOOP_FRAME
+    if packet.engine_type != sio.EIO_MESSAGE:
+        return sio.NOOP_FRAME  # pongs above all: the heartbeat must cost no DynamoDB call
+    if packet.namespace != sio.ROOT_NAMESPACE:
+        if packet.socket_type == sio.CONNECT:
+            return sio.connect_error(INVALID_NAMESPACE, packet.namespace)
+        return sio.NOOP_FRAME
+    poster = svc.poster(event.management_endpoint)
+    if packet.socket_type == sio.CONNECT:
+        return _connect(svc, poster, event, packet.data)
+    if packet.socket_type == sio.DISCONNECT:
+        svc.store.remove_connection(event.connection_id)
+        return sio.NOOP_FRAME
+    if packet.socket_type in (sio.EVENT, sio.BINARY_EVENT):
+        outcome = _event(svc, poster, event.connection_id, packet)
+        if packet.ack_id is None:
+            return sio.NOOP_FRAME
+        ack: dict[str, Any] = {"ok": True} if outcome.error is None else {"ok": False, "error": outcome.error}
+        return sio.ack(packet.ack_id, ack)
+    return sio.NOOP_FRAME  # acks and errors from a client answer nothing we asked
+
+
+def _event(svc: Services, poster: Poster, connection_id: str, packet: sio.Packet) -> Outcome:
+    args = packet.data
+    name = args[0] if isinstance(args, list) and args and isinstance(args[0], str) else None
+    try:
+        if name is None:
+            raise InvalidInput("Malformed event: expected [\"event name\", argument]")
+        if packet.socket_type == sio.BINARY_EVENT or packet.attachments:
+            raise InvalidInput(BINARY_REFUSED)
+    except ClientError as error:
+        return refuse(svc, poster, connection_id, SOCKETIO, name, error)
+    data = args[1] if len(args) > 1 else MISSING
+    return perform(svc, poster, connection_id, SOCKETIO, name, data, COMMANDS.get(name, unknown_event))
+
+
+def _connect(svc: Services, poster: Poster, event: WebSocketEvent, auth: Any) -> str:
+    try:
+        register_socketio(svc, event.connection_id, auth if isinstance(auth, dict) else {})
+    except ClientError as error:
+        logger.info("namespace connect refused for %s: %s", event.connection_id, error.message)
+        svc.store.remove_connection(event.connection_id)  # nothing stays behind a refused handshake
+        # Posted, then closed: a route response would never arrive on a connection closed meanwhile.
+        poster.post(event.connection_id, sio.connect_error(error.message).encode())
+        poster.disconnect(event.connection_id)
+        return sio.NOOP_FRAME
+    return sio.connected(event.connection_id)
