@@ -62,6 +62,8 @@ class ManagementApiEndpoint:
         self.gone: set[str] = set()
         self.failing: dict[str, int] = {}  # connection id -> status to answer (429, 500, ...)
         self.requests = 0
+        # Every (method, path) served, in order, whatever client library made the request.
+        self.served: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         endpoint = self
 
@@ -82,6 +84,8 @@ class ManagementApiEndpoint:
                 self.wfile.write(body)
 
             def do_POST(self) -> None:
+                with endpoint._lock:
+                    endpoint.served.append(("POST", self.path))
                 connection_id = self._connection()
                 data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with endpoint._lock:
@@ -97,6 +101,7 @@ class ManagementApiEndpoint:
 
             def do_DELETE(self) -> None:
                 with endpoint._lock:
+                    endpoint.served.append(("DELETE", self.path))
                     endpoint.gone.add(self._connection())
                 self._answer(204)
 

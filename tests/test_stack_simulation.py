@@ -66,7 +66,7 @@ class SimulatedStack:
         self.dynamodb_url = dynamodb_url
         self.management_url = management_api.url
         self.calls: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        self.requests = watch(management_api)
+        self.requests = management_api.served  # (method, path) of every @connections request
         self._containers: dict[str, Services] = {}
 
     def environment(self, logical_id: str) -> dict[str, str]:
@@ -164,24 +164,6 @@ class SimulatedStack:
             and all(event.get(key) in allowed for key, allowed in source["Properties"]["Pattern"].items())
         ]
         return json.loads(self.invoke(target, event)["body"])
-
-
-def watch(endpoint: ManagementApiEndpoint) -> list[tuple[str, str]]:
-    """Every (method, path) the endpoint serves from now on, whatever client library made the request."""
-    seen: list[tuple[str, str]] = []
-    base = endpoint._server.RequestHandlerClass
-
-    class Watched(base):  # type: ignore[misc, valid-type]
-        def do_POST(self) -> None:
-            seen.append(("POST", self.path))
-            super().do_POST()
-
-        def do_DELETE(self) -> None:
-            seen.append(("DELETE", self.path))
-            super().do_DELETE()
-
-    endpoint._server.RequestHandlerClass = Watched
-    return seen
 
 
 @pytest.fixture
