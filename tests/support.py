@@ -1,4 +1,5 @@
 """Test helpers: sample events, a Management API endpoint that can answer 410, a running gateway."""
+
 from __future__ import annotations
 
 import copy
@@ -95,7 +96,9 @@ class ManagementApiEndpoint:
                     if connection_id in endpoint.failing:
                         status = endpoint.failing[connection_id]
                         # API Gateway's own throttling answer is 429 LimitExceededException.
-                        return self._answer(status, "LimitExceededException" if status == 429 else "InternalServerError")
+                        return self._answer(
+                            status, "LimitExceededException" if status == 429 else "InternalServerError"
+                        )
                     endpoint.frames[connection_id].append(json.loads(data))
                 self._answer(200)
 
