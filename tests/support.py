@@ -18,7 +18,7 @@ EVENTS = Path(__file__).parent / "events"
 
 def load_event(name: str, connection_id: str | None = None, **changes: Any) -> dict[str, Any]:
     """A sample event from tests/events/, with its connection id and any top-level fields replaced."""
-    event = copy.deepcopy(json.loads((EVENTS / f"{name}.json").read_text()))
+    event: dict[str, Any] = copy.deepcopy(json.loads((EVENTS / f"{name}.json").read_text()))
     if connection_id is not None:
         event["requestContext"]["connectionId"] = connection_id
     event.update(changes)
@@ -46,7 +46,8 @@ def disconnect_event(connection_id: str) -> dict[str, Any]:
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 class BackloggedHTTPServer(ThreadingHTTPServer):
@@ -167,6 +168,8 @@ class RunningGateway:
     def stop(self) -> None:
         import os
 
+        if self._thread is None:
+            raise RuntimeError("the gateway was not started")
         self._server.should_exit = True
         # The gateway restores the environment when it stops: it must be done before the next test starts.
         self._thread.join(timeout=60)
