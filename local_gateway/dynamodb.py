@@ -1,12 +1,16 @@
 """DynamoDB for development: moto's server in-process, or the endpoint DYNAMODB_ENDPOINT_URL names."""
+
 from __future__ import annotations
 
 import logging
 import os
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from local_gateway.template import Template
+
+if TYPE_CHECKING:
+    from werkzeug.serving import BaseWSGIServer
 
 logger = logging.getLogger(__name__)
 
@@ -24,24 +28,41 @@ def ensure_local_credentials() -> None:
 
 
 class EmbeddedDynamoDB:
-    """moto's ThreadedMotoServer on a free loopback port."""
+    """moto's server app (as `moto_server` builds it), one request at a time, on a free loopback port.
+
+    Built from moto's public server pieces and werkzeug's public server API rather than ThreadedMotoServer, whose
+    WSGI app could only be wrapped by reaching into its private attributes.
+    """
 
     def __init__(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self.endpoint_url: str | None = None
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
 
     def start(self) -> str:
-        self._server.start()
-        wsgi = self._server._server
-        wsgi.app = _serialized(wsgi.app)
-        host, port = self._server.get_host_and_port()
-        self.endpoint_url = f"http://{host}:{port}"
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+        from werkzeug.serving import make_server
+
+        if self._server is not None:
+            raise RuntimeError("already started")
+        app = _serialized(DomainDispatcherApplication(create_backend_app))
+        # Bound (port 0: a free one) before make_server returns, so the port is known before any request.
+        server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
+        self._thread = threading.Thread(target=server.serve_forever, name="moto-dynamodb", daemon=True)
+        self._thread.start()
+        self._server = server
+        self.endpoint_url = f"http://127.0.0.1:{server.server_port}"
         return self.endpoint_url
 
     def stop(self) -> None:
-        self._server.stop()
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
 
 def _serialized(app: Any) -> Any:

@@ -1,4 +1,5 @@
 """Test helpers: sample events, a Management API endpoint that can answer 410, a running gateway."""
+
 from __future__ import annotations
 
 import copy
@@ -17,7 +18,7 @@ EVENTS = Path(__file__).parent / "events"
 
 def load_event(name: str, connection_id: str | None = None, **changes: Any) -> dict[str, Any]:
     """A sample event from tests/events/, with its connection id and any top-level fields replaced."""
-    event = copy.deepcopy(json.loads((EVENTS / f"{name}.json").read_text()))
+    event: dict[str, Any] = copy.deepcopy(json.loads((EVENTS / f"{name}.json").read_text()))
     if connection_id is not None:
         event["requestContext"]["connectionId"] = connection_id
     event.update(changes)
@@ -45,7 +46,8 @@ def disconnect_event(connection_id: str) -> dict[str, Any]:
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        port: int = sock.getsockname()[1]
+        return port
 
 
 class BackloggedHTTPServer(ThreadingHTTPServer):
@@ -62,6 +64,8 @@ class ManagementApiEndpoint:
         self.gone: set[str] = set()
         self.failing: dict[str, int] = {}  # connection id -> status to answer (429, 500, ...)
         self.requests = 0
+        # Every (method, path) served, in order, whatever client library made the request.
+        self.served: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         endpoint = self
 
@@ -82,6 +86,8 @@ class ManagementApiEndpoint:
                 self.wfile.write(body)
 
             def do_POST(self) -> None:
+                with endpoint._lock:
+                    endpoint.served.append(("POST", self.path))
                 connection_id = self._connection()
                 data = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with endpoint._lock:
@@ -91,12 +97,15 @@ class ManagementApiEndpoint:
                     if connection_id in endpoint.failing:
                         status = endpoint.failing[connection_id]
                         # API Gateway's own throttling answer is 429 LimitExceededException.
-                        return self._answer(status, "LimitExceededException" if status == 429 else "InternalServerError")
+                        return self._answer(
+                            status, "LimitExceededException" if status == 429 else "InternalServerError"
+                        )
                     endpoint.frames[connection_id].append(json.loads(data))
                 self._answer(200)
 
             def do_DELETE(self) -> None:
                 with endpoint._lock:
+                    endpoint.served.append(("DELETE", self.path))
                     endpoint.gone.add(self._connection())
                 self._answer(204)
 
@@ -159,6 +168,8 @@ class RunningGateway:
     def stop(self) -> None:
         import os
 
+        if self._thread is None:
+            raise RuntimeError("the gateway was not started")
         self._server.should_exit = True
         # The gateway restores the environment when it stops: it must be done before the next test starts.
         self._thread.join(timeout=60)

@@ -2,6 +2,7 @@
 template gives it, a real Management API endpoint, and a whole life driven as API Gateway and EventBridge would
 drive it. Every DynamoDB call (seen by boto3) and every @connections request (seen by the endpoint) each
 function makes is checked against the IAM grants the template gives it."""
+
 from __future__ import annotations
 
 import importlib
@@ -66,7 +67,7 @@ class SimulatedStack:
         self.dynamodb_url = dynamodb_url
         self.management_url = management_api.url
         self.calls: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        self.requests = watch(management_api)
+        self.requests = management_api.served  # (method, path) of every @connections request
         self._containers: dict[str, Services] = {}
 
     def environment(self, logical_id: str) -> dict[str, str]:
@@ -166,24 +167,6 @@ class SimulatedStack:
         return json.loads(self.invoke(target, event)["body"])
 
 
-def watch(endpoint: ManagementApiEndpoint) -> list[tuple[str, str]]:
-    """Every (method, path) the endpoint serves from now on, whatever client library made the request."""
-    seen: list[tuple[str, str]] = []
-    base = endpoint._server.RequestHandlerClass
-
-    class Watched(base):  # type: ignore[misc, valid-type]
-        def do_POST(self) -> None:
-            seen.append(("POST", self.path))
-            super().do_POST()
-
-        def do_DELETE(self) -> None:
-            seen.append(("DELETE", self.path))
-            super().do_DELETE()
-
-    endpoint._server.RequestHandlerClass = Watched
-    return seen
-
-
 @pytest.fixture
 def simulated(moto_endpoint: str, management_api: ManagementApiEndpoint) -> Iterator[SimulatedStack]:
     template = Template.load()
@@ -223,7 +206,12 @@ def update(message: dict[str, Any], dashboard_id: str, data: Any) -> bool:
 def test_stack_simulation_a_whole_life(simulated: SimulatedStack, management_api: ManagementApiEndpoint):
     ok = {"ok": True}
     # $connect: four connections, two of them one user; nothing may be posted from inside $connect.
-    statuses = [simulated.connect(A, "alice"), simulated.connect(B, "alice"), simulated.connect(C), simulated.connect(D, "dave")]
+    statuses = [
+        simulated.connect(A, "alice"),
+        simulated.connect(B, "alice"),
+        simulated.connect(C),
+        simulated.connect(D, "dave"),
+    ]
     assert statuses == [200] * 4
     assert management_api.requests == 0
 
@@ -238,7 +226,13 @@ def test_stack_simulation_a_whole_life(simulated: SimulatedStack, management_api
 
     # B leaves without a $disconnect; the scheduled tick finds it gone (410) and removes its state.
     management_api.gone.add(B)
-    assert simulated.schedule(remaining_ms=2500) == {"ticks": 1, "pushes": 1, "delivered": 1, "gone": 1, "handed_off": 0}
+    assert simulated.schedule(remaining_ms=2500) == {
+        "ticks": 1,
+        "pushes": 1,
+        "delivered": 1,
+        "gone": 1,
+        "handed_off": 0,
+    }
     # A slice of a larger fan-out, as the publisher hands it to a worker (Lambda async invoke): B is gone already.
     tick = management_api.events(A)[-1]
     worker_event = {FANOUT_KEY: {"connectionIds": [A, B], "frame": json.dumps(tick, separators=(",", ":"))}}
