@@ -119,7 +119,9 @@ class GatewaySettings:
     host: str
     port: int
     cors_allowed_origins: str | list[str]
-    local_poster: str = LOCAL_POSTERS[0]  # inprocess: emit straight to the sockets; http: boto3 to /@connections
+    # inprocess: emit straight to the sockets; http: the fan-out engine AWS uses (SignedPoster, SigV4 over
+    # keep-alive HTTP, via management_api_poster) to the gateway's own /@connections, in plain HTTP.
+    local_poster: str = LOCAL_POSTERS[0]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
