@@ -91,7 +91,7 @@ def main() -> int:
     if "posting" in sections:
         from bench import posting
 
-        print("posting rate: pooled SigV4 poster vs the naive boto3 loop", flush=True)
+        print("posting rate: the fan-out engine vs aiohttp vs the naive boto3 loop", flush=True)
         lines += posting.section()
     if "coldstart" in sections:
         from bench import coldstart

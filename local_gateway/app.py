@@ -117,8 +117,8 @@ class Gateway:
             await self.invoke(self.publish_metrics, apigw.scheduled_event(), "publish_metrics")
 
     def _install_poster(self) -> None:
-        """LOCAL_POSTER=inprocess (default): handlers send straight to the connections; http: over HTTP to
-        the gateway's own /@connections with the poster they use in AWS."""
+        """LOCAL_POSTER=inprocess (default): handlers emit straight to the sockets; http: services' default
+        poster factory stays, the SignedPoster AWS uses, posting to the gateway's own /@connections."""
         if self.settings.local_poster != INPROCESS:
             return
         poster = InProcessPoster(self.registry, asyncio.get_running_loop())

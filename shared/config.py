@@ -139,7 +139,9 @@ class GatewaySettings:
     host: str
     port: int
     cors_allowed_origins: str | list[str]
-    local_poster: str = LOCAL_POSTERS[0]  # inprocess: straight to the sockets; http: over HTTP to /@connections
+    # inprocess: emit straight to the sockets; http: the fan-out engine AWS uses (SignedPoster, SigV4 over
+    # keep-alive HTTP, via management_api_poster) to the gateway's own /@connections, in plain HTTP.
+    local_poster: str = LOCAL_POSTERS[0]
     idle_timeout_seconds: float = IDLE_TIMEOUT_SECONDS  # the /{stage} endpoint, as API Gateway
     max_connection_seconds: float = MAX_CONNECTION_SECONDS
 

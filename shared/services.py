@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Callable
+from typing import Any, cast
 
 from shared.config import SOCKETIO_OPEN_FUNCTION, Config, ConfigError
 from shared.invoker import Invoker, LambdaInvoker
-from shared.poster import ManagementApiPoster, Poster, SignedPoster
+from shared.poster import ManagementApiPoster, Poster
+from shared.signed_poster import SignedPoster
 from shared.snapshots import LatestSnapshot
 from shared.store import Store
 
@@ -31,7 +33,8 @@ def dynamodb_client(config: Config) -> Any:
 
 
 def management_api_poster(endpoint_url: str) -> Poster:
-    """The fan-out engine: pooled keep-alive HTTP signed with SigV4 (see bench/posting.py for why not boto3)."""
+    """The fan-out engine (shared/signed_poster.py): pooled keep-alive HTTP signed with SigV4, retried as
+    botocore's standard mode with the same attempts as the boto3 clients (see bench/posting.py for why not boto3)."""
     import boto3
 
     session = boto3.session.Session()
@@ -39,7 +42,8 @@ def management_api_poster(endpoint_url: str) -> Poster:
     if credentials is None:
         raise RuntimeError("no AWS credentials to sign @connections calls with")
     region = session.region_name or os.environ.get("AWS_REGION") or "us-east-1"
-    return SignedPoster(endpoint_url, credentials, region, attempts=1 + RETRIES["max_attempts"])
+    retries = cast(int, RETRIES["max_attempts"])  # botocore counts retries; SignedPoster counts attempts
+    return SignedPoster(endpoint_url, credentials, region, attempts=1 + retries)
 
 
 def boto3_management_api_poster(endpoint_url: str) -> Poster:

@@ -210,3 +210,49 @@ class LambdaEndpoint:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+class GatewayProcess:
+    """`python -m local_gateway` in a process of its own (its environment is process-global), on a free port."""
+
+    def __init__(self, **environment: str) -> None:
+        self.environment = {"PORT": str(free_port()), "HOST": "127.0.0.1", **environment}
+        self.url = f"http://127.0.0.1:{self.environment['PORT']}"
+        self.process: Any = None
+
+    def start(self, timeout: float = 60.0) -> GatewayProcess:
+        import os
+        import subprocess
+        import sys
+        import urllib.request
+
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "local_gateway"],
+            cwd=Path(__file__).resolve().parent.parent,
+            env={**os.environ, **self.environment},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the gateway exited with {self.process.returncode}")
+            try:
+                urllib.request.urlopen(f"{self.url}/socket.io/?EIO=4&transport=polling", timeout=1).read()
+                return self
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"the gateway did not answer within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        import subprocess
+
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None

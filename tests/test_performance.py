@@ -17,8 +17,7 @@ from handlers import connect, request_live_metrics, subscribe_live_metrics
 from shared import publisher
 from shared.errors import ConnectionGone
 from shared.services import management_api_poster
-from bench import servers
-from tests.support import connect_event, message_event
+from tests.support import GatewayProcess, connect_event, message_event
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -106,7 +105,7 @@ def test_signed_poster_posts_and_turns_410_into_connection_gone(management_api):
 async def test_gateway_serves_requests_with_either_local_poster(mode):
     # A process of its own: the gateway's environment (TABLE_NAME, endpoints) is process-global.
     clean = {name: "" for name in ("TABLE_NAME", "DYNAMODB_ENDPOINT_URL", "CONNECTIONS_ENDPOINT_URL")}
-    gateway = servers.gateway(0.5, LOCAL_POSTER=mode, **clean).start()
+    gateway = GatewayProcess(METRICS_INTERVAL_SECONDS="0.5", LOCAL_POSTER=mode, **clean).start()
     try:
         client = socketio.AsyncClient(reconnection=False)
         pushes: list = []

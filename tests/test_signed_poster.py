@@ -1,12 +1,15 @@
 """SignedPoster, the fan-out engine: its own SigV4 signer against botocore's, and its HTTP behaviour against real
 local endpoints (signature checks, retries, 410, failures, dropped keep-alive connections, timeouts)."""
+
 from __future__ import annotations
 
 import datetime
 import hmac
+import ipaddress
 import logging
 import re
 import socket
+import ssl
 import threading
 import time
 from collections import Counter, defaultdict
@@ -19,11 +22,27 @@ from urllib.parse import quote, unquote
 import botocore.auth
 import pytest
 from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
+from botocore.awsrequest import AWSRequest, AWSResponse
 from botocore.credentials import Credentials
+from botocore.exceptions import EndpointConnectionError
+from botocore.retries.quota import RetryQuota
+from botocore.retries.standard import (
+    ExponentialBackoff,
+    RetryContext,
+    RetryEventAdapter,
+    RetryQuotaChecker,
+    ThrottlingErrorDetector,
+)
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from shared.errors import ConnectionGone
-from shared.poster import PostFailed, SignedPoster, SigV4Signer
+from shared.poster import PostFailed
+from shared.retries import NO_ANSWER, StandardRetries
+from shared.signed_poster import SignedPoster
+from shared.sigv4 import SigV4Signer
 
 FRAME = b'{"event":"analytics:liveMetrics","data":[{"name":"Active Users","value":1}]}'
 IDS = ["AAAAAAAAAAAAAAA=", "L0SM9cOFvHcCIhw=", "a+b/c", "100%", "\u00fcn\u00ef", "~x", "sp ace", ".", "..", ""]
@@ -38,7 +57,7 @@ class SigningEndpoint:
     would (recomputed with botocore from what arrived on the wire, 403 when wrong) and answers each id from a
     script of statuses (then 200)."""
 
-    def __init__(self, credentials: dict[str, tuple[str, str | None]]) -> None:
+    def __init__(self, credentials: dict[str, tuple[str, str | None]], tls: ssl.SSLContext | None = None) -> None:
         self.credentials = credentials  # access key -> (secret, session token)
         self.script: dict[str, list[int]] = {}
         self.delivered: dict[str, list[bytes]] = defaultdict(list)
@@ -94,7 +113,10 @@ class SigningEndpoint:
         ThreadingHTTPServer.request_queue_size = 128  # 32 connections at once must not overflow the backlog
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/prod"
+        if tls is not None:  # HTTPS: the handshake happens on accept; a client that refuses it is never served
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}/prod"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def check(self, path: str, headers: Any, body: bytes) -> str | None:
@@ -140,24 +162,44 @@ def endpoint(credentials: Credentials) -> Iterator[SigningEndpoint]:
     server.stop()
 
 
+class Backoffs:
+    """An injectable sleep that records each backoff instead of waiting it out (429 alone waits up to 1 s)."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
 @pytest.fixture
-def poster(endpoint: SigningEndpoint, credentials: Credentials) -> Iterator[SignedPoster]:
-    engine = SignedPoster(endpoint.url, credentials, "eu-west-1", connections=4, attempts=4)
+def backoffs() -> Backoffs:
+    return Backoffs()
+
+
+@pytest.fixture
+def poster(endpoint: SigningEndpoint, credentials: Credentials, backoffs: Backoffs) -> Iterator[SignedPoster]:
+    engine = SignedPoster(endpoint.url, credentials, "eu-west-1", connections=4, attempts=4, sleep=backoffs)
     yield engine
     engine.close()
 
 
 # -- the signer, byte for byte ---------------------------------------------------------------
 @pytest.mark.parametrize(
-    "endpoint_url",
+    "endpoint_url, host",
     [
-        "https://abc123defg.execute-api.eu-west-1.amazonaws.com/production",
-        "http://127.0.0.1:3001",
-        "https://Example.COM:443/stage/",
-        "http://localhost:8080/a/b",
+        (
+            "https://abc123defg.execute-api.eu-west-1.amazonaws.com/production",
+            "abc123defg.execute-api.eu-west-1.amazonaws.com",
+        ),
+        ("http://127.0.0.1:3001", "127.0.0.1:3001"),
+        ("https://Example.COM:443/stage/", "example.com"),  # lowercase, and no default port: as SigV4Auth signs it
+        ("http://localhost:8080/a/b", "localhost:8080"),
     ],
 )
-def test_signer_matches_botocore_sigv4auth_byte_for_byte(endpoint_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_signer_matches_botocore_sigv4auth_byte_for_byte(
+    endpoint_url: str, host: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     moment = datetime.datetime(2026, 11, 25, 23, 59, 59)
     monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *args, **kwargs: moment)  # botocore's clock
     signer = SigV4Signer(endpoint_url, "execute-api", "eu-west-1")
@@ -168,11 +210,14 @@ def test_signer_matches_botocore_sigv4auth_byte_for_byte(endpoint_url: str, monk
             reference = AWSRequest(method="POST", url=url, data=FRAME)
             SigV4Auth(credentials, "execute-api", "eu-west-1").add_auth(reference)
             lines = signer.headers(
-                signer.path(connection_id), sha256(FRAME).hexdigest(), credentials.get_frozen_credentials(), "20261125T235959Z"
+                signer.path(connection_id),
+                sha256(FRAME).hexdigest(),
+                credentials.get_frozen_credentials(),
+                "20261125T235959Z",
             )
             ours = dict(line.split(": ", 1) for line in lines.split("\r\n") if line)
             assert ours == dict(reference.headers.items()), connection_id
-            assert signer.host == botocore.auth._host_from_url(url)
+            assert signer.host == host  # the Host header sent, which the signature above covers
             assert url.endswith(signer.path(connection_id))
 
 
@@ -245,7 +290,7 @@ def test_signed_poster_other_errors_are_post_failed_without_a_retry(endpoint, po
 def test_post_many_one_failing_connection_never_stops_the_fan_out(endpoint, poster, caplog) -> None:
     endpoint.script = {"bad": [403], "down": [500] * 10, "gone2": [410], "gone1": [410], "flaky": [503]}
     ids = ["ok1", "bad", "gone2", "down", "ok2", "flaky", "gone1", "ok3"]
-    with caplog.at_level(logging.WARNING, logger="shared.poster"):
+    with caplog.at_level(logging.WARNING, logger="shared.signed_poster"):
         assert poster.post_many(ids, FRAME) == ["gone2", "gone1"]  # in the order given
     assert sorted(endpoint.delivered) == ["flaky", "ok1", "ok2", "ok3"]
     assert "bad" in caplog.text and "down" in caplog.text
@@ -296,3 +341,164 @@ def test_signed_poster_refused_connection_is_post_failed(credentials) -> None:
         assert engine.post_many(["a", "b", "c"], FRAME) == []
     finally:
         engine.close()
+
+
+# -- retries: botocore's standard mode ---------------------------------------------------------
+def botocore_context(status: int, attempt: int) -> RetryContext:
+    """What botocore's standard mode sees after a failed attempt: an HTTP answer, or (status 0) none."""
+    if status == NO_ANSWER:
+        return RetryContext(
+            attempt, caught_exception=EndpointConnectionError(endpoint_url="https://x"), request_context={}
+        )
+    return RetryContext(attempt, http_response=AWSResponse("https://x", status, {}, None), request_context={})
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503, 504, NO_ANSWER])
+def test_backoff_is_botocores_exponential_backoff_with_its_20_second_cap(status: int) -> None:
+    detector = ThrottlingErrorDetector(RetryEventAdapter())
+    for draw in (1.0, 0.37, 0.0):
+        ours = StandardRetries(max_attempts=20, random=lambda draw=draw: draw)
+        theirs = ExponentialBackoff(random=lambda draw=draw: draw, throttling_detector=detector)
+        for attempt in range(1, 16):
+            assert ours.delay(status, attempt) == pytest.approx(theirs.delay_amount(botocore_context(status, attempt)))
+    assert StandardRetries(random=lambda: 1.0).delay(status, 15) == 20.0  # 2**14 * 50 ms is far past the cap
+
+
+@pytest.mark.parametrize("status", [429, 500, 503, NO_ANSWER])
+def test_retry_costs_the_same_quota_as_botocore(status: int) -> None:
+    quota = RetryQuota()
+    RetryQuotaChecker(quota, ThrottlingErrorDetector(RetryEventAdapter())).acquire_retry_quota(
+        botocore_context(status, 1)
+    )
+    ours = StandardRetries()
+    assert ours.acquire(status) == 500 - quota.available_capacity
+    assert ours.available == quota.available_capacity
+
+
+def test_signed_poster_waits_botocores_backoffs_between_attempts(endpoint, credentials, backoffs) -> None:
+    endpoint.script = {"flaky": [429, 503, 500, 502, 504]}
+    retries = StandardRetries(max_attempts=6, random=lambda: 1.0)  # the top of every jitter range
+    engine = SignedPoster(endpoint.url, credentials, "eu-west-1", retries=retries, sleep=backoffs)
+    try:
+        engine.post("flaky", FRAME)
+    finally:
+        engine.close()
+    assert backoffs.delays == pytest.approx([1.0, 0.1, 0.2, 0.4, 0.8])  # 429 from 1 s, the rest from 50 ms
+    # Five retries took 5 + 4 x 14; the success gives back only what the last one took, as botocore does.
+    assert (endpoint.requests["flaky"], retries.available) == (6, 500 - 5 - 4 * 14 + 14)
+
+
+def test_the_retry_quota_is_shared_by_a_whole_fan_out_and_stops_retries_when_spent(
+    endpoint, credentials, backoffs
+) -> None:
+    ids = [f"down{i}" for i in range(10)]
+    endpoint.script = {cid: [503] * 10 for cid in ids} | {"throttled": [429, 429]}
+    retries = StandardRetries(max_attempts=6, capacity=30)
+    engine = SignedPoster(endpoint.url, credentials, "eu-west-1", connections=4, retries=retries, sleep=backoffs)
+    try:
+        assert engine.post_many(ids, FRAME) == []  # failed, not gone
+        assert sum(endpoint.requests[cid] for cid in ids) == 10 + 2  # two retries of 14 each, then none: 2 left
+        assert retries.available == 2
+        with pytest.raises(PostFailed) as failure:
+            engine.post("throttled", FRAME)  # a throttling retry costs 5: not even that
+        assert (failure.value.status, endpoint.requests["throttled"]) == (429, 1)
+    finally:
+        engine.close()
+
+
+def test_a_success_gives_back_its_retry_cost_or_one_and_never_more_than_the_capacity(
+    endpoint, credentials, backoffs
+) -> None:
+    endpoint.script = {"flaky": [503], "down": [500, 500], "throttled": [429]}
+    retries = StandardRetries(max_attempts=2, capacity=30)
+    engine = SignedPoster(endpoint.url, credentials, "eu-west-1", retries=retries, sleep=backoffs)
+    try:
+        engine.post("ok", FRAME)
+        assert retries.available == 30  # full: nothing to give back
+        engine.post("flaky", FRAME)
+        assert retries.available == 30  # took 14 for the retry, got the 14 back with the 200
+        with pytest.raises(PostFailed):
+            engine.post("down", FRAME)
+        assert retries.available == 16  # a failure gives nothing back
+        engine.post("ok", FRAME)
+        assert retries.available == 17  # a success without a retry gives back 1
+        engine.post("throttled", FRAME)
+        assert retries.available == 17  # took 5, got 5 back
+    finally:
+        engine.close()
+
+
+# -- TLS ---------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 and localhost: (certificate file, key file)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "signed-poster test endpoint")])
+    now = datetime.datetime.now(datetime.UTC)
+    identifier = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(identifier, critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(identifier), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return str(cert_file), str(key_file)
+
+
+@pytest.fixture
+def tls_endpoint(certificate: tuple[str, str], credentials: Credentials) -> Iterator[SigningEndpoint]:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    server = SigningEndpoint({credentials.access_key: (credentials.secret_key, credentials.token)}, tls=context)
+    yield server
+    server.stop()
+
+
+def test_signed_poster_posts_over_tls_to_an_endpoint_it_trusts(
+    tls_endpoint, certificate, credentials, backoffs
+) -> None:
+    trusted = ssl.create_default_context(cafile=certificate[0])  # verifies the chain and the host name as usual
+    engine = SignedPoster(
+        tls_endpoint.url, credentials, "eu-west-1", connections=4, ssl_context=trusted, sleep=backoffs
+    )
+    ids = [f"tls{i:03d}=" for i in range(100)]
+    tls_endpoint.script = {"gone": [410], "flaky": [503]}
+    try:
+        assert tls_endpoint.url.startswith("https://")
+        assert engine.post_many([*ids, "gone", "flaky"], FRAME) == ["gone"]
+        engine.post("single+/id", FRAME)
+    finally:
+        engine.close()
+    assert tls_endpoint.rejected == []  # every signature verified
+    assert all(tls_endpoint.delivered[cid] == [FRAME] for cid in [*ids, "flaky", "single+/id"])
+    assert tls_endpoint.connections <= 4  # 104 requests over 4 kept-alive TLS connections: one handshake each
+
+
+def test_signed_poster_refuses_an_untrusted_certificate_as_post_failed(tls_endpoint, credentials, backoffs) -> None:
+    engine = SignedPoster(tls_endpoint.url, credentials, "eu-west-1", attempts=2, sleep=backoffs)  # the system's CAs
+    try:
+        with pytest.raises(PostFailed) as failure:
+            engine.post("a", FRAME)
+        assert failure.value.status == NO_ANSWER
+        assert isinstance(failure.value.__cause__, ssl.SSLCertVerificationError)
+        assert engine.post_many(["b", "c"], FRAME) == []  # failed, not gone
+    finally:
+        engine.close()
+    assert tls_endpoint.requests == Counter()  # no request ever reached the endpoint

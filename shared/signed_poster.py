@@ -1,0 +1,243 @@
+"""The fan-out engine: SigV4-signed `POST /@connections/{id}` over keep-alive connections on one event loop."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from hashlib import sha256
+from typing import TYPE_CHECKING, Any
+
+from shared.errors import ConnectionGone
+from shared.exchange import Dropped, Exchange
+from shared.poster import PostFailed
+from shared.retries import NO_ANSWER, StandardRetries, is_retryable
+from shared.sigv4 import SigV4Signer
+
+if TYPE_CHECKING:
+    import ssl
+
+logger = logging.getLogger(__name__)
+
+FANOUT_CONNECTIONS = 32  # keep-alive connections one SignedPoster fans out over
+
+
+class SignedPoster:
+    """`POST /@connections/{id}` signed with SigV4 (SigV4Signer), sent over keep-alive connections (Exchange)
+    driven by one asyncio event loop in one background thread that lives as long as the process.
+
+    Why not boto3, urllib3 or threads: per post boto3 spends ~1.5 ms of CPU (validation, hooks, parsing);
+    the previous urllib3 + SigV4Auth + 32-thread engine ~0.8 ms, of which SigV4Auth ~140 µs and the rest
+    urllib3/http.client (URL parsing, header objects, email-based response parsing) and GIL hand-offs on
+    every socket wait. One loop writes one prebuilt request per post and reads only the status line, and one
+    epoll wake serves every ready connection. README's Performance section compares it with aiohttp.
+
+    Answers: 2xx is delivered; 410 becomes ConnectionGone at once; 429, 500, 502, 503, 504 and no answer
+    (refused, reset, dropped, timed out) are retried as botocore's standard mode retries them (StandardRetries:
+    its backoff, its 20 s cap and its retry quota, one quota per poster for all its posts), up to `attempts`
+    attempts in all; anything else, or a retryable failure when the attempts or the quota are spent, becomes
+    PostFailed. Credentials are re-read (`get_frozen_credentials()`) for every post and every fan-out, so
+    Lambda's rotated keys are picked up. HTTPS endpoints are verified against `ssl_context` (default: the
+    system's trusted CAs); there is no way to switch verification off.
+    """
+
+    def __init__(
+        self,
+        endpoint_url: str,
+        credentials: Any,
+        region: str,
+        connections: int = FANOUT_CONNECTIONS,
+        attempts: int = 6,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 10.0,
+        retries: StandardRetries | None = None,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.signer = SigV4Signer(endpoint_url, "execute-api", region)
+        self.credentials = credentials
+        self.connections = connections
+        self.retries = retries or StandardRetries(max_attempts=attempts)
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self._sleep = sleep  # None: asyncio.sleep (tests pass one that records the delay instead)
+        self._ssl = ssl_context
+        self._loop: Any = None
+        self._thread: threading.Thread | None = None
+        self._start_lock = threading.Lock()
+        self._idle: list[Exchange] = []  # LIFO: the most recently used connection is the least likely stale
+        self._live: set[Exchange] = set()
+        self._date = (-1, "")
+
+    # -- the Poster interface, called from any thread --
+    def post(self, connection_id: str, frame: bytes) -> None:
+        credentials = self.credentials.get_frozen_credentials()
+        self._run(self._post(connection_id, frame, sha256(frame).hexdigest(), credentials))
+
+    def post_many(self, connection_ids: Iterable[str], frame: bytes) -> list[str]:
+        """Post one frame to many connections concurrently; return the ones that are gone."""
+        ids = list(connection_ids)
+        if not ids:
+            return []
+        gone: list[str] = self._run(self._fan_out(ids, frame, self.credentials.get_frozen_credentials()))
+        return gone
+
+    def close(self) -> None:
+        """Stop the loop and close its connections (tests; a Lambda process just ends)."""
+        with self._start_lock:
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is None or thread is None:
+            return
+
+        def stop() -> None:
+            for connection in list(self._live):
+                connection.close()
+            loop.call_soon(loop.stop)
+
+        loop.call_soon_threadsafe(stop)
+        thread.join(timeout=5)
+        loop.close()
+
+    # -- the loop thread --
+    def _run(self, coroutine: Any) -> Any:
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coroutine, self._started_loop()).result()
+
+    def _started_loop(self) -> Any:
+        with self._start_lock:
+            if self._loop is None:
+                import asyncio
+
+                self._loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(target=self._loop.run_forever, name="poster-loop", daemon=True)
+                self._thread.start()
+                self._loop.call_soon_threadsafe(self._watch)
+            return self._loop
+
+    def _watch(self) -> None:
+        """Abort exchanges past their read timeout: one timer per loop instead of one per post."""
+        now = self._loop.time()
+        for connection in list(self._live):
+            if connection.waiter is not None and not connection.waiter.done() and connection.deadline < now:
+                connection.waiter.set_exception(TimeoutError(f"no answer within {self.read_timeout} s"))
+                connection.transport.abort()
+        self._loop.call_later(min(1.0, self.read_timeout / 4), self._watch)
+
+    async def _fan_out(self, ids: list[str], frame: bytes, credentials: Any) -> list[str]:
+        import asyncio
+
+        payload_hash = sha256(frame).hexdigest()  # the same frame for everyone: hash it once
+        pending = iter(ids)  # shared by the workers: each id is taken exactly once
+        gone: set[str] = set()
+
+        async def worker() -> None:
+            for connection_id in pending:
+                try:
+                    await self._post(connection_id, frame, payload_hash, credentials)
+                except ConnectionGone:
+                    gone.add(connection_id)
+                except PostFailed as error:
+                    # One failing connection must not stop the fan-out; it gets the next push.
+                    logger.warning("%s", error)
+                except Exception:
+                    logger.exception("post to %s failed", connection_id)
+
+        await asyncio.gather(*(worker() for _ in range(min(self.connections, len(ids)))))
+        return [cid for cid in ids if cid in gone] if gone else []
+
+    async def _post(self, connection_id: str, frame: bytes, payload_hash: str, credentials: Any) -> None:
+        path = self.signer.path(connection_id)
+        retries = self.retries
+        attempt, cost = 1, 0  # cost: what the last retry took from the quota, given back on success
+        while True:
+            failure: Exception | None = None
+            try:
+                # Signed per attempt: a retry after a backoff carries a fresh X-Amz-Date.
+                status = await self._exchange(self._request(path, frame, payload_hash, credentials))
+            except OSError as error:  # refused, reset, dropped, timed out (TimeoutError is an OSError)
+                status, failure = NO_ANSWER, error
+            if 200 <= status < 300:
+                retries.succeeded(cost)
+                return
+            if status == 410:
+                raise ConnectionGone(connection_id)
+            if not is_retryable(status) or attempt >= retries.max_attempts:
+                raise PostFailed(connection_id, status) from failure
+            cost = retries.acquire(status)
+            if not cost:  # the quota is spent: the endpoint is in trouble, more traffic would not help
+                raise PostFailed(connection_id, status) from failure
+            await self._backoff(retries.delay(status, attempt))
+            attempt += 1
+
+    async def _backoff(self, seconds: float) -> None:
+        if self._sleep is not None:
+            await self._sleep(seconds)
+            return
+        import asyncio
+
+        await asyncio.sleep(seconds)
+
+    def _request(self, path: str, frame: bytes, payload_hash: str, credentials: Any) -> bytes:
+        now = int(time.time())
+        if self._date[0] != now:
+            self._date = (now, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)))
+        signed = self.signer.headers(path, payload_hash, credentials, self._date[1])
+        head = f"POST {path} HTTP/1.1\r\nHost: {self.signer.host}\r\n{signed}Content-Length: {len(frame)}\r\n\r\n"
+        return head.encode() + frame
+
+    async def _exchange(self, request: bytes) -> int:
+        connection = self._idle.pop() if self._idle else None
+        while connection is not None and not connection.open:
+            connection = self._idle.pop() if self._idle else None
+        retried = False
+        while True:
+            if connection is None:
+                connection = await self._connect()
+            try:
+                status: int = await connection.send(request, self.read_timeout)
+            except Dropped:
+                connection.close()
+                if connection.reused and not connection.received and not retried:
+                    # The server had closed the idle connection (its keep-alive timeout, a thawed Lambda):
+                    # not an answer, so once more on a new connection without spending an attempt.
+                    retried, connection = True, None
+                    continue
+                raise
+            except BaseException:
+                connection.close()
+                raise
+            if connection.reusable and connection.open:
+                connection.reused = True
+                self._idle.append(connection)
+            else:
+                connection.close()
+            return status
+
+    async def _connect(self) -> Exchange:
+        import asyncio
+
+        signer, loop = self.signer, self._loop
+        connection = Exchange(loop, self._live)
+        tls = self._tls() if signer.scheme == "https" else None
+        await asyncio.wait_for(
+            loop.create_connection(
+                lambda: connection,
+                signer.hostname,
+                signer.port,
+                ssl=tls,
+                server_hostname=signer.hostname if tls else None,
+            ),
+            self.connect_timeout,
+        )
+        return connection
+
+    def _tls(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            import ssl
+
+            self._ssl = ssl.create_default_context()  # verifies the certificate and the host name
+            self._ssl.set_alpn_protocols(["http/1.1"])
+        return self._ssl
