@@ -1,6 +1,6 @@
 """Counts that never drift for good: recount from the items themselves, without a Scan.
 
-Room and user counter items carry live=ROOM / live=USER, so the sparse Subscribers index lists them; each
+Room and user counter items carry live=ROOM / live=USER, so the sparse ByLiveKind index lists them; each
 one's live members are then counted in its own partition, and anonymous connections under ANON.
 """
 
@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from shared.counters import COUNTS_KEY, Counts
 from shared.table import (
     ANON,
+    BY_LIVE_KIND_INDEX,
     COUNTER_TTL_SECONDS,
     LIVE,
     ROOM_KIND,
-    SUBSCRIBERS_INDEX,
     USER_KIND,
     Table,
     num,
@@ -61,7 +61,7 @@ class Reconciler:
             connections=anonymous + sum(users),
             active_users=anonymous + sum(1 for n in users if n),
             subscribers=self.table.count(
-                IndexName=SUBSCRIBERS_INDEX,
+                IndexName=BY_LIVE_KIND_INDEX,
                 KeyConditionExpression="live = :live",
                 FilterExpression="expiresAt > :now",
                 ExpressionAttributeValues={":live": text(LIVE), ":now": num(now)},
@@ -91,7 +91,7 @@ class Reconciler:
 
     def _kind(self, kind: str) -> Iterator[list[str]]:
         return self.table.pages(
-            IndexName=SUBSCRIBERS_INDEX,
+            IndexName=BY_LIVE_KIND_INDEX,
             KeyConditionExpression="live = :kind",
             ExpressionAttributeValues={":kind": text(kind)},
             ProjectionExpression="PK",

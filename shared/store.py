@@ -1,7 +1,7 @@
 """Connections, subscriptions and dashboard rooms: the state the handlers change, kept in the one table.
 
 Item layout (one table, PK/SK strings, TTL on expiresAt):
-  CONN#c / CONN#c      a connection; `live` marks a subscriber (sparse index Subscribers)
+  CONN#c / CONN#c      a connection; `live` marks a subscriber (sparse index ByLiveKind)
   ROOM#d / CONN#c      membership of connection c in dashboard d
   ROOM#d / ROOM#d      member count of d;   USER#u / USER#u  live connections of user u
   USER#u / CONN#c      connection c belongs to user u;    ANON / CONN#c  c is anonymous
@@ -27,10 +27,10 @@ from shared.errors import ConnectionNotFound, Forbidden, RateLimited, TooManyRoo
 from shared.table import (
     ANON,
     BY_CONNECTION_INDEX,
+    BY_LIVE_KIND_INDEX,
     CONNECTION_TTL_SECONDS,
     LIVE,
     ROOM_KIND,
-    SUBSCRIBERS_INDEX,
     USER_KIND,
     Table,
     cancellation_codes,
@@ -196,7 +196,7 @@ class Store:
     def subscribers(self) -> Iterator[list[str]]:
         """Pages of subscribed connection ids, from the sparse index; expired connections left out."""
         return self.table.pages(
-            IndexName=SUBSCRIBERS_INDEX,
+            IndexName=BY_LIVE_KIND_INDEX,
             KeyConditionExpression="live = :live",
             FilterExpression="expiresAt > :now",
             ExpressionAttributeValues={":live": text(LIVE), ":now": num(self.table.clock())},

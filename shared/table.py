@@ -12,7 +12,7 @@ CONNECTION_TTL_SECONDS = 2 * 3600 + 300  # API Gateway ends every connection aft
 COUNTER_TTL_SECONDS = 24 * 3600
 # Sparse: only items with `live` are in it. Subscribers carry live=LIVE, room and user counter items
 # live=ROOM / live=USER, so one Query by kind lists either without a Scan.
-SUBSCRIBERS_INDEX = "Subscribers"
+BY_LIVE_KIND_INDEX = "ByLiveKind"
 BY_CONNECTION_INDEX = "ByConnection"  # SK -> PK: every item a connection owns, in one partition
 LIVE = "LIVE"
 ROOM_KIND, USER_KIND = "ROOM", "USER"  # values of `live` on counter items (see shared/reconciler.py)

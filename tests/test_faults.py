@@ -167,7 +167,7 @@ def test_reconciliation_yields_to_a_concurrent_change(lambda_env, management_api
 
     def another_client_meanwhile(request, **_):
         # While the reconciler counts subscribers, another connection arrives and subscribes.
-        if not raced and b'"Select": "COUNT"' in request.body and b"Subscribers" in request.body:
+        if not raced and b'"Select": "COUNT"' in request.body and b"ByLiveKind" in request.body:
             raced.append(True)
             connected(B)
             subscribe(B)
