@@ -16,9 +16,9 @@ from handlers import (
     publish_metrics,
     subscribe_live_metrics,
 )
+from shared.counters import Counts
 from shared.runtime import INTERNAL_ERROR
 from shared.services import RETRIES
-from shared.counters import Counts
 from tests.faults import DynamoDBFaults
 from tests.support import connect_event, connection_rooms, load_event, message_event
 

@@ -15,8 +15,8 @@ import jwt
 import pytest
 import socketio
 
-from shared.services import services
 from shared.counters import Counts
+from shared.services import services
 from tests.support import RunningGateway, connection_rooms
 
 SECRET = "gateway-test-secret-long-enough-for-hs256"

@@ -17,8 +17,8 @@ from handlers import (
     subscribe_live_metrics,
     unsubscribe_live_metrics,
 )
-from shared.metrics import METRIC_NAMES
 from shared.counters import Counts
+from shared.metrics import METRIC_NAMES
 from tests.support import (
     ManagementApiEndpoint,
     connect_event,
