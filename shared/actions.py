@@ -1,4 +1,5 @@
 """What each client event does: one function per route, over the store and the poster."""
+
 from __future__ import annotations
 
 from shared import metrics, validation
@@ -16,9 +17,8 @@ from shared.runtime import Action, Request
 
 
 def subscribe_live_metrics(request: Request) -> None:
-    store = request.services.store
-    if store.subscribe(request.connection_id):
-        request.send(LIVE_METRICS, metrics.snapshot(store.counts()))
+    if request.services.store.subscribe(request.connection_id):
+        request.send(LIVE_METRICS, metrics.snapshot(request.services.counters.read()))
 
 
 def unsubscribe_live_metrics(request: Request) -> None:
@@ -27,8 +27,8 @@ def unsubscribe_live_metrics(request: Request) -> None:
 
 def request_live_metrics(request: Request) -> None:
     """Serve the stored snapshot while it is fresher than one push period, else compute and store one."""
-    store = request.services.store
-    snapshot = request.services.snapshots.get_or_compute(lambda: metrics.snapshot(store.counts()))
+    counters = request.services.counters
+    snapshot = request.services.snapshots.get_or_compute(lambda: metrics.snapshot(counters.read()))
     request.send(LIVE_METRICS, snapshot)
 
 

@@ -1,4 +1,5 @@
 """The wire codec: client frames in, server frames out. The one place frames are encoded."""
+
 from __future__ import annotations
 
 import json
@@ -16,15 +17,11 @@ class ClientFrame:
     action: str
     data: Any = MISSING
 
-    @property
-    def has_data(self) -> bool:
-        return self.data is not MISSING
-
 
 def decode_client_frame(body: str | bytes | None) -> ClientFrame:
     """Parse `{"action": str, "data": any}`; raise a ClientError the client can read."""
     if body is None or body == "" or body == b"":
-        raise InvalidInput("Empty frame: expected JSON {\"action\": ..., \"data\": ...}")
+        raise InvalidInput('Empty frame: expected JSON {"action": ..., "data": ...}')
     raw = body.encode() if isinstance(body, str) else body
     if len(raw) > MAX_FRAME_BYTES:
         raise FrameTooLarge(f"Frame too large: {len(raw)} bytes, the limit is {MAX_FRAME_BYTES}")
@@ -33,7 +30,7 @@ def decode_client_frame(body: str | bytes | None) -> ClientFrame:
     except (ValueError, UnicodeDecodeError):
         raise InvalidInput("Malformed frame: not valid JSON") from None
     if not isinstance(frame, dict) or not isinstance(frame.get("action"), str):
-        raise InvalidInput("Malformed frame: expected an object with a string \"action\"")
+        raise InvalidInput('Malformed frame: expected an object with a string "action"')
     return ClientFrame(action=frame["action"], data=frame.get("data", MISSING))
 
 
@@ -52,7 +49,7 @@ def encode_server_frame(event: str, data: Any) -> bytes:
 def decode_server_frame(body: bytes) -> tuple[str, Any]:
     frame = json.loads(body)
     if not isinstance(frame, dict) or not isinstance(frame.get("event"), str) or "data" not in frame:
-        raise ValueError("a server frame is {\"event\": str, \"data\": any}")
+        raise ValueError('a server frame is {"event": str, "data": any}')
     return frame["event"], frame["data"]
 
 

@@ -1,4 +1,5 @@
 """Typed views of the events API Gateway and EventBridge send to the functions."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,15 +16,13 @@ class WebSocketEvent:
 
     @property
     def connection_id(self) -> str:
-        return self._context["connectionId"]
+        connection_id: str = self._context["connectionId"]
+        return connection_id
 
     @property
     def route_key(self) -> str:
-        return self._context.get("routeKey", "$default")
-
-    @property
-    def event_type(self) -> str:
-        return self._context.get("eventType", "MESSAGE")
+        route_key: str = self._context.get("routeKey", "$default")
+        return route_key
 
     @property
     def domain_name(self) -> str | None:
@@ -34,20 +33,12 @@ class WebSocketEvent:
         return self._context.get("stage")
 
     @property
-    def request_time_epoch_ms(self) -> int | None:
-        return self._context.get("requestTimeEpoch")
-
-    @property
     def body(self) -> str | None:
         return self.raw.get("body")
 
     @property
     def query(self) -> dict[str, str]:
         return self.raw.get("queryStringParameters") or {}
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {k.lower(): v for k, v in (self.raw.get("headers") or {}).items()}
 
     @property
     def management_endpoint(self) -> str | None:

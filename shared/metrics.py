@@ -1,19 +1,20 @@
 """The live metrics snapshot: five values, one timestamp."""
+
 from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.contract import METRIC_NAMES
-from shared.store import Counts
+from shared.counters import Counts
 
 
 
 def iso_timestamp(epoch_seconds: float) -> str:
     """UTC ISO 8601 with milliseconds and Z, as JavaScript's toISOString() writes it."""
-    moment = datetime.fromtimestamp(epoch_seconds, tz=timezone.utc)
+    moment = datetime.fromtimestamp(epoch_seconds, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -46,4 +47,6 @@ def snapshot(counts: Counts, now: float | None = None) -> list[dict[str, Any]]:
         cpu_percent(),
         memory_percent(),
     )
-    return [{"name": name, "value": value, "timestamp": timestamp} for name, value in zip(METRIC_NAMES, values, strict=True)]
+    return [
+        {"name": name, "value": value, "timestamp": timestamp} for name, value in zip(METRIC_NAMES, values, strict=True)
+    ]

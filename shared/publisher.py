@@ -1,4 +1,5 @@
 """The scheduled function: compute one snapshot per tick and push it to every subscriber."""
+
 from __future__ import annotations
 
 import logging
@@ -8,11 +9,11 @@ from dataclasses import dataclass
 
 from shared import metrics
 from shared.contract import LIVE_METRICS
+from shared.counters import Counts
 from shared.fanout import Delivery, fan_out
 from shared.poster import Poster
 from shared.protocols import FramesByProtocol
 from shared.services import Services
-from shared.store import Counts
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ class WindowResult:
 def tick(svc: Services, poster: Poster) -> tuple[Delivery, int] | None:
     """One push to every subscriber: (own delivery, subscribers handed to workers); None when nobody listens."""
     subscribers = [subscriber for page in svc.store.subscribers() for subscriber in page]
-    counts = reconciled(svc, svc.store.counts())
+    counts = reconciled(svc, svc.counters.read())
     if not subscribers and counts.active_dashboards == 0:
         return None
     snapshot = metrics.snapshot(counts)
@@ -43,12 +44,12 @@ def tick(svc: Services, poster: Poster) -> tuple[Delivery, int] | None:
 
 def reconciled(svc: Services, counts: Counts) -> Counts:
     """At most once per RECONCILE_INTERVAL_SECONDS across all invocations: recount, so counts never drift for good."""
-    if not svc.store.claim_reconciliation(counts, svc.config.reconcile_interval_seconds):
+    if not svc.reconciler.claim_reconciliation(counts, svc.config.reconcile_interval_seconds):
         return counts
-    fresh = svc.store.reconcile()
+    fresh = svc.reconciler.reconcile()
     if fresh is not None and fresh != counts:
         logger.info("reconciled counts: %s -> %s", counts, fresh)
-    return fresh or svc.store.counts()
+    return fresh or svc.counters.read()
 
 
 def run_window(

@@ -1,4 +1,5 @@
 """The collaborators every handler uses, built once per process on first use (never at import)."""
+
 from __future__ import annotations
 
 import os
@@ -9,13 +10,16 @@ from functools import cached_property
 from typing import Any, cast
 
 from shared.config import SOCKETIO_OPEN_FUNCTION, Config, ConfigError
+from shared.counters import Counters
 from shared.invoker import Invoker, LambdaInvoker
 from shared.poster import ManagementApiPoster, Poster
+from shared.reconciler import Reconciler
 from shared.signed_poster import SignedPoster
 from shared.snapshots import LatestSnapshot
 from shared.store import Store
+from shared.table import Table
 
-RETRIES = {"max_attempts": 5, "mode": "standard"}  # backoff for throttling and 5xx, by botocore
+RETRIES: dict[str, Any] = {"max_attempts": 5, "mode": "standard"}  # backoff for throttling and 5xx, by botocore
 
 
 def _client_config(pool: int = 50) -> Any:
@@ -59,16 +63,14 @@ def boto3_management_api_poster(endpoint_url: str) -> Poster:
 def lambda_invoker(config: Config, function_name: str) -> Invoker:
     import boto3
 
-    client = boto3.session.Session().client(
-        "lambda", endpoint_url=config.lambda_endpoint_url, config=_client_config()
-    )
+    client = boto3.session.Session().client("lambda", endpoint_url=config.lambda_endpoint_url, config=_client_config())
     return LambdaInvoker(client, function_name)
 
 
 @dataclass
 class Services:
     config: Config
-    store: Store
+    table: Table  # the one table that store, counters, reconciler and snapshots are composed over
     poster_factory: Callable[[str], Poster] = management_api_poster
     _posters: dict[str, Poster] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -76,7 +78,19 @@ class Services:
     @classmethod
     def from_env(cls) -> Services:
         config = Config.from_env()
-        return cls(config=config, store=Store(dynamodb_client(config), config.table_name))
+        return cls(config=config, table=Table(dynamodb_client(config), config.table_name))
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.table)
+
+    @cached_property
+    def counters(self) -> Counters:
+        return Counters(self.table)
+
+    @cached_property
+    def reconciler(self) -> Reconciler:
+        return Reconciler(self.table)
 
     @cached_property
     def invoker(self) -> Invoker | None:
@@ -97,7 +111,7 @@ class Services:
 
     @cached_property
     def snapshots(self) -> LatestSnapshot:
-        return LatestSnapshot(self.store, self.config.metrics_interval_seconds)
+        return LatestSnapshot(self.table, self.config.metrics_interval_seconds)
 
     def poster(self, implied_endpoint: str | None = None) -> Poster:
         """The poster for CONNECTIONS_ENDPOINT_URL, or for the endpoint the request context implies."""

@@ -1,11 +1,16 @@
-"""The latest snapshot, remembered in the process while it is fresher than one push period."""
+"""The latest snapshot: the METRICS/LATEST item, remembered in the process while it is fresher than one push period."""
+
 from __future__ import annotations
 
+import json
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from shared.store import Store
+from shared.table import COUNTER_TTL_SECONDS, Table, num, text
+
+LATEST_KEY = {"PK": {"S": "METRICS"}, "SK": {"S": "LATEST"}}
 
 Snapshot = list[dict[str, Any]]
 
@@ -19,8 +24,8 @@ class LatestSnapshot:
     most once per push period.
     """
 
-    def __init__(self, store: Store, max_age: float, clock: Callable[[], float] = time.time) -> None:
-        self.store = store
+    def __init__(self, table: Table, max_age: float, clock: Callable[[], float] = time.time) -> None:
+        self.table = table
         self.max_age = max_age
         self.clock = clock
         self._lock = threading.Lock()
@@ -32,7 +37,7 @@ class LatestSnapshot:
         cached = self._fresh()
         if cached is not None:
             return cached
-        latest = self.store.latest_snapshot()
+        latest = self.stored()
         if latest is None or self.clock() - latest[0] >= self.max_age:
             return None
         self._remember(*latest)
@@ -57,8 +62,25 @@ class LatestSnapshot:
             return cached[1]
         return None
 
+    def stored(self) -> tuple[float, Snapshot] | None:
+        """(computed at, snapshot) as the table holds it, however old; None before the first save."""
+        item = self.table.get(LATEST_KEY)
+        if item is None:
+            return None
+        snapshot: Snapshot = json.loads(item["snapshot"]["S"])
+        return float(item["computedAt"]["N"]), snapshot
+
     def save(self, snapshot: Snapshot) -> None:
-        self.store.save_snapshot(snapshot)
+        now = self.table.clock()  # the table's clock, like every other expiresAt
+        self.table.client.put_item(
+            TableName=self.table.table_name,
+            Item={
+                **LATEST_KEY,
+                "computedAt": {"N": repr(now)},
+                "snapshot": text(json.dumps(snapshot, separators=(",", ":"))),
+                "expiresAt": num(now + COUNTER_TTL_SECONDS),
+            },
+        )
         self._remember(self.clock(), snapshot)
 
     def _remember(self, computed_at: float, snapshot: Snapshot) -> None:

@@ -43,6 +43,20 @@ def disconnect_event(connection_id: str) -> dict[str, Any]:
     return load_event("disconnect", connection_id)
 
 
+def connection_rooms(svc: Any, connection_id: str) -> list[str]:
+    """The dashboards a connection is in, read straight from the ByConnection index (the product never asks)."""
+    from shared.table import BY_CONNECTION_INDEX, connection_key
+
+    pages = svc.table.client.get_paginator("query").paginate(
+        TableName=svc.config.table_name,
+        IndexName=BY_CONNECTION_INDEX,
+        KeyConditionExpression="SK = :key",
+        ExpressionAttributeValues={":key": {"S": connection_key(connection_id)}},
+    )
+    pks = [item["PK"]["S"] for page in pages for item in page.get("Items", [])]
+    return sorted(pk.removeprefix("ROOM#") for pk in pks if pk.startswith("ROOM#"))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -23,7 +23,9 @@ from local_gateway.template import Template
 from shared.config import Config
 from shared.fanout import FANOUT_KEY
 from shared.services import dynamodb_client
+from shared.snapshots import LatestSnapshot
 from shared.store import Store
+from shared.table import Table
 from tests import stack
 from tests.support import ManagementApiEndpoint, connect_event, disconnect_event, load_event, message_event
 
@@ -220,11 +222,12 @@ def test_artifact_runs_its_handler_with_only_what_was_packaged(
 ):
     table = f"analytics-{uuid.uuid4().hex[:8]}"
     config = Config.from_env({"TABLE_NAME": table, "DYNAMODB_ENDPOINT_URL": moto_endpoint})
-    store = Store(dynamodb_client(config), table)
-    ensure_table(store.client, table, TEMPLATE)
+    store = Store(Table(dynamodb_client(config), table))
+    ensure_table(store.table.client, table, TEMPLATE)
     if logical_id not in ("ConnectFunction", "SubscribeLiveMetricsFunction"):
         store.add_connection(X, None)
-    store.save_snapshot([{"name": "Active Users", "value": 1, "timestamp": "2026-11-25T10:00:00.000Z"}])
+    latest = LatestSnapshot(store.table, config.metrics_interval_seconds)
+    latest.save([{"name": "Active Users", "value": 1, "timestamp": "2026-11-25T10:00:00.000Z"}])
     env = {
         **stack.environment(TEMPLATE, logical_id, stack.local_refs(TEMPLATE, table)),
         "CONNECTIONS_ENDPOINT_URL": management_api.url,

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from handlers import connect, join_dashboard
 from shared.config import AuthSettings
-from shared.store import Counts
+from shared.counters import Counts
 from tests.support import connect_event, message_event
 
 A, B, C = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB=", "CCCCCCCCCCCCCCC="
@@ -29,7 +29,7 @@ def token(claims: dict[str, Any] | None = None, key: Any = SECRET, algorithm: st
 
 
 def keys(svc) -> set[tuple[str, str]]:
-    return {(i["PK"]["S"], i["SK"]["S"]) for i in svc.store.client.scan(TableName=svc.config.table_name)["Items"]}
+    return {(i["PK"]["S"], i["SK"]["S"]) for i in svc.table.client.scan(TableName=svc.config.table_name)["Items"]}
 
 
 def connecting(cid: str, query: dict[str, str] | None) -> dict:
@@ -124,7 +124,7 @@ def test_the_token_sub_is_the_user_and_user_id_is_not_trusted(hs256):
     assert connecting(A, {"token": token(), "userId": "mallory"})["statusCode"] == 200
     assert connecting(B, {"token": token()})["statusCode"] == 200
     assert connecting(C, {"token": token({"sub": "auth0|bob@example.com"})})["statusCode"] == 200
-    assert hs256.store.counts() == Counts(connections=3, active_users=2)
+    assert hs256.counters.read() == Counts(connections=3, active_users=2)
     assert not any("mallory" in pk for pk, _ in keys(hs256))
     assert ("USER#alice", f"CONN#{A}") in keys(hs256)
 
@@ -135,7 +135,7 @@ def test_rs256_tokens_are_checked_against_the_jwks(rs256, rsa_key):
     assert connecting(A, {"token": good})["statusCode"] == 200
     assert connecting(B, {"token": good})["statusCode"] == 200
     assert server.requests == 1  # the key set is cached
-    assert svc.store.counts().active_users == 1
+    assert svc.counters.read().active_users == 1
 
 
 @pytest.mark.parametrize("case", ["other-key", "wrong-audience", "unknown-kid", "hs256-with-public-key"])
@@ -156,13 +156,13 @@ def test_the_dashboards_claim_limits_where_a_connection_may_join(hs256, manageme
     assert connecting(A, {"token": token({"dashboards": ["sales", "ops"]})})["statusCode"] == 200
     ok = join_dashboard.handler(message_event(A, "analytics:joinDashboard", "sales"), None)
     assert json.loads(ok["body"]) == {"ok": True}
-    before, counts = keys(hs256), hs256.store.counts()
+    before, counts = keys(hs256), hs256.counters.read()
     refused = join_dashboard.handler(message_event(A, "analytics:joinDashboard", "payroll"), None)
     assert refused["statusCode"] == 403
     assert json.loads(refused["body"]) == {"ok": False, "error": "This connection may not join that dashboard"}
     (error,) = management_api.events(A, "analytics:error")
     assert error["data"] == {"message": "This connection may not join that dashboard", "event": "analytics:joinDashboard"}
-    assert keys(hs256) == before and hs256.store.counts() == counts
+    assert keys(hs256) == before and hs256.counters.read() == counts
 
 
 def test_an_empty_dashboards_claim_allows_no_dashboard(hs256, management_api):

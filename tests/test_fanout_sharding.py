@@ -52,7 +52,7 @@ def test_fanout_workers_deliver_the_same_frame_and_clean_up_gone_connections(lam
     pushes = [management_api.events(cid, "analytics:liveMetrics")[-1] for cid in IDS if cid != gone]
     assert all(push == pushes[0] for push in pushes) and len(pushes) == 6
     assert not services().store.connection_exists(gone)
-    assert services().store.counts().subscribers == 6
+    assert services().counters.read().subscribers == 6
 
 
 def test_fanout_below_the_slice_size_invokes_nobody(lambda_api, management_api, monkeypatch):

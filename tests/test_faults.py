@@ -17,17 +17,17 @@ from handlers import (
     subscribe_live_metrics,
 )
 from shared.contract import INTERNAL_ERROR
+from shared.counters import Counts
 from shared.services import RETRIES
-from shared.store import Counts
 from tests.faults import DynamoDBFaults
-from tests.support import connect_event, load_event, message_event
+from tests.support import connect_event, connection_rooms, load_event, message_event
 
 A, B, C = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB=", "CCCCCCCCCCCCCCC="
 ATTEMPTS = 1 + RETRIES["max_attempts"]  # botocore's max_attempts counts the retries after the first try
 
 
 def items(svc) -> list[dict]:
-    return svc.store.client.scan(TableName=svc.config.table_name)["Items"]  # a test may scan; the product never
+    return svc.table.client.scan(TableName=svc.config.table_name)["Items"]  # a test may scan; the product never
 
 
 def keys(svc) -> set[tuple[str, str]]:
@@ -59,7 +59,7 @@ def publish() -> dict:
 
 
 def recount(svc) -> Counts:
-    counts = svc.store.reconcile()
+    counts = svc.reconciler.reconcile()
     assert counts is not None
     return counts
 
@@ -67,7 +67,7 @@ def recount(svc) -> Counts:
 def expire(svc, connection_id: str) -> None:
     """What two hours do to a connection whose $disconnect never came: every item of it is past expiresAt."""
     for pk, sk in owned_by(svc, connection_id):
-        svc.store.client.update_item(
+        svc.table.client.update_item(
             TableName=svc.config.table_name,
             Key={"PK": {"S": pk}, "SK": {"S": sk}},
             UpdateExpression="SET expiresAt = :past",
@@ -79,7 +79,7 @@ def expire(svc, connection_id: str) -> None:
 def faults(lambda_env, monkeypatch) -> Iterator[DynamoDBFaults]:
     # botocore's real retry handler runs; only its throttling backoff scale shrinks from 1 s to 10 ms.
     monkeypatch.setitem(ExponentialBackoff._DEFAULT_BACKOFF_CONFIG, "throttling_base_scale", 0.01)
-    injector = DynamoDBFaults(lambda_env.store.client)
+    injector = DynamoDBFaults(lambda_env.table.client)
     yield injector
     injector.close()
 
@@ -100,7 +100,7 @@ def test_publisher_410_removes_every_item_of_the_gone_connection_and_the_counts_
     management_api.gone.add(B)
     assert publish()["gone"] == 1
     assert owned_by(lambda_env, B) == set()
-    counts = lambda_env.store.counts()
+    counts = lambda_env.counters.read()
     assert counts == Counts(connections=1, active_users=1, subscribers=1, active_dashboards=1)
     assert recount(lambda_env) == counts
 
@@ -113,8 +113,8 @@ def test_dashboard_update_410_removes_the_gone_member_only(lambda_env, managemen
     result = publish_dashboard_update.handler(load_event("dashboard_update"), None)
     assert json.loads(result["body"]) == {"delivered": 1, "gone": 1}
     assert owned_by(lambda_env, A) == set()
-    assert lambda_env.store.connection_rooms(B) == ["sales"]
-    assert lambda_env.store.counts() == Counts(connections=1, active_users=1, active_dashboards=1)
+    assert connection_rooms(lambda_env, B) == ["sales"]
+    assert lambda_env.counters.read() == Counts(connections=1, active_users=1, active_dashboards=1)
 
 
 # -- abrupt disconnects and reconciliation ----------------------------------------------------
@@ -140,24 +140,24 @@ def test_reconciliation_heals_counts_after_connections_vanish_without_disconnect
     join(C, "ops")
     expire(lambda_env, A)  # alice's first tab: expired, not yet deleted by TTL
     for pk, sk in owned_by(lambda_env, C):  # the anonymous one: TTL has deleted its items already
-        lambda_env.store.client.delete_item(
+        lambda_env.table.client.delete_item(
             TableName=lambda_env.config.table_name, Key={"PK": {"S": pk}, "SK": {"S": sk}}
         )
-    assert lambda_env.store.counts() == Counts(connections=3, active_users=2, subscribers=2, active_dashboards=2)
+    assert lambda_env.counters.read() == Counts(connections=3, active_users=2, subscribers=2, active_dashboards=2)
     publish()
-    assert lambda_env.store.counts() == Counts(connections=1, active_users=1, subscribers=0, active_dashboards=0)
+    assert lambda_env.counters.read() == Counts(connections=1, active_users=1, subscribers=0, active_dashboards=0)
     # The per-room counter healed too: the next join makes the room active again, counted once.
     connected(A.replace("A", "D"))
     join(A.replace("A", "D"), "sales")
-    assert lambda_env.store.counts().active_dashboards == 1
+    assert lambda_env.counters.read().active_dashboards == 1
 
 
 def test_reconciliation_runs_at_most_once_per_interval(lambda_env):
     connected(A)
-    seen = lambda_env.store.counts()
-    assert not lambda_env.store.claim_reconciliation(seen, 300)  # the clock started at the first change
-    assert lambda_env.store.claim_reconciliation(seen, 0)
-    assert not lambda_env.store.claim_reconciliation(seen, 0)  # already claimed by someone else
+    seen = lambda_env.counters.read()
+    assert not lambda_env.reconciler.claim_reconciliation(seen, 300)  # the clock started at the first change
+    assert lambda_env.reconciler.claim_reconciliation(seen, 0)
+    assert not lambda_env.reconciler.claim_reconciliation(seen, 0)  # already claimed by someone else
 
 
 def test_reconciliation_yields_to_a_concurrent_change(lambda_env, management_api):
@@ -167,19 +167,19 @@ def test_reconciliation_yields_to_a_concurrent_change(lambda_env, management_api
 
     def another_client_meanwhile(request, **_):
         # While the reconciler counts subscribers, another connection arrives and subscribes.
-        if not raced and b'"Select": "COUNT"' in request.body and b"Subscribers" in request.body:
+        if not raced and b'"Select": "COUNT"' in request.body and b"ByLiveKind" in request.body:
             raced.append(True)
             connected(B)
             subscribe(B)
 
-    events = lambda_env.store.client.meta.events
+    events = lambda_env.table.client.meta.events
     events.register("before-send.dynamodb.Query", another_client_meanwhile)
     try:
-        assert lambda_env.store.reconcile() is None  # its write would have clobbered B: it yields
+        assert lambda_env.reconciler.reconcile() is None  # its write would have clobbered B: it yields
     finally:
         events.unregister("before-send.dynamodb.Query", another_client_meanwhile)
     assert raced
-    assert lambda_env.store.counts() == Counts(connections=2, active_users=2, subscribers=2)
+    assert lambda_env.counters.read() == Counts(connections=2, active_users=2, subscribers=2)
 
 
 # -- throttling and 5xx from DynamoDB ---------------------------------------------------------
@@ -193,14 +193,14 @@ def test_dynamodb_throttling_is_retried_with_backoff_until_it_succeeds(lambda_en
     assert faults.injected["UpdateItem"] == 3
     assert len(delays) == 3
     assert len(management_api.events(A, "analytics:liveMetrics")) == 1
-    assert lambda_env.store.counts().subscribers == 1
+    assert lambda_env.counters.read().subscribers == 1
 
 
 def test_dynamodb_throttling_beyond_the_retries_gives_a_generic_error_and_changes_nothing(
     lambda_env, management_api, faults, caplog
 ):
     connected(A)
-    before, counts = keys(lambda_env), lambda_env.store.counts()
+    before, counts = keys(lambda_env), lambda_env.counters.read()
     faults.fail("TransactWriteItems")
     with caplog.at_level(logging.INFO):
         assert join(A, "sales") == {"ok": False, "error": INTERNAL_ERROR}
@@ -208,7 +208,7 @@ def test_dynamodb_throttling_beyond_the_retries_gives_a_generic_error_and_change
     (error,) = management_api.events(A, "analytics:error")
     assert error["data"] == {"message": INTERNAL_ERROR, "event": "analytics:joinDashboard"}
     assert "ThrottlingException" in caplog.text and "TransactWriteItems" in caplog.text
-    assert keys(lambda_env) == before and lambda_env.store.counts() == counts
+    assert keys(lambda_env) == before and lambda_env.counters.read() == counts
 
 
 def test_dynamodb_5xx_on_a_counter_is_healed_by_the_next_reconciliation(
@@ -218,12 +218,12 @@ def test_dynamodb_5xx_on_a_counter_is_healed_by_the_next_reconciliation(
     faults.fail("UpdateItem", status=500, code="InternalServerError", when=lambda body: body["Key"]["PK"]["S"] == "METRICS")
     assert subscribe(A) == {"ok": False, "error": INTERNAL_ERROR}
     assert faults.injected["UpdateItem"] == ATTEMPTS
-    assert lambda_env.store.counts().subscribers == 0  # the subscription is stored, its count is not
+    assert lambda_env.counters.read().subscribers == 0  # the subscription is stored, its count is not
     faults.close()
     publish()
-    assert lambda_env.store.counts() == Counts(connections=1, active_users=1, subscribers=1)
+    assert lambda_env.counters.read() == Counts(connections=1, active_users=1, subscribers=1)
     assert subscribe(A) == {"ok": True}  # idempotent retry by the client
-    assert lambda_env.store.counts().subscribers == 1
+    assert lambda_env.counters.read().subscribers == 1
 
 
 # -- throttling and 5xx from @connections -----------------------------------------------------
@@ -250,7 +250,7 @@ def test_subscribers_and_room_members_are_followed_across_pages(lambda_env, mana
         connected(cid)
         subscribe(cid)
         join(cid, "sales")
-    lambda_env.store.page_size = 2
+    lambda_env.table.page_size = 2
     assert len(list(lambda_env.store.subscribers())) >= 4
     assert sorted(cid for page in lambda_env.store.subscribers() for cid, _ in page) == ids
     assert len(list(lambda_env.store.room_members("sales"))) >= 4
@@ -273,4 +273,4 @@ def test_batch_write_retries_unprocessed_items(lambda_env, faults):
     assert lambda_env.store.remove_connection(A)
     assert faults.calls["BatchWriteItem"] == 3
     assert owned_by(lambda_env, A) == set()
-    assert lambda_env.store.counts() == Counts()
+    assert lambda_env.counters.read() == Counts()

@@ -15,7 +15,7 @@ import socketio
 
 from shared.contract import METRIC_NAMES
 from shared.services import services
-from tests.support import RunningGateway
+from tests.support import RunningGateway, connection_rooms
 
 LIVE = "analytics:liveMetrics"
 ERROR = "analytics:error"
@@ -71,8 +71,8 @@ def metric(snapshot: list[dict], name: str) -> int:
 
 
 def footprint(connection_id: str) -> set[tuple[str, str]]:
-    store = services().store
-    items = store.client.scan(TableName=store.table_name)["Items"]  # a test may look; the product never scans
+    table = services().table
+    items = table.client.scan(TableName=table.table_name)["Items"]  # a test may look; the product never scans
     return {(i["PK"]["S"], i["SK"]["S"]) for i in items if connection_id in i["PK"]["S"] + i["SK"]["S"]}
 
 
@@ -230,7 +230,7 @@ async def test_gateway_refuses_a_twenty_first_room(gateway):
     assert answer == {"ok": False, "error": "A connection may be in at most 20 dashboards"}
     (error,) = await client.wait_for(ERROR)
     assert error["event"] == "analytics:joinDashboard"
-    assert len(services().store.connection_rooms(client.connection_id)) == 20
+    assert len(connection_rooms(services(), client.connection_id)) == 20
     assert await client.call("analytics:leaveDashboard", "room-0") == {"ok": True}
     assert await client.call("analytics:joinDashboard", "room-20") == {"ok": True}
     await client.close()
@@ -301,5 +301,5 @@ async def test_gateway_serves_fifty_concurrent_clients(gateway):
         async with http.post(f"{gateway.url}/dashboards/team-3/updates", json={"n": 3}) as response:
             assert (await response.json())["delivered"] == 10
     await asyncio.gather(*(c.close() for c in clients))
-    await wait_until(lambda: services().store.counts().subscribers == 0, timeout=10)
-    assert services().store.counts().active_dashboards == 0
+    await wait_until(lambda: services().counters.read().subscribers == 0, timeout=10)
+    assert services().counters.read().active_dashboards == 0

@@ -15,9 +15,9 @@ import jwt
 import pytest
 import socketio
 
+from shared.counters import Counts
 from shared.services import services
-from shared.store import Counts
-from tests.support import RunningGateway
+from tests.support import RunningGateway, connection_rooms
 
 SECRET = "gateway-test-secret-long-enough-for-hs256"
 FAST = {"METRICS_INTERVAL_SECONDS": "0.3"}
@@ -87,7 +87,7 @@ async def test_clients_reconnect_resubscribe_and_rejoin_after_a_gateway_restart(
         )
         assert metric(snapshots[-1], "Live Subscribers") == 1
         assert metric(snapshots[-1], "Active Dashboards") == 1
-        assert services().store.counts() == Counts(connections=1, active_users=1, subscribers=1, active_dashboards=1)
+        assert services().counters.read() == Counts(connections=1, active_users=1, subscribers=1, active_dashboards=1)
     finally:
         await sio.disconnect()
         gateway.stop()
@@ -122,7 +122,7 @@ async def test_200_clients_acting_concurrently_leave_exactly_what_their_last_act
         started = time.monotonic()
         await asyncio.gather(*(act(c, plan) for c, plan in zip(clients, plans)))
         elapsed = time.monotonic() - started
-        store = services().store
+        svc = services()
         ids = [gateway.gateway.socketio.connection_id(c.get_sid()) for c in clients]
         expected_subscribers, expected_rooms = set(), {}
         for cid, plan in zip(ids, plans):
@@ -137,14 +137,14 @@ async def test_200_clients_acting_concurrently_leave_exactly_what_their_last_act
                 else:
                     rooms.discard(dashboard)
             expected_rooms[cid] = sorted(rooms)
-        assert {cid for page in store.subscribers() for cid, _ in page} == expected_subscribers
-        assert {cid: store.connection_rooms(cid) for cid in ids} == expected_rooms
+        assert {cid for page in svc.store.subscribers() for cid, _ in page} == expected_subscribers
+        assert {cid: connection_rooms(svc, cid) for cid in ids} == expected_rooms
         active = {room for rooms in expected_rooms.values() for room in rooms}
         expected = Counts(connections=200, active_users=50, subscribers=len(expected_subscribers), active_dashboards=len(active))
-        assert store.counts() == expected
-        assert store.reconcile() == expected
+        assert svc.counters.read() == expected
+        assert svc.reconciler.reconcile() == expected
         await asyncio.gather(*(c.disconnect() for c in clients))
-        await until(lambda: store.counts() == Counts(), timeout=30)
+        await until(lambda: svc.counters.read() == Counts(), timeout=30)
         logging.getLogger(__name__).info("200 clients, %d actions in %.1fs", sum(map(len, plans)), elapsed)
 
 
@@ -184,7 +184,7 @@ async def test_auth_accepts_a_token_in_auth_or_in_the_query_and_refuses_the_rest
             assert await by_auth.call("analytics:joinDashboard", "sales") == {"ok": True}
             refused = await by_query.call("analytics:joinDashboard", "payroll")
             assert refused == {"ok": False, "error": "This connection may not join that dashboard"}
-            assert services().store.counts().active_users == 1  # one sub, two tabs
+            assert services().counters.read().active_users == 1  # one sub, two tabs
         for bad in ({}, {"token": "nope"}, {"token": token(sub="mallory").replace(".", "x.", 1)}):
             sio, refusals = socketio.AsyncClient(reconnection=False), []
             sio.on("connect_error", refusals.append)

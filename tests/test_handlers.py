@@ -18,10 +18,11 @@ from handlers import (
     unsubscribe_live_metrics,
 )
 from shared.contract import METRIC_NAMES
-from shared.store import Counts
+from shared.counters import Counts
 from tests.support import (
     ManagementApiEndpoint,
     connect_event,
+    connection_rooms,
     disconnect_event,
     load_event,
     message_event,
@@ -32,7 +33,7 @@ A, B, C = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB=", "CCCCCCCCCCCCCCC="
 
 def items(svc) -> list[dict]:
     # A test may look at the whole table; the product never scans.
-    return svc.store.client.scan(TableName=svc.config.table_name)["Items"]
+    return svc.table.client.scan(TableName=svc.config.table_name)["Items"]
 
 
 def keys(svc) -> set[tuple[str, str]]:
@@ -53,13 +54,13 @@ def test_connect_stores_the_connection_with_ttl(lambda_env):
     connected(A)
     (item,) = [i for i in items(lambda_env) if i["PK"]["S"] == f"CONN#{A}"]
     assert int(item["expiresAt"]["N"]) - int(item["connectedAt"]["N"]) == 2 * 3600 + 300
-    assert lambda_env.store.counts() == Counts(connections=1, active_users=1)
+    assert lambda_env.counters.read() == Counts(connections=1, active_users=1)
 
 
 def test_connect_counts_a_user_with_two_connections_once(lambda_env):
     connected(A, B, user="alice")
     connected(C)
-    assert lambda_env.store.counts() == Counts(connections=3, active_users=2)
+    assert lambda_env.counters.read() == Counts(connections=3, active_users=2)
 
 
 def test_connect_refuses_a_malformed_user_id(lambda_env):
@@ -71,7 +72,7 @@ def test_connect_refuses_a_malformed_user_id(lambda_env):
 def test_connect_twice_with_the_same_id_counts_once(lambda_env):
     connected(A)
     connected(A)
-    assert lambda_env.store.counts().connections == 1
+    assert lambda_env.counters.read().connections == 1
 
 
 def test_disconnect_removes_every_item_of_the_connection(lambda_env):
@@ -82,14 +83,14 @@ def test_disconnect_removes_every_item_of_the_connection(lambda_env):
     join_dashboard.handler(message_event(B, "analytics:joinDashboard", "ops"), None)
     disconnect.handler(disconnect_event(A), None)
     assert not any(A in pk or A in sk for pk, sk in keys(lambda_env))
-    assert lambda_env.store.counts() == Counts(connections=1, active_users=1, subscribers=0, active_dashboards=1)
+    assert lambda_env.counters.read() == Counts(connections=1, active_users=1, subscribers=0, active_dashboards=1)
 
 
 def test_disconnect_twice_changes_nothing_more(lambda_env):
     connected(A, B)
     disconnect.handler(disconnect_event(A), None)
     disconnect.handler(disconnect_event(A), None)
-    assert lambda_env.store.counts() == Counts(connections=1, active_users=1)
+    assert lambda_env.counters.read() == Counts(connections=1, active_users=1)
 
 
 def test_subscribe_pushes_an_immediate_snapshot(lambda_env, management_api: ManagementApiEndpoint):
@@ -107,7 +108,7 @@ def test_subscribe_twice_is_idempotent(lambda_env, management_api):
     for _ in range(2):
         assert ack(subscribe_live_metrics.handler(message_event(A, "analytics:subscribeLiveMetrics"), None))["ok"]
     assert len(management_api.events(A, "analytics:liveMetrics")) == 1
-    assert lambda_env.store.counts().subscribers == 1
+    assert lambda_env.counters.read().subscribers == 1
 
 
 def test_unsubscribe_is_idempotent(lambda_env):
@@ -115,7 +116,7 @@ def test_unsubscribe_is_idempotent(lambda_env):
     subscribe_live_metrics.handler(message_event(A, "analytics:subscribeLiveMetrics"), None)
     for _ in range(2):
         assert ack(unsubscribe_live_metrics.handler(message_event(A, "analytics:unsubscribeLiveMetrics"), None))["ok"]
-    assert lambda_env.store.counts().subscribers == 0
+    assert lambda_env.counters.read().subscribers == 0
     assert [s for page in lambda_env.store.subscribers() for s in page] == []
 
 
@@ -129,7 +130,7 @@ def test_request_live_metrics_pushes_to_the_caller_only(lambda_env, management_a
 def test_request_live_metrics_stores_the_snapshot_it_computed(lambda_env, management_api):
     connected(A)
     request_live_metrics.handler(message_event(A, "analytics:requestLiveMetrics"), None)
-    computed_at, snapshot = lambda_env.store.latest_snapshot()
+    computed_at, snapshot = lambda_env.snapshots.stored()
     assert snapshot == management_api.events(A)[0]["data"]
 
 
@@ -137,18 +138,18 @@ def test_join_and_leave_dashboard(lambda_env):
     connected(A)
     assert ack(join_dashboard.handler(message_event(A, "analytics:joinDashboard", "sales"), None))["ok"]
     assert ("ROOM#sales", f"CONN#{A}") in keys(lambda_env)
-    assert lambda_env.store.counts().active_dashboards == 1
+    assert lambda_env.counters.read().active_dashboards == 1
     assert ack(leave_dashboard.handler(message_event(A, "analytics:leaveDashboard", "sales"), None))["ok"]
     assert ("ROOM#sales", f"CONN#{A}") not in keys(lambda_env)
-    assert lambda_env.store.counts().active_dashboards == 0
+    assert lambda_env.counters.read().active_dashboards == 0
 
 
 def test_join_twice_counts_once(lambda_env):
     connected(A)
     for _ in range(2):
         join_dashboard.handler(message_event(A, "analytics:joinDashboard", "sales"), None)
-    assert lambda_env.store.connection_rooms(A) == ["sales"]
-    assert lambda_env.store.counts().active_dashboards == 1
+    assert connection_rooms(lambda_env, A) == ["sales"]
+    assert lambda_env.counters.read().active_dashboards == 1
 
 
 @pytest.mark.parametrize(
@@ -185,14 +186,14 @@ def test_join_refuses_more_rooms_than_the_limit(lambda_env, management_api, monk
     result = join_dashboard.handler(message_event(A, "analytics:joinDashboard", "one-too-many"), None)
     assert ack(result) == {"ok": False, "error": "A connection may be in at most 20 dashboards"}
     assert ("ROOM#one-too-many", f"CONN#{A}") not in keys(lambda_env)
-    assert len(lambda_env.store.connection_rooms(A)) == 20
+    assert len(connection_rooms(lambda_env, A)) == 20
     assert ack(join_dashboard.handler(message_event(A, "analytics:joinDashboard", "d3"), None))["ok"]
 
 
 def test_leave_a_room_never_joined_is_a_no_op(lambda_env):
     connected(A)
     assert ack(leave_dashboard.handler(message_event(A, "analytics:leaveDashboard", "sales"), None))["ok"]
-    assert lambda_env.store.counts().active_dashboards == 0
+    assert lambda_env.counters.read().active_dashboards == 0
 
 
 def test_default_route_answers_unknown_events(lambda_env, management_api):
@@ -212,14 +213,14 @@ def test_publisher_pushes_one_snapshot_to_subscribers_only(lambda_env, managemen
     pushed_a, pushed_b = management_api.events(A)[-1], management_api.events(B)[-1]
     assert pushed_a == pushed_b
     assert management_api.events(C) == []
-    assert lambda_env.store.latest_snapshot()[1] == pushed_a["data"]
+    assert lambda_env.snapshots.stored()[1] == pushed_a["data"]
 
 
 def test_publisher_does_nothing_without_subscribers_or_rooms(lambda_env, management_api):
     connected(A)
     body = json.loads(publish_metrics.handler(load_event("scheduled"), None)["body"])
     assert body["pushes"] == 0
-    assert lambda_env.store.latest_snapshot() is None
+    assert lambda_env.snapshots.stored() is None
     assert management_api.requests == 0
 
 
@@ -233,7 +234,7 @@ def test_publisher_removes_connections_that_answer_410(lambda_env, management_ap
     assert body["delivered"] == 1 and body["gone"] == 1
     assert not any(B in pk or B in sk for pk, sk in keys(lambda_env))
     assert (f"CONN#{A}", f"CONN#{A}") in keys(lambda_env)
-    assert lambda_env.store.counts() == Counts(connections=1, active_users=1, subscribers=1, active_dashboards=0)
+    assert lambda_env.counters.read() == Counts(connections=1, active_users=1, subscribers=1, active_dashboards=0)
 
 
 def test_publisher_ticks_for_the_window(lambda_env, management_api, monkeypatch):
@@ -272,4 +273,4 @@ def test_an_error_for_a_gone_caller_removes_its_state(lambda_env, management_api
     management_api.gone.add(A)
     default.handler(message_event(A, "nope"), None)
     assert keys(lambda_env) - {("METRICS", "COUNTS")} == set() or all("CONN#" not in sk for _, sk in keys(lambda_env))
-    assert lambda_env.store.counts().connections == 0
+    assert lambda_env.counters.read().connections == 0

@@ -47,7 +47,7 @@ json_values = st.recursive(
 
 def state(svc) -> dict:
     """Every item and attribute, less the rate limiter's own bookkeeping on the connection item."""
-    items = svc.store.client.scan(TableName=svc.config.table_name)["Items"]  # a test may scan
+    items = svc.table.client.scan(TableName=svc.config.table_name)["Items"]  # a test may scan
     return {
         (item["PK"]["S"], item["SK"]["S"]): {k: v for k, v in item.items() if k != "rateTat"} for item in items
     }
@@ -116,7 +116,7 @@ def test_unknown_events_of_any_name_are_refused(svc, management_api, action, dat
 
 
 def test_an_internal_failure_reaches_the_client_as_a_generic_message(svc, management_api):
-    faults = DynamoDBFaults(svc.store.client)
+    faults = DynamoDBFaults(svc.table.client)
     faults.fail("TransactWriteItems", status=400, code="ValidationException")  # not retried: a crash at once
     try:
         assert_refused(svc, management_api, "analytics:joinDashboard", json.dumps({"action": "analytics:joinDashboard", "data": "ops"}))
@@ -142,7 +142,7 @@ def limited(lambda_env, monkeypatch):
         lambda_env, "config", dataclasses.replace(lambda_env.config, rate_limit_per_second=1, rate_limit_burst=5)
     )
     clock = [time.time()]
-    monkeypatch.setattr(lambda_env.store, "clock", lambda: clock[0])
+    monkeypatch.setattr(lambda_env.table, "clock", lambda: clock[0])
     for cid in (A, B):
         assert connect.handler(connect_event(cid), None)["statusCode"] == 200
     return lambda_env, clock

@@ -32,7 +32,7 @@ def dynamodb_calls(lambda_env) -> Iterator[Counter]:
         if threading.get_ident() == me:
             calls[model.name] += 1
 
-    events = lambda_env.store.client.meta.events
+    events = lambda_env.table.client.meta.events
     events.register("before-call.dynamodb", count)
     yield calls
     events.unregister("before-call.dynamodb", count)
@@ -49,7 +49,7 @@ def subscribed(count: int) -> list[str]:
 @pytest.mark.parametrize("subscribers, pages", [(5, 2), (7, 3)])
 def test_publisher_tick_costs_constant_reads_plus_one_query_per_page(lambda_env, dynamodb_calls, subscribers, pages):
     subscribed(subscribers)
-    lambda_env.store.page_size = 3
+    lambda_env.table.page_size = 3
     dynamodb_calls.clear()
     result = publisher.tick(lambda_env, lambda_env.poster())
     assert result is not None and result[0].delivered == subscribers

@@ -88,7 +88,7 @@ class SimulatedStack:
         if logical_id not in self._containers:
             with mock.patch.dict(os.environ, self.environment(logical_id)):
                 svc = Services.from_env()
-            self._record(logical_id, svc.store.client)
+            self._record(logical_id, svc.table.client)
             self._containers[logical_id] = svc
         return self._containers[logical_id]
 

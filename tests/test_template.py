@@ -53,7 +53,7 @@ EXPECTED_GRANTS = {
         ("dynamodb:GetItem", TABLE),
         ("dynamodb:PutItem", TABLE),
         ("dynamodb:Query", TABLE),
-        ("dynamodb:Query", f"{TABLE}/index/Subscribers"),
+        ("dynamodb:Query", f"{TABLE}/index/ByLiveKind"),
         ("lambda:InvokeFunction", stack.function_arn("FanoutWorkerFunction")),  # slices past FANOUT_SLICE_SIZE
     },
     "FanoutWorkerFunction": CLEANUP | POST,
@@ -194,10 +194,10 @@ def test_template_table_is_the_one_the_tests_and_the_gateway_create(moto_endpoin
 
 
 def test_template_table_serves_the_indexes_the_store_queries():
-    from shared import store
+    from shared import table
 
     names = {index["IndexName"] for index in props("Table")["GlobalSecondaryIndexes"]}
-    assert names == {store.BY_CONNECTION_INDEX, store.SUBSCRIBERS_INDEX}
+    assert names == {table.BY_CONNECTION_INDEX, table.BY_LIVE_KIND_INDEX}
 
 
 def test_template_schedules_the_publisher_every_minute():

@@ -1,0 +1,60 @@
+"""The counters behind the metrics: one item, METRICS/COUNTS, changed only by atomic `ADD`s."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from shared.table import COUNTER_TTL_SECONDS, Table, num
+
+COUNTS_KEY = {"PK": {"S": "METRICS"}, "SK": {"S": "COUNTS"}}
+
+
+@dataclass(frozen=True)
+class Counts:
+    connections: int = 0
+    active_users: int = 0
+    subscribers: int = 0
+    active_dashboards: int = 0
+    reconciled_at: int = field(default=0, compare=False)  # epoch milliseconds
+
+
+class Counters:
+    """Read and add to the counters. The Store adds as state changes; the Reconciler overwrites them."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def read(self) -> Counts:
+        item = self.table.get(COUNTS_KEY, consistent=True) or {}
+
+        def read(name: str) -> int:
+            return max(0, int(item.get(name, {"N": "0"})["N"]))
+
+        return Counts(
+            connections=read("connections"),
+            active_users=read("activeUsers"),
+            subscribers=read("subscribers"),
+            active_dashboards=read("activeDashboards"),
+            reconciled_at=read("reconciledAt"),
+        )
+
+    def add(self, **deltas: int) -> None:
+        """Add to the named attributes (connections, activeUsers, subscribers, activeDashboards) in one update."""
+        deltas = {name: delta for name, delta in deltas.items() if delta}
+        if not deltas:
+            return
+        adds = ", ".join(f"{name} :{name}" for name in deltas)
+        now = self.table.clock()
+        # `version` lets the reconciler see a concurrent change; the first change starts its clock.
+        self.table.client.update_item(
+            TableName=self.table.table_name,
+            Key=COUNTS_KEY,
+            UpdateExpression=f"ADD {adds}, version :one SET expiresAt = :exp, "
+            "reconciledAt = if_not_exists(reconciledAt, :now)",
+            ExpressionAttributeValues={
+                **{f":{name}": num(delta) for name, delta in deltas.items()},
+                ":one": num(1),
+                ":exp": num(now + COUNTER_TTL_SECONDS),
+                ":now": num(now * 1000),
+            },
+        )
