@@ -16,6 +16,7 @@ class Counts:
     subscribers: int = 0
     active_dashboards: int = 0
     reconciled_at: int = field(default=0, compare=False)  # epoch milliseconds
+    pinged_at: int = field(default=0, compare=False)  # epoch milliseconds of the last Socket.IO heartbeat
 
 
 class Counters:
@@ -36,7 +37,26 @@ class Counters:
             subscribers=read("subscribers"),
             active_dashboards=read("activeDashboards"),
             reconciled_at=read("reconciledAt"),
+            pinged_at=read("pingedAt"),
         )
+
+    def claim_ping(self, seen: Counts, interval: float) -> bool:
+        """True for the one caller that pings now: the last heartbeat is `interval` old and nobody claimed it."""
+        now = int(self.table.clock() * 1000)
+        if now - seen.pinged_at < interval * 1000:
+            return False
+        claimed = self.table.conditional(
+            "update_item",
+            Key=COUNTS_KEY,
+            UpdateExpression="SET pingedAt = :now, expiresAt = :exp",
+            ConditionExpression="attribute_not_exists(pingedAt) OR pingedAt = :seen",
+            ExpressionAttributeValues={
+                ":now": num(now),
+                ":seen": num(seen.pinged_at),
+                ":exp": num(now // 1000 + COUNTER_TTL_SECONDS),
+            },
+        )
+        return claimed is not None
 
     def add(self, **deltas: int) -> None:
         """Add to the named attributes (connections, activeUsers, subscribers, activeDashboards) in one update."""

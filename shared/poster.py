@@ -25,6 +25,9 @@ class Poster(Protocol):
 
     def post_many(self, connection_ids: Iterable[str], frame: bytes) -> list[str]: ...
 
+    def disconnect(self, connection_id: str) -> None:
+        """`DELETE /@connections/{id}`: close the connection; one already gone is not an error."""
+
 
 class ManagementApiPoster:
     """`POST /@connections/{id}` through boto3; a 410 becomes ConnectionGone."""
@@ -38,6 +41,12 @@ class ManagementApiPoster:
             self.client.post_to_connection(ConnectionId=connection_id, Data=frame)
         except self.client.exceptions.GoneException:
             raise ConnectionGone(connection_id) from None
+
+    def disconnect(self, connection_id: str) -> None:
+        try:
+            self.client.delete_connection(ConnectionId=connection_id)
+        except self.client.exceptions.GoneException:
+            pass  # already closed: what was asked for
 
     def post_many(self, connection_ids: Iterable[str], frame: bytes) -> list[str]:
         """Post one frame to many connections concurrently; return the ones that are gone."""

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from shared import metrics
 from shared.contract import LIVE_METRICS
 from shared.counters import Counts
-from shared.fanout import Delivery, fan_out
+from shared.fanout import Delivery, deliver, fan_out
 from shared.poster import Poster
 from shared.protocols import FramesByProtocol
+from shared.socketio_codec import PING_FRAME
 from shared.services import Services
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,9 @@ class WindowResult:
 def tick(svc: Services, poster: Poster) -> tuple[Delivery, int] | None:
     """One push to every subscriber: (own delivery, subscribers handed to workers); None when nobody listens."""
     subscribers = [subscriber for page in svc.store.subscribers() for subscriber in page]
-    counts = reconciled(svc, svc.counters.read())
+    seen = svc.counters.read()
+    heartbeat(svc, poster, seen)
+    counts = reconciled(svc, seen)
     if not subscribers and counts.active_dashboards == 0:
         return None
     snapshot = metrics.snapshot(counts)
@@ -40,6 +43,15 @@ def tick(svc: Services, poster: Poster) -> tuple[Delivery, int] | None:
     result = fan_out(svc.store, poster, svc.invoker, svc.config.fanout_slice_size, subscribers, frames)
     svc.snapshots.save(snapshot)
     return result
+
+
+def heartbeat(svc: Services, poster: Poster, seen: Counts) -> Delivery | None:
+    """Engine.IO's ping to every Socket.IO connection, once per SOCKETIO_PING_INTERVAL_SECONDS across all
+    invocations: the client closes without one, and its pong keeps API Gateway's idle timeout away."""
+    if not svc.counters.claim_ping(seen, svc.config.ping_interval_seconds):
+        return None
+    connections = [connection_id for page in svc.store.socketio_connections() for connection_id in page]
+    return deliver(svc.store, poster, connections, PING_FRAME.encode())
 
 
 def reconciled(svc: Services, counts: Counts) -> Counts:

@@ -56,6 +56,8 @@ class SignedPoster:
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.signer = SigV4Signer(endpoint_url, "execute-api", region)
+        self.endpoint_url = endpoint_url
+        self._closer: ManagementApiPoster | None = None
         self.credentials = credentials
         self.connections = connections
         self.retries = retries or StandardRetries(max_attempts=attempts)
@@ -82,6 +84,17 @@ class SignedPoster:
             return []
         gone: list[str] = self._run(self._fan_out(ids, frame, self.credentials.get_frozen_credentials()))
         return gone
+
+    def disconnect(self, connection_id: str) -> None:
+        """`DELETE /@connections/{id}`: rare (a refused Socket.IO handshake), so through boto3, not the engine."""
+        if self._closer is None:
+            import boto3
+
+            client = boto3.session.Session().client(
+                "apigatewaymanagementapi", endpoint_url=self.endpoint_url, region_name=self.signer.region
+            )
+            self._closer = ManagementApiPoster(client)
+        self._closer.disconnect(connection_id)
 
     def close(self) -> None:
         """Stop the loop and close its connections (tests; a Lambda process just ends)."""

@@ -36,9 +36,23 @@ CLEANUP = {  # Store.remove_connection, for a connection that answered 410 Gone 
 }
 POST = {("execute-api:ManageConnections", stack.connection_arn("*"))}
 EXPECTED_GRANTS = {
-    "ConnectFunction": {("dynamodb:PutItem", TABLE), ("dynamodb:UpdateItem", TABLE)},
+    # A Socket.IO $connect has its open packet posted by SocketIOOpenFunction, invoked asynchronously.
+    "ConnectFunction": {
+        ("dynamodb:PutItem", TABLE),
+        ("dynamodb:UpdateItem", TABLE),
+        ("lambda:InvokeFunction", stack.function_arn("SocketIOOpenFunction")),
+    },
     "DisconnectFunction": CLEANUP,
-    "DefaultFunction": CLEANUP | POST,
+    # Every Socket.IO frame: the namespace handshake (registration, or a refusal that closes the connection)
+    # and all five events through the command table.
+    "DefaultFunction": CLEANUP
+    | POST
+    | {
+        ("dynamodb:GetItem", TABLE),
+        ("dynamodb:PutItem", TABLE),
+        ("execute-api:ManageConnections", stack.connection_arn("*", "DELETE")),
+    },
+    "SocketIOOpenFunction": CLEANUP | POST,
     "SubscribeLiveMetricsFunction": CLEANUP | POST | {("dynamodb:GetItem", TABLE)},
     "UnsubscribeLiveMetricsFunction": CLEANUP | POST,
     "RequestLiveMetricsFunction": CLEANUP | POST | {("dynamodb:GetItem", TABLE), ("dynamodb:PutItem", TABLE)},
@@ -226,7 +240,11 @@ def test_template_lets_only_posting_functions_manage_this_apis_connections():
         granted = stack.grants(TEMPLATE, logical_id, REFS)
         manage = {resource for action, resource in granted if action.startswith("execute-api:")}
         posts = logical_id not in ("ConnectFunction", "DisconnectFunction")
-        assert manage == ({stack.connection_arn("*")} if posts else set()), logical_id
+        closes = logical_id == "DefaultFunction"  # a refused Socket.IO handshake closes its connection
+        expected = ({stack.connection_arn("*")} if posts else set()) | (
+            {stack.connection_arn("*", "DELETE")} if closes else set()
+        )
+        assert manage == expected, logical_id
         assert all("*" not in action and resource != "*" for action, resource in granted), logical_id
 
 
