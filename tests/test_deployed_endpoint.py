@@ -1,0 +1,302 @@
+"""The deployed API's endpoint served by the local gateway at /{stage}: the official socket.io-client connecting
+as it would to API Gateway, plain WebSocket clients speaking JSON frames, and API Gateway's own behaviours."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from shared.contract import METRIC_NAMES
+from tests.support import RunningGateway
+
+SCRIPT = Path(__file__).parent / "js" / "deployed_client.js"
+STAGE = "prod"  # template.yaml's StageName default
+FAST = {"METRICS_INTERVAL_SECONDS": "0.5"}
+
+
+@contextlib.contextmanager
+def running(**environment: str) -> Iterator[RunningGateway]:
+    gateway = RunningGateway(**{**FAST, **environment}).start()
+    try:
+        yield gateway
+    finally:
+        gateway.stop()
+
+
+def ws_url(gateway: RunningGateway, query: str = "") -> str:
+    return f"ws://127.0.0.1:{gateway.port}/{STAGE}{query}"
+
+
+async def node(gateway: RunningGateway, scenario: str, *args: str) -> asyncio.subprocess.Process:
+    executable = shutil.which("node")
+    assert executable, "Node.js is needed for the JavaScript client tests"
+    return await asyncio.create_subprocess_exec(
+        executable,
+        str(SCRIPT),
+        f"ws://127.0.0.1:{gateway.port}",
+        STAGE,
+        scenario,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def finished(process: asyncio.subprocess.Process) -> dict[str, Any]:
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=90)
+    assert process.returncode == 0, (stdout + stderr).decode()
+    result: dict[str, Any] = json.loads(stdout.decode().strip().splitlines()[-1])
+    return result
+
+
+@contextlib.asynccontextmanager
+async def json_client(gateway: RunningGateway, query: str = "") -> AsyncIterator[ClientConnection]:
+    async with connect(ws_url(gateway, query)) as websocket:
+        yield websocket
+
+
+async def receive(websocket: ClientConnection, timeout: float = 5.0) -> Any:
+    return json.loads(await asyncio.wait_for(websocket.recv(), timeout))
+
+
+async def receive_until(websocket: ClientConnection, wanted: Any, timeout: float = 5.0) -> list[Any]:
+    """Frames up to and including the first that `wanted` accepts."""
+    frames: list[Any] = []
+    deadline = time.monotonic() + timeout
+    while not frames or not wanted(frames[-1]):
+        frames.append(await receive(websocket, max(0.01, deadline - time.monotonic())))
+    return frames
+
+
+def is_ack(frame: Any) -> bool:
+    return isinstance(frame, dict) and "ok" in frame
+
+
+def management(gateway: RunningGateway, method: str, connection_id: str, body: bytes | None = None) -> int:
+    request = urllib.request.Request(f"{gateway.url}/@connections/{connection_id}", data=body, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+# -- the official socket.io-client, connecting as to AWS -------------------------------------------
+async def test_socketio_client_runs_every_event_through_the_deployed_endpoint():
+    with running() as gateway:
+        result = await finished(await node(gateway, "seed"))
+    assert result["transport"] == "websocket"
+    assert result["acks"] == {
+        "subscribe": {"ok": True},
+        "request": {"ok": True},
+        "join": {"ok": True},
+        "badJoin": {"ok": False, "error": "dashboardId must be a string"},
+        "xssJoin": {"ok": False, "error": "dashboardId must be 1 to 128 characters from A-Z a-z 0-9 _ . : -"},
+        "unknown": {"ok": False, "error": "Unknown event: analytics:noSuchEvent"},
+        "leave": {"ok": True},
+        "leaveOther": {"ok": True},
+        "unsubscribe": {"ok": True},
+    }
+    assert result["publishStatus"] == 202
+    assert result["update"]["dashboardId"] == "js-dashboard" and result["update"]["data"] == {"revenue": 42}
+    assert [error["event"] for error in result["errors"]] == [
+        "analytics:joinDashboard",
+        "analytics:joinDashboard",
+        "analytics:noSuchEvent",
+        "analytics:leaveDashboard",
+    ]
+    assert result["errors"][-1]["message"] == "dashboardId is required"
+    assert result["pushesAfterUnsubscribe"] == 0
+    assert [m["name"] for m in result["lastSnapshot"]] == list(METRIC_NAMES)
+    assert result["connected"] is True
+
+
+async def test_socketio_client_holds_its_heartbeat_for_several_ping_intervals():
+    # Pings every second, and the client gives up 2 s after its last one: 6 s is three full deadlines.
+    with running(
+        METRICS_INTERVAL_SECONDS="0.25", SOCKETIO_PING_INTERVAL_SECONDS="1", SOCKETIO_PING_TIMEOUT_SECONDS="1"
+    ) as gateway:
+        result = await finished(await node(gateway, "heartbeat", "6"))
+    assert result["disconnects"] == [] and result["connected"] is True
+    assert len(result["pings"]) >= 4
+    assert result["ack"] == {"ok": True}
+
+
+async def test_socketio_client_reconnects_and_resubscribes_after_the_gateway_restarts():
+    gateway = RunningGateway(**FAST).start()
+    try:
+        process = await node(gateway, "reconnect")
+        assert process.stdout is not None
+        line = json.loads(await asyncio.wait_for(process.stdout.readline(), 30))
+        assert line == {"event": "subscribed", "connects": 1}
+        await asyncio.to_thread(gateway.stop)
+        await asyncio.to_thread(gateway.start)  # same port, fresh state
+        result = await finished(process)
+    finally:
+        gateway.stop()
+    assert result["connects"] == 2 and result["pushesAfter"] >= 1
+    assert result["disconnects"] == ["transport close"]
+
+
+# -- plain WebSocket clients: the JSON frames, unchanged ---------------------------------------------
+async def test_json_frames_route_by_action_and_answer_with_the_route_response():
+    with running() as gateway:
+        async with json_client(gateway) as websocket:
+            await websocket.send(json.dumps({"action": "analytics:subscribeLiveMetrics"}))
+            frames = await receive_until(websocket, is_ack)
+            assert frames[-1] == {"ok": True}
+            assert frames[0]["event"] == "analytics:liveMetrics"
+            assert [m["name"] for m in frames[0]["data"]] == list(METRIC_NAMES)
+            await websocket.send(json.dumps({"action": "analytics:joinDashboard", "data": "ops"}))
+            assert (await receive_until(websocket, is_ack))[-1] == {"ok": True}
+            await websocket.send(json.dumps({"action": "analytics:unsubscribeLiveMetrics"}))
+            assert (await receive_until(websocket, is_ack))[-1] == {"ok": True}
+
+
+async def test_json_frames_anything_unrouted_reaches_default_and_gets_analytics_error():
+    with running() as gateway:
+        async with json_client(gateway) as websocket:
+            for body in (json.dumps({"action": "nope", "data": 1}), "not json at all", json.dumps([1, 2])):
+                await websocket.send(body)
+                frames = await receive_until(websocket, is_ack)
+                assert frames[-1]["ok"] is False
+                errors = [f for f in frames if f.get("event") == "analytics:error"]
+                assert len(errors) == 1 and errors[0]["data"]["message"] == frames[-1]["error"]
+
+
+# -- API Gateway's documented behaviours -----------------------------------------------------------
+async def test_connect_refusal_refuses_the_websocket_upgrade_with_its_status():
+    with running(AUTH_JWT_SECRET="deployed-endpoint-secret-long-enough-for-hs256") as gateway:
+        with pytest.raises(InvalidStatus) as refused:
+            async with json_client(gateway, "?token=forged"):
+                pass
+        assert refused.value.response.status_code == 401
+        token = jwt.encode(
+            {"sub": "ada", "exp": int(time.time()) + 60}, "deployed-endpoint-secret-long-enough-for-hs256"
+        )
+        async with json_client(gateway, f"?token={token}") as websocket:
+            await websocket.send(json.dumps({"action": "analytics:joinDashboard", "data": "ops"}))
+            assert (await receive_until(websocket, is_ack))[-1] == {"ok": True}
+
+
+async def test_posting_to_a_connection_during_its_connect_answers_410():
+    with running() as gateway:
+        front = gateway.gateway.apigw
+        original = front.routes["$connect"]
+        during: list[int] = []
+
+        def connect_that_posts(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            connection_id = event["requestContext"]["connectionId"]
+            during.append(management(gateway, "POST", connection_id, b'{"event":"e","data":1}'))
+            result: dict[str, Any] = original(event, context)
+            return result
+
+        front.routes["$connect"] = connect_that_posts
+        try:
+            async with json_client(gateway) as websocket:
+                await websocket.send(json.dumps({"action": "analytics:requestLiveMetrics"}))
+                await receive_until(websocket, is_ack)
+        finally:
+            front.routes["$connect"] = original
+    assert during == [410]
+
+
+async def test_a_failing_function_gives_api_gateways_internal_server_error_frame():
+    with running() as gateway:
+        front = gateway.gateway.apigw
+        original = front.routes["analytics:joinDashboard"]
+
+        def crashing(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            raise RuntimeError("boom: a secret detail")
+
+        front.routes["analytics:joinDashboard"] = crashing
+        try:
+            async with json_client(gateway) as websocket:
+                await websocket.send(json.dumps({"action": "analytics:joinDashboard", "data": "ops"}))
+                frame = await receive(websocket)
+                assert set(frame) == {"message", "connectionId", "requestId"}
+                assert frame["message"] == "Internal server error"
+                # The connection stays open and usable.
+                await websocket.send(json.dumps({"action": "analytics:leaveDashboard", "data": "ops"}))
+                assert (await receive_until(websocket, is_ack))[-1] == {"ok": True}
+        finally:
+            front.routes["analytics:joinDashboard"] = original
+
+
+async def test_a_functions_answer_reaches_the_client_only_on_routes_with_a_route_response():
+    with running() as gateway:
+        front = gateway.gateway.apigw
+        front.route_responses.discard("analytics:joinDashboard")
+        async with json_client(gateway) as websocket:
+            await websocket.send(json.dumps({"action": "analytics:joinDashboard", "data": "ops"}))
+            await websocket.send(json.dumps({"action": "analytics:leaveDashboard", "data": "ops"}))
+            assert await receive(websocket) == {"ok": True}  # the leave's; the join answered nothing
+
+
+async def test_frames_beyond_32_kb_close_the_connection_with_1009():
+    with running() as gateway:
+        async with json_client(gateway) as websocket:
+            await websocket.send(json.dumps({"action": "analytics:joinDashboard", "data": "x" * 33_000}))
+            with pytest.raises(ConnectionClosed) as closed:
+                await receive(websocket)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+async def test_idle_connections_are_closed_after_the_idle_timeout():
+    with running(APIGW_IDLE_TIMEOUT_SECONDS="1") as gateway:
+        async with json_client(gateway) as websocket:
+            started = time.monotonic()
+            with pytest.raises(ConnectionClosed) as closed:
+                await receive(websocket, timeout=10)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+            assert 0.9 < time.monotonic() - started < 5
+        await until(lambda: len(gateway.gateway.registry) == 0)
+
+
+async def test_connections_end_after_their_lifetime_even_when_busy():
+    with running(APIGW_MAX_CONNECTION_SECONDS="2") as gateway:
+        async with json_client(gateway) as websocket:
+            started = time.monotonic()
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await websocket.send(json.dumps({"action": "analytics:requestLiveMetrics"}))
+                    await receive_until(websocket, is_ack)
+                    await asyncio.sleep(0.2)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+            assert 1.8 < time.monotonic() - started < 6
+
+
+async def test_management_api_serves_the_deployed_endpoints_connections():
+    with running() as gateway:
+        async with json_client(gateway) as websocket:
+            await websocket.send(json.dumps({"action": "analytics:joinDashboard", "data": "ops"}))
+            await receive_until(websocket, is_ack)
+            (connection,) = gateway.gateway.registry.all()
+            connection_id = connection.info.connection_id
+            assert management(gateway, "POST", connection_id, b"verbatim, not JSON") == 200
+            assert await asyncio.wait_for(websocket.recv(), 5) == "verbatim, not JSON"
+            assert management(gateway, "GET", connection_id) == 200
+            assert management(gateway, "DELETE", connection_id) == 204
+            with pytest.raises(ConnectionClosed):
+                await receive(websocket)
+        await until(lambda: management(gateway, "GET", connection_id) == 410)
+
+
+async def until(condition: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
