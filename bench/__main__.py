@@ -3,7 +3,7 @@
     BENCH_CLIENTS=10,100,300,1000   client counts, in order
     BENCH_REQUESTS=10               requestLiveMetrics round trips per client
     BENCH_PUSHES=3                  periodic pushes measured per run
-    BENCH_SECTIONS=load,posting,coldstart
+    BENCH_SECTIONS=load,posting,socketio,coldstart
     BENCH_PEER=auto|off             drive ../shared/peer/server.js too when it exists
     BENCH_GATEWAY_ENV="RATE_LIMIT_PER_SECOND=0"   extra settings of the gateway under test (space-separated)
 
@@ -82,7 +82,7 @@ def load_section(lines: list[str]) -> None:
 
 
 def main() -> int:
-    sections = os.environ.get("BENCH_SECTIONS", "load,posting,coldstart").split(",")
+    sections = os.environ.get("BENCH_SECTIONS", "load,posting,socketio,coldstart").split(",")
     started = datetime.now(timezone.utc)
     lines = [f"# make bench, {started:%Y-%m-%d %H:%M} UTC", "", f"Machine: {machine()}", ""]
     if "load" in sections:
@@ -93,6 +93,11 @@ def main() -> int:
 
         print("posting rate: the fan-out engine vs aiohttp vs the naive boto3 loop", flush=True)
         lines += posting.section()
+    if "socketio" in sections:
+        from bench import socketio_open
+
+        print("Socket.IO on the deployed endpoint: WebSocket open to connect", flush=True)
+        lines += socketio_open.section()
     if "coldstart" in sections:
         from bench import coldstart
 

@@ -10,12 +10,24 @@ import urllib.request
 
 from bench.aiohttp_poster import AiohttpPoster
 from bench.servers import Server
-from shared.services import boto3_management_api_poster, management_api_poster
+from shared.poster import ManagementApiPoster, Poster
+from shared.services import management_api_poster
 
 FRAME = (
     b'{"event":"analytics:liveMetrics","data":[{"name":"Active Users","value":1,'
     b'"timestamp":"2026-01-01T00:00:00.000Z"}]}'
 )
+
+
+def boto3_management_api_poster(endpoint_url: str) -> Poster:
+    """One boto3 `post_to_connection` per post: the naive reference the fan-out engine is measured against."""
+    import boto3
+
+    from botocore.config import Config
+
+    config = Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=50)
+    client = boto3.session.Session().client("apigatewaymanagementapi", endpoint_url=endpoint_url, config=config)
+    return ManagementApiPoster(client)
 
 
 def _rate(action, posts: int) -> tuple[float, float]:

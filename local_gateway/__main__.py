@@ -6,7 +6,7 @@ import logging
 import uvicorn
 
 from local_gateway.app import Gateway
-from shared.config import GatewaySettings
+from local_gateway.settings import GatewaySettings
 
 
 def main() -> None:

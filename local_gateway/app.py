@@ -9,7 +9,7 @@ import importlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import socketio
@@ -22,16 +22,18 @@ from starlette.routing import Route, WebSocketRoute
 from local_gateway import apigw
 from local_gateway.apigw_front import ApiGatewayFront, Limits
 from local_gateway.environment import LocalEnvironment
-from local_gateway.inprocess import INPROCESS, InProcessPoster
+from local_gateway.inprocess import InProcessPoster
 from local_gateway.invoker import FunctionFailed, FunctionInvoker, Handler
 from local_gateway.lambda_api import lambda_routes
 from local_gateway.management_api import management_routes
 from local_gateway.registry import ConnectionRegistry
+from local_gateway.settings import INPROCESS, GatewaySettings
 from local_gateway.socketio_front import SocketIOFront
 from local_gateway.template import Template, function_timeout, route_response_keys, stage_name, template
-from shared.config import GatewaySettings
 from shared.contract import UPDATE_DETAIL_TYPE, UPDATE_SOURCE
-from shared.services import services
+from shared.config import Config
+from shared.poster import Poster
+from shared.services import Services, management_api_poster, reset_services
 
 logger = logging.getLogger("local_gateway")
 
@@ -43,7 +45,9 @@ def import_handler(dotted: str) -> Handler:
 
 
 class Gateway:
-    def __init__(self, settings: GatewaySettings, source: Template | None = None) -> None:
+    def __init__(
+        self, settings: GatewaySettings, source: Template | None = None, environ: Mapping[str, str] | None = None
+    ) -> None:
         source = source or template()
         self.settings = settings
         self.stage = stage_name(source)
@@ -51,7 +55,8 @@ class Gateway:
         self.publish_metrics = import_handler(source.handler_for_event("Schedule"))
         self.publish_dashboard_update = import_handler(source.handler_for_event("EventBridgeRule"))
         functions = {name: import_handler(source.function_handler(name)) for name in source.functions()}
-        self.environment = LocalEnvironment(source, public_url=f"http://127.0.0.1:{settings.port}")
+        public_url = f"http://127.0.0.1:{settings.port}"
+        self.environment = LocalEnvironment(source, public_url, os.environ if environ is None else environ)
         self.registry = ConnectionRegistry()
         self.invoker = FunctionInvoker(self.registry, min(function_timeout(source), 29.0))
         self.socketio = SocketIOFront(
@@ -103,7 +108,7 @@ class Gateway:
                 "status": "ok",
                 "connections": len(self.registry),
                 "dynamodb": self.environment.describe_dynamodb(),
-                "table": os.environ.get("TABLE_NAME"),
+                "table": self.environment.config.table_name if self.environment.config else None,
             }
         )
 
@@ -116,19 +121,18 @@ class Gateway:
             next_at = max(next_at + interval, loop.time())
             await self.invoke(self.publish_metrics, apigw.scheduled_event(), "publish_metrics")
 
-    def _install_poster(self) -> None:
-        """LOCAL_POSTER=inprocess (default): handlers emit straight to the sockets; http: services' default
-        poster factory stays, the SignedPoster AWS uses, posting to the gateway's own /@connections."""
-        if self.settings.local_poster != INPROCESS:
-            return
-        poster = InProcessPoster(self.registry, asyncio.get_running_loop())
-        svc = services()
-        svc.poster_factory = lambda endpoint: poster
+    def _services(self, config: Config) -> Services:
+        """What every handler gets: the configuration built here, and the poster LOCAL_POSTER names."""
+        factory: Callable[[str], Poster] = management_api_poster  # http: the poster AWS uses, to our /@connections
+        if self.settings.local_poster == INPROCESS:
+            poster = InProcessPoster(self.registry, asyncio.get_running_loop())
+            factory = lambda endpoint: poster  # noqa: E731
+        return Services.from_config(config, factory)
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         config = await run_in_threadpool(self.environment.start)
-        self._install_poster()
+        reset_services(self._services(config))
         publisher = asyncio.create_task(self._publish_forever(config.metrics_interval_seconds))
         logger.info(
             "gateway on %s:%s (Socket.IO at /socket.io/, API Gateway WebSocket at /%s), table %s on %s, "
@@ -149,4 +153,5 @@ class Gateway:
             await self.socketio.close_all()
             await self.apigw.close_all()
             await run_in_threadpool(self.environment.stop)
+            reset_services(None)
             self.invoker.restart()

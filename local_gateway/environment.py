@@ -1,14 +1,17 @@
-"""The environment the handlers see locally: their variables, and a DynamoDB with the template's table."""
+"""What the handlers get locally: their configuration, built here and passed in (the process environment is
+read, never written), and a DynamoDB with the template's table."""
+
 from __future__ import annotations
 
+import dataclasses
 import logging
-import os
+from collections.abc import Mapping
 
 from local_gateway.dynamodb import EmbeddedDynamoDB, ensure_local_credentials, ensure_table
 from local_gateway.template import Template
 from shared import config as names
 from shared.config import Config
-from shared.services import dynamodb_client, reset_services
+from shared.services import dynamodb_client
 
 logger = logging.getLogger(__name__)
 
@@ -18,49 +21,43 @@ SOCKETIO_OPEN = "SocketIOOpenFunction"
 
 
 class LocalEnvironment:
-    def __init__(self, template: Template, public_url: str) -> None:
+    def __init__(self, template: Template, public_url: str, environ: Mapping[str, str]) -> None:
         self.template = template
         self.public_url = public_url
+        self.environ = environ
         self.embedded: EmbeddedDynamoDB | None = None
-        self._saved: dict[str, str | None] = {}
-
-    def _set(self, name: str, value: str) -> None:
-        self._saved.setdefault(name, os.environ.get(name))
-        os.environ[name] = value
+        self.config: Config | None = None
 
     def start(self) -> Config:
+        """The handlers' configuration: the environment's, with the gateway standing in for AWS."""
         ensure_local_credentials()
-        if not os.environ.get(names.DYNAMODB_ENDPOINT_URL):
+        table_name = self.environ.get(names.TABLE_NAME, "").strip() or DEFAULT_TABLE_NAME
+        config = Config.from_env({**self.environ, names.TABLE_NAME: table_name})
+        endpoint = config.dynamodb_endpoint_url
+        if endpoint is None:
             self.embedded = EmbeddedDynamoDB()
-            self._set(names.DYNAMODB_ENDPOINT_URL, self.embedded.start())
-        if not os.environ.get(names.TABLE_NAME):
-            self._set(names.TABLE_NAME, DEFAULT_TABLE_NAME)
-        # The handlers post back through the gateway itself, and the gateway is their clock: one tick a call.
-        self._set(names.CONNECTIONS_ENDPOINT_URL, self.public_url)
-        self._set(names.PUBLISH_WINDOW_SECONDS, "0")
-        # Fan-out workers are invoked through the gateway's own Lambda Invoke API, as in AWS.
-        self._set(names.LAMBDA_ENDPOINT_URL, self.public_url)
-        if FANOUT_WORKER in self.template.functions() and not os.environ.get(names.FANOUT_WORKER_FUNCTION):
-            self._set(names.FANOUT_WORKER_FUNCTION, FANOUT_WORKER)
-        if SOCKETIO_OPEN in self.template.functions() and not os.environ.get(names.SOCKETIO_OPEN_FUNCTION):
-            self._set(names.SOCKETIO_OPEN_FUNCTION, SOCKETIO_OPEN)
-        reset_services()
-        config = Config.from_env()
+            endpoint = self.embedded.start()
+        functions = self.template.functions()
+        config = dataclasses.replace(
+            config,
+            dynamodb_endpoint_url=endpoint,
+            # The handlers post back through the gateway itself, and the gateway is their clock: one tick a call.
+            connections_endpoint_url=self.public_url,
+            publish_window_seconds=0.0,
+            # Other functions are invoked through the gateway's own Lambda Invoke API, as in AWS.
+            lambda_endpoint_url=self.public_url,
+            fanout_worker_function=config.fanout_worker_function or (FANOUT_WORKER if FANOUT_WORKER in functions else None),
+            open_function=config.open_function or (SOCKETIO_OPEN if SOCKETIO_OPEN in functions else None),
+        )
         ensure_table(dynamodb_client(config), config.table_name, self.template)
+        self.config = config
         return config
 
     def stop(self) -> None:
-        reset_services()
         if self.embedded is not None:
             self.embedded.stop()
             self.embedded = None
-        for name, value in self._saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        self._saved.clear()
 
     def describe_dynamodb(self) -> str:
-        endpoint = os.environ.get(names.DYNAMODB_ENDPOINT_URL, "")
-        return f"embedded moto at {endpoint}" if self.embedded else endpoint
+        endpoint = self.config.dynamodb_endpoint_url if self.config else ""
+        return f"embedded moto at {endpoint}" if self.embedded else str(endpoint)

@@ -17,7 +17,6 @@ from local_gateway.registry import ConnectionRegistry
 from local_gateway.socketio_front import SocketIOEndpoint
 from shared.errors import ConnectionGone
 
-INPROCESS = "inprocess"
 EMIT_TIMEOUT_SECONDS = 10.0
 
 Delivery = tuple[str, bytes | None]  # (connection id, frame); None closes the connection

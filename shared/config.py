@@ -1,11 +1,11 @@
-"""The one place configuration is read: every setting comes from the environment."""
+"""The one place the functions' configuration is read: every setting comes from the environment."""
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from shared.contract import DEFAULT_MAX_ROOMS_PER_CONNECTION, IDLE_TIMEOUT_SECONDS, MAX_CONNECTION_SECONDS
+from shared.contract import DEFAULT_MAX_ROOMS_PER_CONNECTION
 
 TABLE_NAME = "TABLE_NAME"
 CONNECTIONS_ENDPOINT_URL = "CONNECTIONS_ENDPOINT_URL"
@@ -13,13 +13,6 @@ METRICS_INTERVAL_SECONDS = "METRICS_INTERVAL_SECONDS"
 PUBLISH_WINDOW_SECONDS = "PUBLISH_WINDOW_SECONDS"
 DYNAMODB_ENDPOINT_URL = "DYNAMODB_ENDPOINT_URL"
 MAX_ROOMS_PER_CONNECTION = "MAX_ROOMS_PER_CONNECTION"
-PORT = "PORT"
-HOST = "HOST"
-CORS_ALLOWED_ORIGINS = "CORS_ALLOWED_ORIGINS"
-LOCAL_POSTER = "LOCAL_POSTER"
-LOCAL_POSTERS = ("inprocess", "http")
-APIGW_IDLE_TIMEOUT_SECONDS = "APIGW_IDLE_TIMEOUT_SECONDS"
-APIGW_MAX_CONNECTION_SECONDS = "APIGW_MAX_CONNECTION_SECONDS"
 RATE_LIMIT_PER_SECOND = "RATE_LIMIT_PER_SECOND"
 RATE_LIMIT_BURST = "RATE_LIMIT_BURST"
 RECONCILE_INTERVAL_SECONDS = "RECONCILE_INTERVAL_SECONDS"
@@ -40,7 +33,7 @@ class ConfigError(Exception):
     """A required setting is missing or malformed."""
 
 
-def _number(environ: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+def read_number(environ: Mapping[str, str], name: str, default: float, minimum: float) -> float:
     raw = environ.get(name, "").strip()
     if not raw:
         return default
@@ -53,7 +46,7 @@ def _number(environ: Mapping[str, str], name: str, default: float, minimum: floa
     return value
 
 
-def _optional(environ: Mapping[str, str], name: str) -> str | None:
+def read_optional(environ: Mapping[str, str], name: str) -> str | None:
     return environ.get(name, "").strip() or None
 
 
@@ -73,10 +66,10 @@ class AuthSettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> AuthSettings:
         return cls(
-            jwt_secret=_optional(environ, AUTH_JWT_SECRET),
-            jwks_url=_optional(environ, AUTH_JWKS_URL),
-            audience=_optional(environ, AUTH_JWT_AUDIENCE),
-            issuer=_optional(environ, AUTH_JWT_ISSUER),
+            jwt_secret=read_optional(environ, AUTH_JWT_SECRET),
+            jwks_url=read_optional(environ, AUTH_JWKS_URL),
+            audience=read_optional(environ, AUTH_JWT_AUDIENCE),
+            issuer=read_optional(environ, AUTH_JWT_ISSUER),
         )
 
 
@@ -102,61 +95,31 @@ class Config:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
         environ = os.environ if environ is None else environ
-        table_name = _optional(environ, TABLE_NAME)
+        table_name = read_optional(environ, TABLE_NAME)
         if table_name is None:
             raise ConfigError(f"{TABLE_NAME} is required: the DynamoDB table that holds the state")
-        ping_interval = _number(environ, SOCKETIO_PING_INTERVAL_SECONDS, 300.0, 1.0)
-        ping_timeout = _number(environ, SOCKETIO_PING_TIMEOUT_SECONDS, 60.0, 1.0)
+        ping_interval = read_number(environ, SOCKETIO_PING_INTERVAL_SECONDS, 300.0, 1.0)
+        ping_timeout = read_number(environ, SOCKETIO_PING_TIMEOUT_SECONDS, 60.0, 1.0)
         if (ping_interval + ping_timeout) * 1000 > MAX_CLIENT_TIMER_MS:
             raise ConfigError(
                 f"{SOCKETIO_PING_INTERVAL_SECONDS} + {SOCKETIO_PING_TIMEOUT_SECONDS} must stay under 2^31 ms"
             )
         return cls(
             table_name=table_name,
-            connections_endpoint_url=_optional(environ, CONNECTIONS_ENDPOINT_URL),
-            metrics_interval_seconds=_number(environ, METRICS_INTERVAL_SECONDS, 5.0, 0.05),
-            publish_window_seconds=_number(environ, PUBLISH_WINDOW_SECONDS, 60.0, 0.0),
-            dynamodb_endpoint_url=_optional(environ, DYNAMODB_ENDPOINT_URL),
-            max_rooms_per_connection=int(_number(environ, MAX_ROOMS_PER_CONNECTION, DEFAULT_MAX_ROOMS_PER_CONNECTION, 1)),
-            rate_limit_per_second=_number(environ, RATE_LIMIT_PER_SECOND, 20.0, 0.0),
-            rate_limit_burst=int(_number(environ, RATE_LIMIT_BURST, 40, 1)),
-            reconcile_interval_seconds=_number(environ, RECONCILE_INTERVAL_SECONDS, 300.0, 1.0),
-            fanout_worker_function=_optional(environ, FANOUT_WORKER_FUNCTION),
+            connections_endpoint_url=read_optional(environ, CONNECTIONS_ENDPOINT_URL),
+            metrics_interval_seconds=read_number(environ, METRICS_INTERVAL_SECONDS, 5.0, 0.05),
+            publish_window_seconds=read_number(environ, PUBLISH_WINDOW_SECONDS, 60.0, 0.0),
+            dynamodb_endpoint_url=read_optional(environ, DYNAMODB_ENDPOINT_URL),
+            max_rooms_per_connection=int(read_number(environ, MAX_ROOMS_PER_CONNECTION, DEFAULT_MAX_ROOMS_PER_CONNECTION, 1)),
+            rate_limit_per_second=read_number(environ, RATE_LIMIT_PER_SECOND, 20.0, 0.0),
+            rate_limit_burst=int(read_number(environ, RATE_LIMIT_BURST, 40, 1)),
+            reconcile_interval_seconds=read_number(environ, RECONCILE_INTERVAL_SECONDS, 300.0, 1.0),
+            fanout_worker_function=read_optional(environ, FANOUT_WORKER_FUNCTION),
             # An async invocation carries at most 256 KB: 8,000 ids of 16 characters leave room for the frame.
-            fanout_slice_size=int(_number(environ, FANOUT_SLICE_SIZE, 2000, 1)),
-            lambda_endpoint_url=_optional(environ, LAMBDA_ENDPOINT_URL),
-            open_function=_optional(environ, SOCKETIO_OPEN_FUNCTION),
+            fanout_slice_size=int(read_number(environ, FANOUT_SLICE_SIZE, 2000, 1)),
+            lambda_endpoint_url=read_optional(environ, LAMBDA_ENDPOINT_URL),
+            open_function=read_optional(environ, SOCKETIO_OPEN_FUNCTION),
             ping_interval_seconds=ping_interval,
             ping_timeout_seconds=ping_timeout,
             auth=AuthSettings.from_env(environ),
-        )
-
-
-@dataclass(frozen=True)
-class GatewaySettings:
-    """Settings of the local gateway alone (the deployed stack has no use for them)."""
-
-    host: str
-    port: int
-    cors_allowed_origins: str | list[str]
-    # inprocess: emit straight to the sockets; http: the fan-out engine AWS uses (SignedPoster, SigV4 over
-    # keep-alive HTTP, via management_api_poster) to the gateway's own /@connections, in plain HTTP.
-    local_poster: str = LOCAL_POSTERS[0]
-    idle_timeout_seconds: float = IDLE_TIMEOUT_SECONDS  # the /{stage} endpoint, as API Gateway
-    max_connection_seconds: float = MAX_CONNECTION_SECONDS
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
-        environ = os.environ if environ is None else environ
-        origins = _optional(environ, CORS_ALLOWED_ORIGINS) or "*"
-        poster = (_optional(environ, LOCAL_POSTER) or LOCAL_POSTERS[0]).lower()
-        if poster not in LOCAL_POSTERS:
-            raise ConfigError(f"{LOCAL_POSTER} must be one of {', '.join(LOCAL_POSTERS)}, got {poster!r}")
-        return cls(
-            host=_optional(environ, HOST) or "0.0.0.0",
-            port=int(_number(environ, PORT, 4000, 0)),
-            cors_allowed_origins="*" if origins == "*" else [o.strip() for o in origins.split(",") if o.strip()],
-            local_poster=poster,
-            idle_timeout_seconds=_number(environ, APIGW_IDLE_TIMEOUT_SECONDS, IDLE_TIMEOUT_SECONDS, 0.1),
-            max_connection_seconds=_number(environ, APIGW_MAX_CONNECTION_SECONDS, MAX_CONNECTION_SECONDS, 0.1),
         )

@@ -50,16 +50,6 @@ def management_api_poster(endpoint_url: str) -> Poster:
     return SignedPoster(endpoint_url, credentials, region, attempts=1 + retries)
 
 
-def boto3_management_api_poster(endpoint_url: str) -> Poster:
-    """One boto3 `post_to_connection` per post: the naive reference the fan-out engine is measured against."""
-    import boto3
-
-    client = boto3.session.Session().client(
-        "apigatewaymanagementapi", endpoint_url=endpoint_url, config=_client_config()
-    )
-    return ManagementApiPoster(client)
-
-
 def lambda_invoker(config: Config, function_name: str) -> Invoker:
     import boto3
 
@@ -77,8 +67,13 @@ class Services:
 
     @classmethod
     def from_env(cls) -> Services:
-        config = Config.from_env()
-        return cls(config=config, table=Table(dynamodb_client(config), config.table_name))
+        return cls.from_config(Config.from_env())
+
+    @classmethod
+    def from_config(cls, config: Config, poster_factory: Callable[[str], Poster] | None = None) -> Services:
+        """The collaborators for a configuration built elsewhere (the local gateway passes its own)."""
+        table = Table(dynamodb_client(config), config.table_name)
+        return cls(config=config, table=table, poster_factory=poster_factory or management_api_poster)
 
     @cached_property
     def store(self) -> Store:
@@ -137,7 +132,7 @@ def services() -> Services:
 
 
 def reset_services(replacement: Services | None = None) -> None:
-    """Forget the cached collaborators (tests, or a gateway that changed the environment)."""
+    """Install the collaborators every handler gets (a gateway passing its own), or forget them (None)."""
     global _current
     with _current_lock:
         _current = replacement

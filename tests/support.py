@@ -152,7 +152,6 @@ class RunningGateway:
         self.gateway: Any = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
-        self._saved: dict[str, str | None] = {}
 
     def start(self) -> RunningGateway:
         import os
@@ -160,12 +159,11 @@ class RunningGateway:
         import uvicorn
 
         from local_gateway.app import Gateway
-        from shared.config import GatewaySettings
+        from local_gateway.settings import GatewaySettings
 
-        for name, value in {"PORT": str(self.port), "HOST": "127.0.0.1", **self.environment}.items():
-            self._saved[name] = os.environ.get(name)
-            os.environ[name] = value
-        self.gateway = Gateway(GatewaySettings.from_env())
+        # Configuration passed in, as `python -m local_gateway` passes the process environment: nothing written.
+        environ = {**os.environ, "PORT": str(self.port), "HOST": "127.0.0.1", **self.environment}
+        self.gateway = Gateway(GatewaySettings.from_env(environ), environ=environ)
         config = uvicorn.Config(
             self.gateway.app, host="127.0.0.1", port=self.port, log_level="warning", timeout_graceful_shutdown=5
         )
@@ -180,20 +178,12 @@ class RunningGateway:
         return self
 
     def stop(self) -> None:
-        import os
-
         if self._thread is None:
             raise RuntimeError("the gateway was not started")
         self._server.should_exit = True
-        # The gateway restores the environment when it stops: it must be done before the next test starts.
         self._thread.join(timeout=60)
         if self._thread.is_alive():
             raise RuntimeError("the gateway did not stop within 60 s")
-        for name, value in self._saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 class LambdaEndpoint:

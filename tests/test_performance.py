@@ -50,10 +50,22 @@ def subscribed(count: int) -> list[str]:
 def test_publisher_tick_costs_constant_reads_plus_one_query_per_page(lambda_env, dynamodb_calls, subscribers, pages):
     subscribed(subscribers)
     lambda_env.table.page_size = 3
+    publisher.tick(lambda_env, lambda_env.poster())  # the first tick also claims the heartbeat (measured below)
     dynamodb_calls.clear()
     result = publisher.tick(lambda_env, lambda_env.poster())
     assert result is not None and result[0].delivered == subscribers
     assert dynamodb_calls == Counter({"Query": pages, "GetItem": 1, "PutItem": 1})
+
+
+def test_publisher_heartbeat_costs_one_claim_plus_one_query_per_page_once_per_interval(lambda_env, dynamodb_calls):
+    subscribed(1)
+    dynamodb_calls.clear()
+    publisher.tick(lambda_env, lambda_env.poster())
+    first = dynamodb_calls.copy()
+    dynamodb_calls.clear()
+    publisher.tick(lambda_env, lambda_env.poster())
+    # The tick that claims the heartbeat adds one conditional UpdateItem and one Query of the Socket.IO partition.
+    assert first - dynamodb_calls == Counter({"UpdateItem": 1, "Query": 1})
 
 
 def test_request_live_metrics_reads_no_table_while_the_snapshot_is_fresh(lambda_env, management_api, dynamodb_calls):

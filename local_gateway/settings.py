@@ -1,0 +1,49 @@
+"""The local gateway's own settings (the deployed stack has no use for them), read from the environment."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from shared.config import ConfigError, read_number, read_optional
+from shared.contract import IDLE_TIMEOUT_SECONDS, MAX_CONNECTION_SECONDS
+
+PORT = "PORT"
+HOST = "HOST"
+CORS_ALLOWED_ORIGINS = "CORS_ALLOWED_ORIGINS"
+LOCAL_POSTER = "LOCAL_POSTER"
+INPROCESS, HTTP = "inprocess", "http"
+LOCAL_POSTERS = (INPROCESS, HTTP)
+APIGW_IDLE_TIMEOUT_SECONDS = "APIGW_IDLE_TIMEOUT_SECONDS"
+APIGW_MAX_CONNECTION_SECONDS = "APIGW_MAX_CONNECTION_SECONDS"
+
+
+@dataclass(frozen=True)
+class GatewaySettings:
+    """Settings of the local gateway alone (the deployed stack has no use for them)."""
+
+    host: str
+    port: int
+    cors_allowed_origins: str | list[str]
+    # inprocess: emit straight to the sockets; http: the fan-out engine AWS uses (SignedPoster, SigV4 over
+    # keep-alive HTTP, via management_api_poster) to the gateway's own /@connections, in plain HTTP.
+    local_poster: str = LOCAL_POSTERS[0]
+    idle_timeout_seconds: float = IDLE_TIMEOUT_SECONDS  # the /{stage} endpoint, as API Gateway
+    max_connection_seconds: float = MAX_CONNECTION_SECONDS
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
+        environ = os.environ if environ is None else environ
+        origins = read_optional(environ, CORS_ALLOWED_ORIGINS) or "*"
+        poster = (read_optional(environ, LOCAL_POSTER) or LOCAL_POSTERS[0]).lower()
+        if poster not in LOCAL_POSTERS:
+            raise ConfigError(f"{LOCAL_POSTER} must be one of {', '.join(LOCAL_POSTERS)}, got {poster!r}")
+        return cls(
+            host=read_optional(environ, HOST) or "0.0.0.0",
+            port=int(read_number(environ, PORT, 4000, 0)),
+            cors_allowed_origins="*" if origins == "*" else [o.strip() for o in origins.split(",") if o.strip()],
+            local_poster=poster,
+            idle_timeout_seconds=read_number(environ, APIGW_IDLE_TIMEOUT_SECONDS, IDLE_TIMEOUT_SECONDS, 0.1),
+            max_connection_seconds=read_number(environ, APIGW_MAX_CONNECTION_SECONDS, MAX_CONNECTION_SECONDS, 0.1),
+        )
