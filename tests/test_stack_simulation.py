@@ -22,6 +22,7 @@ from botocore.awsrequest import AWSResponse
 
 from local_gateway.dynamodb import ensure_table
 from local_gateway.template import Template
+from shared import socketio_open
 from shared.config import Config
 from shared.contract import MAX_FRAME_BYTES, METRIC_NAMES
 from shared.fanout import FANOUT_KEY
@@ -511,4 +512,33 @@ def test_stack_simulation_a_socketio_life(simulated: SimulatedStack, management_
         "PublishMetricsFunction",
         "DisconnectFunction",
     }
+    assert_least_privilege(simulated)
+
+
+def test_stack_simulation_open_packet_is_refused_during_connect(simulated: SimulatedStack):
+    """Lambda may run the open-packet function before $connect has returned: API Gateway answers 410 to its
+    posts, which it retries; one that never gets through removes what $connect stored."""
+    simulated.early = True
+    with mock.patch.object(socketio_open, "RETRY_DELAYS_SECONDS", (0.0, 0.0)):
+        assert simulated.connect(U, query=SOCKETIO_QUERY) == 200
+    ((target, _, result),) = simulated.invoked
+    assert (target, result) == ("SocketIOOpenFunction", {"statusCode": 410, "body": json.dumps({"opened": False})})
+    assert [(method, unquote(path)) for method, path in simulated.requests] == [
+        ("POST", f"/{stack.STAGE}/@connections/{U}")
+    ] * 3
+    assert simulated.management_api.raw == {}
+    assert simulated.scan() == []
+    # The posts were the open-packet function's, not $connect's (which only invoked it).
+    assert [call[0] for call in simulated.calls["ConnectFunction"]].count("execute-api:ManageConnections") == 0
+    assert [call[0] for call in simulated.calls["SocketIOOpenFunction"]].count("execute-api:ManageConnections") == 3
+    # Should the client still send its namespace CONNECT, nothing registers it: refused, then closed by $default.
+    simulated.early = False
+    assert simulated.send_socketio(U, "40") == "6"
+    assert simulated.management_api.raw == {U: [b'44{"message":"Unauthorized"}']}
+    assert [(method, unquote(path)) for method, path in simulated.requests[3:]] == [
+        ("POST", f"/{stack.STAGE}/@connections/{U}"),
+        ("DELETE", f"/{stack.STAGE}/@connections/{U}"),
+    ]
+    assert ("execute-api:ManageConnections", stack.connection_arn(U, "DELETE")) in simulated.calls["DefaultFunction"]
+    assert simulated.scan() == []
     assert_least_privilege(simulated)
