@@ -1,5 +1,6 @@
 """template.yaml as the deployed stack would be: intrinsics resolved to local values, each function's grants,
 and the IAM actions a boto3 call needs, so that tests can compare what the code does with what it may do."""
+
 from __future__ import annotations
 
 import re
@@ -26,6 +27,15 @@ def table_arn(table_name: str) -> str:
 
 def function_arn(logical_id: str) -> str:
     return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:analytics-{logical_id}"
+
+
+def invoked_function_arn(function_name: str) -> str:
+    """What lambda:InvokeFunction is authorised against: the ARN a FunctionName (a name or an ARN) stands for."""
+    return (
+        function_name
+        if function_name.startswith("arn:")
+        else f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function_name}"
+    )
 
 
 def connection_arn(connection_id: str, method: str = "POST") -> str:

@@ -74,7 +74,8 @@ class ManagementApiEndpoint:
     """`POST/GET/DELETE /@connections/{id}` over real HTTP: records frames, answers 410 for `gone` ids."""
 
     def __init__(self) -> None:
-        self.frames: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.frames: dict[str, list[dict[str, Any]]] = defaultdict(list)  # the JSON-object frames, parsed
+        self.raw: dict[str, list[bytes]] = defaultdict(list)  # every frame delivered (Socket.IO too), as posted
         self.gone: set[str] = set()
         self.failing: dict[str, int] = {}  # connection id -> status to answer (429, 500, ...)
         self.requests = 0
@@ -114,7 +115,13 @@ class ManagementApiEndpoint:
                         return self._answer(
                             status, "LimitExceededException" if status == 429 else "InternalServerError"
                         )
-                    endpoint.frames[connection_id].append(json.loads(data))
+                    endpoint.raw[connection_id].append(data)
+                    try:
+                        parsed = json.loads(data)
+                    except ValueError:
+                        parsed = None  # a Socket.IO frame such as `0{...}` or `42[...]`
+                    if isinstance(parsed, dict):
+                        endpoint.frames[connection_id].append(parsed)
                 self._answer(200)
 
             def do_DELETE(self) -> None:

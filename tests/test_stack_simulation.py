@@ -18,12 +18,14 @@ from unittest import mock
 from urllib.parse import unquote
 
 import pytest
+from botocore.awsrequest import AWSResponse
 
 from local_gateway.dynamodb import ensure_table
 from local_gateway.template import Template
+from shared import socketio_open
 from shared.config import Config
+from shared.contract import MAX_FRAME_BYTES, METRIC_NAMES
 from shared.fanout import FANOUT_KEY
-from shared.contract import METRIC_NAMES
 from shared.services import Services, dynamodb_client, reset_services
 from tests import stack
 from tests.support import ManagementApiEndpoint, connect_event, disconnect_event, load_event
@@ -68,7 +70,15 @@ class SimulatedStack:
         self.management_url = management_api.url
         self.calls: dict[str, list[tuple[str, str]]] = defaultdict(list)
         self.requests = management_api.served  # (method, path) of every @connections request
+        self.management_api = management_api
         self._containers: dict[str, Services] = {}
+        self._active: list[str] = []  # the functions running now, innermost last
+        self._attributed = 0  # @connections requests already attributed to a function
+        # Lambda's queue of asynchronous invocations: (logical id, payload), run once their caller has returned.
+        self.queued: list[tuple[str, dict[str, Any]]] = []
+        # Every asynchronous invocation Lambda ran: (logical id, payload, result).
+        self.invoked: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+        self.early = False  # Lambda runs an async invocation at once, before its caller returns (it may)
 
     def environment(self, logical_id: str) -> dict[str, str]:
         env = stack.environment(self.template, logical_id, self.refs)
@@ -84,31 +94,81 @@ class SimulatedStack:
 
         client.meta.events.register("before-parameter-build.dynamodb", record)
 
+    def _route_invocations(self, logical_id: str, client: Any) -> None:
+        """Lambda's Invoke, as the function's boto3 client makes it: authorised against the function's grants,
+        then queued (InvocationType=Event) for the function the name stands for, which runs with its own
+        environment once the caller has returned (or at once, when `early`)."""
+        requested: dict[str, Any] = {}
+
+        def record(params: dict[str, Any], **_: Any) -> None:
+            requested.clear()
+            requested.update(params)
+            self.calls[logical_id].append(("lambda:InvokeFunction", stack.invoked_function_arn(params["FunctionName"])))
+
+        def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+            assert requested["InvocationType"] == "Event", requested  # every invocation here is asynchronous
+            (target,) = [f for f in stack.functions(self.template) if self.refs[f] == requested["FunctionName"]]
+            payload = json.loads(requested["Payload"])
+            if self.early:
+                self.invoked.append((target, payload, self.invoke(target, payload)))
+            else:
+                self.queued.append((target, payload))
+            return AWSResponse("", 202, {}, None), {"StatusCode": 202, "ResponseMetadata": {"HTTPStatusCode": 202}}
+
+        client.meta.events.register("before-parameter-build.lambda.Invoke", record)
+        client.meta.events.register("before-call.lambda.Invoke", answer)
+
     def _container(self, logical_id: str) -> Services:
         if logical_id not in self._containers:
             with mock.patch.dict(os.environ, self.environment(logical_id)):
                 svc = Services.from_env()
+                # The Lambda clients the function may use, built now so that their Invoke calls are routed.
+                invokers = [svc.invoker, svc.open_invoker() if svc.config.open_function else None]
             self._record(logical_id, svc.table.client)
+            for invoker in filter(None, invokers):
+                self._route_invocations(logical_id, invoker.client)
             self._containers[logical_id] = svc
         return self._containers[logical_id]
 
+    def _attribute_requests(self) -> None:
+        """Whatever reached @connections since the last look was the innermost running function's."""
+        for method, path in self.requests[self._attributed :]:
+            stage, connection_id = path.split("/@connections/", 1)
+            assert stage == f"/{stack.STAGE}", path  # the stage path of CONNECTIONS_ENDPOINT_URL
+            arn = stack.connection_arn(unquote(connection_id), method)
+            self.calls[self._active[-1]].append(("execute-api:ManageConnections", arn))
+        self._attributed = len(self.requests)
+
     def invoke(self, logical_id: str, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        """One invocation, then (when it is the outermost) every asynchronous invocation it queued."""
+        result = self._invoke(logical_id, event, context)
+        if len(self._active) == 0:
+            self.run_queued()
+        return result
+
+    def run_queued(self) -> None:
+        while self.queued:
+            target, payload = self.queued.pop(0)
+            self.invoked.append((target, payload, self._invoke(target, payload, None)))
+
+    def _invoke(self, logical_id: str, event: dict[str, Any], context: Any) -> dict[str, Any]:
         module, name = self.template.function_handler(logical_id).rsplit(".", 1)
         handler = getattr(importlib.import_module(module), name)
         container = self._container(logical_id)
-        first = len(self.requests)
-        with mock.patch.dict(os.environ, self.environment(logical_id)):
-            reset_services(CallingThreadOnly(container))  # type: ignore[arg-type]
-            try:
-                return handler(event, context)
-            finally:
-                reset_services()
-                # Whatever reached @connections during the call was this function's (calls run one at a time).
-                for method, path in self.requests[first:]:
-                    stage, connection_id = path.split("/@connections/", 1)
-                    assert stage == f"/{stack.STAGE}", path  # the stage path of CONNECTIONS_ENDPOINT_URL
-                    arn = stack.connection_arn(unquote(connection_id), method)
-                    self.calls[logical_id].append(("execute-api:ManageConnections", arn))
+        if self._active:
+            self._attribute_requests()
+        self._active.append(logical_id)
+        try:
+            with mock.patch.dict(os.environ, self.environment(logical_id)):
+                reset_services(CallingThreadOnly(container))  # type: ignore[arg-type]
+                try:
+                    return handler(event, context)
+                finally:
+                    self._attribute_requests()
+        finally:
+            self._active.pop()
+            # Back to the caller's container, when an early asynchronous invocation ran inside its call.
+            reset_services(CallingThreadOnly(self._containers[self._active[-1]]) if self._active else None)  # type: ignore[arg-type]
 
     def scan(self) -> list[dict[str, Any]]:
         table = self.refs["Table"]
@@ -116,24 +176,45 @@ class SimulatedStack:
         return client.scan(TableName=table)["Items"]
 
     # -- as API Gateway calls the functions ------------------------------------------------
-    def connect(self, connection_id: str, user: str | None = None) -> int:
-        event = connect_event(connection_id, {"userId": user} if user else None)
-        return self.invoke(self.routes["$connect"], event)["statusCode"]
+    def connect(self, connection_id: str, user: str | None = None, query: dict[str, str] | None = None) -> int:
+        """$connect; the connection is postable only once it has returned (API Gateway answers 410 until then),
+        and only then does Lambda run what it queued (unless `early`)."""
+        query = {**(query or {}), **({"userId": user} if user else {})} or None
+        connecting = connection_id not in self.management_api.gone
+        if connecting:
+            self.management_api.gone.add(connection_id)
+        try:
+            result = self._invoke(self.routes["$connect"], connect_event(connection_id, query), None)
+        finally:
+            if connecting:
+                self.management_api.gone.discard(connection_id)
+        self.run_queued()
+        return result["statusCode"]
 
     def disconnect(self, connection_id: str) -> int:
         return self.invoke(self.routes["$disconnect"], disconnect_event(connection_id))["statusCode"]
 
     def send(self, connection_id: str, frame: str) -> Any:
         """A client frame, routed by $request.body.action; the route response (the ack), if the route has one."""
+        route, body = self._route(connection_id, frame)
+        return json.loads(body) if self.has_route_response(route) else None
+
+    def send_socketio(self, connection_id: str, frame: str) -> str:
+        """A Socket.IO frame (never a JSON object, so always $default); the route response as sent."""
+        route, body = self._route(connection_id, frame)
+        assert route == "$default" and self.has_route_response(route)
+        return body
+
+    def _route(self, connection_id: str, frame: str) -> tuple[str, str]:
         try:
-            action = json.loads(frame).get("action")
+            parsed = json.loads(frame)
         except ValueError:
-            action = None
+            parsed = None
+        action = parsed.get("action") if isinstance(parsed, dict) else None  # `40` is JSON too: the number 40
         route = action if action in self.routes else "$default"
         event = load_event("message", connection_id, body=frame)
         event["requestContext"]["routeKey"] = route
-        result = self.invoke(self.routes[route], event)
-        return json.loads(result["body"]) if self.has_route_response(route) else None
+        return route, self.invoke(self.routes[route], event)["body"]
 
     def has_route_response(self, route_key: str) -> bool:
         routes = self.template.of_type("AWS::ApiGatewayV2::Route").items()
@@ -284,8 +365,13 @@ def test_stack_simulation_a_whole_life(simulated: SimulatedStack, management_api
     assert json.loads(items[("METRICS", "LATEST")]["snapshot"]["S"]) == a[1]["data"]
     assert all("expiresAt" in item for item in items.values())
 
-    # Least privilege, from the other side: every call each function made is one its role allows.
-    assert set(simulated.calls) == set(stack.functions(simulated.template))
+    # Every function but the Socket.IO open-packet one (see the Socket.IO life below) ran, within its grants.
+    assert set(simulated.calls) == set(stack.functions(simulated.template)) - {"SocketIOOpenFunction"}
+    assert_least_privilege(simulated)
+
+
+def assert_least_privilege(simulated: SimulatedStack) -> None:
+    """Least privilege, from the other side: every call each function made is one its role allows."""
     for logical_id, calls in simulated.calls.items():
         granted = stack.grants(simulated.template, logical_id, simulated.refs)
         denied = sorted({call for call in calls if not stack.allows(granted, *call)})
@@ -300,3 +386,159 @@ def test_stack_simulation_sees_a_call_the_template_does_not_grant(simulated: Sim
     assert not stack.allows(granted, "dynamodb:Scan", stack.table_arn("x"))
     assert not stack.allows(granted, "dynamodb:DeleteItem", simulated.refs["Table.Arn"])
     assert not stack.allows(granted, "execute-api:ManageConnections", stack.connection_arn(A))
+
+
+S, T, U = "SSSSSSSSSSSSSSS=", "TTTTTTTTTTTTTTT=", "UUUUUUUUUUUUUUU="
+SOCKETIO_QUERY = {"EIO": "4", "transport": "websocket"}
+
+
+def socketio_event(raw: bytes) -> dict[str, Any]:
+    """A server event as Socket.IO frames it (`42["name",data]`), in the shape the JSON frames have."""
+    assert raw.startswith(b"42["), raw
+    name, data = json.loads(raw[2:])
+    return {"event": name, "data": data}
+
+
+def one_push(delivered: int, gone: int) -> dict[str, int]:
+    return {"ticks": 1, "pushes": 1, "delivered": delivered, "gone": gone, "handed_off": 0}
+
+
+def test_stack_simulation_a_socketio_life(simulated: SimulatedStack, management_api: ManagementApiEndpoint):
+    """Socket.IO connections beside JSON ones: the open packet after $connect, the namespace handshake, events
+    with acks, mixed fan-out encoded once per protocol, the heartbeat and its pong, 410 cleanup, `41`."""
+    raw = management_api.raw
+    # $connect: A and C speak JSON frames; S (user sam) and T (anonymous) speak Socket.IO.
+    assert simulated.connect(A) == 200 and simulated.connect(C) == 200
+    assert simulated.connect(S, "sam", SOCKETIO_QUERY) == 200
+    assert simulated.connect(T, query=SOCKETIO_QUERY) == 200
+    # ConnectFunction posted nothing (S and T answered 410 while it ran); it invoked the open-packet function
+    # asynchronously, and Lambda ran it once $connect had returned: each open packet was posted once, at once.
+    assert not [call for call in simulated.calls["ConnectFunction"] if call[0].startswith("execute-api:")]
+    opener = stack.function_arn("SocketIOOpenFunction")
+    assert [c for c in simulated.calls["ConnectFunction"] if c[0] == "lambda:InvokeFunction"] == [
+        ("lambda:InvokeFunction", opener)
+    ] * 2
+    assert [(target, payload["open"]["connectionId"], result) for target, payload, result in simulated.invoked] == [
+        ("SocketIOOpenFunction", cid, {"statusCode": 200, "body": json.dumps({"opened": True})}) for cid in (S, T)
+    ]
+    assert [unquote(path.rsplit("/", 1)[1]) for _, path in management_api.served] == [S, T]
+    env = simulated.environment("SocketIOOpenFunction")
+    for cid in (S, T):
+        ((open_packet,),) = [raw[cid]]
+        assert open_packet.startswith(b"0{")
+        assert json.loads(open_packet[1:]) == {
+            "sid": cid,
+            "upgrades": [],
+            "pingInterval": int(env["SOCKETIO_PING_INTERVAL_SECONDS"]) * 1000,
+            "pingTimeout": int(env["SOCKETIO_PING_TIMEOUT_SECONDS"]) * 1000,
+            "maxPayload": MAX_FRAME_BYTES,
+        }
+    assert A not in raw and C not in raw
+
+    # The namespace handshake, answered in the route response; then events with acks.
+    assert simulated.send_socketio(S, "40") == f'40{{"sid":"{S}"}}'
+    assert simulated.send_socketio(T, "40") == f'40{{"sid":"{T}"}}'
+    assert simulated.send_socketio(S, '420["analytics:subscribeLiveMetrics"]') == '430[{"ok":true}]'
+    assert simulated.send_socketio(T, '421["analytics:subscribeLiveMetrics"]') == '431[{"ok":true}]'
+    assert simulated.send(A, frame("analytics:subscribeLiveMetrics")) == {"ok": True}
+    assert simulated.send_socketio(S, '422["analytics:joinDashboard","sales"]') == '432[{"ok":true}]'
+    assert simulated.send(C, frame("analytics:joinDashboard", "sales")) == {"ok": True}
+    assert simulated.send(C, frame("analytics:subscribeLiveMetrics")) == {"ok": True}
+    # The immediate push on subscribe, in each connection's own protocol.
+    assert metrics(socketio_event(raw[S][1])) == (4, 1, 0) and metrics(socketio_event(raw[T][1])) == (4, 2, 0)
+    assert [metrics(m) for m in management_api.events(A)] == [(4, 3, 0)]
+    assert [metrics(m) for m in management_api.events(C)] == [(4, 4, 1)]
+
+    # A dashboard update reaches its JSON and its Socket.IO member, each in its own encoding.
+    assert simulated.put_event(dashboard_update("sales", {"revenue": 1200})) == {"delivered": 2, "gone": 0}
+    assert update(socketio_event(raw[S][2]), "sales", {"revenue": 1200})
+    assert update(management_api.events(C)[-1], "sales", {"revenue": 1200})
+    assert socketio_event(raw[S][2])["data"] == management_api.events(C)[-1]["data"]  # one payload, two encodings
+
+    # The publisher's tick: the heartbeat pings the Socket.IO connections only, then the snapshot goes to every
+    # subscriber, encoded once per protocol.
+    before = {cid: len(raw[cid]) for cid in (A, C, S, T)}
+    assert simulated.schedule(remaining_ms=2500) == one_push(delivered=4, gone=0)
+    posted = {cid: raw[cid][before[cid] :] for cid in (A, C, S, T)}
+    assert [posted[cid][0] for cid in (S, T)] == [b"2", b"2"]  # the heartbeat, Socket.IO only
+    assert [len(posted[cid]) for cid in (A, C, S, T)] == [1, 1, 2, 2]
+    # One body per protocol: every receiver of a protocol got the very same bytes.
+    json_bodies, socketio_bodies = {posted[A][0], posted[C][0]}, {posted[S][1], posted[T][1]}
+    assert len(json_bodies) == len(socketio_bodies) == 1
+    tick = json.loads(posted[A][0])
+    assert socketio_event(posted[S][1]) == tick and metrics(tick) == (4, 4, 1)
+
+    # A pong costs nothing: no DynamoDB call, no post; the answer is Engine.IO's noop.
+    calls, served = len(simulated.calls["DefaultFunction"]), len(management_api.served)
+    assert simulated.send_socketio(S, "3") == "6"
+    assert len(simulated.calls["DefaultFunction"]) == calls and len(management_api.served) == served
+
+    # T leaves without a word: the next tick (no heartbeat due yet) finds it gone and removes its state.
+    assert ("SOCKETIO", f"CONN#{T}") in {(i["PK"]["S"], i["SK"]["S"]) for i in simulated.scan()}
+    management_api.gone.add(T)
+    before = {cid: len(raw[cid]) for cid in (A, C, S, T)}
+    assert simulated.schedule(remaining_ms=2500) == one_push(delivered=3, gone=1)
+    posted = {cid: raw[cid][before[cid] :] for cid in (A, C, S, T)}
+    assert [len(posted[cid]) for cid in (A, C, S, T)] == [1, 1, 1, 0]  # no heartbeat due yet
+    assert metrics(socketio_event(posted[S][0])) == (4, 4, 1)  # counted before T was found gone
+    assert not [i for i in simulated.scan() if T in i["SK"]["S"] or T in i["PK"]["S"]]
+
+    # `41` removes S's state at once; the $disconnects that follow find nothing left to remove.
+    assert simulated.send_socketio(S, "41") == "6"
+    assert not [i for i in simulated.scan() if S in i["SK"]["S"] or S in i["PK"]["S"]]
+    assert [simulated.disconnect(cid) for cid in (S, T, A, C)] == [200] * 4
+
+    # Every item left is a counter: all back to zero, and the latest snapshot.
+    items = {(i["PK"]["S"], i["SK"]["S"]): i for i in simulated.scan()}
+    assert set(items) == {
+        ("USER#sam", "USER#sam"),
+        ("ROOM#sales", "ROOM#sales"),
+        ("METRICS", "COUNTS"),
+        ("METRICS", "LATEST"),
+    }
+    assert items[("USER#sam", "USER#sam")]["members"]["N"] == items[("ROOM#sales", "ROOM#sales")]["members"]["N"] == "0"
+    counters = items[("METRICS", "COUNTS")]
+    counts = {name: counters[name]["N"] for name in ("connections", "activeUsers", "subscribers", "activeDashboards")}
+    assert counts == {"connections": "0", "activeUsers": "0", "subscribers": "0", "activeDashboards": "0"}
+    assert json.loads(items[("METRICS", "LATEST")]["snapshot"]["S"]) == json.loads(raw[A][-1])["data"]
+
+    assert set(simulated.calls) == {
+        "ConnectFunction",
+        "SocketIOOpenFunction",
+        "DefaultFunction",
+        "SubscribeLiveMetricsFunction",
+        "JoinDashboardFunction",
+        "PublishDashboardUpdateFunction",
+        "PublishMetricsFunction",
+        "DisconnectFunction",
+    }
+    assert_least_privilege(simulated)
+
+
+def test_stack_simulation_open_packet_is_refused_during_connect(simulated: SimulatedStack):
+    """Lambda may run the open-packet function before $connect has returned: API Gateway answers 410 to its
+    posts, which it retries; one that never gets through removes what $connect stored."""
+    simulated.early = True
+    with mock.patch.object(socketio_open, "RETRY_DELAYS_SECONDS", (0.0, 0.0)):
+        assert simulated.connect(U, query=SOCKETIO_QUERY) == 200
+    ((target, _, result),) = simulated.invoked
+    assert (target, result) == ("SocketIOOpenFunction", {"statusCode": 410, "body": json.dumps({"opened": False})})
+    assert [(method, unquote(path)) for method, path in simulated.requests] == [
+        ("POST", f"/{stack.STAGE}/@connections/{U}")
+    ] * 3
+    assert simulated.management_api.raw == {}
+    assert simulated.scan() == []
+    # The posts were the open-packet function's, not $connect's (which only invoked it).
+    assert [call[0] for call in simulated.calls["ConnectFunction"]].count("execute-api:ManageConnections") == 0
+    assert [call[0] for call in simulated.calls["SocketIOOpenFunction"]].count("execute-api:ManageConnections") == 3
+    # Should the client still send its namespace CONNECT, nothing registers it: refused, then closed by $default.
+    simulated.early = False
+    assert simulated.send_socketio(U, "40") == "6"
+    assert simulated.management_api.raw == {U: [b'44{"message":"Unauthorized"}']}
+    assert [(method, unquote(path)) for method, path in simulated.requests[3:]] == [
+        ("POST", f"/{stack.STAGE}/@connections/{U}"),
+        ("DELETE", f"/{stack.STAGE}/@connections/{U}"),
+    ]
+    assert ("execute-api:ManageConnections", stack.connection_arn(U, "DELETE")) in simulated.calls["DefaultFunction"]
+    assert simulated.scan() == []
+    assert_least_privilege(simulated)
