@@ -74,7 +74,8 @@ class ManagementApiEndpoint:
     """`POST/GET/DELETE /@connections/{id}` over real HTTP: records frames, answers 410 for `gone` ids."""
 
     def __init__(self) -> None:
-        self.frames: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.frames: dict[str, list[dict[str, Any]]] = defaultdict(list)  # the JSON-object frames, parsed
+        self.raw: dict[str, list[bytes]] = defaultdict(list)  # every body posted, as posted (Socket.IO's too)
         self.gone: set[str] = set()
         self.failing: dict[str, int] = {}  # connection id -> status to answer (429, 500, ...)
         self.requests = 0
@@ -114,7 +115,13 @@ class ManagementApiEndpoint:
                         return self._answer(
                             status, "LimitExceededException" if status == 429 else "InternalServerError"
                         )
-                    endpoint.frames[connection_id].append(json.loads(data))
+                    endpoint.raw[connection_id].append(data)
+                    try:
+                        frame = json.loads(data)
+                    except ValueError:
+                        frame = None  # a Socket.IO frame (`42[...]`, `0{...}`): kept in `raw` only
+                    if isinstance(frame, dict):
+                        endpoint.frames[connection_id].append(frame)
                 self._answer(200)
 
             def do_DELETE(self) -> None:
@@ -140,6 +147,17 @@ class ManagementApiEndpoint:
         with self._lock:
             frames = list(self.frames.get(connection_id, []))
         return [f for f in frames if name is None or f["event"] == name]
+
+    def raw_frames(self, connection_id: str) -> list[str]:
+        """Every body posted to the connection, as text, in order."""
+        with self._lock:
+            return [body.decode() for body in self.raw.get(connection_id, [])]
+
+    def closed(self, connection_id: str) -> bool:
+        """Whether `DELETE /@connections/{id}` was asked for."""
+        with self._lock:
+            deletes = [unquote(path) for method, path in self.served if method == "DELETE"]
+        return any(path.endswith(f"/@connections/{connection_id}") for path in deletes)
 
 
 class RunningGateway:
