@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.errors import ConnectionGone
 from shared.exchange import Dropped, Exchange
-from shared.poster import PostFailed
+from shared.poster import ManagementApiPoster, PostFailed
 from shared.retries import NO_ANSWER, StandardRetries, is_retryable
 from shared.sigv4 import SigV4Signer
 
