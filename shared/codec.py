@@ -27,7 +27,7 @@ def decode_client_frame(body: str | bytes | None) -> ClientFrame:
         raise FrameTooLarge(f"Frame too large: {len(raw)} bytes, the limit is {MAX_FRAME_BYTES}")
     try:
         frame = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested past the parser's depth
         raise InvalidInput("Malformed frame: not valid JSON") from None
     if not isinstance(frame, dict) or not isinstance(frame.get("action"), str):
         raise InvalidInput('Malformed frame: expected an object with a string "action"')

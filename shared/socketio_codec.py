@@ -23,6 +23,7 @@ ROOT_NAMESPACE = "/"
 NOOP_FRAME = EIO_NOOP  # the one answer that is valid Engine.IO and means nothing to the client
 PING_FRAME = EIO_PING
 MAX_ACK_ID = 2**53  # JavaScript's safe integers: the client's ack ids never exceed them
+MAX_ATTACHMENT_DIGITS = 10  # python-socketio's own bound on the attachment count
 
 
 @dataclass(frozen=True)
@@ -54,15 +55,20 @@ def decode(frame: str | bytes | None) -> Packet:
     return _decode_socket_packet(rest)
 
 
+def _is_digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes '²' and '٣', which int() refuses or reads as numbers."""
+    return text.isascii() and text.isdigit()
+
+
 def _decode_socket_packet(text: str) -> Packet:
-    if not text or not text[0].isdigit() or int(text[0]) > BINARY_ACK:
+    if not text or text[0] not in "0123456":
         raise InvalidInput("Malformed packet: unknown Socket.IO packet type")
     socket_type, position = int(text[0]), 1
     attachments = 0
     if socket_type in (BINARY_EVENT, BINARY_ACK):
         dash = text.find("-", position)
         count = text[position:dash] if dash > 0 else ""
-        if not count.isdigit():
+        if not _is_digits(count) or len(count) > MAX_ATTACHMENT_DIGITS:
             raise InvalidInput("Malformed packet: bad attachment count")
         attachments, position = int(count), dash + 1
     namespace = ROOT_NAMESPACE
@@ -71,8 +77,10 @@ def _decode_socket_packet(text: str) -> Packet:
         end = len(text) if comma < 0 else comma
         namespace, position = text[position:end], (end if comma < 0 else end + 1)
     digits = position
-    while digits < len(text) and text[digits].isdigit():
+    while digits < len(text) and _is_digits(text[digits]):
         digits += 1
+    if digits - position > len(str(MAX_ACK_ID)):  # before int(): Python refuses over 4300 digits with ValueError
+        raise InvalidInput("Malformed packet: ack id out of range")
     ack_id = int(text[position:digits]) if digits > position else None
     if ack_id is not None and ack_id > MAX_ACK_ID:
         raise InvalidInput("Malformed packet: ack id out of range")
@@ -81,7 +89,7 @@ def _decode_socket_packet(text: str) -> Packet:
     if payload:
         try:
             data = json.loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
             raise InvalidInput("Malformed packet: payload is not JSON") from None
     return Packet(EIO_MESSAGE, socket_type, namespace, ack_id, data, attachments)
 

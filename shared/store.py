@@ -228,7 +228,8 @@ class Store:
             "update_item",
             Key=own_key(connection_key(connection_id)),
             UpdateExpression="SET live = :live",
-            ConditionExpression="attribute_exists(PK) AND attribute_not_exists(live)",
+            # Not a pending item: its CONNECT would drop the mark, and its removal would not count it back.
+            ConditionExpression="attribute_exists(PK) AND attribute_not_exists(live) AND attribute_not_exists(pending)",
             ExpressionAttributeValues={":live": text(LIVE)},
         )
         if marked is None:
@@ -319,7 +320,7 @@ class Store:
             if codes and codes[0] == "ConditionalCheckFailed":
                 return False
             item = self._connection_item(connection_id)
-            if item is None:
+            if item is None or "pending" in item:
                 raise ConnectionNotFound(connection_id) from None
             if "allowed" in item and text(dashboard_id) not in item["allowed"]["L"]:
                 raise Forbidden("This connection may not join that dashboard") from None

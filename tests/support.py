@@ -148,6 +148,17 @@ class ManagementApiEndpoint:
             frames = list(self.frames.get(connection_id, []))
         return [f for f in frames if name is None or f["event"] == name]
 
+    def raw_frames(self, connection_id: str) -> list[str]:
+        """Every body posted to the connection, as text, in order."""
+        with self._lock:
+            return [body.decode() for body in self.raw.get(connection_id, [])]
+
+    def closed(self, connection_id: str) -> bool:
+        """Whether `DELETE /@connections/{id}` was asked for."""
+        with self._lock:
+            deletes = [unquote(path) for method, path in self.served if method == "DELETE"]
+        return any(path.endswith(f"/@connections/{connection_id}") for path in deletes)
+
 
 class RunningGateway:
     """The real gateway under uvicorn in a thread, on a free loopback port."""
