@@ -61,8 +61,10 @@ def source_files(root: Path) -> dict[str, bytes]:
 
 
 def requirements(logical_id: str) -> list[Requirement]:
-    """What the function ships: requirements.txt, and requirements-auth.txt for $connect alone."""
-    files = ["requirements.txt", *(["requirements-auth.txt"] if logical_id == "ConnectFunction" else [])]
+    """What the function ships: requirements.txt, and requirements-auth.txt for the two that check tokens:
+    $connect, and $default (Socket.IO's namespace CONNECT may carry the token)."""
+    checks_tokens = logical_id in ("ConnectFunction", "DefaultFunction")
+    files = ["requirements.txt", *(["requirements-auth.txt"] if checks_tokens else [])]
     lines = [line for name in files for line in (ROOT / name).read_text().splitlines()]
     return [Requirement(line) for line in (raw.split("#", 1)[0].strip() for raw in lines) if line]
 
@@ -199,6 +201,8 @@ def event_for(logical_id: str) -> tuple[dict[str, Any], int, list[str]]:
         return load_event("scheduled"), 200, []  # nobody subscribed: a tick with nothing to push
     if logical_id == "PublishDashboardUpdateFunction":
         return load_event("dashboard_update"), 200, []
+    if logical_id == "SocketIOOpenFunction":  # posts the Engine.IO open packet, which is not a JSON frame
+        return {"open": {"connectionId": X, "endpoint": None}}, 200, []
     if logical_id == "FanoutWorkerFunction":
         frame = json.dumps({"event": "analytics:liveMetrics", "data": []})
         return {FANOUT_KEY: {"connectionIds": [X], "frame": frame}}, 200, ["analytics:liveMetrics"]
@@ -241,6 +245,9 @@ def test_artifact_runs_its_handler_with_only_what_was_packaged(
     ran = run_isolated(build / logical_id, lambda_runtime, TEMPLATE.function_handler(logical_id), event, env)
     assert ran["result"]["statusCode"] == status, ran["result"]
     assert [frame["event"] for frame in management_api.events(X)] == frames
+    if logical_id == "SocketIOOpenFunction":
+        (opened,) = management_api.raw_frames(X)
+        assert opened.startswith('0{"sid":') and '"upgrades":[]' in opened
     assert ran["outside"] == []
 
 
