@@ -10,6 +10,7 @@
 The per-connection rate limiter costs one DynamoDB write per message (about 8x on requests/s against the
 embedded moto), so the load table runs the gateway without it by default; BENCH_GATEWAY_ENV="" keeps it.
 """
+
 from __future__ import annotations
 
 import os
@@ -78,7 +79,10 @@ def load_section(lines: list[str]) -> None:
             results[server.name].append(result)
             print(f"  {server.name:9} {clients:5} clients: {table.summary(result)}", flush=True)
     lines += table.load_table(results, requests, pushes)
-    lines.insert(-len(table.goals(results)) - 2, f"Gateway settings: {gateway_env() or 'defaults'}; LOCAL_POSTER={os.environ.get('LOCAL_POSTER', 'inprocess')}")
+    lines.insert(
+        -len(table.goals(results)) - 2,
+        f"Gateway settings: {gateway_env() or 'defaults'}; LOCAL_POSTER={os.environ.get('LOCAL_POSTER', 'inprocess')}",
+    )
 
 
 def main() -> int:

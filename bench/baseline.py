@@ -6,6 +6,7 @@ as the gateway, so the ratio between the two is the price of the serverless desi
 
     PORT=4200 METRICS_INTERVAL_SECONDS=1 python -m bench.baseline
 """
+
 from __future__ import annotations
 
 import asyncio

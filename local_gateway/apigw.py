@@ -1,4 +1,5 @@
 """The events API Gateway and EventBridge hand to Lambda, built as they would build them."""
+
 from __future__ import annotations
 
 import time

@@ -59,9 +59,7 @@ class Gateway:
         self.environment = LocalEnvironment(source, public_url, os.environ if environ is None else environ)
         self.registry = ConnectionRegistry()
         self.invoker = FunctionInvoker(self.registry, min(function_timeout(source), 29.0))
-        self.socketio = SocketIOFront(
-            self.registry, self.invoker, routes, settings.cors_allowed_origins, self.stage
-        )
+        self.socketio = SocketIOFront(self.registry, self.invoker, routes, settings.cors_allowed_origins, self.stage)
         limits = Limits(settings.idle_timeout_seconds, settings.max_connection_seconds)
         self.apigw = ApiGatewayFront(
             self.registry, self.invoker, routes, route_response_keys(source), self.stage, limits

@@ -3,6 +3,7 @@
 Locally, a function that invokes another (the publisher handing fan-out slices to workers) reaches the gateway
 through boto3's Lambda client, the same call it makes in AWS; the function name is its logical id.
 """
+
 from __future__ import annotations
 
 import asyncio

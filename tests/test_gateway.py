@@ -1,4 +1,5 @@
 """The real gateway under uvicorn, driven by real python-socketio clients."""
+
 from __future__ import annotations
 
 import asyncio
