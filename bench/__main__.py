@@ -17,7 +17,7 @@ import os
 import platform
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import table
@@ -44,7 +44,8 @@ def machine() -> str:
     except OSError:
         pass
     memory = psutil.virtual_memory().total / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    system = f"{platform.system()} {platform.release()}"
+    return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, {system}, Python {platform.python_version()}"
 
 
 def gateway_env() -> dict[str, str]:
@@ -87,7 +88,7 @@ def load_section(lines: list[str]) -> None:
 
 def main() -> int:
     sections = os.environ.get("BENCH_SECTIONS", "load,posting,socketio,coldstart").split(",")
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     lines = [f"# make bench, {started:%Y-%m-%d %H:%M} UTC", "", f"Machine: {machine()}", ""]
     if "load" in sections:
         print("load: gateway vs baseline, push period 1 s", flush=True)

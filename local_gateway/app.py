@@ -30,8 +30,8 @@ from local_gateway.registry import ConnectionRegistry
 from local_gateway.settings import INPROCESS, GatewaySettings
 from local_gateway.socketio_front import SocketIOFront
 from local_gateway.template import Template, function_timeout, route_response_keys, stage_name, template
-from shared.contract import UPDATE_DETAIL_TYPE, UPDATE_SOURCE
 from shared.config import Config
+from shared.contract import UPDATE_DETAIL_TYPE, UPDATE_SOURCE
 from shared.poster import Poster
 from shared.services import Services, management_api_poster, reset_services
 

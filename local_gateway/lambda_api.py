@@ -7,6 +7,7 @@ through boto3's Lambda client, the same call it makes in AWS; the function name 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -58,9 +59,8 @@ def lambda_routes(functions: dict[str, Handler], invoker: FunctionInvoker) -> li
             )
 
     async def run(handler: Handler, event: Any, name: str) -> None:
-        try:
+        # Logged by the invoker; an asynchronous invocation has nobody to answer.
+        with contextlib.suppress(FunctionFailed):
             await invoker.invoke(handler, event, name)
-        except FunctionFailed:
-            pass  # logged by the invoker; an asynchronous invocation has nobody to answer
 
     return [Route("/2015-03-31/functions/{function_name}/invocations", invoke, methods=["POST"])]

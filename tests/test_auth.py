@@ -1,4 +1,5 @@
-"""Who may connect and where: JWT on $connect (HS256 or RS256 against a JWKS), the dashboards claim, tokens kept out of logs."""
+"""Who may connect and where: JWT on $connect (HS256 or RS256 against a JWKS), the dashboards claim, tokens kept
+out of logs."""
 
 from __future__ import annotations
 

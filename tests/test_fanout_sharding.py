@@ -90,7 +90,7 @@ async def test_fanout_through_the_gateway_reaches_every_subscriber():
     try:
         clients = [socketio.AsyncClient(reconnection=False) for _ in range(8)]
         pushes: list[list] = [[] for _ in clients]
-        for client, received in zip(clients, pushes):
+        for client, received in zip(clients, pushes, strict=True):
             client.on("analytics:liveMetrics", received.append)
         await asyncio.gather(*(c.connect(running.url, transports=["websocket"], wait_timeout=10) for c in clients))
         await asyncio.gather(*(c.call("analytics:subscribeLiveMetrics", timeout=10) for c in clients))

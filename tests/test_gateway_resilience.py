@@ -108,7 +108,7 @@ async def test_200_clients_acting_concurrently_leave_exactly_what_their_last_act
         await asyncio.gather(
             *(
                 c.connect(f"{gateway.url}?userId={u}", transports=["websocket"], wait_timeout=60)
-                for c, u in zip(clients, users)
+                for c, u in zip(clients, users, strict=True)
             )
         )
 
@@ -121,12 +121,12 @@ async def test_200_clients_acting_concurrently_leave_exactly_what_their_last_act
                 assert ack == {"ok": True}
 
         started = time.monotonic()
-        await asyncio.gather(*(act(c, plan) for c, plan in zip(clients, plans)))
+        await asyncio.gather(*(act(c, plan) for c, plan in zip(clients, plans, strict=True)))
         elapsed = time.monotonic() - started
         svc = services()
         ids = [gateway.gateway.socketio.connection_id(c.get_sid()) for c in clients]
         expected_subscribers, expected_rooms = set(), {}
-        for cid, plan in zip(ids, plans):
+        for cid, plan in zip(ids, plans, strict=True):
             rooms: set[str] = set()
             for action, dashboard in plan:
                 if action == "subscribe":

@@ -131,7 +131,7 @@ def test_request_live_metrics_pushes_to_the_caller_only(lambda_env, management_a
 def test_request_live_metrics_stores_the_snapshot_it_computed(lambda_env, management_api):
     connected(A)
     request_live_metrics.handler(message_event(A, "analytics:requestLiveMetrics"), None)
-    computed_at, snapshot = lambda_env.snapshots.stored()
+    _computed_at, snapshot = lambda_env.snapshots.stored()
     assert snapshot == management_api.events(A)[0]["data"]
 
 

@@ -10,8 +10,6 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from shared.socketio_session import looks_like_socketio
-
 from handlers import (
     connect,
     default,
@@ -21,6 +19,7 @@ from handlers import (
     subscribe_live_metrics,
     unsubscribe_live_metrics,
 )
+from shared.socketio_session import looks_like_socketio
 from shared.validation import DASHBOARD_ID
 from tests.faults import DynamoDBFaults
 from tests.support import connect_event, message_event
@@ -175,7 +174,7 @@ def request(cid: str) -> dict:
 
 
 def test_rate_limit_answers_analytics_error_beyond_the_burst(limited, management_api):
-    svc, clock = limited
+    svc, _clock = limited
     assert [request(A)["ok"] for _ in range(5)] == [True] * 5
     before = state(svc)
     result = join_dashboard.handler(message_event(A, "analytics:joinDashboard", "sales"), None)
@@ -190,7 +189,7 @@ def test_rate_limit_answers_analytics_error_beyond_the_burst(limited, management
 
 
 def test_rate_limit_refills_with_time(limited, management_api):
-    svc, clock = limited
+    _svc, clock = limited
     for _ in range(5):
         request(A)
     assert not request(A)["ok"]
