@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 
 def lambda_routes(functions: dict[str, Handler], invoker: FunctionInvoker) -> list[Route]:
-    background: set[asyncio.Task] = set()
+    background: set[asyncio.Task[None]] = set()
 
     async def invoke(request: Request) -> Response:
         name = request.path_params["function_name"]
