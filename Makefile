@@ -39,7 +39,7 @@ lint: $(INSTALLED)
 	$(VENV)/bin/mypy
 
 # REQUIRE_SAM_BUILD: the artifact tests fail, never skip, when the build is missing or stale.
-test: $(INSTALLED) $(JS_INSTALLED) validate build
+test: $(INSTALLED) $(JS_INSTALLED) lint validate build
 	REQUIRE_SAM_BUILD=1 $(PY) -m pytest
 
 # The SAM stack (issue 3). SAM CLI lives in a virtualenv of its own: it pins its own boto3 and friends.

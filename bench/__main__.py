@@ -10,13 +10,14 @@
 The per-connection rate limiter costs one DynamoDB write per message (about 8x on requests/s against the
 embedded moto), so the load table runs the gateway without it by default; BENCH_GATEWAY_ENV="" keeps it.
 """
+
 from __future__ import annotations
 
 import os
 import platform
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import table
@@ -43,7 +44,8 @@ def machine() -> str:
     except OSError:
         pass
     memory = psutil.virtual_memory().total / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+    system = f"{platform.system()} {platform.release()}"
+    return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, {system}, Python {platform.python_version()}"
 
 
 def gateway_env() -> dict[str, str]:
@@ -78,12 +80,15 @@ def load_section(lines: list[str]) -> None:
             results[server.name].append(result)
             print(f"  {server.name:9} {clients:5} clients: {table.summary(result)}", flush=True)
     lines += table.load_table(results, requests, pushes)
-    lines.insert(-len(table.goals(results)) - 2, f"Gateway settings: {gateway_env() or 'defaults'}; LOCAL_POSTER={os.environ.get('LOCAL_POSTER', 'inprocess')}")
+    lines.insert(
+        -len(table.goals(results)) - 2,
+        f"Gateway settings: {gateway_env() or 'defaults'}; LOCAL_POSTER={os.environ.get('LOCAL_POSTER', 'inprocess')}",
+    )
 
 
 def main() -> int:
     sections = os.environ.get("BENCH_SECTIONS", "load,posting,socketio,coldstart").split(",")
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     lines = [f"# make bench, {started:%Y-%m-%d %H:%M} UTC", "", f"Machine: {machine()}", ""]
     if "load" in sections:
         print("load: gateway vs baseline, push period 1 s", flush=True)

@@ -6,6 +6,7 @@ as the gateway, so the ratio between the two is the price of the serverless desi
 
     PORT=4200 METRICS_INTERVAL_SECONDS=1 python -m bench.baseline
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -19,8 +20,7 @@ from typing import Any
 import socketio
 from starlette.applications import Starlette
 
-from shared.contract import MAX_MESSAGE_BYTES
-from shared.contract import METRIC_NAMES
+from shared.contract import MAX_MESSAGE_BYTES, METRIC_NAMES
 from shared.metrics import cpu_percent, iso_timestamp, memory_percent
 from shared.validation import DASHBOARD_ID
 
@@ -55,7 +55,7 @@ class Baseline:
         subscribers = len(self.sio.manager.rooms.get("/", {}).get(LIVE_ROOM, {}) or {})
         dashboards = {room for rooms in self.rooms.values() for room in rooms}
         values = (len(set(self.users.values())), subscribers, len(dashboards), cpu_percent(), memory_percent())
-        return [{"name": n, "value": v, "timestamp": timestamp} for n, v in zip(METRIC_NAMES, values)]
+        return [{"name": n, "value": v, "timestamp": timestamp} for n, v in zip(METRIC_NAMES, values, strict=True)]
 
     async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         user = auth.get("userId") if isinstance(auth, dict) else None

@@ -1,4 +1,5 @@
 """Cold start: what importing each handler costs next to `import boto3` alone (python -X importtime)."""
+
 from __future__ import annotations
 
 import re
@@ -41,6 +42,11 @@ def section() -> list[str]:
     for name in HANDLERS:
         alone = import_us(f"import handlers.{name}") - base
         both = import_us(f"import handlers.{name}, boto3") - base
-        lines.append(f"| {name} | {alone / 1000:.0f} | {alone / boto3:.2f}x | {both / 1000:.0f} | {both / boto3:.2f}x |")
-        print(f"  {name}: {alone / 1000:.0f} ms alone, {both / 1000:.0f} ms with boto3 (boto3 {boto3 / 1000:.0f} ms)", flush=True)
+        lines.append(
+            f"| {name} | {alone / 1000:.0f} | {alone / boto3:.2f}x | {both / 1000:.0f} | {both / boto3:.2f}x |"
+        )
+        print(
+            f"  {name}: {alone / 1000:.0f} ms alone, {both / 1000:.0f} ms with boto3 (boto3 {boto3 / 1000:.0f} ms)",
+            flush=True,
+        )
     return [*lines, ""]

@@ -1,4 +1,5 @@
 """A bare Management API endpoint for the posting-rate bench: 200 to every POST, 410 for ids starting 'gone'."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """One load run: bench/load.js against a server, with the server's memory sampled once all are connected."""
+
 from __future__ import annotations
 
 import json

@@ -22,7 +22,6 @@ FRAME = (
 def boto3_management_api_poster(endpoint_url: str) -> Poster:
     """One boto3 `post_to_connection` per post: the naive reference the fan-out engine is measured against."""
     import boto3
-
     from botocore.config import Config
 
     config = Config(retries={"max_attempts": 5, "mode": "standard"}, max_pool_connections=50)

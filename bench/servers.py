@@ -1,4 +1,5 @@
 """The servers a bench run drives, each a child process on a free loopback port."""
+
 from __future__ import annotations
 
 import os

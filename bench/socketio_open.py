@@ -45,7 +45,8 @@ def section(interval: float = 1.0) -> list[str]:
     opens, connects = [s[0] for s in samples], [s[1] for s in samples]
     return [
         "",
-        f"## Socket.IO on /prod: WebSocket open to `connect` ({CONNECTIONS} connections, one at a time, make run defaults)",
+        "## Socket.IO on /prod: WebSocket open to `connect` "
+        f"({CONNECTIONS} connections, one at a time, make run defaults)",
         "",
         "| step | p50 | p95 | mean |",
         "|---|---:|---:|---:|",

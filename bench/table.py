@@ -1,4 +1,5 @@
 """The bench's tables, as Markdown."""
+
 from __future__ import annotations
 
 from bench.load import Result
@@ -58,8 +59,11 @@ def goals(results: dict[str, list[Result]]) -> list[str]:
     """The issue's goals: RTT p50 within 1.5x at 10 and 300 clients, last push delivery within 1.5x at 1,000."""
     by_clients = {r.clients: (r, results["baseline"][i]) for i, r in enumerate(results["gateway"])}
     lines = ["Goals (gateway/baseline, same run):", ""]
-    for clients, attr, label in ((10, "rtt_p50_ms", "RTT p50"), (300, "rtt_p50_ms", "RTT p50"),
-                                 (1000, "push_last_ms", "push last delivery")):
+    for clients, attr, label in (
+        (10, "rtt_p50_ms", "RTT p50"),
+        (300, "rtt_p50_ms", "RTT p50"),
+        (1000, "push_last_ms", "push last delivery"),
+    ):
         if clients not in by_clients:
             continue
         ours, base = by_clients[clients]

@@ -1,4 +1,5 @@
 """$connect: register the connection, or refuse it."""
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """$disconnect: remove everything the connection owned (best-effort in AWS; TTL covers the rest)."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """A worker of the sharded fan-out: posts one snapshot to the slice of subscribers it was handed."""
+
 from __future__ import annotations
 
 import json

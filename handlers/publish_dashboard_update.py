@@ -1,4 +1,5 @@
 """EventBridge DashboardUpdate: send analytics:dashboardUpdate to the members of one room."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """The scheduled publisher: ticks every METRICS_INTERVAL_SECONDS for PUBLISH_WINDOW_SECONDS."""
+
 from __future__ import annotations
 
 import json

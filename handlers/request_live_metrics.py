@@ -1,4 +1,5 @@
 """analytics:requestLiveMetrics."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """analytics:unsubscribeLiveMetrics."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """`python -m local_gateway`: the development gateway on HOST:PORT (default 0.0.0.0:4000)."""
+
 from __future__ import annotations
 
 import logging

@@ -1,10 +1,11 @@
 """The events API Gateway and EventBridge hand to Lambda, built as they would build them."""
+
 from __future__ import annotations
 
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 API_ID = "local"
@@ -25,7 +26,7 @@ class ConnectionInfo:
 
 
 def _clf_time(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%d/%b/%Y:%H:%M:%S +0000")
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%d/%b/%Y:%H:%M:%S +0000")
 
 
 def _request_context(info: ConnectionInfo, route_key: str, event_type: str, **extra: Any) -> dict[str, Any]:
@@ -86,7 +87,7 @@ def eventbridge_event(source: str, detail_type: str, detail: Any, resources: lis
         "detail-type": detail_type,
         "source": source,
         "account": ACCOUNT,
-        "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": REGION,
         "resources": resources or [],
         "detail": detail,

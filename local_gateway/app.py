@@ -30,8 +30,8 @@ from local_gateway.registry import ConnectionRegistry
 from local_gateway.settings import INPROCESS, GatewaySettings
 from local_gateway.socketio_front import SocketIOFront
 from local_gateway.template import Template, function_timeout, route_response_keys, stage_name, template
-from shared.contract import UPDATE_DETAIL_TYPE, UPDATE_SOURCE
 from shared.config import Config
+from shared.contract import UPDATE_DETAIL_TYPE, UPDATE_SOURCE
 from shared.poster import Poster
 from shared.services import Services, management_api_poster, reset_services
 
@@ -59,9 +59,7 @@ class Gateway:
         self.environment = LocalEnvironment(source, public_url, os.environ if environ is None else environ)
         self.registry = ConnectionRegistry()
         self.invoker = FunctionInvoker(self.registry, min(function_timeout(source), 29.0))
-        self.socketio = SocketIOFront(
-            self.registry, self.invoker, routes, settings.cors_allowed_origins, self.stage
-        )
+        self.socketio = SocketIOFront(self.registry, self.invoker, routes, settings.cors_allowed_origins, self.stage)
         limits = Limits(settings.idle_timeout_seconds, settings.max_connection_seconds)
         self.apigw = ApiGatewayFront(
             self.registry, self.invoker, routes, route_response_keys(source), self.stage, limits

@@ -46,7 +46,8 @@ class LocalEnvironment:
             publish_window_seconds=0.0,
             # Other functions are invoked through the gateway's own Lambda Invoke API, as in AWS.
             lambda_endpoint_url=self.public_url,
-            fanout_worker_function=config.fanout_worker_function or (FANOUT_WORKER if FANOUT_WORKER in functions else None),
+            fanout_worker_function=config.fanout_worker_function
+            or (FANOUT_WORKER if FANOUT_WORKER in functions else None),
             open_function=config.open_function or (SOCKETIO_OPEN if SOCKETIO_OPEN in functions else None),
         )
         ensure_table(dynamodb_client(config), config.table_name, self.template)

@@ -29,7 +29,8 @@ def run_collecting(handler: Callable[..., Any], *args: Any) -> tuple[Any, list[D
     The gateway sends them on the event loop before it answers the event, so a push still precedes its ack
     (route response), and the handler's thread never waits for the loop.
     """
-    _outbox.deliveries = deliveries = []
+    deliveries: list[Delivery] = []
+    _outbox.deliveries = deliveries
     try:
         return handler(*args), deliveries
     finally:

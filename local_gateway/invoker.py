@@ -35,9 +35,13 @@ class FunctionInvoker:
         loop = asyncio.get_running_loop()
         started = loop.create_future()
 
+        def mark_started() -> None:
+            if not started.done():
+                started.set_result(None)
+
         def run() -> tuple[Any, list[Any]]:
             # The timeout counts from here, as Lambda's does: waiting for a free thread is not running.
-            loop.call_soon_threadsafe(lambda: started.done() or started.set_result(None))
+            loop.call_soon_threadsafe(mark_started)
             return run_collecting(handler, event, context)
 
         running = loop.run_in_executor(self.executor, run)

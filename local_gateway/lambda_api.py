@@ -3,9 +3,11 @@
 Locally, a function that invokes another (the publisher handing fan-out slices to workers) reaches the gateway
 through boto3's Lambda client, the same call it makes in AWS; the function name is its logical id.
 """
+
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -23,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 
 def lambda_routes(functions: dict[str, Handler], invoker: FunctionInvoker) -> list[Route]:
-    background: set[asyncio.Task] = set()
+    background: set[asyncio.Task[None]] = set()
 
     async def invoke(request: Request) -> Response:
         name = request.path_params["function_name"]
@@ -57,9 +59,8 @@ def lambda_routes(functions: dict[str, Handler], invoker: FunctionInvoker) -> li
             )
 
     async def run(handler: Handler, event: Any, name: str) -> None:
-        try:
+        # Logged by the invoker; an asynchronous invocation has nobody to answer.
+        with contextlib.suppress(FunctionFailed):
             await invoker.invoke(handler, event, name)
-        except FunctionFailed:
-            pass  # logged by the invoker; an asynchronous invocation has nobody to answer
 
     return [Route("/2015-03-31/functions/{function_name}/invocations", invoke, methods=["POST"])]

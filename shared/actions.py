@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from shared import metrics, validation
-from shared.errors import UnknownEvent
 from shared.contract import (
     JOIN_DASHBOARD,
     LEAVE_DASHBOARD,
@@ -13,6 +12,7 @@ from shared.contract import (
     UNSUBSCRIBE_LIVE_METRICS,
     echoed_event_name,
 )
+from shared.errors import UnknownEvent
 from shared.runtime import Action, Request
 
 

@@ -2,6 +2,7 @@
 
 PyJWT is imported on first use, so that only $connect, and only with auth on, pays for it.
 """
+
 from __future__ import annotations
 
 import logging

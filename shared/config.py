@@ -1,4 +1,5 @@
 """The one place the functions' configuration is read: every setting comes from the environment."""
+
 from __future__ import annotations
 
 import os
@@ -110,7 +111,9 @@ class Config:
             metrics_interval_seconds=read_number(environ, METRICS_INTERVAL_SECONDS, 5.0, 0.05),
             publish_window_seconds=read_number(environ, PUBLISH_WINDOW_SECONDS, 60.0, 0.0),
             dynamodb_endpoint_url=read_optional(environ, DYNAMODB_ENDPOINT_URL),
-            max_rooms_per_connection=int(read_number(environ, MAX_ROOMS_PER_CONNECTION, DEFAULT_MAX_ROOMS_PER_CONNECTION, 1)),
+            max_rooms_per_connection=int(
+                read_number(environ, MAX_ROOMS_PER_CONNECTION, DEFAULT_MAX_ROOMS_PER_CONNECTION, 1)
+            ),
             rate_limit_per_second=read_number(environ, RATE_LIMIT_PER_SECOND, 20.0, 0.0),
             rate_limit_burst=int(read_number(environ, RATE_LIMIT_BURST, 40, 1)),
             reconcile_interval_seconds=read_number(environ, RECONCILE_INTERVAL_SECONDS, 300.0, 1.0),

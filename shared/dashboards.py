@@ -1,4 +1,5 @@
 """Dashboard updates: an EventBridge DashboardUpdate event, delivered to that room's members only."""
+
 from __future__ import annotations
 
 import time
@@ -15,13 +16,12 @@ from shared.protocols import PROTOCOLS, FramesByProtocol
 from shared.services import Services
 
 
-
 def publish_update(svc: Services, poster: Poster, event: EventBridgeEvent) -> Delivery:
     if event.source != UPDATE_SOURCE or event.detail_type != UPDATE_DETAIL_TYPE:
         raise InvalidInput(f"Expected source {UPDATE_SOURCE!r} and detail-type {UPDATE_DETAIL_TYPE!r}")
     detail = event.detail
     if not isinstance(detail, dict):
-        raise InvalidInput("detail must be an object {\"dashboardId\": ..., \"data\": ...}")
+        raise InvalidInput('detail must be an object {"dashboardId": ..., "data": ...}')
     dashboard_id = validation.dashboard_id(detail.get("dashboardId"))
     payload: dict[str, Any] = {
         "dashboardId": dashboard_id,

@@ -1,4 +1,5 @@
 """Domain errors. A ClientError's message is safe to show a client; nothing else ever is."""
+
 from __future__ import annotations
 
 

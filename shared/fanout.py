@@ -4,6 +4,7 @@ Above FANOUT_SLICE_SIZE subscribers (and with a FANOUT_WORKER_FUNCTION), the pub
 slice and hands every other slice to a worker invocation of its own, so one tick reaches more subscribers
 than one invocation can post to in an interval.
 """
+
 from __future__ import annotations
 
 import logging
@@ -56,7 +57,9 @@ def fan_out(
     return Delivery(delivered, gone), handed
 
 
-def deliver_event(store: Store, poster: Poster, recipients: list[tuple[str, str]], frames: FramesByProtocol) -> Delivery:
+def deliver_event(
+    store: Store, poster: Poster, recipients: list[tuple[str, str]], frames: FramesByProtocol
+) -> Delivery:
     """Deliver one event to (connection id, protocol) recipients, encoded once per protocol."""
     return fan_out(store, poster, None, 0, recipients, frames)[0]
 

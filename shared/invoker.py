@@ -1,4 +1,5 @@
 """Handing work to another function invocation: how one tick's fan-out grows past one invocation."""
+
 from __future__ import annotations
 
 import json

@@ -11,7 +11,6 @@ from shared.contract import METRIC_NAMES
 from shared.counters import Counts
 
 
-
 def iso_timestamp(epoch_seconds: float) -> str:
     """UTC ISO 8601 with milliseconds and Z, as JavaScript's toISOString() writes it."""
     moment = datetime.fromtimestamp(epoch_seconds, tz=UTC)

@@ -6,6 +6,7 @@ against (bench/posting.py).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -43,10 +44,8 @@ class ManagementApiPoster:
             raise ConnectionGone(connection_id) from None
 
     def disconnect(self, connection_id: str) -> None:
-        try:
+        with contextlib.suppress(self.client.exceptions.GoneException):  # already closed: what was asked for
             self.client.delete_connection(ConnectionId=connection_id)
-        except self.client.exceptions.GoneException:
-            pass  # already closed: what was asked for
 
     def post_many(self, connection_ids: Iterable[str], frame: bytes) -> list[str]:
         """Post one frame to many connections concurrently; return the ones that are gone."""

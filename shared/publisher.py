@@ -13,8 +13,8 @@ from shared.counters import Counts
 from shared.fanout import Delivery, deliver, fan_out
 from shared.poster import Poster
 from shared.protocols import FramesByProtocol
-from shared.socketio_codec import PING_FRAME
 from shared.services import Services
+from shared.socketio_codec import PING_FRAME
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Any, cast
 from shared.config import SOCKETIO_OPEN_FUNCTION, Config, ConfigError
 from shared.counters import Counters
 from shared.invoker import Invoker, LambdaInvoker
-from shared.poster import ManagementApiPoster, Poster
+from shared.poster import Poster
 from shared.reconciler import Reconciler
 from shared.signed_poster import SignedPoster
 from shared.snapshots import LatestSnapshot

@@ -72,7 +72,7 @@ def _event(svc: Services, poster: Poster, connection_id: str, packet: sio.Packet
     name = args[0] if isinstance(args, list) and args and isinstance(args[0], str) else None
     try:
         if name is None:
-            raise InvalidInput("Malformed event: expected [\"event name\", argument]")
+            raise InvalidInput('Malformed event: expected ["event name", argument]')
         if packet.socket_type == sio.BINARY_EVENT or packet.attachments:
             raise InvalidInput(BINARY_REFUSED)
     except ClientError as error:

@@ -1,4 +1,5 @@
 """Input rules of the wire contract."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -6,7 +7,6 @@ from typing import Any
 from shared.codec import MISSING
 from shared.contract import DASHBOARD_ID
 from shared.errors import InvalidInput
-
 
 
 def dashboard_id(value: Any) -> str:

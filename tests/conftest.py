@@ -48,7 +48,9 @@ def management_api() -> Iterator[ManagementApiEndpoint]:
 
 
 @pytest.fixture
-def lambda_env(moto_endpoint: str, management_api: ManagementApiEndpoint, monkeypatch: pytest.MonkeyPatch) -> Iterator[Services]:
+def lambda_env(
+    moto_endpoint: str, management_api: ManagementApiEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Services]:
     """The environment template.yaml gives the functions, pointed at moto and a local Management API."""
     monkeypatch.setenv("TABLE_NAME", f"analytics-{uuid.uuid4().hex[:8]}")
     monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", moto_endpoint)

@@ -3,6 +3,7 @@
 Nothing of the project's own code is replaced: the request is built, signed and retried by botocore as in AWS;
 only the answer of the wire is substituted.
 """
+
 from __future__ import annotations
 
 import json

@@ -3,6 +3,7 @@
 Run by `make validate` with the SAM virtualenv's Python (aws-sam-translator comes with aws-sam-cli there):
     .venv-sam/bin/python tests/sam_transform.py template.yaml [transformed.json]
 """
+
 from __future__ import annotations
 
 import json

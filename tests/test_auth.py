@@ -1,4 +1,6 @@
-"""Who may connect and where: JWT on $connect (HS256 or RS256 against a JWKS), the dashboards claim, tokens kept out of logs."""
+"""Who may connect and where: JWT on $connect (HS256 or RS256 against a JWKS), the dashboards claim, tokens kept
+out of logs."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -113,7 +115,19 @@ def test_connect_without_a_token_is_refused_and_stores_nothing(hs256):
         jwt.encode({"sub": "alice", "exp": int(time.time()) + 600}, None, algorithm="none"),
         token(algorithm="HS512"),
     ],
-    ids=["garbage", "empty", "forged", "expired", "sub-null", "sub-empty", "claim-not-list", "claim-bad-id", "no-exp", "alg-none", "alg-hs512"],
+    ids=[
+        "garbage",
+        "empty",
+        "forged",
+        "expired",
+        "sub-null",
+        "sub-empty",
+        "claim-not-list",
+        "claim-bad-id",
+        "no-exp",
+        "alg-none",
+        "alg-hs512",
+    ],
 )
 def test_connect_with_a_bad_token_is_refused(hs256, bad):
     assert connecting(A, {"token": bad}) == {"statusCode": 401, "body": "Unauthorized"}
@@ -161,7 +175,10 @@ def test_the_dashboards_claim_limits_where_a_connection_may_join(hs256, manageme
     assert refused["statusCode"] == 403
     assert json.loads(refused["body"]) == {"ok": False, "error": "This connection may not join that dashboard"}
     (error,) = management_api.events(A, "analytics:error")
-    assert error["data"] == {"message": "This connection may not join that dashboard", "event": "analytics:joinDashboard"}
+    assert error["data"] == {
+        "message": "This connection may not join that dashboard",
+        "event": "analytics:joinDashboard",
+    }
     assert keys(hs256) == before and hs256.counters.read() == counts
 
 

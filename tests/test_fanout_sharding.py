@@ -1,4 +1,5 @@
 """Sharded fan-out: above FANOUT_SLICE_SIZE the publisher hands slices of subscribers to worker invocations."""
+
 from __future__ import annotations
 
 import asyncio
@@ -28,14 +29,19 @@ def lambda_api(lambda_env, monkeypatch):
 def subscribe_all() -> None:
     for cid in IDS:
         assert connect.handler(connect_event(cid), None)["statusCode"] == 200
-        assert subscribe_live_metrics.handler(message_event(cid, "analytics:subscribeLiveMetrics"), None)["statusCode"] == 200
+        assert (
+            subscribe_live_metrics.handler(message_event(cid, "analytics:subscribeLiveMetrics"), None)["statusCode"]
+            == 200
+        )
 
 
 def test_fanout_publisher_hands_slices_beyond_the_first_to_workers(lambda_api, management_api):
     subscribe_all()
     body = json.loads(publish_metrics.handler(load_event("scheduled"), None)["body"])
     assert body["delivered"] == 3 and body["handed_off"] == 4
-    assert [(function, kind) for function, kind, _ in lambda_api.invocations] == [("analytics-FanoutWorker", "Event")] * 2
+    assert [(function, kind) for function, kind, _ in lambda_api.invocations] == [
+        ("analytics-FanoutWorker", "Event")
+    ] * 2
     slices = [payload["fanout"]["connectionIds"] for _, _, payload in lambda_api.invocations]
     assert [len(part) for part in slices] == [3, 1]
     posted_by_publisher = [cid for cid in IDS if len(management_api.events(cid)) == 2]  # subscribe + tick
@@ -66,7 +72,12 @@ def test_fanout_below_the_slice_size_invokes_nobody(lambda_api, management_api, 
 
 @pytest.mark.parametrize(
     "event",
-    [{}, {"fanout": {"connectionIds": "x", "frame": "{}"}}, {"fanout": {"connectionIds": [1], "frame": "{}"}}, {"fanout": {"connectionIds": []}}],
+    [
+        {},
+        {"fanout": {"connectionIds": "x", "frame": "{}"}},
+        {"fanout": {"connectionIds": [1], "frame": "{}"}},
+        {"fanout": {"connectionIds": []}},
+    ],
 )
 def test_fanout_worker_rejects_a_malformed_slice(lambda_env, management_api, event):
     result = fanout_worker.handler(event, None)
@@ -79,7 +90,7 @@ async def test_fanout_through_the_gateway_reaches_every_subscriber():
     try:
         clients = [socketio.AsyncClient(reconnection=False) for _ in range(8)]
         pushes: list[list] = [[] for _ in clients]
-        for client, received in zip(clients, pushes):
+        for client, received in zip(clients, pushes, strict=True):
             client.on("analytics:liveMetrics", received.append)
         await asyncio.gather(*(c.connect(running.url, transports=["websocket"], wait_timeout=10) for c in clients))
         await asyncio.gather(*(c.call("analytics:subscribeLiveMetrics", timeout=10) for c in clients))

@@ -1,4 +1,5 @@
 """Faults: stale connections (410), abrupt disconnects, throttling and 5xx, pagination, unprocessed batch items."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -186,7 +187,9 @@ def test_reconciliation_yields_to_a_concurrent_change(lambda_env, management_api
 def test_dynamodb_throttling_is_retried_with_backoff_until_it_succeeds(lambda_env, management_api, faults, monkeypatch):
     delays: list[float] = []
     real_delay = ExponentialBackoff.delay_amount
-    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, ctx: delays.append(real_delay(self, ctx)) or delays[-1])
+    monkeypatch.setattr(
+        ExponentialBackoff, "delay_amount", lambda self, ctx: delays.append(real_delay(self, ctx)) or delays[-1]
+    )
     connected(A)
     faults.fail("UpdateItem", times=3)
     assert subscribe(A) == {"ok": True}
@@ -215,7 +218,9 @@ def test_dynamodb_5xx_on_a_counter_is_healed_by_the_next_reconciliation(
     lambda_env, management_api, faults, reconcile_every_tick
 ):
     connected(A)
-    faults.fail("UpdateItem", status=500, code="InternalServerError", when=lambda body: body["Key"]["PK"]["S"] == "METRICS")
+    faults.fail(
+        "UpdateItem", status=500, code="InternalServerError", when=lambda body: body["Key"]["PK"]["S"] == "METRICS"
+    )
     assert subscribe(A) == {"ok": False, "error": INTERNAL_ERROR}
     assert faults.injected["UpdateItem"] == ATTEMPTS
     assert lambda_env.counters.read().subscribers == 0  # the subscription is stored, its count is not

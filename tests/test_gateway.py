@@ -1,11 +1,12 @@
 """The real gateway under uvicorn, driven by real python-socketio clients."""
+
 from __future__ import annotations
 
 import asyncio
 import json
 import time
-from datetime import datetime
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -86,9 +87,8 @@ async def wait_until(predicate, timeout: float = 5.0) -> None:
 
 async def test_gateway_health_reports_state(gateway):
     (client,) = await connected(gateway)
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"{gateway.url}/health") as response:
-            body = await response.json()
+    async with aiohttp.ClientSession() as http, http.get(f"{gateway.url}/health") as response:
+        body = await response.json()
     assert response.status == 200 and body["status"] == "ok"
     assert body["connections"] >= 1 and body["dynamodb"].startswith("embedded moto at http://127.0.0.1:")
     await client.close()
@@ -168,18 +168,22 @@ async def test_gateway_dashboard_join_leave_and_updates_reach_members_only(gatew
     member, other = await connected(gateway, 2)
     assert await member.call("analytics:joinDashboard", "sales") == {"ok": True}
     assert await other.call("analytics:joinDashboard", "ops") == {"ok": True}
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{gateway.url}/dashboards/sales/updates", json={"revenue": 10}) as response:
-            assert response.status == 202
-            assert await response.json() == {"delivered": 1, "gone": 0}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{gateway.url}/dashboards/sales/updates", json={"revenue": 10}) as response,
+    ):
+        assert response.status == 202
+        assert await response.json() == {"delivered": 1, "gone": 0}
     (update,) = await member.wait_for(UPDATE)
     assert update["dashboardId"] == "sales" and update["data"] == {"revenue": 10}
     assert update["timestamp"].endswith("Z")
     assert other.data(UPDATE) == []
     assert await member.call("analytics:leaveDashboard", "sales") == {"ok": True}
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{gateway.url}/dashboards/sales/updates", json=[1, 2]) as response:
-            assert await response.json() == {"delivered": 0, "gone": 0}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{gateway.url}/dashboards/sales/updates", json=[1, 2]) as response,
+    ):
+        assert await response.json() == {"delivered": 0, "gone": 0}
     await asyncio.gather(member.close(), other.close())
 
 
@@ -297,9 +301,11 @@ async def test_gateway_serves_fifty_concurrent_clients(gateway):
     assert metric(latest, "Live Subscribers") >= 50
     answers = await asyncio.gather(*(c.call("analytics:joinDashboard", f"team-{i % 5}") for i, c in enumerate(clients)))
     assert all(answer == {"ok": True} for answer in answers)
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{gateway.url}/dashboards/team-3/updates", json={"n": 3}) as response:
-            assert (await response.json())["delivered"] == 10
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{gateway.url}/dashboards/team-3/updates", json={"n": 3}) as response,
+    ):
+        assert (await response.json())["delivered"] == 10
     await asyncio.gather(*(c.close() for c in clients))
     await wait_until(lambda: services().counters.read().subscribers == 0, timeout=10)
     assert services().counters.read().active_dashboards == 0

@@ -1,4 +1,5 @@
 """The gateway as a user starts it: `python -m local_gateway`, its port, its DynamoDB, Ctrl-C."""
+
 from __future__ import annotations
 
 import asyncio
@@ -47,7 +48,12 @@ def test_gateway_process_listens_on_port_and_stops_cleanly_on_ctrl_c():
     env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1"}
     env.pop("DYNAMODB_ENDPOINT_URL", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "local_gateway"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [sys.executable, "-m", "local_gateway"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         health = wait_for_health(f"http://127.0.0.1:{port}", process)

@@ -1,4 +1,5 @@
 """End to end through the real gateway and python-socketio clients: restarts, load, limits, auth, CORS, logs."""
+
 from __future__ import annotations
 
 import asyncio
@@ -80,9 +81,9 @@ async def test_clients_reconnect_resubscribe_and_rejoin_after_a_gateway_restart(
         seen = len(snapshots)
         # The resubscribe and the rejoin run concurrently: wait for a push that has seen both.
         await until(
-            lambda: len(connects) == 2
-            and len(snapshots) > seen + 1
-            and metric(snapshots[-1], "Active Dashboards") == 1,
+            lambda: (
+                len(connects) == 2 and len(snapshots) > seen + 1 and metric(snapshots[-1], "Active Dashboards") == 1
+            ),
             timeout=30,
         )
         assert metric(snapshots[-1], "Live Subscribers") == 1
@@ -107,7 +108,7 @@ async def test_200_clients_acting_concurrently_leave_exactly_what_their_last_act
         await asyncio.gather(
             *(
                 c.connect(f"{gateway.url}?userId={u}", transports=["websocket"], wait_timeout=60)
-                for c, u in zip(clients, users)
+                for c, u in zip(clients, users, strict=True)
             )
         )
 
@@ -120,12 +121,12 @@ async def test_200_clients_acting_concurrently_leave_exactly_what_their_last_act
                 assert ack == {"ok": True}
 
         started = time.monotonic()
-        await asyncio.gather(*(act(c, plan) for c, plan in zip(clients, plans)))
+        await asyncio.gather(*(act(c, plan) for c, plan in zip(clients, plans, strict=True)))
         elapsed = time.monotonic() - started
         svc = services()
         ids = [gateway.gateway.socketio.connection_id(c.get_sid()) for c in clients]
         expected_subscribers, expected_rooms = set(), {}
-        for cid, plan in zip(ids, plans):
+        for cid, plan in zip(ids, plans, strict=True):
             rooms: set[str] = set()
             for action, dashboard in plan:
                 if action == "subscribe":
@@ -140,7 +141,9 @@ async def test_200_clients_acting_concurrently_leave_exactly_what_their_last_act
         assert {cid for page in svc.store.subscribers() for cid, _ in page} == expected_subscribers
         assert {cid: connection_rooms(svc, cid) for cid in ids} == expected_rooms
         active = {room for rooms in expected_rooms.values() for room in rooms}
-        expected = Counts(connections=200, active_users=50, subscribers=len(expected_subscribers), active_dashboards=len(active))
+        expected = Counts(
+            connections=200, active_users=50, subscribers=len(expected_subscribers), active_dashboards=len(active)
+        )
         assert svc.counters.read() == expected
         assert svc.reconciler.reconcile() == expected
         await asyncio.gather(*(c.disconnect() for c in clients))
@@ -180,7 +183,10 @@ async def test_a_message_beyond_128_kb_closes_the_connection_as_api_gateway_does
 async def test_auth_accepts_a_token_in_auth_or_in_the_query_and_refuses_the_rest(caplog):
     good = token(dashboards=["sales"])
     with caplog.at_level(logging.DEBUG), running(AUTH_JWT_SECRET=SECRET) as gateway:
-        async with client(gateway.url, auth={"token": good}) as by_auth, client(f"{gateway.url}?token={good}") as by_query:
+        async with (
+            client(gateway.url, auth={"token": good}) as by_auth,
+            client(f"{gateway.url}?token={good}") as by_query,
+        ):
             assert await by_auth.call("analytics:joinDashboard", "sales") == {"ok": True}
             refused = await by_query.call("analytics:joinDashboard", "payroll")
             assert refused == {"ok": False, "error": "This connection may not join that dashboard"}

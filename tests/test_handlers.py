@@ -1,4 +1,5 @@
 """Every handler, called as API Gateway and EventBridge call it, with the state it leaves in DynamoDB."""
+
 from __future__ import annotations
 
 import json
@@ -130,7 +131,7 @@ def test_request_live_metrics_pushes_to_the_caller_only(lambda_env, management_a
 def test_request_live_metrics_stores_the_snapshot_it_computed(lambda_env, management_api):
     connected(A)
     request_live_metrics.handler(message_event(A, "analytics:requestLiveMetrics"), None)
-    computed_at, snapshot = lambda_env.snapshots.stored()
+    _computed_at, snapshot = lambda_env.snapshots.stored()
     assert snapshot == management_api.events(A)[0]["data"]
 
 
@@ -242,9 +243,15 @@ def test_publisher_ticks_for_the_window(lambda_env, management_api, monkeypatch)
 
     connected(A)
     subscribe_live_metrics.handler(message_event(A, "analytics:subscribeLiveMetrics"), None)
-    monkeypatch.setattr(lambda_env, "config", lambda_env.config.__class__(**{**lambda_env.config.__dict__, "publish_window_seconds": 60.0}))
+    monkeypatch.setattr(
+        lambda_env,
+        "config",
+        lambda_env.config.__class__(**{**lambda_env.config.__dict__, "publish_window_seconds": 60.0}),
+    )
     clock = [0.0]
-    result = run_window(lambda_env, lambda_env.poster(), clock=lambda: clock[0], sleep=lambda s: clock.__setitem__(0, clock[0] + s))
+    result = run_window(
+        lambda_env, lambda_env.poster(), clock=lambda: clock[0], sleep=lambda s: clock.__setitem__(0, clock[0] + s)
+    )
     assert result.ticks == 12 and result.pushes == 12
 
 

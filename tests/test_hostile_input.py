@@ -1,4 +1,5 @@
 """Hostile input: any JSON, any text, any event name, floods. Nothing escapes, nothing is stored, the client is told."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -9,8 +10,6 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from shared.socketio_session import looks_like_socketio
-
 from handlers import (
     connect,
     default,
@@ -20,6 +19,7 @@ from handlers import (
     subscribe_live_metrics,
     unsubscribe_live_metrics,
 )
+from shared.socketio_session import looks_like_socketio
 from shared.validation import DASHBOARD_ID
 from tests.faults import DynamoDBFaults
 from tests.support import connect_event, message_event
@@ -33,7 +33,18 @@ ROUTES = {
     "analytics:leaveDashboard": leave_dashboard,
     "$default": default,
 }
-INTERNAL_WORDS = ("Traceback", "File \"", "botocore", "boto3", "Exception", "CONN#", "ROOM#", "analytics-", "PK", "line ")
+INTERNAL_WORDS = (
+    "Traceback",
+    'File "',
+    "botocore",
+    "boto3",
+    "Exception",
+    "CONN#",
+    "ROOM#",
+    "analytics-",
+    "PK",
+    "line ",
+)
 EXAMPLES = settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
@@ -48,9 +59,7 @@ json_values = st.recursive(
 def state(svc) -> dict:
     """Every item and attribute, less the rate limiter's own bookkeeping on the connection item."""
     items = svc.table.client.scan(TableName=svc.config.table_name)["Items"]  # a test may scan
-    return {
-        (item["PK"]["S"], item["SK"]["S"]): {k: v for k, v in item.items() if k != "rateTat"} for item in items
-    }
+    return {(item["PK"]["S"], item["SK"]["S"]): {k: v for k, v in item.items() if k != "rateTat"} for item in items}
 
 
 def is_frame(body: str) -> bool:
@@ -94,7 +103,10 @@ def test_every_handler_refuses_json_that_is_not_a_frame(svc, management_api, rou
 
 
 @EXAMPLES
-@given(route=st.sampled_from(sorted(ROUTES)), body=st.text(max_size=200) | st.binary(max_size=200).map(lambda b: b.decode("latin-1")))
+@given(
+    route=st.sampled_from(sorted(ROUTES)),
+    body=st.text(max_size=200) | st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
+)
 def test_every_handler_refuses_malformed_frames(svc, management_api, route, body):
     # At $default a frame that starts with a digit is Engine.IO (tests/test_socketio_default.py).
     assume(not is_frame(body) and not (route == "$default" and looks_like_socketio(body)))
@@ -102,7 +114,11 @@ def test_every_handler_refuses_malformed_frames(svc, management_api, route, body
 
 
 @EXAMPLES
-@given(route=st.sampled_from(["analytics:joinDashboard", "analytics:leaveDashboard"]), data=json_values, extra=st.dictionaries(st.text(max_size=8), json_values, max_size=3))
+@given(
+    route=st.sampled_from(["analytics:joinDashboard", "analytics:leaveDashboard"]),
+    data=json_values,
+    extra=st.dictionaries(st.text(max_size=8), json_values, max_size=3),
+)
 def test_room_handlers_refuse_any_data_but_a_dashboard_id(svc, management_api, route, data, extra):
     assume(not (isinstance(data, str) and DASHBOARD_ID.fullmatch(data)))
     assert_refused(svc, management_api, route, json.dumps({**extra, "action": route, "data": data}))
@@ -119,7 +135,12 @@ def test_an_internal_failure_reaches_the_client_as_a_generic_message(svc, manage
     faults = DynamoDBFaults(svc.table.client)
     faults.fail("TransactWriteItems", status=400, code="ValidationException")  # not retried: a crash at once
     try:
-        assert_refused(svc, management_api, "analytics:joinDashboard", json.dumps({"action": "analytics:joinDashboard", "data": "ops"}))
+        assert_refused(
+            svc,
+            management_api,
+            "analytics:joinDashboard",
+            json.dumps({"action": "analytics:joinDashboard", "data": "ops"}),
+        )
     finally:
         faults.close()
     (error,) = management_api.events(A, "analytics:error")
@@ -153,19 +174,22 @@ def request(cid: str) -> dict:
 
 
 def test_rate_limit_answers_analytics_error_beyond_the_burst(limited, management_api):
-    svc, clock = limited
+    svc, _clock = limited
     assert [request(A)["ok"] for _ in range(5)] == [True] * 5
     before = state(svc)
     result = join_dashboard.handler(message_event(A, "analytics:joinDashboard", "sales"), None)
     assert result["statusCode"] == 429
-    assert json.loads(result["body"]) == {"ok": False, "error": "Too many requests: at most 1 a second; slow down and retry"}
+    assert json.loads(result["body"]) == {
+        "ok": False,
+        "error": "Too many requests: at most 1 a second; slow down and retry",
+    }
     (error,) = management_api.events(A, "analytics:error")
     assert error["data"]["event"] == "analytics:joinDashboard" and "Too many requests" in error["data"]["message"]
     assert state(svc) == before  # the refused join changed nothing
 
 
 def test_rate_limit_refills_with_time(limited, management_api):
-    svc, clock = limited
+    _svc, clock = limited
     for _ in range(5):
         request(A)
     assert not request(A)["ok"]

@@ -1,4 +1,5 @@
 """The official JavaScript socket.io-client, run by Node, against the real gateway."""
+
 from __future__ import annotations
 
 import asyncio

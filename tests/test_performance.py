@@ -1,4 +1,5 @@
 """Performance properties that can be asserted without timing: calls per tick, no Scan, imports, both posters."""
+
 from __future__ import annotations
 
 import json
@@ -42,7 +43,10 @@ def subscribed(count: int) -> list[str]:
     ids = [f"C{i:014d}=" for i in range(count)]
     for cid in ids:
         assert connect.handler(connect_event(cid), None)["statusCode"] == 200
-        assert subscribe_live_metrics.handler(message_event(cid, "analytics:subscribeLiveMetrics"), None)["statusCode"] == 200
+        assert (
+            subscribe_live_metrics.handler(message_event(cid, "analytics:subscribeLiveMetrics"), None)["statusCode"]
+            == 200
+        )
     return ids
 
 
@@ -97,7 +101,9 @@ def modules_after(statement: str) -> set[str]:
 
 
 def test_importing_a_handler_loads_no_third_party_package_beyond_what_boto3_loads():
-    beyond = modules_after("import handlers.request_live_metrics, handlers.publish_metrics") - modules_after("import boto3")
+    beyond = modules_after("import handlers.request_live_metrics, handlers.publish_metrics") - modules_after(
+        "import boto3"
+    )
     third_party = {name.split(".")[0] for name in beyond} - set(sys.stdlib_module_names) - {"handlers", "shared"}
     assert third_party == set()
 
@@ -124,7 +130,7 @@ async def test_gateway_serves_requests_with_either_local_poster(mode):
         client.on("analytics:liveMetrics", pushes.append)
         await client.connect(gateway.url, transports=["websocket"])
         assert await client.call("analytics:requestLiveMetrics") == {"ok": True}
-        assert len(pushes) == 1 and [m["name"] for m in pushes[0]][0] == "Active Users"
+        assert len(pushes) == 1 and pushes[0][0]["name"] == "Active Users"
         await client.disconnect()
     finally:
         gateway.stop()

@@ -1,4 +1,5 @@
 """template.yaml read statically: routes, functions, table, schedule, least privilege, parameters and outputs."""
+
 from __future__ import annotations
 
 import importlib
@@ -102,7 +103,8 @@ def test_template_every_function_handler_is_an_importable_callable():
 def test_template_integrations_are_lambda_proxies_with_permissions():
     routes = stack.route_functions(TEMPLATE)
     permissions = {
-        p["Properties"]["FunctionName"]["Ref"]: p["Properties"] for p in TEMPLATE.of_type("AWS::Lambda::Permission").values()
+        p["Properties"]["FunctionName"]["Ref"]: p["Properties"]
+        for p in TEMPLATE.of_type("AWS::Lambda::Permission").values()
     }
     for integration in TEMPLATE.of_type("AWS::ApiGatewayV2::Integration").values():
         assert integration["Properties"]["IntegrationType"] == "AWS_PROXY"
@@ -251,4 +253,8 @@ def test_template_lets_only_posting_functions_manage_this_apis_connections():
 def test_template_parameters_and_outputs():
     assert set(TEMPLATE.body["Parameters"]) >= {"StageName", "MetricsIntervalSeconds", "LogRetentionDays"}
     outputs = {name: stack.resolve(o["Value"], REFS) for name, o in TEMPLATE.body["Outputs"].items()}
-    assert outputs == {"WebSocketUrl": f"wss://{HOST}", "ConnectionsEndpoint": f"https://{HOST}", "TableName": "analytics-table"}
+    assert outputs == {
+        "WebSocketUrl": f"wss://{HOST}",
+        "ConnectionsEndpoint": f"https://{HOST}",
+        "TableName": "analytics-table",
+    }
