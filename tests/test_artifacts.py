@@ -2,6 +2,7 @@
 built for Lambda's arm64 Python, nothing else, and runs its handler with only that plus what the Lambda runtime
 provides (boto3 and its dependencies). `make test` builds first and sets REQUIRE_SAM_BUILD, as CI does: there a
 missing or stale build fails these tests; a bare `pytest` skips them with the reason."""
+
 from __future__ import annotations
 
 import json
@@ -71,7 +72,9 @@ def requirements(logical_id: str) -> list[Requirement]:
 
 def installed(artifact: Path) -> dict[str, Path]:
     """The distributions pip installed into the artifact, by canonical name."""
-    return {canonicalize_name(p.name.removesuffix(".dist-info").rsplit("-", 1)[0]): p for p in artifact.glob("*.dist-info")}
+    return {
+        canonicalize_name(p.name.removesuffix(".dist-info").rsplit("-", 1)[0]): p for p in artifact.glob("*.dist-info")
+    }
 
 
 def closure(dist_infos: dict[str, Path], logical_id: str) -> set[str]:
@@ -254,8 +257,12 @@ def test_artifact_runs_its_handler_with_only_what_was_packaged(
 def test_artifact_isolation_hides_the_dev_virtualenv(build: Path, lambda_runtime: Path):
     """The isolated interpreter cannot reach what the dev virtualenv has and the artifact lacks."""
     process = subprocess.run(
-        [sys.executable, "-I", "-S", "-B", "-c", "import sys; sys.path[:0] = sys.argv[1:3]; import yaml"]
-        + [str(build / FUNCTIONS[0]), str(lambda_runtime)],
+        [
+            sys.executable,
+            *("-I", "-S", "-B", "-c", "import sys; sys.path[:0] = sys.argv[1:3]; import yaml"),
+            str(build / FUNCTIONS[0]),
+            str(lambda_runtime),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
