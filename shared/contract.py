@@ -27,7 +27,8 @@ SERVER_EVENTS = (LIVE_METRICS, ERROR, DASHBOARD_UPDATE)
 METRIC_NAMES = ("Active Users", "Live Subscribers", "Active Dashboards", "CPU Usage", "Memory Usage")
 
 # Input rules.
-DASHBOARD_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
+MAX_ID_LENGTH = 128
+DASHBOARD_ID = re.compile(rf"[A-Za-z0-9_.:\-]{{1,{MAX_ID_LENGTH}}}")  # user ids follow the same rule
 DEFAULT_MAX_ROOMS_PER_CONNECTION = 20
 MAX_ECHOED_EVENT_NAME = 128  # an error names the failed event, cut to this many characters
 

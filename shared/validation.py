@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from shared.codec import MISSING
-from shared.contract import DASHBOARD_ID
+from shared.contract import DASHBOARD_ID, MAX_ID_LENGTH
 from shared.errors import InvalidInput
+
+ID_RULE = f"1 to {MAX_ID_LENGTH} characters from A-Z a-z 0-9 _ . : -"
 
 
 def dashboard_id(value: Any) -> str:
@@ -15,11 +17,11 @@ def dashboard_id(value: Any) -> str:
     if not isinstance(value, str):
         raise InvalidInput("dashboardId must be a string")
     if not DASHBOARD_ID.fullmatch(value):
-        raise InvalidInput("dashboardId must be 1 to 128 characters from A-Z a-z 0-9 _ . : -")
+        raise InvalidInput(f"dashboardId must be {ID_RULE}")
     return value
 
 
 def user_id(value: Any) -> str:
     if not isinstance(value, str) or not DASHBOARD_ID.fullmatch(value):
-        raise InvalidInput("userId must be 1 to 128 characters from A-Z a-z 0-9 _ . : -")
+        raise InvalidInput(f"userId must be {ID_RULE}")
     return value
