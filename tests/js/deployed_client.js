@@ -67,12 +67,29 @@ async function seed() {
   refused = next('analytics:error');
   socket.emit('analytics:leaveDashboard'); // no argument, no ack: the error still arrives
   await refused;
+  result.acks.emptyJoin = await ack('analytics:joinDashboard', '');
+  result.acks.longJoin = await ack('analytics:joinDashboard', 'x'.repeat(129));
+  result.acks.objectJoin = await ack('analytics:joinDashboard', { dashboardId: 'sales' });
+  const rooms = [];
+  for (let i = 0; i < 18; i += 1) rooms.push(await ack('analytics:joinDashboard', `room-${i}`)); // 20 with js-dashboard and js-other
+  result.roomsJoined = rooms.filter((a) => a.ok).length;
+  result.acks.tooManyRooms = await ack('analytics:joinDashboard', 'room-20');
+  for (let i = 0; i < 18; i += 1) await ack('analytics:leaveDashboard', `room-${i}`);
   result.acks.leave = await ack('analytics:leaveDashboard', 'js-dashboard');
   result.acks.leaveOther = await ack('analytics:leaveDashboard', 'js-other');
   result.acks.unsubscribe = await ack('analytics:unsubscribeLiveMetrics');
-  const afterUnsubscribe = received['analytics:liveMetrics'].length;
+  let afterUnsubscribe = received['analytics:liveMetrics'].length;
   await sleep(1500);
   result.pushesAfterUnsubscribe = received['analytics:liveMetrics'].length - afterUnsubscribe;
+  // Subscribe and unsubscribe without acks: the snapshot arrives, then the pushes stop.
+  pushed = next('analytics:liveMetrics');
+  socket.emit('analytics:subscribeLiveMetrics');
+  await pushed;
+  socket.emit('analytics:unsubscribeLiveMetrics');
+  result.acks.afterUnacked = await ack('analytics:requestLiveMetrics'); // in order: after the unsubscribe
+  afterUnsubscribe = received['analytics:liveMetrics'].length;
+  await sleep(1500);
+  result.pushesAfterUnackedUnsubscribe = received['analytics:liveMetrics'].length - afterUnsubscribe;
   result.lastSnapshot = received['analytics:liveMetrics'].at(-1);
   result.errors = received['analytics:error'];
   result.connected = socket.connected;
