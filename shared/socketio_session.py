@@ -13,7 +13,7 @@ from shared import socketio_codec as sio
 from shared.actions import COMMANDS, unknown_event
 from shared.codec import MISSING
 from shared.connections import register_socketio
-from shared.contract import ERROR
+from shared.contract import ERROR, INTERNAL_ERROR
 from shared.errors import ClientError, InvalidInput
 from shared.events import WebSocketEvent
 from shared.poster import Poster
@@ -34,7 +34,15 @@ def looks_like_socketio(body: str | None) -> bool:
 
 def handle_frame(raw_event: dict[str, Any]) -> dict[str, Any]:
     event = WebSocketEvent(raw_event)
-    return {"statusCode": 200, "body": answer(services(), event)}
+    try:
+        body = answer(services(), event)
+    except Exception:
+        # A function that raises makes API Gateway send its own `{"message": "Internal server error"}`,
+        # which is not Engine.IO: the client would drop the connection. Answer in Engine.IO instead.
+        logger.exception("Socket.IO frame failed for %s", event.connection_id)
+        connecting = (event.body or "").startswith(f"{sio.EIO_MESSAGE}{sio.CONNECT}")
+        body = sio.connect_error(INTERNAL_ERROR) if connecting else sio.event(ERROR, {"message": INTERNAL_ERROR})
+    return {"statusCode": 200, "body": body}
 
 
 def answer(svc: Services, event: WebSocketEvent) -> str:

@@ -581,3 +581,18 @@ def test_the_open_function_refuses_a_malformed_event(svc, management_api, event)
     assert result["statusCode"] == 400
     assert "error" in json.loads(result["body"])
     assert management_api.requests == 0
+
+
+def test_a_failure_inside_default_is_still_answered_in_engine_io(svc, management_api):
+    """A raising function would make API Gateway send its own JSON error frame, which drops a Socket.IO client."""
+    from shared.contract import INTERNAL_ERROR
+    from tests.faults import DynamoDBFaults
+
+    socketio_connect(A)
+    faults = DynamoDBFaults(svc.table.client)
+    faults.fail("GetItem", status=400, code="ValidationException")  # not retried: a crash at once
+    try:
+        assert send(A, "40") == codec.connect_error(INTERNAL_ERROR)  # connect_error: the client may retry
+    finally:
+        faults.close()
+    assert send(A, "40") == codec.connected(A)  # the retry, once DynamoDB answers again
