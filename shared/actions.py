@@ -1,4 +1,4 @@
-"""What each client event does: one function per route, over the store and the poster."""
+"""What each client event does: one function per route, over the store, the rooms and the poster."""
 
 from __future__ import annotations
 
@@ -35,12 +35,12 @@ def request_live_metrics(request: Request) -> None:
 def join_dashboard(request: Request) -> None:
     dashboard_id = validation.dashboard_id(request.data)
     max_rooms = request.services.config.max_rooms_per_connection
-    request.services.store.join_room(request.connection_id, dashboard_id, max_rooms, request.protocol)
+    request.services.rooms.join_room(request.connection_id, dashboard_id, max_rooms, request.protocol)
 
 
 def leave_dashboard(request: Request) -> None:
     dashboard_id = validation.dashboard_id(request.data)
-    request.services.store.leave_room(request.connection_id, dashboard_id)
+    request.services.rooms.leave_room(request.connection_id, dashboard_id)
 
 
 def unknown_event(request: Request) -> None:

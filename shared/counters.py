@@ -20,7 +20,7 @@ class Counts:
 
 
 class Counters:
-    """Read and add to the counters. The Store adds as state changes; the Reconciler overwrites them."""
+    """Read and add to the counters. Store and Rooms add as state changes; the Reconciler overwrites them."""
 
     def __init__(self, table: Table) -> None:
         self.table = table

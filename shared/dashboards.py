@@ -35,5 +35,5 @@ def publish_update(svc: Services, poster: Poster, event: EventBridgeEvent) -> De
         raise InvalidInput("data must be JSON (no NaN or Infinity)") from None
     if largest > MAX_MESSAGE_BYTES:
         raise FrameTooLarge(f"Update too large: {largest} bytes, the limit is {MAX_MESSAGE_BYTES}")
-    members = [member for page in svc.store.room_members(dashboard_id) for member in page]
+    members = [member for page in svc.rooms.room_members(dashboard_id) for member in page]
     return deliver_event(svc.store, poster, members, frames)

@@ -14,6 +14,7 @@ from shared.counters import Counters
 from shared.invoker import Invoker, LambdaInvoker
 from shared.poster import Poster
 from shared.reconciler import Reconciler
+from shared.rooms import Rooms
 from shared.signed_poster import SignedPoster
 from shared.snapshots import LatestSnapshot
 from shared.store import Store
@@ -60,7 +61,7 @@ def lambda_invoker(config: Config, function_name: str) -> Invoker:
 @dataclass
 class Services:
     config: Config
-    table: Table  # the one table that store, counters, reconciler and snapshots are composed over
+    table: Table  # the one table that store, rooms, counters, reconciler and snapshots are composed over
     poster_factory: Callable[[str], Poster] = management_api_poster
     _posters: dict[str, Poster] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -78,6 +79,10 @@ class Services:
     @cached_property
     def store(self) -> Store:
         return Store(self.table)
+
+    @cached_property
+    def rooms(self) -> Rooms:
+        return Rooms(self.table)
 
     @cached_property
     def counters(self) -> Counters:

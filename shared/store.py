@@ -1,19 +1,7 @@
-"""Connections, subscriptions and dashboard rooms: the state the handlers change, kept in the one table.
+"""Connections and subscriptions: the state the handlers change, kept in the one table.
 
-Item layout (one table, PK/SK strings, TTL on expiresAt):
-  CONN#c / CONN#c      a connection; `live` marks a subscriber (sparse index ByLiveKind); `protocol` is
-                       socketio for Socket.IO (absent: JSON frames); `pending` until Socket.IO's CONNECT
-  SOCKETIO / CONN#c    c speaks Socket.IO: the heartbeat pings it
-  ROOM#d / CONN#c      membership of connection c in dashboard d
-  ROOM#d / ROOM#d      member count of d;   USER#u / USER#u  live connections of user u
-  USER#u / CONN#c      connection c belongs to user u;    ANON / CONN#c  c is anonymous
-  METRICS / COUNTS     the counters behind the metrics (shared/counters.py)
-  METRICS / LATEST     the latest snapshot (shared/snapshots.py)
-The room and user counter items also carry live=ROOM / live=USER, so the sparse index lists them: the
-reconciler (shared/reconciler.py) recounts everything from the items themselves every
-RECONCILE_INTERVAL_SECONDS, without a Scan. An entity's own item has SK = PK, so the inverted index
-ByConnection (SK -> PK) holds each connection's whole footprint in one partition of its own, and no
-unrelated items pile into one hot partition.
+The dashboard rooms are shared/rooms.py; the reads and writes both need (a connection's own item, the
+member counts, pages of recipients) are shared/items.py; the item layout is in shared/table.py.
 """
 
 from __future__ import annotations
@@ -26,7 +14,8 @@ from typing import Any
 from botocore.exceptions import ClientError as BotoClientError
 
 from shared.counters import Counters
-from shared.errors import ConnectionNotFound, Forbidden, RateLimited, TooManyRooms
+from shared.errors import ConnectionNotFound, RateLimited
+from shared.items import add_members, connection_item, recipients, registered_connection
 from shared.protocols import JSON, SOCKETIO
 from shared.table import (
     ANON,
@@ -34,15 +23,12 @@ from shared.table import (
     BY_LIVE_KIND_INDEX,
     CONNECTION_TTL_SECONDS,
     LIVE,
-    ROOM_KIND,
     USER_KIND,
     Table,
-    cancellation_codes,
     connection_key,
     error_code,
     num,
     own_key,
-    room_key,
     text,
     user_key,
 )
@@ -63,7 +49,7 @@ class Pending:
 
 
 class Store:
-    """Connections, subscriptions and dashboard rooms; every change also adds to the counters."""
+    """Connections, subscriptions and the rate-limit token; every change also adds to the counters."""
 
     def __init__(self, table: Table) -> None:
         self.table = table
@@ -102,7 +88,7 @@ class Store:
                 TableName=self.table.table_name,
                 Item={"PK": text(SOCKETIO_KEY), "SK": item["PK"], "expiresAt": item["expiresAt"]},
             )
-        users = 1 if user_id is None else self._add_members(owner, 1, now, USER_KIND) == 1
+        users = 1 if user_id is None else add_members(self.table, owner, 1, now, USER_KIND) == 1
         self.counters.add(connections=1, activeUsers=int(users))
 
     def remove_connection(self, connection_id: str) -> bool:
@@ -120,10 +106,10 @@ class Store:
         footprint = [pk for pk in self._connection_footprint(key) if pk != key]
         rooms = [pk for pk in footprint if pk.startswith("ROOM#")]
         self.table.batch_delete([{"PK": text(pk), "SK": text(key)} for pk in footprint])
-        emptied = sum(1 for pk in rooms if self._add_members(pk, -1, now) == 0)
+        emptied = sum(1 for pk in rooms if add_members(self.table, pk, -1, now) == 0)
         users = -1
         if "userId" in old:
-            users = -int(self._add_members(user_key(old["userId"]["S"]), -1, now) == 0)
+            users = -int(add_members(self.table, user_key(old["userId"]["S"]), -1, now) == 0)
         self.counters.add(
             connections=-1,
             activeUsers=users,
@@ -133,8 +119,7 @@ class Store:
         return True
 
     def connection_exists(self, connection_id: str) -> bool:
-        item = self._connection_item(connection_id)
-        return item is not None and "pending" not in item
+        return registered_connection(self.table, connection_id) is not None
 
     def add_pending(
         self, connection_id: str, user_id: str | None, allowed: list[str] | None, authenticated: bool
@@ -154,7 +139,7 @@ class Store:
         self.table.conditional("put_item", Item=item, ConditionExpression="attribute_not_exists(PK)")
 
     def pending(self, connection_id: str) -> Pending | None:
-        item = self._connection_item(connection_id)
+        item = connection_item(self.table, connection_id)
         if item is None or "pending" not in item:
             return None
         return Pending(
@@ -162,25 +147,6 @@ class Store:
             allowed=[entry["S"] for entry in item["allowed"]["L"]] if "allowed" in item else None,
             authenticated=bool(item.get("authenticated", {}).get("BOOL")),
         )
-
-    def _connection_item(self, connection_id: str) -> dict[str, Any] | None:
-        item = self.table.get(own_key(connection_key(connection_id)), consistent=True)
-        return item if item is not None and int(item["expiresAt"]["N"]) > self.table.clock() else None
-
-    def _add_members(self, pk: str, delta: int, now: float, kind: str | None = None) -> int:
-        """Atomically add to the `members` count of a room's or user's own item; return the new count."""
-        values = {":delta": num(delta), ":exp": num(now + CONNECTION_TTL_SECONDS)}
-        tag = ""
-        if kind is not None:
-            tag, values[":kind"] = ", live = :kind", text(kind)
-        result = self.table.client.update_item(
-            TableName=self.table.table_name,
-            Key=own_key(pk),
-            UpdateExpression=f"ADD members :delta SET expiresAt = :exp{tag}",
-            ExpressionAttributeValues=values,
-            ReturnValues="UPDATED_NEW",
-        )
-        return int(result["Attributes"]["members"]["N"])
 
     def take_token(self, connection_id: str, per_second: float, burst: int) -> None:
         """A token bucket on the connection's own item (GCRA: one number, `rateTat`); RateLimited when empty.
@@ -253,7 +219,8 @@ class Store:
 
     def subscribers(self) -> Iterator[list[tuple[str, str]]]:
         """Pages of (connection id, protocol) of the subscribers, from the sparse index; expired ones left out."""
-        return self._recipients(
+        return recipients(
+            self.table,
             "PK",
             IndexName=BY_LIVE_KIND_INDEX,
             KeyConditionExpression="live = :live",
@@ -271,111 +238,6 @@ class Store:
             ProjectionExpression="SK",
             field="SK",
             prefix="CONN#",
-        )
-
-    def _recipients(self, field: str, **query: Any) -> Iterator[list[tuple[str, str]]]:
-        for page in self.table.items(**query):
-            yield [(item[field]["S"].removeprefix("CONN#"), item.get("protocol", {}).get("S", JSON)) for item in page]
-
-    # -- dashboard rooms ---------------------------------------------------------------------
-    def join_room(self, connection_id: str, dashboard_id: str, max_rooms: int, protocol: str = JSON) -> bool:
-        """Add the connection to the room; False when it was already a member."""
-        now = self.table.clock()
-        conn, room = connection_key(connection_id), room_key(dashboard_id)
-        try:
-            self.table.client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table.table_name,
-                            "Item": {
-                                "PK": text(room),
-                                "SK": text(conn),
-                                "expiresAt": num(now + CONNECTION_TTL_SECONDS),
-                                **({} if protocol == JSON else {"protocol": text(protocol)}),
-                            },
-                            "ConditionExpression": "attribute_not_exists(PK)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self.table.table_name,
-                            "Key": own_key(conn),
-                            "UpdateExpression": "ADD rooms :one",
-                            "ConditionExpression": "attribute_exists(PK) AND rooms < :max"
-                            " AND (attribute_not_exists(allowed) OR contains(allowed, :dashboard))",
-                            "ExpressionAttributeValues": {
-                                ":one": num(1),
-                                ":max": num(max_rooms),
-                                ":dashboard": text(dashboard_id),
-                            },
-                        }
-                    },
-                ]
-            )
-        except BotoClientError as error:
-            if error_code(error) != "TransactionCanceledException":
-                raise
-            codes = cancellation_codes(error)
-            if codes and codes[0] == "ConditionalCheckFailed":
-                return False
-            item = self._connection_item(connection_id)
-            if item is None or "pending" in item:
-                raise ConnectionNotFound(connection_id) from None
-            if "allowed" in item and text(dashboard_id) not in item["allowed"]["L"]:
-                raise Forbidden("This connection may not join that dashboard") from None
-            raise TooManyRooms(f"A connection may be in at most {max_rooms} dashboards") from None
-        if self._add_members(room, 1, now, ROOM_KIND) == 1:
-            self.counters.add(activeDashboards=1)
-        return True
-
-    def leave_room(self, connection_id: str, dashboard_id: str) -> bool:
-        now = self.table.clock()
-        conn, room = connection_key(connection_id), room_key(dashboard_id)
-        try:
-            self.table.client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Delete": {
-                            "TableName": self.table.table_name,
-                            "Key": {"PK": text(room), "SK": text(conn)},
-                            "ConditionExpression": "attribute_exists(PK)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self.table.table_name,
-                            "Key": own_key(conn),
-                            "UpdateExpression": "ADD rooms :minus",
-                            "ConditionExpression": "attribute_exists(PK)",
-                            "ExpressionAttributeValues": {":minus": num(-1)},
-                        }
-                    },
-                ]
-            )
-        except BotoClientError as error:
-            if error_code(error) != "TransactionCanceledException":
-                raise
-            codes = cancellation_codes(error)
-            if codes and codes[0] == "ConditionalCheckFailed":
-                return False
-            raise ConnectionNotFound(connection_id) from None
-        if self._add_members(room, -1, now) == 0:
-            self.counters.add(activeDashboards=-1)
-        return True
-
-    def room_members(self, dashboard_id: str) -> Iterator[list[tuple[str, str]]]:
-        """Pages of (connection id, protocol) of a dashboard's members."""
-        return self._recipients(
-            "SK",
-            KeyConditionExpression="PK = :room AND begins_with(SK, :conn)",
-            FilterExpression="expiresAt > :now",
-            ExpressionAttributeValues={
-                ":room": text(room_key(dashboard_id)),
-                ":conn": text("CONN#"),
-                ":now": num(self.table.clock()),
-            },
-            ProjectionExpression="SK, protocol",
         )
 
     def _connection_footprint(self, key: str) -> list[str]:

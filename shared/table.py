@@ -1,4 +1,20 @@
-"""The one DynamoDB table: item keys, attribute helpers, and the reads and writes its users share."""
+"""The one DynamoDB table: item keys, attribute helpers, and the reads and writes its users share.
+
+Item layout (one table, PK/SK strings, TTL on expiresAt):
+  CONN#c / CONN#c      a connection; `live` marks a subscriber (sparse index ByLiveKind); `protocol` is
+                       socketio for Socket.IO (absent: JSON frames); `pending` until Socket.IO's CONNECT
+  SOCKETIO / CONN#c    c speaks Socket.IO: the heartbeat pings it
+  ROOM#d / CONN#c      membership of connection c in dashboard d
+  ROOM#d / ROOM#d      member count of d;   USER#u / USER#u  live connections of user u
+  USER#u / CONN#c      connection c belongs to user u;    ANON / CONN#c  c is anonymous
+  METRICS / COUNTS     the counters behind the metrics (shared/counters.py)
+  METRICS / LATEST     the latest snapshot (shared/snapshots.py)
+The room and user counter items also carry live=ROOM / live=USER, so the sparse index lists them: the
+reconciler (shared/reconciler.py) recounts everything from the items themselves every
+RECONCILE_INTERVAL_SECONDS, without a Scan. An entity's own item has SK = PK, so the inverted index
+ByConnection (SK -> PK) holds each connection's whole footprint in one partition of its own, and no
+unrelated items pile into one hot partition.
+"""
 
 from __future__ import annotations
 
@@ -58,7 +74,8 @@ def cancellation_codes(error: BotoClientError) -> list[str]:
 class Table:
     """One DynamoDB table through the low-level client (thread-safe, unlike boto3's resources).
 
-    Store, Counters, Reconciler and LatestSnapshot each hold the same Table; it knows no item layout.
+    Store, Rooms, Counters, Reconciler and LatestSnapshot each hold the same Table; the class itself knows
+    no item layout: the module docstring describes the one they share.
     """
 
     def __init__(

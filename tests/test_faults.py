@@ -126,7 +126,7 @@ def test_reads_ignore_expired_connections(lambda_env, management_api):
         join(cid, "sales")
     expire(lambda_env, A)
     assert [cid for page in lambda_env.store.subscribers() for cid, _ in page] == [B]
-    assert [cid for page in lambda_env.store.room_members("sales") for cid, _ in page] == [B]
+    assert [cid for page in lambda_env.rooms.room_members("sales") for cid, _ in page] == [B]
 
 
 def test_reconciliation_heals_counts_after_connections_vanish_without_disconnect(
@@ -258,7 +258,7 @@ def test_subscribers_and_room_members_are_followed_across_pages(lambda_env, mana
     lambda_env.table.page_size = 2
     assert len(list(lambda_env.store.subscribers())) >= 4
     assert sorted(cid for page in lambda_env.store.subscribers() for cid, _ in page) == ids
-    assert len(list(lambda_env.store.room_members("sales"))) >= 4
+    assert len(list(lambda_env.rooms.room_members("sales"))) >= 4
     assert publish()["delivered"] == 7
     result = publish_dashboard_update.handler(load_event("dashboard_update"), None)
     assert json.loads(result["body"]) == {"delivered": 7, "gone": 0}

@@ -1,0 +1,50 @@
+"""The reads and writes of the item layout (see shared/table.py) that Store and Rooms both need.
+
+Plain functions over the one Table: a connection's own item, the member count on a room's or user's own
+item, and pages of recipients, so that neither Store nor Rooms keeps a copy of the other's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from shared.protocols import JSON
+from shared.table import CONNECTION_TTL_SECONDS, Table, connection_key, num, own_key, text
+
+
+def connection_item(table: Table, connection_id: str) -> dict[str, Any] | None:
+    """The connection's own item (strongly consistent), or None when it is absent or expired."""
+    item = table.get(own_key(connection_key(connection_id)), consistent=True)
+    return item if item is not None and int(item["expiresAt"]["N"]) > table.clock() else None
+
+
+def registered_connection(table: Table, connection_id: str) -> dict[str, Any] | None:
+    """The connection's own item once it is registered; None when absent, expired or still pending.
+
+    A pending Socket.IO connection (between `$connect` and its namespace CONNECT) is not found yet.
+    """
+    item = connection_item(table, connection_id)
+    return None if item is None or "pending" in item else item
+
+
+def add_members(table: Table, pk: str, delta: int, now: float, kind: str | None = None) -> int:
+    """Atomically add to the `members` count of a room's or user's own item; return the new count."""
+    values = {":delta": num(delta), ":exp": num(now + CONNECTION_TTL_SECONDS)}
+    tag = ""
+    if kind is not None:
+        tag, values[":kind"] = ", live = :kind", text(kind)
+    result = table.client.update_item(
+        TableName=table.table_name,
+        Key=own_key(pk),
+        UpdateExpression=f"ADD members :delta SET expiresAt = :exp{tag}",
+        ExpressionAttributeValues=values,
+        ReturnValues="UPDATED_NEW",
+    )
+    return int(result["Attributes"]["members"]["N"])
+
+
+def recipients(table: Table, field: str, **query: Any) -> Iterator[list[tuple[str, str]]]:
+    """Pages of (connection id, protocol): the connection key in `field` of each item the query finds."""
+    for page in table.items(**query):
+        yield [(item[field]["S"].removeprefix("CONN#"), item.get("protocol", {}).get("S", JSON)) for item in page]
