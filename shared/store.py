@@ -6,7 +6,6 @@ member counts, pages of recipients) are shared/items.py; the item layout is in s
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +32,6 @@ from shared.table import (
     user_key,
 )
 
-logger = logging.getLogger(__name__)
 
 SOCKETIO_KEY = "SOCKETIO"  # SOCKETIO / CONN#c: the Socket.IO connections, which the heartbeat pings
 PENDING_TTL_SECONDS = 15 * 60  # a handshake that never completes: gone after API Gateway's idle timeout
