@@ -32,7 +32,6 @@ from shared.table import (
     user_key,
 )
 
-
 SOCKETIO_KEY = "SOCKETIO"  # SOCKETIO / CONN#c: the Socket.IO connections, which the heartbeat pings
 PENDING_TTL_SECONDS = 15 * 60  # a handshake that never completes: gone after API Gateway's idle timeout
 
