@@ -9,10 +9,10 @@ included, to `$default`), a function's answer back only on routes with a route r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from local_gateway import apigw
 from local_gateway.apigw import ConnectionInfo
+from local_gateway.invoker import FunctionFailed
 from local_gateway.registry import Connection, ConnectionRegistry
 from local_gateway.socketio_front import new_connection_id
 from shared.contract import MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
@@ -105,12 +106,11 @@ class ApiGatewayFront:
             reason = await self._receive(websocket, endpoint, info)
         finally:
             self.registry.remove(info.connection_id)
-            await self._call("$disconnect", apigw.disconnect_event(info, reason))
+            with contextlib.suppress(FunctionFailed):  # logged by the invoker; the socket is gone either way
+                await self._call("$disconnect", apigw.disconnect_event(info, reason))
             logger.info("disconnected %s (%s, %d open)", info.connection_id, reason, len(self.registry))
 
     async def _connect(self, info: ConnectionInfo, headers: dict[str, str], query: dict[str, str]) -> int:
-        from local_gateway.invoker import FunctionFailed
-
         try:
             result = await self.invoker.invoke_route(
                 self.routes["$connect"], apigw.connect_event(info, headers, query), "$connect"
@@ -155,8 +155,6 @@ class ApiGatewayFront:
         return "$default"
 
     async def _message(self, endpoint: WebSocketEndpoint, info: ConnectionInfo, body: str) -> None:
-        from local_gateway.invoker import FunctionFailed
-
         route_key = self.select_route(body)
         event = apigw.message_event(info, route_key, body)
         try:
@@ -178,7 +176,3 @@ class ApiGatewayFront:
         for connection in self.registry.all():
             if isinstance(connection.endpoint, WebSocketEndpoint):
                 await connection.endpoint.close(GOING_AWAY, "Going away")
-
-
-def request_id() -> str:
-    return uuid.uuid4().hex[:16] + "="
