@@ -100,3 +100,7 @@ def test_contract_validator_refuses_what_the_document_does_not_allow():
     with pytest.raises(AssertionError):
         validate.frame({"event": "analytics:liveMetrics", "data": snapshot[:4]})
 
+
+def test_readme_links_the_asyncapi_document():
+    readme = (ROOT / "README.md").read_text()
+    assert f"]({ASYNCAPI.name})" in readme
