@@ -4,8 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 JS_INSTALLED := tests/js/node_modules/.installed
+PAGE_INSTALLED := local_gateway/page/node_modules/.installed
+# The browser the page test drives (tests/test_page.py): Debian's chromium, never one downloaded by a test tool.
+CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test validate lint clean build bench
+.PHONY: run test validate lint clean build bench browser
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11 or newer is needed")'
@@ -15,10 +18,26 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 	touch $@
 
 $(JS_INSTALLED): tests/js/package.json tests/js/package-lock.json
-	cd tests/js && npm ci --no-audit --no-fund --loglevel=error
+	cd tests/js && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-run: $(INSTALLED)
+# The page at / (local_gateway/page.py) serves socket.io-client's browser bundle from here: pinned, no CDN.
+$(PAGE_INSTALLED): local_gateway/page/package.json local_gateway/page/package-lock.json
+	cd local_gateway/page && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Found, or installed as the other dependencies are (Debian's package, when root with apt-get); else stop and say.
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then exit 0; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "The page test needs Chromium at $(CHROMIUM): install Debian's 'chromium' package" \
+			"(sudo apt-get install chromium) or pass CHROMIUM=/path/to/chromium." >&2; exit 1; \
+	fi
+	@test -x "$(CHROMIUM)" || { echo "$(CHROMIUM) is still missing after installing chromium" >&2; exit 1; }
+
+run: $(INSTALLED) $(PAGE_INSTALLED)
 	$(PY) -m local_gateway
 
 # The benchmark (issue 5): gateway vs the in-memory baseline in bench/, plus ../shared/peer if present.
@@ -39,8 +58,8 @@ lint: $(INSTALLED)
 	$(VENV)/bin/mypy
 
 # REQUIRE_SAM_BUILD: the artifact tests fail, never skip, when the build is missing or stale.
-test: $(INSTALLED) $(JS_INSTALLED) lint validate build
-	REQUIRE_SAM_BUILD=1 $(PY) -m pytest
+test: $(INSTALLED) $(JS_INSTALLED) $(PAGE_INSTALLED) browser lint validate build
+	REQUIRE_SAM_BUILD=1 CHROMIUM=$(CHROMIUM) $(PY) -m pytest
 
 # The SAM stack (issue 3). SAM CLI lives in a virtualenv of its own: it pins its own boto3 and friends.
 SAM_VENV := .venv-sam
@@ -101,4 +120,4 @@ $(LAMBDA_DEPS)/auth/.done: requirements-auth.txt requirements.txt Makefile $(SAM
 	touch $@
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam tests/js/node_modules .pytest_cache
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam tests/js/node_modules local_gateway/page/node_modules .pytest_cache

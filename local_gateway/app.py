@@ -26,6 +26,7 @@ from local_gateway.inprocess import InProcessPoster
 from local_gateway.invoker import FunctionFailed, FunctionInvoker, Handler
 from local_gateway.lambda_api import lambda_routes
 from local_gateway.management_api import management_routes
+from local_gateway.page import page_routes
 from local_gateway.registry import ConnectionRegistry
 from local_gateway.settings import INPROCESS, GatewaySettings
 from local_gateway.socketio_front import SocketIOFront
@@ -68,6 +69,7 @@ class Gateway:
             routes=[
                 *management_routes(self.registry),
                 *lambda_routes(functions, self.invoker),
+                *page_routes(),
                 Route("/dashboards/{dashboard_id}/updates", self._post_dashboard_update, methods=["POST"]),
                 Route("/health", self._health, methods=["GET"]),
                 WebSocketRoute("/{stage}", self.apigw.serve),

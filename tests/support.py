@@ -278,3 +278,75 @@ class GatewayProcess:
                 self.process.kill()
                 self.process.wait()
         self.process = None
+
+
+# -- the contract as published: asyncapi.yaml ---------------------------------------------------------------
+ASYNCAPI = Path(__file__).resolve().parent.parent / "asyncapi.yaml"
+ASYNCAPI_URI = "urn:analytics:asyncapi"
+
+
+def asyncapi_document() -> dict[str, Any]:
+    import yaml
+
+    document: dict[str, Any] = yaml.safe_load(ASYNCAPI.read_text())
+    return document
+
+
+class ContractValidator:
+    """Validates what the server sent against asyncapi.yaml's schemas; raises AssertionError on a mismatch.
+
+    `validate(event, payload)` for a Socket.IO event (its message `name`) or `"ack"`; `validate.frame(frame)` for a
+    JSON frame of the deployed API (a server frame `{"event", "data"}` or an ack)."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        import jsonschema
+        from referencing import Registry
+        from referencing.jsonschema import DRAFT7
+
+        registry: Registry[Any] = Registry().with_resource(ASYNCAPI_URI, DRAFT7.create_resource(document))
+        messages = document["components"]["messages"]
+        sent = [
+            ref["$ref"].rsplit("/", 1)[1]
+            for operation in document["operations"].values()
+            if operation["action"] == "send" and operation["channel"]["$ref"] == "#/channels/socketio"
+            for ref in operation["messages"]
+        ]
+        self.server_events = [messages[key]["name"] for key in sent]  # in the document's order
+        self.payloads = {messages[key]["name"]: key for key in [*sent, "ack"]}
+
+        def validator(pointer: str) -> Any:
+            return jsonschema.Draft7Validator({"$ref": f"{ASYNCAPI_URI}#{pointer}"}, registry=registry)
+
+        self._events = {name: validator(f"/components/messages/{key}/payload") for name, key in self.payloads.items()}
+        self._frame = validator("/components/schemas/ServerFrame")
+        self._ack = validator("/components/schemas/Ack")
+
+    @staticmethod
+    def _check(validator: Any, what: str, payload: Any) -> None:
+        errors = sorted(validator.iter_errors(payload), key=lambda error: list(error.absolute_path))
+        if errors:
+            details = "; ".join(f"{list(e.absolute_path)}: {e.message[:200]}" for e in errors[:5])
+            raise AssertionError(f"{what} does not match asyncapi.yaml: {details}\n{json.dumps(payload)[:500]}")
+
+    def __call__(self, event: str, payload: Any) -> None:
+        if event not in self._events:
+            raise AssertionError(f"{event!r} is neither a server event of asyncapi.yaml nor an ack")
+        self._check(self._events[event], event, payload)
+
+    def frame(self, frame: Any) -> None:
+        """A JSON frame the deployed API sent: an ack (the route response) or a server event."""
+        if isinstance(frame, dict) and "ok" in frame:
+            self._check(self._ack, "ack frame", frame)
+        else:
+            self._check(self._frame, "server frame", frame)
+
+
+_contract: ContractValidator | None = None
+
+
+def contract_validator() -> ContractValidator:
+    """The validator of asyncapi.yaml's schemas, built once."""
+    global _contract
+    if _contract is None:
+        _contract = ContractValidator(asyncapi_document())
+    return _contract

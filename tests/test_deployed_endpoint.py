@@ -21,7 +21,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from shared.contract import METRIC_NAMES
 from shared.validation import ID_RULE
-from tests.support import RunningGateway
+from tests.support import RunningGateway, contract_validator
 
 SCRIPT = Path(__file__).parent / "js" / "deployed_client.js"
 STAGE = "prod"  # template.yaml's StageName default
@@ -60,6 +60,11 @@ async def finished(process: asyncio.subprocess.Process) -> dict[str, Any]:
     stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=90)
     assert process.returncode == 0, (stdout + stderr).decode()
     result: dict[str, Any] = json.loads(stdout.decode().strip().splitlines()[-1])
+    validate = contract_validator()  # every event and every ack the client received, held to asyncapi.yaml
+    for event, payload in result.get("frames", []):
+        validate(event, payload)
+    for ack in [*result.get("acks", {}).values(), *([result["ack"]] if "ack" in result else [])]:
+        validate("ack", ack)
     return result
 
 
@@ -70,7 +75,10 @@ async def json_client(gateway: RunningGateway, query: str = "") -> AsyncIterator
 
 
 async def receive(websocket: ClientConnection, timeout: float = 5.0) -> Any:
-    return json.loads(await asyncio.wait_for(websocket.recv(), timeout))
+    """The next JSON frame, held to asyncapi.yaml (a server event or the route response's ack)."""
+    frame = json.loads(await asyncio.wait_for(websocket.recv(), timeout))
+    contract_validator().frame(frame)
+    return frame
 
 
 async def receive_until(websocket: ClientConnection, wanted: Any, timeout: float = 5.0) -> list[Any]:

@@ -16,15 +16,35 @@ import socketio
 
 from shared.contract import METRIC_NAMES
 from shared.services import services
-from tests.support import RunningGateway, connection_rooms
+from tests.support import RunningGateway, connection_rooms, contract_validator
 
 LIVE = "analytics:liveMetrics"
 ERROR = "analytics:error"
 UPDATE = "analytics:dashboardUpdate"
 
 
+# What the server sent that asyncapi.yaml does not allow, in this test; the autouse fixture fails the test on it
+# (a Socket.IO event handler's exception would only be logged).
+violations: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def frames_match_the_asyncapi_document():
+    violations.clear()
+    yield
+    assert violations == []
+
+
+def check_contract(event: str, payload: Any) -> None:
+    try:
+        contract_validator()(event, payload)
+    except AssertionError as violation:
+        violations.append(str(violation))
+
+
 class Client:
-    """A Socket.IO client that records every server event it receives."""
+    """A Socket.IO client that records every server event it receives, and holds each, and every ack, to
+    asyncapi.yaml's schemas."""
 
     def __init__(self, transports: list[str] | None = None) -> None:
         self.sio = socketio.AsyncClient(reconnection=False)
@@ -33,6 +53,7 @@ class Client:
         self.sio.on("*", self._record)
 
     async def _record(self, event: str, *args: Any) -> None:
+        check_contract(event, args[0] if args else None)
         self.received[event].append((time.monotonic(), args[0] if args else None))
 
     async def connect(self, gateway: RunningGateway, **kwargs: Any) -> Client:
@@ -41,7 +62,9 @@ class Client:
         return self
 
     async def call(self, event: str, *args: Any) -> Any:
-        return await self.sio.call(event, *args, timeout=10) if args else await self.sio.call(event, timeout=10)
+        ack = await self.sio.call(event, *args, timeout=10) if args else await self.sio.call(event, timeout=10)
+        check_contract("ack", ack)
+        return ack
 
     async def wait_for(self, event: str, count: int = 1, timeout: float = 5.0) -> list[Any]:
         deadline = time.monotonic() + timeout
@@ -273,10 +296,11 @@ async def test_gateway_serves_the_management_api_to_boto3(gateway):
     api = boto3.client("apigatewaymanagementapi", endpoint_url=gateway.url, region_name="us-east-1")
     info = await asyncio.to_thread(api.get_connection, ConnectionId=client.connection_id)
     assert info["Identity"]["SourceIp"] == "127.0.0.1"
-    frame = json.dumps({"event": "analytics:dashboardUpdate", "data": {"dashboardId": "x", "data": 1}}).encode()
+    posted = {"dashboardId": "x", "data": 1, "timestamp": "2026-11-25T10:00:00.000Z"}  # as asyncapi.yaml says
+    frame = json.dumps({"event": "analytics:dashboardUpdate", "data": posted}).encode()
     await asyncio.to_thread(api.post_to_connection, ConnectionId=client.connection_id, Data=frame)
     (update,) = await client.wait_for(UPDATE)
-    assert update == {"dashboardId": "x", "data": 1}
+    assert update == posted
     with pytest.raises(api.exceptions.GoneException):
         await asyncio.to_thread(api.post_to_connection, ConnectionId="NOSUCHCONNECT0=", Data=frame)
     connection_id = client.connection_id

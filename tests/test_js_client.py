@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from shared.contract import METRIC_NAMES
+from tests.support import contract_validator
 
 SCRIPT = Path(__file__).parent / "js" / "seed_example.js"
 
@@ -22,7 +23,14 @@ async def run_seed_example(url: str, transport: str) -> dict:
     )
     stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 0, (stdout + stderr).decode()
-    return json.loads(stdout.decode().strip().splitlines()[-1])
+    result = json.loads(stdout.decode().strip().splitlines()[-1])
+    validate = contract_validator()  # every event and every ack the client received, held to asyncapi.yaml
+    assert result["frames"], "the client recorded no server event"
+    for event, payload in result["frames"]:
+        validate(event, payload)
+    for ack in result["acks"].values():
+        validate("ack", ack)
+    return result
 
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])

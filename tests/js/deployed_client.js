@@ -19,6 +19,8 @@ const socket = io(origin, {
 });
 const received = { 'analytics:liveMetrics': [], 'analytics:error': [], 'analytics:dashboardUpdate': [] };
 const waiters = [];
+const frames = []; // every server event, for the test to hold to asyncapi.yaml
+socket.onAny((event, ...args) => frames.push([event, args[0]]));
 for (const name of Object.keys(received)) {
   socket.on(name, (payload) => {
     received[name].push(payload);
@@ -129,6 +131,7 @@ socket.once('connect', async () => {
   try {
     const result = await scenarios[scenario]();
     socket.close();
+    result.frames = frames;
     console.log(JSON.stringify(result));
     process.exit(0);
   } catch (e) {

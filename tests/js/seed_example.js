@@ -17,6 +17,8 @@ socket.on('analytics:liveMetrics', (metrics) => {
   if (resolvePush) resolvePush();
 });
 socket.on('analytics:error', (error) => errors.push(error));
+const frames = []; // every server event, for tests/test_js_client.py to hold to asyncapi.yaml
+socket.onAny((event, ...args) => frames.push([event, args[0]]));
 socket.on('connect_error', (err) => fail(`connect_error: ${err.message}`));
 
 const nextPush = () => new Promise((resolve) => { resolvePush = resolve; });
@@ -42,6 +44,7 @@ socket.on('connect', async () => {
     result.pushesAfterUnsubscribe = pushes.length - afterUnsubscribe;
     result.lastSnapshot = pushes[pushes.length - 1];
     result.errors = errors;
+    result.frames = frames;
     socket.close();
     console.log(JSON.stringify(result));
     process.exit(0);
