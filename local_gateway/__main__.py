@@ -1,4 +1,4 @@
-"""`python -m local_gateway`: the development gateway on HOST:PORT (default 0.0.0.0:4000)."""
+"""`python -m local_gateway`: the development gateway on HOST:PORT (default 127.0.0.1:4000)."""
 
 from __future__ import annotations
 

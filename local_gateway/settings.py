@@ -40,7 +40,7 @@ class GatewaySettings:
         if poster not in LOCAL_POSTERS:
             raise ConfigError(f"{LOCAL_POSTER} must be one of {', '.join(LOCAL_POSTERS)}, got {poster!r}")
         return cls(
-            host=read_optional(environ, HOST) or "0.0.0.0",
+            host=read_optional(environ, HOST) or "127.0.0.1",  # this machine only, as sam local
             port=int(read_number(environ, PORT, 4000, 0)),
             cors_allowed_origins="*" if origins == "*" else [o.strip() for o in origins.split(",") if o.strip()],
             local_poster=poster,

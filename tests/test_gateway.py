@@ -192,7 +192,9 @@ async def test_gateway_dashboard_update_endpoint_rejects_bad_input(gateway):
         async with http.post(f"{gateway.url}/dashboards/bad%20id/updates", json={}) as response:
             assert response.status == 400
             assert "dashboardId" in (await response.json())["error"]
-        async with http.post(f"{gateway.url}/dashboards/sales/updates", data=b"{nope") as response:
+        async with http.post(
+            f"{gateway.url}/dashboards/sales/updates", data=b"{nope", headers={"Content-Type": "application/json"}
+        ) as response:
             assert response.status == 400
 
 
