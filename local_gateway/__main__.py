@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import logging
-
 import uvicorn
 
 from local_gateway.app import Gateway
+from local_gateway.logs import configure_logging
 from local_gateway.settings import GatewaySettings
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("botocore", "werkzeug"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging()
     settings = GatewaySettings.from_env()
     gateway = Gateway(settings)
-    uvicorn.run(gateway.app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    # log_config=None: uvicorn's lines go through our handler and its query-string filter.
+    uvicorn.run(
+        gateway.app, host=settings.host, port=settings.port, log_level="info", access_log=False, log_config=None
+    )
 
 
 if __name__ == "__main__":

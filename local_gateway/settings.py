@@ -25,7 +25,7 @@ class GatewaySettings:
 
     host: str
     port: int
-    cors_allowed_origins: str | list[str]
+    cors_allowed_origins: str | list[str]  # beyond this machine's pages (origins.py); "*": every origin
     # inprocess: emit straight to the sockets; http: the fan-out engine AWS uses (SignedPoster, SigV4 over
     # keep-alive HTTP, via management_api_poster) to the gateway's own /@connections, in plain HTTP.
     local_poster: str = LOCAL_POSTERS[0]
@@ -35,7 +35,7 @@ class GatewaySettings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
         environ = os.environ if environ is None else environ
-        origins = read_optional(environ, CORS_ALLOWED_ORIGINS) or "*"
+        origins = read_optional(environ, CORS_ALLOWED_ORIGINS) or ""
         poster = (read_optional(environ, LOCAL_POSTER) or LOCAL_POSTERS[0]).lower()
         if poster not in LOCAL_POSTERS:
             raise ConfigError(f"{LOCAL_POSTER} must be one of {', '.join(LOCAL_POSTERS)}, got {poster!r}")

@@ -18,6 +18,7 @@ import socketio
 
 from local_gateway import apigw
 from local_gateway.apigw import ConnectionInfo
+from local_gateway.origins import origin_policy
 from local_gateway.registry import Connection, ConnectionRegistry
 from shared.codec import decode_server_frame, encode_client_frame
 from shared.contract import ERROR, MAX_MESSAGE_BYTES, echoed_event_name
@@ -72,7 +73,7 @@ class SocketIOFront:
         self._by_sid: dict[str, str] = {}
         self.server = socketio.AsyncServer(
             async_mode="asgi",
-            cors_allowed_origins=cors_allowed_origins,
+            cors_allowed_origins=origin_policy(cors_allowed_origins),
             max_http_buffer_size=MAX_MESSAGE_BYTES,
         )
         self.server.on("connect", self._on_connect)
@@ -107,7 +108,9 @@ class SocketIOFront:
             raise socketio.exceptions.ConnectionRefusedError(result.get("body") or "Forbidden")
         self.registry.add(Connection(info, SocketIOEndpoint(self.server, sid)))
         self._by_sid[sid] = info.connection_id
-        logger.info("connected %s (%d open)", info.connection_id, len(self.registry))
+        # Connection ids are what the Management API addresses: DEBUG only, as they are not for every eye.
+        logger.info("connected (%d open)", len(self.registry))
+        logger.debug("connected %s", info.connection_id)
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         connection_id = self._by_sid.pop(sid, None)
@@ -115,7 +118,8 @@ class SocketIOFront:
         if connection is None:
             return
         await self._call("$disconnect", apigw.disconnect_event(connection.info, str(reason)))
-        logger.info("disconnected %s (%s, %d open)", connection_id, reason, len(self.registry))
+        logger.info("disconnected (%s, %d open)", reason, len(self.registry))
+        logger.debug("disconnected %s", connection_id)
 
     async def _on_event(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
         connection = self.registry.get(self._by_sid.get(sid, ""))
@@ -130,7 +134,8 @@ class SocketIOFront:
             return {"ok": False, "error": message}
         route_key = event if event in self.routes and not event.startswith("$") else "$default"
         result = await self._call(route_key, apigw.message_event(connection.info, route_key, body))
-        logger.info("%s %s -> %s", connection.info.connection_id, route_key, result.get("statusCode"))
+        logger.info("%s -> %s", route_key, result.get("statusCode"))
+        logger.debug("%s %s -> %s", connection.info.connection_id, route_key, result.get("statusCode"))
         return await self._ack(sid, event, result)
 
     async def _call(self, route_key: str, event: dict[str, Any]) -> dict[str, Any]:
