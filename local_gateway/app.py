@@ -24,7 +24,7 @@ from local_gateway.apigw_front import ApiGatewayFront, Limits
 from local_gateway.bodies import BodyTooLarge, bounded_body
 from local_gateway.environment import LocalEnvironment
 from local_gateway.inprocess import InProcessPoster
-from local_gateway.invoker import FunctionFailed, FunctionInvoker, Handler
+from local_gateway.invoker import SYSTEM_THREADS, FunctionFailed, FunctionInvoker, Handler
 from local_gateway.lambda_api import lambda_routes
 from local_gateway.management_api import management_routes
 from local_gateway.registry import ConnectionRegistry
@@ -67,8 +67,14 @@ class Gateway:
         public_url = f"http://127.0.0.1:{settings.port}"
         self.environment = LocalEnvironment(source, public_url, os.environ if environ is None else environ)
         self.registry = ConnectionRegistry()
-        self.invoker = FunctionInvoker(self.registry, min(function_timeout(source), 29.0))
-        self.socketio = SocketIOFront(self.registry, self.invoker, routes, settings.cors_allowed_origins, self.stage)
+        timeout = min(function_timeout(source), 29.0)
+        self.invoker = FunctionInvoker(self.registry, timeout)  # the clients' events
+        # The publisher's lane: its pushes, dashboard updates and the functions' own invocations never queue
+        # behind client events.
+        self.system_invoker = FunctionInvoker(self.registry, timeout, SYSTEM_THREADS, "system")
+        self.socketio = SocketIOFront(
+            self.registry, self.invoker, routes, settings.cors_allowed_origins, self.stage, settings.event_backlog
+        )
         limits = Limits(settings.idle_timeout_seconds, settings.max_connection_seconds)
         self.apigw = ApiGatewayFront(
             self.registry, self.invoker, routes, route_response_keys(source), self.stage, limits
@@ -78,7 +84,7 @@ class Gateway:
         http = Starlette(
             routes=[
                 *management_routes(self.registry, self.verifier),
-                *lambda_routes(functions, self.invoker, self.verifier),
+                *lambda_routes(functions, self.system_invoker, self.verifier),
                 Route("/dashboards/{dashboard_id}/updates", self._post_dashboard_update, methods=["POST"]),
                 Route("/health", self._health, methods=["GET"]),
                 WebSocketRoute("/{stage}", self.apigw.serve),
@@ -90,7 +96,7 @@ class Gateway:
     async def invoke(self, handler: Handler, event: dict[str, Any], name: str) -> dict[str, Any]:
         """A function run for the gateway itself (publisher, dashboard updates): a crash becomes a 502."""
         try:
-            result = await self.invoker.invoke(handler, event, name)
+            result = await self.system_invoker.invoke(handler, event, name)
         except FunctionFailed:
             return {"statusCode": 502, "body": json.dumps({"error": "Internal server error"})}
         return result if isinstance(result, dict) else {"statusCode": 200, "body": json.dumps(result)}
@@ -174,3 +180,4 @@ class Gateway:
             await run_in_threadpool(self.environment.stop)
             reset_services(None)
             self.invoker.restart()
+            self.system_invoker.restart()

@@ -15,6 +15,7 @@ CORS_ALLOWED_ORIGINS = "CORS_ALLOWED_ORIGINS"
 LOCAL_POSTER = "LOCAL_POSTER"
 INPROCESS, HTTP = "inprocess", "http"
 LOCAL_POSTERS = (INPROCESS, HTTP)
+EVENT_BACKLOG = "EVENT_BACKLOG"
 APIGW_IDLE_TIMEOUT_SECONDS = "APIGW_IDLE_TIMEOUT_SECONDS"
 APIGW_MAX_CONNECTION_SECONDS = "APIGW_MAX_CONNECTION_SECONDS"
 
@@ -31,6 +32,8 @@ class GatewaySettings:
     local_poster: str = LOCAL_POSTERS[0]
     idle_timeout_seconds: float = IDLE_TIMEOUT_SECONDS  # the /{stage} endpoint, as API Gateway
     max_connection_seconds: float = MAX_CONNECTION_SECONDS
+    # Socket.IO events of one connection waiting behind the one running; beyond: "Too many requests".
+    event_backlog: int = 16
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -46,4 +49,5 @@ class GatewaySettings:
             local_poster=poster,
             idle_timeout_seconds=read_number(environ, APIGW_IDLE_TIMEOUT_SECONDS, IDLE_TIMEOUT_SECONDS, 0.1),
             max_connection_seconds=read_number(environ, APIGW_MAX_CONNECTION_SECONDS, MAX_CONNECTION_SECONDS, 0.1),
+            event_backlog=int(read_number(environ, EVENT_BACKLOG, 16, 1)),
         )

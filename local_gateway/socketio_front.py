@@ -18,6 +18,7 @@ import socketio
 
 from local_gateway import apigw
 from local_gateway.apigw import ConnectionInfo
+from local_gateway.lanes import DROPPED, Lane
 from local_gateway.origins import origin_policy
 from local_gateway.registry import Connection, ConnectionRegistry
 from shared.codec import decode_server_frame, encode_client_frame
@@ -31,6 +32,9 @@ logger = logging.getLogger("local_gateway")
 # Socket.IO's own query parameters, which API Gateway would never see.
 TRANSPORT_PARAMS = {"EIO", "transport", "t", "sid", "j", "b64"}
 INTERNAL_SERVER_ERROR = "Internal server error"
+NOT_CONNECTED = "Not connected"
+TOO_MANY_REQUESTS = "Too many requests: wait for the answers to what you sent before sending more"
+DEFAULT_BACKLOG = 16  # events of one connection waiting behind the one running
 
 
 def new_connection_id() -> str:
@@ -65,8 +69,11 @@ class SocketIOFront:
         routes: dict[str, Handler],
         cors_allowed_origins: str | list[str],
         stage: str,
+        backlog: int = DEFAULT_BACKLOG,
     ) -> None:
         self.registry = registry
+        self.backlog = backlog
+        self._lanes: dict[str, Lane] = {}
         self.invoker = invoker
         self.routes = routes
         self.stage = stage
@@ -84,6 +91,9 @@ class SocketIOFront:
         return self._by_sid.get(sid)
 
     async def close_all(self) -> None:
+        lanes, self._lanes = list(self._lanes.values()), {}
+        for lane in lanes:  # first: shutdown does not wait for anything a client queued
+            await lane.close()
         for sid in list(self._by_sid):
             await self.server.disconnect(sid)
 
@@ -108,12 +118,16 @@ class SocketIOFront:
             raise socketio.exceptions.ConnectionRefusedError(result.get("body") or "Forbidden")
         self.registry.add(Connection(info, SocketIOEndpoint(self.server, sid)))
         self._by_sid[sid] = info.connection_id
+        self._lanes[sid] = Lane(self.backlog)
         # Connection ids are what the Management API addresses: DEBUG only, as they are not for every eye.
         logger.info("connected (%d open)", len(self.registry))
         logger.debug("connected %s", info.connection_id)
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         connection_id = self._by_sid.pop(sid, None)
+        lane = self._lanes.pop(sid, None)
+        if lane is not None:
+            await lane.close()  # what it had queued would only act for a connection that is gone
         connection = self.registry.remove(connection_id) if connection_id else None
         if connection is None:
             return
@@ -122,9 +136,11 @@ class SocketIOFront:
         logger.debug("disconnected %s", connection_id)
 
     async def _on_event(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
+        # Nothing here may wait before the event takes its place in the lane: that keeps the client's order.
         connection = self.registry.get(self._by_sid.get(sid, ""))
-        if connection is None:
-            return {"ok": False, "error": "Not connected"}
+        lane = self._lanes.get(sid)
+        if connection is None or lane is None:
+            return {"ok": False, "error": NOT_CONNECTED}
         connection.info.last_active_at = time.time()
         try:
             body = encode_client_frame(event, *args)
@@ -132,6 +148,14 @@ class SocketIOFront:
             message = "Binary or non-JSON arguments are not supported"
             await self.server.emit(ERROR, {"message": message, "event": echoed_event_name(event)}, to=sid)
             return {"ok": False, "error": message}
+        answer = lane.submit(lambda: self._run_event(sid, event, connection, body))
+        if answer is None:  # refused before any work, so a flood costs no DynamoDB call
+            await self.server.emit(ERROR, {"message": TOO_MANY_REQUESTS, "event": echoed_event_name(event)}, to=sid)
+            return {"ok": False, "error": TOO_MANY_REQUESTS}
+        result = await answer
+        return {"ok": False, "error": NOT_CONNECTED} if result is DROPPED else result
+
+    async def _run_event(self, sid: str, event: str, connection: Connection, body: str) -> dict[str, Any]:
         route_key = event if event in self.routes and not event.startswith("$") else "$default"
         result = await self._call(route_key, apigw.message_event(connection.info, route_key, body))
         logger.info("%s -> %s", route_key, result.get("statusCode"))
