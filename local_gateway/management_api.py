@@ -55,7 +55,7 @@ def management_routes(registry: ConnectionRegistry, verifier: SignatureVerifier)
             await found.endpoint.send(body)
         except ValueError:
             # Only the Socket.IO front has a shape to ask for: it turns {"event", "data"} into an emit.
-            return _error(400, "BadRequestException", 'Data is not a server frame {"event", "data"}')
+            return _error(400, "BadRequestException", 'Data is not a server frame {"event", "data"} of a usable event')
         return Response(status_code=200)
 
     async def get(request: Request, body: bytes) -> Response:

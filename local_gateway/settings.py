@@ -20,6 +20,13 @@ APIGW_IDLE_TIMEOUT_SECONDS = "APIGW_IDLE_TIMEOUT_SECONDS"
 APIGW_MAX_CONNECTION_SECONDS = "APIGW_MAX_CONNECTION_SECONDS"
 
 
+def _port(environ: Mapping[str, str]) -> int:
+    port = read_number(environ, PORT, 4000, 1)
+    if not port.is_integer() or port > 65535:
+        raise ConfigError(f"{PORT} must be a whole number from 1 to 65535, got {environ.get(PORT)!r}")
+    return int(port)
+
+
 @dataclass(frozen=True)
 class GatewaySettings:
     """Settings of the local gateway alone (the deployed stack has no use for them)."""
@@ -44,7 +51,7 @@ class GatewaySettings:
             raise ConfigError(f"{LOCAL_POSTER} must be one of {', '.join(LOCAL_POSTERS)}, got {poster!r}")
         return cls(
             host=read_optional(environ, HOST) or "127.0.0.1",  # this machine only, as sam local
-            port=int(read_number(environ, PORT, 4000, 0)),
+            port=_port(environ),
             cors_allowed_origins="*" if origins == "*" else [o.strip() for o in origins.split(",") if o.strip()],
             local_poster=poster,
             idle_timeout_seconds=read_number(environ, APIGW_IDLE_TIMEOUT_SECONDS, IDLE_TIMEOUT_SECONDS, 0.1),

@@ -31,6 +31,9 @@ logger = logging.getLogger("local_gateway")
 
 # Socket.IO's own query parameters, which API Gateway would never see.
 TRANSPORT_PARAMS = {"EIO", "transport", "t", "sid", "j", "b64"}
+# Event names Socket.IO clients keep for themselves: a server frame naming one makes the client drop ("parse
+# error"), so the Management API refuses such a frame for a Socket.IO connection.
+RESERVED_EVENTS = {"connect", "disconnect", "connect_error", "disconnecting", "newListener", "removeListener"}
 INTERNAL_SERVER_ERROR = "Internal server error"
 NOT_CONNECTED = "Not connected"
 TOO_MANY_REQUESTS = "Too many requests: wait for the answers to what you sent before sending more"
@@ -58,6 +61,8 @@ class SocketIOEndpoint:
     @staticmethod
     async def emit_frame(server: socketio.AsyncServer, to: str | list[str], frame: bytes) -> None:
         event, data = decode_server_frame(frame)
+        if event in RESERVED_EVENTS:
+            raise ValueError(f"{event} is reserved by Socket.IO")
         await server.emit(event, data, to=to)
 
 

@@ -281,6 +281,13 @@ async def test_gateway_serves_the_management_api_to_boto3(gateway):
     assert update == {"dashboardId": "x", "data": 1}
     with pytest.raises(api.exceptions.GoneException):
         await asyncio.to_thread(api.post_to_connection, ConnectionId="NOSUCHCONNECT0=", Data=frame)
+    # Socket.IO keeps these names for itself: a frame naming one would make the client drop.
+    for reserved in ("connect", "disconnect", "connect_error", "disconnecting", "newListener", "removeListener"):
+        with pytest.raises(api.exceptions.ClientError) as refused:
+            data = json.dumps({"event": reserved, "data": {}}).encode()
+            await asyncio.to_thread(api.post_to_connection, ConnectionId=client.connection_id, Data=data)
+        assert refused.value.response["Error"]["Code"] == "BadRequestException"
+    assert client.sio.connected
     connection_id = client.connection_id
     await asyncio.to_thread(api.delete_connection, ConnectionId=connection_id)
     await wait_until(lambda: not client.sio.connected)

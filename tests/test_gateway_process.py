@@ -16,6 +16,7 @@ from pathlib import Path
 
 import boto3
 import jwt
+import pytest
 import socketio
 
 from tests.support import RunningGateway, free_port
@@ -61,6 +62,8 @@ def test_gateway_process_listens_on_port_and_stops_cleanly_on_ctrl_c():
     try:
         health = wait_for_health(f"http://127.0.0.1:{port}", process)
         assert health["dynamodb"].startswith("embedded moto")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+            assert response.headers.get("server") is None  # no `server: uvicorn`
         assert asyncio.run(subscribe_and_join(f"http://127.0.0.1:{port}")) == [{"ok": True}] * 2
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
@@ -142,3 +145,18 @@ def test_gateway_uses_the_dynamodb_endpoint_it_is_given(moto_endpoint):
     finally:
         running.stop()
     assert os.environ.get("DYNAMODB_ENDPOINT_URL") is None
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [{"PORT": "99999"}, {"PORT": "0"}, {"PORT": "80.5"}, {"PORT": "http"}, {"LOCAL_POSTER": "carrier-pigeon"}],
+)
+def test_bad_configuration_is_one_clear_line_and_a_non_zero_exit(environment):
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(free_port()), **environment}
+    finished = subprocess.run(
+        [sys.executable, "-m", "local_gateway"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert finished.returncode != 0
+    lines = (finished.stdout + finished.stderr).strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("local_gateway: bad configuration: "), lines
+    assert next(iter(environment)) in lines[0]
