@@ -22,7 +22,7 @@ APIGW_MAX_CONNECTION_SECONDS = "APIGW_MAX_CONNECTION_SECONDS"
 
 def _port(environ: Mapping[str, str]) -> int:
     port = read_number(environ, PORT, 4000, 1)
-    if not port.is_integer() or port > 65535:
+    if not float(port).is_integer() or port > 65535:
         raise ConfigError(f"{PORT} must be a whole number from 1 to 65535, got {environ.get(PORT)!r}")
     return int(port)
 

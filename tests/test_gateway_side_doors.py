@@ -212,3 +212,14 @@ def test_the_embedded_dynamodb_is_on_loopback_without_cors(gateway):
     )
     _, headers, _ = http_status(request)
     assert not [name for name in headers if name.lower().startswith("access-control-")]
+
+
+async def test_bodies_beyond_the_bound_are_refused_before_they_are_read(gateway):
+    big = b"[" + b"1," * 150_000 + b"1]"  # 300 KB
+    json_type = {"content-type": "application/json"}
+    for path in ("/dashboards/sales/updates", "/2015-03-31/functions/ConnectFunction/invocations", "/@connections/x"):
+        declared = await asgi(gateway.gateway.app, "POST", path, json_type, big, client=("127.0.0.1", 1))
+        assert declared[0] == 413, path
+        # No Content-Length (chunked): counted as it arrives.
+        request = urllib.request.Request(f"{gateway.url}{path}", data=iter([big]), method="POST", headers=json_type)
+        assert (await asyncio.to_thread(http_status, request))[0] == 413, path
