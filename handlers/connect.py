@@ -18,6 +18,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         connect(services(), ws)
     except ClientError as error:
-        logger.info("refused connection %s: %s", ws.connection_id, error.message)
+        logger.info("refused a connection: %s", error.message)
+        logger.debug("refused connection %s", ws.connection_id)
         return {"statusCode": error.status_code, "body": error.message}
     return {"statusCode": 200, "body": "Connected"}

@@ -1,22 +1,36 @@
-"""`python -m local_gateway`: the development gateway on HOST:PORT (default 0.0.0.0:4000)."""
+"""`python -m local_gateway`: the development gateway on HOST:PORT (default 127.0.0.1:4000)."""
 
 from __future__ import annotations
 
-import logging
+import sys
 
 import uvicorn
 
 from local_gateway.app import Gateway
+from local_gateway.logs import configure_logging
 from local_gateway.settings import GatewaySettings
+from shared.config import ConfigError
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("botocore", "werkzeug"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-    settings = GatewaySettings.from_env()
+    configure_logging()
+    try:
+        settings = GatewaySettings.from_env()
+    except ConfigError as error:  # one clear line, not a traceback
+        print(f"local_gateway: bad configuration: {error}", file=sys.stderr)
+        sys.exit(2)
     gateway = Gateway(settings)
-    uvicorn.run(gateway.app, host=settings.host, port=settings.port, log_level="info", access_log=False)
+    # log_config=None: uvicorn's lines go through our handler and its query-string filter.
+    uvicorn.run(
+        gateway.app,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        access_log=False,
+        log_config=None,
+        server_header=False,  # what serves the gateway is nobody else's business
+        timeout_graceful_shutdown=5,  # Ctrl-C ends within seconds whatever clients do
+    )
 
 
 if __name__ == "__main__":

@@ -100,7 +100,8 @@ class ApiGatewayFront:
         await websocket.accept()
         endpoint = WebSocketEndpoint(websocket)
         self.registry.add(Connection(info, endpoint))  # from now on, posts reach it (no more 410)
-        logger.info("connected %s on /%s (%d open)", info.connection_id, self.stage, len(self.registry))
+        logger.info("connected on /%s (%d open)", self.stage, len(self.registry))
+        logger.debug("connected %s on /%s", info.connection_id, self.stage)
         reason = "Client closed"
         try:
             reason = await self._receive(websocket, endpoint, info)
@@ -108,7 +109,8 @@ class ApiGatewayFront:
             self.registry.remove(info.connection_id)
             with contextlib.suppress(FunctionFailed):  # logged by the invoker; the socket is gone either way
                 await self._call("$disconnect", apigw.disconnect_event(info, reason))
-            logger.info("disconnected %s (%s, %d open)", info.connection_id, reason, len(self.registry))
+            logger.info("disconnected from /%s (%s, %d open)", self.stage, reason, len(self.registry))
+            logger.debug("disconnected %s", info.connection_id)
 
     async def _connect(self, info: ConnectionInfo, headers: dict[str, str], query: dict[str, str]) -> int:
         try:
@@ -164,7 +166,8 @@ class ApiGatewayFront:
             error = {"message": "Internal server error", "connectionId": info.connection_id, "requestId": request_id}
             await endpoint.send(json.dumps(error).encode())
             return
-        logger.info("%s %s -> %s", info.connection_id, route_key, result.get("statusCode"))
+        logger.info("/%s %s -> %s", self.stage, route_key, result.get("statusCode"))
+        logger.debug("%s %s -> %s", info.connection_id, route_key, result.get("statusCode"))
         body_out = result.get("body")
         if route_key in self.route_responses and isinstance(body_out, str) and body_out:
             await endpoint.send(body_out.encode())

@@ -21,14 +21,16 @@ from starlette.routing import Route, WebSocketRoute
 
 from local_gateway import apigw
 from local_gateway.apigw_front import ApiGatewayFront, Limits
+from local_gateway.bodies import BodyTooLarge, bounded_body
 from local_gateway.environment import LocalEnvironment
 from local_gateway.inprocess import InProcessPoster
-from local_gateway.invoker import FunctionFailed, FunctionInvoker, Handler
+from local_gateway.invoker import SYSTEM_THREADS, FunctionFailed, FunctionInvoker, Handler
 from local_gateway.lambda_api import lambda_routes
 from local_gateway.management_api import management_routes
 from local_gateway.page import page_routes
 from local_gateway.registry import ConnectionRegistry
 from local_gateway.settings import INPROCESS, GatewaySettings
+from local_gateway.signatures import SignatureVerifier, is_loopback
 from local_gateway.socketio_front import SocketIOFront
 from local_gateway.template import Template, function_timeout, route_response_keys, stage_name, template
 from shared.config import Config
@@ -37,6 +39,13 @@ from shared.poster import Poster
 from shared.services import Services, management_api_poster, reset_services
 
 logger = logging.getLogger("local_gateway")
+
+
+def function_credentials() -> Any:
+    """What the functions sign with: boto3's credential chain in this process (the environment started)."""
+    import boto3
+
+    return boto3.session.Session().get_credentials()
 
 
 def import_handler(dotted: str) -> Handler:
@@ -59,16 +68,24 @@ class Gateway:
         public_url = f"http://127.0.0.1:{settings.port}"
         self.environment = LocalEnvironment(source, public_url, os.environ if environ is None else environ)
         self.registry = ConnectionRegistry()
-        self.invoker = FunctionInvoker(self.registry, min(function_timeout(source), 29.0))
-        self.socketio = SocketIOFront(self.registry, self.invoker, routes, settings.cors_allowed_origins, self.stage)
+        timeout = min(function_timeout(source), 29.0)
+        self.invoker = FunctionInvoker(self.registry, timeout)  # the clients' events
+        # The publisher's lane: its pushes, dashboard updates and the functions' own invocations never queue
+        # behind client events.
+        self.system_invoker = FunctionInvoker(self.registry, timeout, SYSTEM_THREADS, "system")
+        self.socketio = SocketIOFront(
+            self.registry, self.invoker, routes, settings.cors_allowed_origins, self.stage, settings.event_backlog
+        )
         limits = Limits(settings.idle_timeout_seconds, settings.max_connection_seconds)
         self.apigw = ApiGatewayFront(
             self.registry, self.invoker, routes, route_response_keys(source), self.stage, limits
         )
+        # The credentials the functions sign with, known once the environment has started.
+        self.verifier = SignatureVerifier()
         http = Starlette(
             routes=[
-                *management_routes(self.registry),
-                *lambda_routes(functions, self.invoker),
+                *management_routes(self.registry, self.verifier),
+                *lambda_routes(functions, self.system_invoker, self.verifier),
                 *page_routes(),
                 Route("/dashboards/{dashboard_id}/updates", self._post_dashboard_update, methods=["POST"]),
                 Route("/health", self._health, methods=["GET"]),
@@ -81,15 +98,24 @@ class Gateway:
     async def invoke(self, handler: Handler, event: dict[str, Any], name: str) -> dict[str, Any]:
         """A function run for the gateway itself (publisher, dashboard updates): a crash becomes a 502."""
         try:
-            result = await self.invoker.invoke(handler, event, name)
+            result = await self.system_invoker.invoke(handler, event, name)
         except FunctionFailed:
             return {"statusCode": 502, "body": json.dumps({"error": "Internal server error"})}
         return result if isinstance(result, dict) else {"statusCode": 200, "body": json.dumps(result)}
 
     # -- HTTP --------------------------------------------------------------------------------
     async def _post_dashboard_update(self, request: Request) -> JSONResponse:
+        # Only JSON: a web page may send text/plain cross-origin without a preflight, never application/json.
+        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
+            return JSONResponse({"error": "The body must be application/json"}, status_code=415)
         try:
-            data = json.loads(await request.body())
+            body = await bounded_body(request)
+        except BodyTooLarge:
+            return JSONResponse({"error": "The body is too large"}, status_code=413)
+        if not is_loopback(request) and self.verifier.check(request, body) is not None:
+            return JSONResponse({"error": "Only this machine, or a signed request, may publish"}, status_code=403)
+        try:
+            data = json.loads(body)
         except ValueError:
             return JSONResponse({"error": "The body must be JSON"}, status_code=400)
         detail = {"dashboardId": request.path_params["dashboard_id"], "data": data}
@@ -132,6 +158,7 @@ class Gateway:
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         config = await run_in_threadpool(self.environment.start)
+        self.verifier.credentials = await run_in_threadpool(function_credentials)
         reset_services(self._services(config))
         publisher = asyncio.create_task(self._publish_forever(config.metrics_interval_seconds))
         logger.info(
@@ -155,3 +182,4 @@ class Gateway:
             await run_in_threadpool(self.environment.stop)
             reset_services(None)
             self.invoker.restart()
+            self.system_invoker.restart()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -14,10 +15,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# moto and DynamoDB Local accept any credentials; boto3 insists that some exist.
+# moto and DynamoDB Local accept any credentials; boto3 insists that some exist. The gateway's Management and
+# Invoke APIs accept only requests signed with these, so the secret is drawn afresh by each gateway process
+# (DynamoDB Local keys its data by the access key id alone, which stays fixed).
 LOCAL_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SECRET_ACCESS_KEY": secrets.token_urlsafe(32),
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 
@@ -45,7 +48,7 @@ class EmbeddedDynamoDB:
 
         if self._server is not None:
             raise RuntimeError("already started")
-        app = _serialized(DomainDispatcherApplication(create_backend_app))
+        app = _without_cors(_serialized(DomainDispatcherApplication(create_backend_app)))
         # Bound (port 0: a free one) before make_server returns, so the port is known before any request.
         server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
         self._thread = threading.Thread(target=server.serve_forever, name="moto-dynamodb", daemon=True)
@@ -76,6 +79,24 @@ def _serialized(app: Any) -> Any:
     def call(environ: Any, start_response: Any) -> Any:
         with lock:
             return list(app(environ, start_response))
+
+    return call
+
+
+def _without_cors(app: Any) -> Any:
+    """No CORS: moto's server allows every origin, which would let any web page the developer visits call the
+    embedded DynamoDB from the browser. Preflights are refused and moto's Access-Control-* headers dropped."""
+
+    def call(environ: Any, start_response: Any) -> Any:
+        if environ.get("REQUEST_METHOD") == "OPTIONS":
+            start_response("403 Forbidden", [("Content-Length", "0")])
+            return [b""]
+
+        def without_cors_headers(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+            kept = [(k, v) for k, v in headers if not k.lower().startswith("access-control-")]
+            return start_response(status, kept, *exc_info)
+
+        return app(environ, without_cors_headers)
 
     return call
 

@@ -16,6 +16,7 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[dict[str, Any], Any], Any]
 HANDLER_THREADS = 32
+SYSTEM_THREADS = 8  # the publisher, dashboard updates and Lambda invocations: never behind client events
 INTEGRATION_TIMEOUT_SECONDS = 29.0  # API Gateway's most for an integration
 
 
@@ -24,9 +25,16 @@ class FunctionFailed(Exception):
 
 
 class FunctionInvoker:
-    def __init__(self, registry: ConnectionRegistry, timeout_seconds: float = INTEGRATION_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        registry: ConnectionRegistry,
+        timeout_seconds: float = INTEGRATION_TIMEOUT_SECONDS,
+        threads: int = HANDLER_THREADS,
+        name: str = "handler",
+    ) -> None:
         self.registry = registry
         self.timeout_seconds = timeout_seconds
+        self.threads, self.name = threads, name
         self.executor = self._new_executor()
 
     async def invoke(self, handler: Handler, event: dict[str, Any], name: str) -> Any:
@@ -66,10 +74,10 @@ class FunctionInvoker:
         return result
 
     def restart(self) -> None:
-        """Its threads would outlive a stopped gateway; a gateway started again gets a fresh pool."""
-        self.executor.shutdown(wait=False)
+        """Its threads would outlive a stopped gateway; a gateway started again gets a fresh pool. What was
+        still queued is cancelled: shutdown does not wait for it."""
+        self.executor.shutdown(wait=False, cancel_futures=True)
         self.executor = self._new_executor()
 
-    @staticmethod
-    def _new_executor() -> ThreadPoolExecutor:
-        return ThreadPoolExecutor(max_workers=HANDLER_THREADS, thread_name_prefix="handler")
+    def _new_executor(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix=self.name)

@@ -1,7 +1,9 @@
 """Lambda's Invoke API (`POST /2015-03-31/functions/{name}/invocations`), for the functions of template.yaml.
 
 Locally, a function that invokes another (the publisher handing fan-out slices to workers) reaches the gateway
-through boto3's Lambda client, the same call it makes in AWS; the function name is its logical id.
+through boto3's Lambda client, the same call it makes in AWS; the function name is its logical id. As in AWS,
+a call must be SigV4-signed with the functions' credentials: nobody else may run a function with an event of
+their making.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from local_gateway.bodies import MAX_BODY_BYTES, BodyTooLarge, bounded_body
 from local_gateway.invoker import FunctionFailed
+from local_gateway.signatures import SignatureVerifier
 
 if TYPE_CHECKING:
     from local_gateway.invoker import FunctionInvoker, Handler
@@ -24,26 +28,34 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def lambda_routes(functions: dict[str, Handler], invoker: FunctionInvoker) -> list[Route]:
+def _error(status: int, error_type: str, message: str) -> JSONResponse:
+    return JSONResponse(
+        {"Type": "User", "message": message}, status_code=status, headers={"x-amzn-ErrorType": error_type}
+    )
+
+
+def lambda_routes(functions: dict[str, Handler], invoker: FunctionInvoker, verifier: SignatureVerifier) -> list[Route]:
     background: set[asyncio.Task[None]] = set()
 
     async def invoke(request: Request) -> Response:
+        try:
+            body = await bounded_body(request)
+        except BodyTooLarge:
+            message = f"Request must be smaller than {MAX_BODY_BYTES} bytes for the InvokeFunction operation"
+            return _error(413, "RequestTooLargeException", message)
+        refusal = verifier.check(request, body)
+        if refusal is not None:
+            logger.warning("Lambda Invoke refused: %s", refusal.message)
+            kind = "UnrecognizedClientException" if refusal.kind == "unknown" else "InvalidSignatureException"
+            return _error(403, kind, refusal.message)
         name = request.path_params["function_name"]
         handler = functions.get(name)
         if handler is None:
-            return JSONResponse(
-                {"Type": "User", "message": f"Function not found: {name}"},
-                status_code=404,
-                headers={"x-amzn-ErrorType": "ResourceNotFoundException"},
-            )
+            return _error(404, "ResourceNotFoundException", f"Function not found: {name}")
         try:
-            event = json.loads(await request.body() or b"{}")
+            event = json.loads(body or b"{}")
         except ValueError:
-            return JSONResponse(
-                {"Type": "User", "message": "Could not parse request body into json"},
-                status_code=400,
-                headers={"x-amzn-ErrorType": "InvalidRequestContentException"},
-            )
+            return _error(400, "InvalidRequestContentException", "Could not parse request body into json")
         if request.headers.get("x-amz-invocation-type") == "Event":
             task = asyncio.create_task(run(handler, event, name))
             background.add(task)

@@ -1,14 +1,21 @@
-"""The API Gateway Management API (`/@connections/{id}`), served by the gateway on its own port."""
+"""The API Gateway Management API (`/@connections/{id}`), served by the gateway on its own port.
+
+As in AWS, every call must be SigV4-signed (here: with the credentials the gateway gives its functions), so a
+web page or a neighbour on the network can neither push frames into a socket, close it, nor probe its id.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from local_gateway.bodies import BodyTooLarge, bounded_body
 from local_gateway.registry import Connection, ConnectionRegistry
+from local_gateway.signatures import SignatureVerifier
 from shared.contract import MAX_MESSAGE_BYTES
 from shared.metrics import iso_timestamp
 
@@ -20,25 +27,38 @@ def _error(status: int, error_type: str, message: str) -> JSONResponse:
     return JSONResponse({"message": message}, status_code=status, headers={"x-amzn-ErrorType": error_type})
 
 
-def management_routes(registry: ConnectionRegistry) -> list[Route]:
+def management_routes(registry: ConnectionRegistry, verifier: SignatureVerifier) -> list[Route]:
     def connection(request: Request) -> Connection | None:
         return registry.get(request.path_params["connection_id"])
 
-    async def post(request: Request) -> Response:
+    def signed(handler: Callable[[Request, bytes], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        async def checked(request: Request) -> Response:
+            try:
+                body = await bounded_body(request)
+            except BodyTooLarge:
+                return _error(413, "PayloadTooLargeException", "Payload too large")
+            refusal = verifier.check(request, body)
+            if refusal is not None:
+                logger.warning("@connections %s refused: %s", request.method, refusal.message)
+                return _error(403, "ForbiddenException", refusal.message)
+            return await handler(request, body)
+
+        return checked
+
+    async def post(request: Request, body: bytes) -> Response:
         found = connection(request)
         if found is None:
             return _error(410, "GoneException", "Gone")
-        body = await request.body()
         if len(body) > MAX_MESSAGE_BYTES:
             return _error(413, "PayloadTooLargeException", "Payload too large")
         try:
             await found.endpoint.send(body)
         except ValueError:
             # Only the Socket.IO front has a shape to ask for: it turns {"event", "data"} into an emit.
-            return _error(400, "BadRequestException", 'Data is not a server frame {"event", "data"}')
+            return _error(400, "BadRequestException", 'Data is not a server frame {"event", "data"} of a usable event')
         return Response(status_code=200)
 
-    async def get(request: Request) -> Response:
+    async def get(request: Request, body: bytes) -> Response:
         found = connection(request)
         if found is None:
             return _error(410, "GoneException", "Gone")
@@ -51,7 +71,7 @@ def management_routes(registry: ConnectionRegistry) -> list[Route]:
             }
         )
 
-    async def delete(request: Request) -> Response:
+    async def delete(request: Request, body: bytes) -> Response:
         found = connection(request)
         if found is None:
             return _error(410, "GoneException", "Gone")
@@ -62,8 +82,8 @@ def management_routes(registry: ConnectionRegistry) -> list[Route]:
     for prefix in ("", "/{stage}"):
         path = prefix + "/@connections/{connection_id}"
         routes += [
-            Route(path, post, methods=["POST"]),
-            Route(path, get, methods=["GET"]),
-            Route(path, delete, methods=["DELETE"]),
+            Route(path, signed(post), methods=["POST"]),
+            Route(path, signed(get), methods=["GET"]),
+            Route(path, signed(delete), methods=["DELETE"]),
         ]
     return routes

@@ -15,8 +15,16 @@ CORS_ALLOWED_ORIGINS = "CORS_ALLOWED_ORIGINS"
 LOCAL_POSTER = "LOCAL_POSTER"
 INPROCESS, HTTP = "inprocess", "http"
 LOCAL_POSTERS = (INPROCESS, HTTP)
+EVENT_BACKLOG = "EVENT_BACKLOG"
 APIGW_IDLE_TIMEOUT_SECONDS = "APIGW_IDLE_TIMEOUT_SECONDS"
 APIGW_MAX_CONNECTION_SECONDS = "APIGW_MAX_CONNECTION_SECONDS"
+
+
+def _port(environ: Mapping[str, str]) -> int:
+    port = read_number(environ, PORT, 4000, 1)
+    if not float(port).is_integer() or port > 65535:
+        raise ConfigError(f"{PORT} must be a whole number from 1 to 65535, got {environ.get(PORT)!r}")
+    return int(port)
 
 
 @dataclass(frozen=True)
@@ -25,25 +33,28 @@ class GatewaySettings:
 
     host: str
     port: int
-    cors_allowed_origins: str | list[str]
+    cors_allowed_origins: str | list[str]  # beyond this machine's pages (origins.py); "*": every origin
     # inprocess: emit straight to the sockets; http: the fan-out engine AWS uses (SignedPoster, SigV4 over
     # keep-alive HTTP, via management_api_poster) to the gateway's own /@connections, in plain HTTP.
     local_poster: str = LOCAL_POSTERS[0]
     idle_timeout_seconds: float = IDLE_TIMEOUT_SECONDS  # the /{stage} endpoint, as API Gateway
     max_connection_seconds: float = MAX_CONNECTION_SECONDS
+    # Socket.IO events of one connection waiting behind the one running; beyond: "Too many requests".
+    event_backlog: int = 16
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
         environ = os.environ if environ is None else environ
-        origins = read_optional(environ, CORS_ALLOWED_ORIGINS) or "*"
+        origins = read_optional(environ, CORS_ALLOWED_ORIGINS) or ""
         poster = (read_optional(environ, LOCAL_POSTER) or LOCAL_POSTERS[0]).lower()
         if poster not in LOCAL_POSTERS:
             raise ConfigError(f"{LOCAL_POSTER} must be one of {', '.join(LOCAL_POSTERS)}, got {poster!r}")
         return cls(
-            host=read_optional(environ, HOST) or "0.0.0.0",
-            port=int(read_number(environ, PORT, 4000, 0)),
+            host=read_optional(environ, HOST) or "127.0.0.1",  # this machine only, as sam local
+            port=_port(environ),
             cors_allowed_origins="*" if origins == "*" else [o.strip() for o in origins.split(",") if o.strip()],
             local_poster=poster,
             idle_timeout_seconds=read_number(environ, APIGW_IDLE_TIMEOUT_SECONDS, IDLE_TIMEOUT_SECONDS, 0.1),
             max_connection_seconds=read_number(environ, APIGW_MAX_CONNECTION_SECONDS, MAX_CONNECTION_SECONDS, 0.1),
+            event_backlog=int(read_number(environ, EVENT_BACKLOG, 16, 1)),
         )

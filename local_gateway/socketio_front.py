@@ -18,6 +18,8 @@ import socketio
 
 from local_gateway import apigw
 from local_gateway.apigw import ConnectionInfo
+from local_gateway.lanes import DROPPED, Lane
+from local_gateway.origins import origin_policy
 from local_gateway.registry import Connection, ConnectionRegistry
 from shared.codec import decode_server_frame, encode_client_frame
 from shared.contract import ERROR, MAX_MESSAGE_BYTES, echoed_event_name
@@ -29,7 +31,13 @@ logger = logging.getLogger("local_gateway")
 
 # Socket.IO's own query parameters, which API Gateway would never see.
 TRANSPORT_PARAMS = {"EIO", "transport", "t", "sid", "j", "b64"}
+# Event names Socket.IO clients keep for themselves: a server frame naming one makes the client drop ("parse
+# error"), so the Management API refuses such a frame for a Socket.IO connection.
+RESERVED_EVENTS = {"connect", "disconnect", "connect_error", "disconnecting", "newListener", "removeListener"}
 INTERNAL_SERVER_ERROR = "Internal server error"
+NOT_CONNECTED = "Not connected"
+TOO_MANY_REQUESTS = "Too many requests: wait for the answers to what you sent before sending more"
+DEFAULT_BACKLOG = 16  # events of one connection waiting behind the one running
 
 
 def new_connection_id() -> str:
@@ -53,6 +61,8 @@ class SocketIOEndpoint:
     @staticmethod
     async def emit_frame(server: socketio.AsyncServer, to: str | list[str], frame: bytes) -> None:
         event, data = decode_server_frame(frame)
+        if event in RESERVED_EVENTS:
+            raise ValueError(f"{event} is reserved by Socket.IO")
         await server.emit(event, data, to=to)
 
 
@@ -64,15 +74,18 @@ class SocketIOFront:
         routes: dict[str, Handler],
         cors_allowed_origins: str | list[str],
         stage: str,
+        backlog: int = DEFAULT_BACKLOG,
     ) -> None:
         self.registry = registry
+        self.backlog = backlog
+        self._lanes: dict[str, Lane] = {}
         self.invoker = invoker
         self.routes = routes
         self.stage = stage
         self._by_sid: dict[str, str] = {}
         self.server = socketio.AsyncServer(
             async_mode="asgi",
-            cors_allowed_origins=cors_allowed_origins,
+            cors_allowed_origins=origin_policy(cors_allowed_origins),
             max_http_buffer_size=MAX_MESSAGE_BYTES,
         )
         self.server.on("connect", self._on_connect)
@@ -83,6 +96,9 @@ class SocketIOFront:
         return self._by_sid.get(sid)
 
     async def close_all(self) -> None:
+        lanes, self._lanes = list(self._lanes.values()), {}
+        for lane in lanes:  # first: shutdown does not wait for anything a client queued
+            await lane.close()
         for sid in list(self._by_sid):
             await self.server.disconnect(sid)
 
@@ -107,20 +123,29 @@ class SocketIOFront:
             raise socketio.exceptions.ConnectionRefusedError(result.get("body") or "Forbidden")
         self.registry.add(Connection(info, SocketIOEndpoint(self.server, sid)))
         self._by_sid[sid] = info.connection_id
-        logger.info("connected %s (%d open)", info.connection_id, len(self.registry))
+        self._lanes[sid] = Lane(self.backlog)
+        # Connection ids are what the Management API addresses: DEBUG only, as they are not for every eye.
+        logger.info("connected (%d open)", len(self.registry))
+        logger.debug("connected %s", info.connection_id)
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         connection_id = self._by_sid.pop(sid, None)
+        lane = self._lanes.pop(sid, None)
+        if lane is not None:
+            await lane.close()  # what it had queued would only act for a connection that is gone
         connection = self.registry.remove(connection_id) if connection_id else None
         if connection is None:
             return
         await self._call("$disconnect", apigw.disconnect_event(connection.info, str(reason)))
-        logger.info("disconnected %s (%s, %d open)", connection_id, reason, len(self.registry))
+        logger.info("disconnected (%s, %d open)", reason, len(self.registry))
+        logger.debug("disconnected %s", connection_id)
 
     async def _on_event(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
+        # Nothing here may wait before the event takes its place in the lane: that keeps the client's order.
         connection = self.registry.get(self._by_sid.get(sid, ""))
-        if connection is None:
-            return {"ok": False, "error": "Not connected"}
+        lane = self._lanes.get(sid)
+        if connection is None or lane is None:
+            return {"ok": False, "error": NOT_CONNECTED}
         connection.info.last_active_at = time.time()
         try:
             body = encode_client_frame(event, *args)
@@ -128,9 +153,18 @@ class SocketIOFront:
             message = "Binary or non-JSON arguments are not supported"
             await self.server.emit(ERROR, {"message": message, "event": echoed_event_name(event)}, to=sid)
             return {"ok": False, "error": message}
+        answer = lane.submit(lambda: self._run_event(sid, event, connection, body))
+        if answer is None:  # refused before any work, so a flood costs no DynamoDB call
+            await self.server.emit(ERROR, {"message": TOO_MANY_REQUESTS, "event": echoed_event_name(event)}, to=sid)
+            return {"ok": False, "error": TOO_MANY_REQUESTS}
+        result = await answer
+        return {"ok": False, "error": NOT_CONNECTED} if result is DROPPED else result
+
+    async def _run_event(self, sid: str, event: str, connection: Connection, body: str) -> dict[str, Any]:
         route_key = event if event in self.routes and not event.startswith("$") else "$default"
         result = await self._call(route_key, apigw.message_event(connection.info, route_key, body))
-        logger.info("%s %s -> %s", connection.info.connection_id, route_key, result.get("statusCode"))
+        logger.info("%s -> %s", route_key, result.get("statusCode"))
+        logger.debug("%s %s -> %s", connection.info.connection_id, route_key, result.get("statusCode"))
         return await self._ack(sid, event, result)
 
     async def _call(self, route_key: str, event: dict[str, Any]) -> dict[str, Any]:

@@ -34,8 +34,10 @@ def deliver(store: Store, poster: Poster, connection_ids: Iterable[str], frame: 
     if not ids:
         return Delivery()
     gone = poster.post_many(ids, frame)
+    if gone:
+        logger.info("%d connection(s) gone; removing their state", len(gone))
     for connection_id in gone:
-        logger.info("connection %s is gone; removing its state", connection_id)
+        logger.debug("connection %s is gone; removing its state", connection_id)
         store.remove_connection(connection_id)
     return Delivery(delivered=len(ids) - len(gone), gone=len(gone))
 

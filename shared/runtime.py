@@ -69,7 +69,8 @@ def perform(
     except ClientError as error:
         return refuse(svc, poster, connection_id, protocol, name, error)
     except ConnectionGone:
-        logger.info("%s: connection %s left before its answer", name, connection_id)
+        logger.info("%s: the connection left before its answer", name)
+        logger.debug("%s: connection %s left before its answer", name, connection_id)
         svc.store.remove_connection(connection_id)
         return Outcome(410, "Connection gone")
     except Exception:
@@ -81,7 +82,8 @@ def perform(
 def refuse(
     svc: Services, poster: Poster, connection_id: str, protocol: str, name: str | None, error: ClientError
 ) -> Outcome:
-    logger.info("%s refused for %s: %s", echoed_event_name(name or "frame"), connection_id, error.message)
+    logger.info("%s refused: %s", echoed_event_name(name or "frame"), error.message)
+    logger.debug("%s refused for %s", echoed_event_name(name or "frame"), connection_id)
     return _tell(svc, poster, connection_id, protocol, name, error.message, error.status_code)
 
 

@@ -46,6 +46,7 @@ def post_open_packet(svc: Services, task: Any, sleep: Callable[[float], None] = 
             return True
         except ConnectionGone:
             continue
-    logger.info("connection %s never became reachable; removing what its $connect stored", connection_id)
+    logger.info("a connection never became reachable; removing what its $connect stored")
+    logger.debug("connection %s never became reachable", connection_id)
     svc.store.remove_connection(connection_id)
     return False

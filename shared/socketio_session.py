@@ -93,7 +93,8 @@ def _connect(svc: Services, poster: Poster, event: WebSocketEvent, auth: Any) ->
     try:
         register_socketio(svc, event.connection_id, auth if isinstance(auth, dict) else {})
     except ClientError as error:
-        logger.info("namespace connect refused for %s: %s", event.connection_id, error.message)
+        logger.info("namespace connect refused: %s", error.message)
+        logger.debug("namespace connect refused for %s", event.connection_id)
         svc.store.remove_connection(event.connection_id)  # nothing stays behind a refused handshake
         # Posted, then closed: a route response would never arrive on a connection closed meanwhile.
         poster.post(event.connection_id, sio.connect_error(error.message).encode())

@@ -57,6 +57,35 @@ def connection_rooms(svc: Any, connection_id: str) -> list[str]:
     return sorted(pk.removeprefix("ROOM#") for pk in pks if pk.startswith("ROOM#"))
 
 
+def signed_request(
+    url: str, method: str = "GET", data: bytes | None = None, service: str = "execute-api", **headers: str
+) -> Any:
+    """A urllib request SigV4-signed as boto3 signs, with this process's credentials (those the gateway gives
+    its functions, since a RunningGateway shares the environment)."""
+    import urllib.request
+
+    import boto3
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    request = AWSRequest(method=method, url=url, data=data or b"", headers=headers)
+    credentials = boto3.session.Session().get_credentials()
+    SigV4Auth(credentials.get_frozen_credentials(), service, "us-east-1").add_auth(request)
+    return urllib.request.Request(url, data=data, method=method, headers=dict(request.headers.items()))
+
+
+def http_status(request: Any, timeout: float = 5) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers (names lowercased) and body of a urllib request, error statuses included."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return int(response.status), {k.lower(): v for k, v in response.headers.items()}, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -8,8 +8,6 @@ import contextlib
 import json
 import shutil
 import time
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +19,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from shared.contract import METRIC_NAMES
 from shared.validation import ID_RULE
-from tests.support import RunningGateway, contract_validator
+from tests.support import RunningGateway, contract_validator, http_status, signed_request
 
 SCRIPT = Path(__file__).parent / "js" / "deployed_client.js"
 STAGE = "prod"  # template.yaml's StageName default
@@ -95,12 +93,8 @@ def is_ack(frame: Any) -> bool:
 
 
 def management(gateway: RunningGateway, method: str, connection_id: str, body: bytes | None = None) -> int:
-    request = urllib.request.Request(f"{gateway.url}/@connections/{connection_id}", data=body, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return int(response.status)
-    except urllib.error.HTTPError as error:
-        return error.code
+    # Signed as the functions sign: the gateway, like AWS, refuses anything else.
+    return http_status(signed_request(f"{gateway.url}/@connections/{connection_id}", method, body))[0]
 
 
 # -- the official socket.io-client, connecting as to AWS -------------------------------------------

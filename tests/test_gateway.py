@@ -215,7 +215,9 @@ async def test_gateway_dashboard_update_endpoint_rejects_bad_input(gateway):
         async with http.post(f"{gateway.url}/dashboards/bad%20id/updates", json={}) as response:
             assert response.status == 400
             assert "dashboardId" in (await response.json())["error"]
-        async with http.post(f"{gateway.url}/dashboards/sales/updates", data=b"{nope") as response:
+        async with http.post(
+            f"{gateway.url}/dashboards/sales/updates", data=b"{nope", headers={"Content-Type": "application/json"}
+        ) as response:
             assert response.status == 400
 
 
@@ -303,6 +305,13 @@ async def test_gateway_serves_the_management_api_to_boto3(gateway):
     assert update == posted
     with pytest.raises(api.exceptions.GoneException):
         await asyncio.to_thread(api.post_to_connection, ConnectionId="NOSUCHCONNECT0=", Data=frame)
+    # Socket.IO keeps these names for itself: a frame naming one would make the client drop.
+    for reserved in ("connect", "disconnect", "connect_error", "disconnecting", "newListener", "removeListener"):
+        with pytest.raises(api.exceptions.ClientError) as refused:
+            data = json.dumps({"event": reserved, "data": {}}).encode()
+            await asyncio.to_thread(api.post_to_connection, ConnectionId=client.connection_id, Data=data)
+        assert refused.value.response["Error"]["Code"] == "BadRequestException"
+    assert client.sio.connected
     connection_id = client.connection_id
     await asyncio.to_thread(api.delete_connection, ConnectionId=connection_id)
     await wait_until(lambda: not client.sio.connected)

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import boto3
+import jwt
+import pytest
 import socketio
 
 from tests.support import RunningGateway, free_port
@@ -58,6 +62,8 @@ def test_gateway_process_listens_on_port_and_stops_cleanly_on_ctrl_c():
     try:
         health = wait_for_health(f"http://127.0.0.1:{port}", process)
         assert health["dynamodb"].startswith("embedded moto")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+            assert response.headers.get("server") is None  # no `server: uvicorn`
         assert asyncio.run(subscribe_and_join(f"http://127.0.0.1:{port}")) == [{"ok": True}] * 2
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
@@ -68,6 +74,50 @@ def test_gateway_process_listens_on_port_and_stops_cleanly_on_ctrl_c():
     assert "Application shutdown complete" in output
     assert "connected " in output and "analytics:subscribeLiveMetrics -> 200" in output
     assert "Traceback" not in output
+
+
+def run_gateway_process(*clients: Callable[[str], Awaitable[None]], **environment: str) -> str:
+    """Start `python -m local_gateway`, run the clients against it, stop it with Ctrl-C: its whole output."""
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", **environment}
+    env.pop("DYNAMODB_ENDPOINT_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local_gateway"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_for_health(f"http://127.0.0.1:{port}", process)
+        for run in clients:
+            asyncio.run(run(f"http://127.0.0.1:{port}"))
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return output.decode()
+
+
+SECRET = "process-log-test-secret-long-enough-for-hs256"
+
+
+async def connect_with_secrets_in_the_query(url: str) -> None:
+    token = jwt.encode({"sub": "alice-secret-user", "exp": int(time.time()) + 600}, SECRET, algorithm="HS256")
+    for transports in (["websocket"], ["polling", "websocket"]):  # (a polling-only client takes 30 s to leave)
+        client = socketio.AsyncClient(reconnection=False)
+        await client.connect(f"{url}?token={token}&userId=bob-secret-user", transports=transports, wait_timeout=10)
+        answer = await client.call("analytics:joinDashboard", "bad id!", timeout=10)
+        assert answer["ok"] is False and answer["error"].startswith("dashboardId must be")
+        await client.disconnect()
+
+
+def test_no_query_string_nor_connection_id_reaches_the_gateway_output():
+    output = run_gateway_process(connect_with_secrets_in_the_query, AUTH_JWT_SECRET=SECRET)
+    assert '"WebSocket /socket.io/" [accepted]' in output  # uvicorn's own line, its query cut off
+    assert "connected (" in output and "analytics:joinDashboard -> 400" in output
+    for secret in ("token=", "eyJ", "secret-user", "EIO=", "?"):
+        assert secret not in output, secret
+    # API Gateway connection ids (16 characters ending in '=') are DEBUG-only.
+    assert not re.search(r"[A-Za-z0-9_-]{15}=", output)
 
 
 def test_gateway_uses_the_dynamodb_endpoint_it_is_given(moto_endpoint):
@@ -95,3 +145,18 @@ def test_gateway_uses_the_dynamodb_endpoint_it_is_given(moto_endpoint):
     finally:
         running.stop()
     assert os.environ.get("DYNAMODB_ENDPOINT_URL") is None
+
+
+@pytest.mark.parametrize(
+    "environment",
+    [{"PORT": "99999"}, {"PORT": "0"}, {"PORT": "80.5"}, {"PORT": "http"}, {"LOCAL_POSTER": "carrier-pigeon"}],
+)
+def test_bad_configuration_is_one_clear_line_and_a_non_zero_exit(environment):
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(free_port()), **environment}
+    finished = subprocess.run(
+        [sys.executable, "-m", "local_gateway"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert finished.returncode != 0
+    lines = (finished.stdout + finished.stderr).strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("local_gateway: bad configuration: "), lines
+    assert next(iter(environment)) in lines[0]

@@ -225,6 +225,15 @@ async def test_cors_allows_the_configured_origins_and_refuses_the_others():
             )
 
 
-async def test_cors_allows_any_origin_by_default():
+async def test_cors_allows_only_this_machines_pages_by_default_and_star_when_asked():
     with running() as gateway:
+        for local in ("http://localhost:3000", f"http://127.0.0.1:{gateway.port}", "http://[::1]:5173", gateway.url):
+            assert polling_handshake(gateway.url, local) == (200, local)
+        for foreign in ("https://anywhere.example.org", "http://localhost.example.org", "null"):
+            assert polling_handshake(gateway.url, foreign)[0] == 400
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await socketio.AsyncClient(reconnection=False).connect(
+                gateway.url, transports=["websocket"], headers={"Origin": "https://anywhere.example.org"}
+            )
+    with running(CORS_ALLOWED_ORIGINS="*") as gateway:
         assert polling_handshake(gateway.url, "https://anywhere.example.org") == (200, "https://anywhere.example.org")

@@ -1,0 +1,33 @@
+"""The gateway's log output: one format for its own lines and uvicorn's, and no query string in any of them.
+
+Query strings carry tokens (`?token=...`) and user ids; uvicorn writes the full path of every WebSocket it
+accepts (`"WebSocket /socket.io/?EIO=4&token=..." [accepted]`) and, with an access log, of every request.
+The filter sits on the root handler, so every record that reaches the output passes it, whoever logged it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+# A path followed by its query: `/socket.io/?EIO=4&token=...` -> `/socket.io/`. Anything up to whitespace or a
+# quote is the query, as in uvicorn's `"GET /path?query HTTP/1.1"` and `"WebSocket /path?query"`.
+QUERY = re.compile(r"(/[^\s\"'?]*)\?[^\s\"']*")
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class WithoutQueryStrings(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = QUERY.sub(r"\1", message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    logging.basicConfig(level=level, format=FORMAT)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(WithoutQueryStrings())
+    for noisy in ("botocore", "werkzeug"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
