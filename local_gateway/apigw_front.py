@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -52,14 +53,21 @@ class WebSocketEndpoint:
         self.lock = asyncio.Lock()  # one writer at a time: posts and route responses interleave
 
     async def send(self, frame: bytes) -> None:
+        # A client that left meanwhile loses the frame, as it would in AWS; its receive loop runs $disconnect.
         async with self.lock:
-            if self.websocket.application_state == WebSocketState.CONNECTED:
-                await self.websocket.send_text(frame.decode("utf-8", errors="replace"))
+            await self._unless_gone(lambda: self.websocket.send_text(frame.decode("utf-8", errors="replace")))
 
     async def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
         async with self.lock:
-            if self.websocket.application_state == WebSocketState.CONNECTED:
-                await self.websocket.close(code, reason)
+            await self._unless_gone(lambda: self.websocket.close(code, reason))
+
+    async def _unless_gone(self, action: Callable[[], Awaitable[None]]) -> None:
+        if self.websocket.application_state != WebSocketState.CONNECTED:
+            return
+        try:
+            await action()
+        except (WebSocketDisconnect, OSError, RuntimeError) as gone:
+            logger.debug("a frame for a connection that has just left was dropped: %r", gone)
 
 
 class ApiGatewayFront:

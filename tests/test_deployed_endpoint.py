@@ -312,3 +312,22 @@ async def until(condition: Any, timeout: float = 10.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
+
+
+async def test_a_frame_for_a_connection_that_has_just_left_is_dropped_not_raised():
+    from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+    from local_gateway.apigw_front import WebSocketEndpoint
+
+    class LeftMeanwhile:
+        application_state = WebSocketState.CONNECTED
+
+        async def send_text(self, text: str) -> None:
+            raise WebSocketDisconnect(code=1006)
+
+        async def close(self, code: int, reason: str) -> None:
+            raise RuntimeError("Cannot call send once a close message has been sent")
+
+    endpoint = WebSocketEndpoint(LeftMeanwhile())  # type: ignore[arg-type]
+    await endpoint.send(b'{"event":"analytics:liveMetrics","data":[]}')  # the function's post must not fail
+    await endpoint.close()
