@@ -29,12 +29,13 @@ from local_gateway.lambda_api import lambda_routes
 from local_gateway.management_api import management_routes
 from local_gateway.page import page_routes
 from local_gateway.registry import ConnectionRegistry
+from local_gateway.screening import bounded_polling
 from local_gateway.settings import INPROCESS, GatewaySettings
 from local_gateway.signatures import SignatureVerifier, is_loopback
 from local_gateway.socketio_front import SocketIOFront
 from local_gateway.template import Template, function_timeout, route_response_keys, stage_name, template
 from shared.config import Config
-from shared.contract import UPDATE_DETAIL_TYPE, UPDATE_SOURCE
+from shared.contract import MAX_MESSAGE_BYTES, UPDATE_DETAIL_TYPE, UPDATE_SOURCE
 from shared.poster import Poster
 from shared.services import Services, management_api_poster, reset_services
 
@@ -93,7 +94,8 @@ class Gateway:
             ],
             lifespan=self._lifespan,
         )
-        self.app = socketio.ASGIApp(self.socketio.server, other_asgi_app=http)
+        # An oversized polling POST is answered before Engine.IO reads it (Engine.IO itself would hang on it).
+        self.app = bounded_polling(socketio.ASGIApp(self.socketio.server, other_asgi_app=http), MAX_MESSAGE_BYTES)
 
     async def invoke(self, handler: Handler, event: dict[str, Any], name: str) -> dict[str, Any]:
         """A function run for the gateway itself (publisher, dashboard updates): a crash becomes a 502."""

@@ -21,6 +21,7 @@ from local_gateway.apigw import ConnectionInfo
 from local_gateway.lanes import DROPPED, Lane
 from local_gateway.origins import origin_policy
 from local_gateway.registry import Connection, ConnectionRegistry
+from local_gateway.screening import screen_messages
 from shared.codec import decode_server_frame, encode_client_frame
 from shared.contract import ERROR, MAX_MESSAGE_BYTES, echoed_event_name
 
@@ -91,6 +92,7 @@ class SocketIOFront:
         self.server.on("connect", self._on_connect)
         self.server.on("disconnect", self._on_disconnect)
         self.server.on("*", self._on_event)
+        screen_messages(self.server)  # unreadable packets and binary attachments stop here
 
     def connection_id(self, sid: str) -> str | None:
         return self._by_sid.get(sid)
