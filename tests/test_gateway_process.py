@@ -149,7 +149,17 @@ def test_gateway_uses_the_dynamodb_endpoint_it_is_given(moto_endpoint):
 
 @pytest.mark.parametrize(
     "environment",
-    [{"PORT": "99999"}, {"PORT": "0"}, {"PORT": "80.5"}, {"PORT": "http"}, {"LOCAL_POSTER": "carrier-pigeon"}],
+    [
+        {"PORT": "99999"},
+        {"PORT": "0"},
+        {"PORT": "80.5"},
+        {"PORT": "http"},
+        {"LOCAL_POSTER": "carrier-pigeon"},
+        # The functions' own settings, read by shared/config.py: checked before the gateway serves.
+        {"METRICS_INTERVAL_SECONDS": "abc"},
+        {"SOCKETIO_PING_INTERVAL_SECONDS": "0"},
+        {"RATE_LIMIT_BURST": "-1"},
+    ],
 )
 def test_bad_configuration_is_one_clear_line_and_a_non_zero_exit(environment):
     env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(free_port()), **environment}
@@ -214,3 +224,31 @@ def test_an_oversized_polling_post_is_answered_413_and_shutdown_stays_bounded():
     text = output.decode()
     assert stopped_in < 4, stopped_in  # nothing left hanging: no 5 s graceful-shutdown timeout
     assert "Application shutdown complete" in text and "Traceback" not in text
+
+
+def run_to_exit(**environment: str) -> tuple[int, list[str], float]:
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(free_port()), **environment}
+    started = time.monotonic()
+    finished = subprocess.run(
+        [sys.executable, "-m", "local_gateway"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    return finished.returncode, (finished.stdout + finished.stderr).strip().splitlines(), time.monotonic() - started
+
+
+def test_an_unreachable_dynamodb_endpoint_is_one_clear_line_and_a_non_zero_exit():
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nobody listens there
+    status, lines, took = run_to_exit(DYNAMODB_ENDPOINT_URL=endpoint)
+    assert status != 0 and took < 20
+    assert lines == [f"local_gateway: DynamoDB at {endpoint} does not answer (EndpointConnectionError)"]
+
+
+def test_the_gateway_says_it_is_on_only_once_its_port_is_bound():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        status, lines, _ = run_to_exit(PORT=str(port))
+    assert status != 0
+    assert len(lines) == 1 and lines[0].startswith(f"local_gateway: cannot listen on 127.0.0.1:{port}: "), lines
