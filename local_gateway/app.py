@@ -29,7 +29,7 @@ from local_gateway.invoker import SYSTEM_THREADS, FunctionFailed, FunctionInvoke
 from local_gateway.lambda_api import lambda_routes
 from local_gateway.management_api import management_routes
 from local_gateway.page import page_routes
-from local_gateway.registry import ConnectionRegistry
+from local_gateway.registry import AddressCap, ConnectionRegistry
 from local_gateway.screening import bounded_polling
 from local_gateway.settings import INPROCESS, GatewaySettings
 from local_gateway.signatures import SignatureVerifier, is_loopback
@@ -77,12 +77,13 @@ class Gateway:
         # The publisher's lane: its pushes, dashboard updates and the functions' own invocations never queue
         # behind client events.
         self.system_invoker = FunctionInvoker(self.registry, timeout, SYSTEM_THREADS, "system")
+        cap = AddressCap(settings.max_connections_per_address)  # both fronts together
         self.socketio = SocketIOFront(
-            self.registry, self.invoker, routes, settings.cors_allowed_origins, self.stage, settings.event_backlog
+            self.registry, self.invoker, routes, settings.cors_allowed_origins, self.stage, settings.event_backlog, cap
         )
         limits = Limits(settings.idle_timeout_seconds, settings.max_connection_seconds)
         self.apigw = ApiGatewayFront(
-            self.registry, self.invoker, routes, route_response_keys(source), self.stage, limits
+            self.registry, self.invoker, routes, route_response_keys(source), self.stage, limits, cap
         )
         # The credentials the functions sign with, known once the environment has started.
         self.verifier = SignatureVerifier()
