@@ -23,7 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from local_gateway import apigw
 from local_gateway.apigw import ConnectionInfo
 from local_gateway.invoker import FunctionFailed
-from local_gateway.registry import Connection, ConnectionRegistry
+from local_gateway.registry import AddressCap, Connection, ConnectionRegistry
 from local_gateway.socketio_front import new_connection_id
 from shared.contract import MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
 
@@ -79,8 +79,10 @@ class ApiGatewayFront:
         route_responses: set[str],
         stage: str,
         limits: Limits,
+        cap: AddressCap | None = None,
     ) -> None:
         self.registry = registry
+        self.cap = cap or AddressCap(2**31)
         self.invoker = invoker
         self.routes = routes
         self.route_responses = route_responses
@@ -91,11 +93,22 @@ class ApiGatewayFront:
         if websocket.path_params.get("stage") != self.stage:
             await websocket.send_denial_response(PlainTextResponse("Forbidden", status_code=403))
             return
+        address = websocket.client.host if websocket.client else "127.0.0.1"
+        if not self.cap.take(address):  # before $connect: a flood of upgrades costs no function call
+            logger.info("upgrade refused: %d open from one address", self.cap.limit)
+            await websocket.send_denial_response(PlainTextResponse("Too many connections", status_code=429))
+            return
+        try:
+            await self._serve(websocket, address)
+        finally:
+            self.cap.release(address)
+
+    async def _serve(self, websocket: WebSocket, address: str) -> None:
         headers = {name.title(): value for name, value in websocket.headers.items()}
         query = dict(websocket.query_params)
         info = ConnectionInfo(
             connection_id=new_connection_id(),
-            source_ip=websocket.client.host if websocket.client else "127.0.0.1",
+            source_ip=address,
             user_agent=headers.get("User-Agent", ""),
             domain_name=headers.get("Host", "localhost"),
             stage=self.stage,

@@ -22,23 +22,27 @@ from starlette.routing import Route, WebSocketRoute
 from local_gateway import apigw
 from local_gateway.apigw_front import ApiGatewayFront, Limits
 from local_gateway.bodies import BodyTooLarge, bounded_body
+from local_gateway.dynamodb import quick_client
 from local_gateway.environment import LocalEnvironment
 from local_gateway.inprocess import InProcessPoster
 from local_gateway.invoker import SYSTEM_THREADS, FunctionFailed, FunctionInvoker, Handler
 from local_gateway.lambda_api import lambda_routes
 from local_gateway.management_api import management_routes
 from local_gateway.page import page_routes
-from local_gateway.registry import ConnectionRegistry
+from local_gateway.registry import AddressCap, ConnectionRegistry
+from local_gateway.screening import bounded_polling
 from local_gateway.settings import INPROCESS, GatewaySettings
 from local_gateway.signatures import SignatureVerifier, is_loopback
 from local_gateway.socketio_front import SocketIOFront
 from local_gateway.template import Template, function_timeout, route_response_keys, stage_name, template
 from shared.config import Config
-from shared.contract import UPDATE_DETAIL_TYPE, UPDATE_SOURCE
+from shared.contract import MAX_MESSAGE_BYTES, UPDATE_DETAIL_TYPE, UPDATE_SOURCE
 from shared.poster import Poster
 from shared.services import Services, management_api_poster, reset_services
 
 logger = logging.getLogger("local_gateway")
+
+HEALTH_TIMEOUT_SECONDS = 1.0
 
 
 def function_credentials() -> Any:
@@ -73,15 +77,17 @@ class Gateway:
         # The publisher's lane: its pushes, dashboard updates and the functions' own invocations never queue
         # behind client events.
         self.system_invoker = FunctionInvoker(self.registry, timeout, SYSTEM_THREADS, "system")
+        cap = AddressCap(settings.max_connections_per_address)  # both fronts together
         self.socketio = SocketIOFront(
-            self.registry, self.invoker, routes, settings.cors_allowed_origins, self.stage, settings.event_backlog
+            self.registry, self.invoker, routes, settings.cors_allowed_origins, self.stage, settings.event_backlog, cap
         )
         limits = Limits(settings.idle_timeout_seconds, settings.max_connection_seconds)
         self.apigw = ApiGatewayFront(
-            self.registry, self.invoker, routes, route_response_keys(source), self.stage, limits
+            self.registry, self.invoker, routes, route_response_keys(source), self.stage, limits, cap
         )
         # The credentials the functions sign with, known once the environment has started.
         self.verifier = SignatureVerifier()
+        self._health_client: Any = None  # /health's own DynamoDB client: short timeouts, no retries
         http = Starlette(
             routes=[
                 *management_routes(self.registry, self.verifier),
@@ -93,7 +99,8 @@ class Gateway:
             ],
             lifespan=self._lifespan,
         )
-        self.app = socketio.ASGIApp(self.socketio.server, other_asgi_app=http)
+        # An oversized polling POST is answered before Engine.IO reads it (Engine.IO itself would hang on it).
+        self.app = bounded_polling(socketio.ASGIApp(self.socketio.server, other_asgi_app=http), MAX_MESSAGE_BYTES)
 
     async def invoke(self, handler: Handler, event: dict[str, Any], name: str) -> dict[str, Any]:
         """A function run for the gateway itself (publisher, dashboard updates): a crash becomes a 502."""
@@ -129,23 +136,58 @@ class Gateway:
         return JSONResponse(answer, status_code=202 if status == 200 else status)
 
     async def _health(self, request: Request) -> JSONResponse:
-        return JSONResponse(
-            {
-                "status": "ok",
-                "connections": len(self.registry),
-                "dynamodb": self.environment.describe_dynamodb(),
-                "table": self.environment.config.table_name if self.environment.config else None,
-            }
-        )
+        """200 when DynamoDB answers a DescribeTable of the table within a second, else 503 and why; what a
+        developer needs, not the endpoint's address nor the table's name."""
+        problem = await run_in_threadpool(self._dynamodb_problem)
+        body: dict[str, Any] = {
+            "status": "ok" if problem is None else "unavailable",
+            "connections": len(self.registry),
+            "dynamodb": self.environment.dynamodb_kind(),
+        }
+        if problem is not None:
+            body["reason"] = problem
+        return JSONResponse(body, status_code=200 if problem is None else 503)
+
+    def _dynamodb_problem(self) -> str | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        config = self.environment.config
+        if config is None:
+            return "starting"
+        if self._health_client is None:
+            self._health_client = quick_client(config.dynamodb_endpoint_url, HEALTH_TIMEOUT_SECONDS)
+        try:
+            self._health_client.describe_table(TableName=config.table_name)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "an error")
+            return "the table is missing" if code == "ResourceNotFoundException" else f"DynamoDB answered {code}"
+        except BotoCoreError:
+            return "DynamoDB does not answer"
+        return None
 
     # -- life --------------------------------------------------------------------------------
     async def _publish_forever(self, interval: float) -> None:
+        """Every interval, the scheduled publisher. While it fails (DynamoDB down), one line when the failures
+        start and one when it recovers, not a traceback every tick."""
         loop = asyncio.get_running_loop()
         next_at = loop.time() + interval
+        failing = False
         while True:
             await asyncio.sleep(max(0.0, next_at - loop.time()))
             next_at = max(next_at + interval, loop.time())
-            await self.invoke(self.publish_metrics, apigw.scheduled_event(), "publish_metrics")
+            try:
+                event = apigw.scheduled_event()
+                await self.system_invoker.invoke(self.publish_metrics, event, "publish_metrics", log_failure=False)
+            except FunctionFailed as failure:
+                if not failing:
+                    failing = True
+                    cause = failure.__cause__
+                    why = f"{type(cause).__name__}: {cause}" if cause else "timed out"
+                    logger.warning("publisher failing (%s): no pushes until it recovers", why)
+                continue
+            if failing:
+                failing = False
+                logger.warning("publisher recovered: pushes resume")
 
     def _services(self, config: Config) -> Services:
         """What every handler gets: the configuration built here, and the poster LOCAL_POSTER names."""
@@ -180,6 +222,7 @@ class Gateway:
             await self.socketio.close_all()
             await self.apigw.close_all()
             await run_in_threadpool(self.environment.stop)
+            self._health_client = None
             reset_services(None)
             self.invoker.restart()
             self.system_invoker.restart()

@@ -101,6 +101,31 @@ def _without_cors(app: Any) -> Any:
     return call
 
 
+class DynamoDBUnreachable(Exception):
+    """The DynamoDB endpoint did not answer; the message says so in one line."""
+
+
+def quick_client(endpoint_url: str | None, timeout_seconds: float = 2.0) -> Any:
+    """A client for checks: short timeouts and a single attempt, where the functions' clients retry for long."""
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    config = BotoConfig(
+        connect_timeout=timeout_seconds, read_timeout=timeout_seconds, retries={"total_max_attempts": 1}
+    )
+    return boto3.session.Session().client("dynamodb", endpoint_url=endpoint_url, config=config)
+
+
+def reachable(endpoint_url: str, timeout_seconds: float = 2.0) -> None:
+    """DynamoDBUnreachable unless the endpoint answers a ListTables within the timeout."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        quick_client(endpoint_url, timeout_seconds).list_tables(Limit=1)
+    except (BotoCoreError, ClientError) as error:
+        raise DynamoDBUnreachable(f"DynamoDB at {endpoint_url} does not answer ({type(error).__name__})") from None
+
+
 def ensure_table(client: Any, table_name: str, template: Template) -> bool:
     """Create the template's table under this name unless it exists; True when created."""
     if table_name in client.list_tables()["TableNames"]:

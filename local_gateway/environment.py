@@ -7,7 +7,7 @@ import dataclasses
 import logging
 from collections.abc import Mapping
 
-from local_gateway.dynamodb import EmbeddedDynamoDB, ensure_local_credentials, ensure_table
+from local_gateway.dynamodb import EmbeddedDynamoDB, ensure_local_credentials, ensure_table, reachable
 from local_gateway.template import Template
 from shared import config as names
 from shared.config import Config
@@ -28,11 +28,23 @@ class LocalEnvironment:
         self.embedded: EmbeddedDynamoDB | None = None
         self.config: Config | None = None
 
+    def functions_config(self) -> Config:
+        """The functions' settings as the environment gives them (the table defaulted); ConfigError if bad."""
+        table_name = self.environ.get(names.TABLE_NAME, "").strip() or DEFAULT_TABLE_NAME
+        return Config.from_env({**self.environ, names.TABLE_NAME: table_name})
+
+    def check(self) -> None:
+        """Before serving: the functions' settings read (ConfigError), and the DynamoDB DYNAMODB_ENDPOINT_URL
+        names answering (DynamoDBUnreachable); the embedded one is the gateway's own."""
+        config = self.functions_config()
+        if config.dynamodb_endpoint_url is not None:
+            ensure_local_credentials()
+            reachable(config.dynamodb_endpoint_url)
+
     def start(self) -> Config:
         """The handlers' configuration: the environment's, with the gateway standing in for AWS."""
         ensure_local_credentials()
-        table_name = self.environ.get(names.TABLE_NAME, "").strip() or DEFAULT_TABLE_NAME
-        config = Config.from_env({**self.environ, names.TABLE_NAME: table_name})
+        config = self.functions_config()
         endpoint = config.dynamodb_endpoint_url
         if endpoint is None:
             self.embedded = EmbeddedDynamoDB()
@@ -60,5 +72,10 @@ class LocalEnvironment:
             self.embedded = None
 
     def describe_dynamodb(self) -> str:
+        """For the gateway's own log: where its DynamoDB is."""
         endpoint = self.config.dynamodb_endpoint_url if self.config else ""
         return f"embedded moto at {endpoint}" if self.embedded else str(endpoint)
+
+    def dynamodb_kind(self) -> str:
+        """For /health: which DynamoDB, without its address."""
+        return "embedded moto" if self.embedded else "external endpoint"

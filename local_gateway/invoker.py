@@ -37,8 +37,9 @@ class FunctionInvoker:
         self.threads, self.name = threads, name
         self.executor = self._new_executor()
 
-    async def invoke(self, handler: Handler, event: dict[str, Any], name: str) -> Any:
-        """The function's answer; FunctionFailed when it raised or ran past its timeout."""
+    async def invoke(self, handler: Handler, event: dict[str, Any], name: str, log_failure: bool = True) -> Any:
+        """The function's answer; FunctionFailed when it raised or ran past its timeout (logged unless the
+        caller logs it its own way: `log_failure=False`)."""
         context = LambdaContext(function_name=name, timeout_seconds=self.timeout_seconds)
         loop = asyncio.get_running_loop()
         started = loop.create_future()
@@ -57,10 +58,12 @@ class FunctionInvoker:
             await asyncio.wait({started, running}, return_when=asyncio.FIRST_COMPLETED)
             result, deliveries = await asyncio.wait_for(running, self.timeout_seconds)
         except TimeoutError:
-            logger.error("function %s timed out after %ss", name, self.timeout_seconds)
+            if log_failure:
+                logger.error("function %s timed out after %ss", name, self.timeout_seconds)
             raise FunctionFailed(name) from None
         except Exception as error:
-            logger.exception("function %s raised", name)
+            if log_failure:
+                logger.exception("function %s raised", name)
             raise FunctionFailed(name) from error
         await deliver(self.registry, deliveries)  # its own posts precede its answer, as in AWS
         return result

@@ -3,6 +3,7 @@ handlers' in-process poster reach. It holds sockets, never state that belongs in
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,3 +42,27 @@ class ConnectionRegistry:
 
     def __len__(self) -> int:
         return len(self._connections)
+
+
+class AddressCap:
+    """At most `limit` open connections per client address, over both fronts: one machine cannot take them all.
+    A connection takes its place before `$connect` runs (so a flood of handshakes costs no function call) and
+    gives it back when it leaves or is refused."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._open: Counter[str] = Counter()
+
+    def take(self, address: str) -> bool:
+        if self._open[address] >= self.limit:
+            return False
+        self._open[address] += 1
+        return True
+
+    def count(self, address: str) -> int:
+        return self._open[address]
+
+    def release(self, address: str) -> None:
+        self._open[address] -= 1
+        if self._open[address] <= 0:
+            del self._open[address]

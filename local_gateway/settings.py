@@ -18,6 +18,7 @@ LOCAL_POSTERS = (INPROCESS, HTTP)
 EVENT_BACKLOG = "EVENT_BACKLOG"
 APIGW_IDLE_TIMEOUT_SECONDS = "APIGW_IDLE_TIMEOUT_SECONDS"
 APIGW_MAX_CONNECTION_SECONDS = "APIGW_MAX_CONNECTION_SECONDS"
+MAX_CONNECTIONS_PER_ADDRESS = "MAX_CONNECTIONS_PER_ADDRESS"
 
 
 def _port(environ: Mapping[str, str]) -> int:
@@ -41,6 +42,8 @@ class GatewaySettings:
     max_connection_seconds: float = MAX_CONNECTION_SECONDS
     # Socket.IO events of one connection waiting behind the one running; beyond: "Too many requests".
     event_backlog: int = 16
+    # Open connections one client address may hold, Socket.IO and /{stage} together; beyond: refused.
+    max_connections_per_address: int = 1000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -57,4 +60,5 @@ class GatewaySettings:
             idle_timeout_seconds=read_number(environ, APIGW_IDLE_TIMEOUT_SECONDS, IDLE_TIMEOUT_SECONDS, 0.1),
             max_connection_seconds=read_number(environ, APIGW_MAX_CONNECTION_SECONDS, MAX_CONNECTION_SECONDS, 0.1),
             event_backlog=int(read_number(environ, EVENT_BACKLOG, 16, 1)),
+            max_connections_per_address=int(read_number(environ, MAX_CONNECTIONS_PER_ADDRESS, 1000, 1)),
         )

@@ -20,7 +20,8 @@ from local_gateway import apigw
 from local_gateway.apigw import ConnectionInfo
 from local_gateway.lanes import DROPPED, Lane
 from local_gateway.origins import origin_policy
-from local_gateway.registry import Connection, ConnectionRegistry
+from local_gateway.registry import AddressCap, Connection, ConnectionRegistry
+from local_gateway.screening import screen_messages
 from shared.codec import decode_server_frame, encode_client_frame
 from shared.contract import ERROR, MAX_MESSAGE_BYTES, echoed_event_name
 
@@ -37,6 +38,7 @@ RESERVED_EVENTS = {"connect", "disconnect", "connect_error", "disconnecting", "n
 INTERNAL_SERVER_ERROR = "Internal server error"
 NOT_CONNECTED = "Not connected"
 TOO_MANY_REQUESTS = "Too many requests: wait for the answers to what you sent before sending more"
+TOO_MANY_CONNECTIONS = "Too many connections from this address"
 DEFAULT_BACKLOG = 16  # events of one connection waiting behind the one running
 
 
@@ -75,8 +77,11 @@ class SocketIOFront:
         cors_allowed_origins: str | list[str],
         stage: str,
         backlog: int = DEFAULT_BACKLOG,
+        cap: AddressCap | None = None,
     ) -> None:
         self.registry = registry
+        self.cap = cap or AddressCap(2**31)
+        self._addresses: dict[str, str] = {}  # the address each sid holds a place of the cap for
         self.backlog = backlog
         self._lanes: dict[str, Lane] = {}
         self.invoker = invoker
@@ -91,6 +96,7 @@ class SocketIOFront:
         self.server.on("connect", self._on_connect)
         self.server.on("disconnect", self._on_disconnect)
         self.server.on("*", self._on_event)
+        screen_messages(self.server)  # unreadable packets and binary attachments stop here
 
     def connection_id(self, sid: str) -> str | None:
         return self._by_sid.get(sid)
@@ -117,10 +123,19 @@ class SocketIOFront:
             domain_name=headers.get("Host", "localhost"),
             stage=self.stage,
         )
-        result = await self._call("$connect", apigw.connect_event(info, headers, query))
+        if not self.cap.take(info.source_ip):  # before $connect: a flood of handshakes costs no function call
+            logger.info("connection refused: %d open from one address", self.cap.limit)
+            raise socketio.exceptions.ConnectionRefusedError(TOO_MANY_CONNECTIONS)
+        try:
+            result = await self._call("$connect", apigw.connect_event(info, headers, query))
+        except BaseException:
+            self.cap.release(info.source_ip)
+            raise
         if result.get("statusCode") != 200:
+            self.cap.release(info.source_ip)
             logger.info("connection refused (%s): %s", result.get("statusCode"), result.get("body"))
             raise socketio.exceptions.ConnectionRefusedError(result.get("body") or "Forbidden")
+        self._addresses[sid] = info.source_ip
         self.registry.add(Connection(info, SocketIOEndpoint(self.server, sid)))
         self._by_sid[sid] = info.connection_id
         self._lanes[sid] = Lane(self.backlog)
@@ -129,6 +144,9 @@ class SocketIOFront:
         logger.debug("connected %s", info.connection_id)
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+        address = self._addresses.pop(sid, None)
+        if address is not None:
+            self.cap.release(address)
         connection_id = self._by_sid.pop(sid, None)
         lane = self._lanes.pop(sid, None)
         if lane is not None:

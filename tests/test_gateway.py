@@ -113,7 +113,7 @@ async def test_gateway_health_reports_state(gateway):
     async with aiohttp.ClientSession() as http, http.get(f"{gateway.url}/health") as response:
         body = await response.json()
     assert response.status == 200 and body["status"] == "ok"
-    assert body["connections"] >= 1 and body["dynamodb"].startswith("embedded moto at http://127.0.0.1:")
+    assert body["connections"] >= 1 and body["dynamodb"] == "embedded moto"  # no address, no table name
     await client.close()
 
 

@@ -61,7 +61,7 @@ def test_gateway_process_listens_on_port_and_stops_cleanly_on_ctrl_c():
     )
     try:
         health = wait_for_health(f"http://127.0.0.1:{port}", process)
-        assert health["dynamodb"].startswith("embedded moto")
+        assert health == {"status": "ok", "connections": 0, "dynamodb": "embedded moto"}
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
             assert response.headers.get("server") is None  # no `server: uvicorn`
         assert asyncio.run(subscribe_and_join(f"http://127.0.0.1:{port}")) == [{"ok": True}] * 2
@@ -149,7 +149,17 @@ def test_gateway_uses_the_dynamodb_endpoint_it_is_given(moto_endpoint):
 
 @pytest.mark.parametrize(
     "environment",
-    [{"PORT": "99999"}, {"PORT": "0"}, {"PORT": "80.5"}, {"PORT": "http"}, {"LOCAL_POSTER": "carrier-pigeon"}],
+    [
+        {"PORT": "99999"},
+        {"PORT": "0"},
+        {"PORT": "80.5"},
+        {"PORT": "http"},
+        {"LOCAL_POSTER": "carrier-pigeon"},
+        # The functions' own settings, read by shared/config.py: checked before the gateway serves.
+        {"METRICS_INTERVAL_SECONDS": "abc"},
+        {"SOCKETIO_PING_INTERVAL_SECONDS": "0"},
+        {"RATE_LIMIT_BURST": "-1"},
+    ],
 )
 def test_bad_configuration_is_one_clear_line_and_a_non_zero_exit(environment):
     env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(free_port()), **environment}
@@ -160,3 +170,85 @@ def test_bad_configuration_is_one_clear_line_and_a_non_zero_exit(environment):
     lines = (finished.stdout + finished.stderr).strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("local_gateway: bad configuration: "), lines
     assert next(iter(environment)) in lines[0]
+
+
+def polling_session(url: str) -> str:
+    """A Socket.IO session over Engine.IO polling, connected to the main namespace: its sid."""
+    with urllib.request.urlopen(f"{url}/socket.io/?EIO=4&transport=polling", timeout=5) as response:
+        sid = json.loads(response.read().decode()[1:])["sid"]
+    connect = urllib.request.Request(f"{url}/socket.io/?EIO=4&transport=polling&sid={sid}", data=b"40")
+    urllib.request.urlopen(connect, timeout=5).read()
+    return sid
+
+
+def raw_post(port: int, sid: str, headers: str, body: bytes) -> bytes:
+    """Send a polling POST's head and the start of its body; what the gateway answers before it closes."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        head = f"POST /socket.io/?EIO=4&transport=polling&sid={sid} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n"
+        sock.sendall(head.encode() + body)
+        answer = b""
+        while chunk := sock.recv(65536):  # the gateway closes its end: recv ends (times out if it hangs)
+            answer += chunk
+    return answer
+
+
+def test_an_oversized_polling_post_is_answered_413_and_shutdown_stays_bounded():
+    import psutil
+
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1"}
+    env.pop("DYNAMODB_ENDPOINT_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local_gateway"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_for_health(url, process)
+        answer = raw_post(port, polling_session(url), "Content-Length: 200000\r\n", b"4" + b"x" * 1000)
+        assert answer.startswith(b"HTTP/1.1 413 ")
+        chunked = raw_post(port, polling_session(url), "Transfer-Encoding: chunked\r\n", b"3e8\r\n" + b"4" * 1000)
+        assert chunked.startswith(b"HTTP/1.1 411 ")  # no length, no reading: a chunked body would be read whole
+        time.sleep(0.5)
+        gateway = psutil.Process(process.pid)
+        assert [c for c in gateway.net_connections() if c.status == psutil.CONN_CLOSE_WAIT] == []
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+        stopped_in = time.monotonic() - started
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    text = output.decode()
+    assert stopped_in < 4, stopped_in  # nothing left hanging: no 5 s graceful-shutdown timeout
+    assert "Application shutdown complete" in text and "Traceback" not in text
+
+
+def run_to_exit(**environment: str) -> tuple[int, list[str], float]:
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(free_port()), **environment}
+    started = time.monotonic()
+    finished = subprocess.run(
+        [sys.executable, "-m", "local_gateway"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    return finished.returncode, (finished.stdout + finished.stderr).strip().splitlines(), time.monotonic() - started
+
+
+def test_an_unreachable_dynamodb_endpoint_is_one_clear_line_and_a_non_zero_exit():
+    endpoint = f"http://127.0.0.1:{free_port()}"  # nobody listens there
+    status, lines, took = run_to_exit(DYNAMODB_ENDPOINT_URL=endpoint)
+    assert status != 0 and took < 20
+    assert lines == [f"local_gateway: DynamoDB at {endpoint} does not answer (EndpointConnectionError)"]
+
+
+def test_the_gateway_says_it_is_on_only_once_its_port_is_bound():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        status, lines, _ = run_to_exit(PORT=str(port))
+    assert status != 0
+    assert len(lines) == 1 and lines[0].startswith(f"local_gateway: cannot listen on 127.0.0.1:{port}: "), lines

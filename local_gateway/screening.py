@@ -1,0 +1,115 @@
+"""Socket.IO input screened before python-socketio buffers or parses it.
+
+python-socketio keeps every binary attachment a packet declares until the last one arrives (a socket declaring
+100,000 held 60 MB), logs each packet it cannot read as a traceback at ERROR (`42[`, `42{}`, deep nesting), and
+engine.io hangs on a polling POST longer than it accepts (its session's close waits for a poll that never
+comes). The gateway screens each Engine.IO message before python-socketio sees it, through Engine.IO's public
+`on("message")`, and answers an oversized polling POST itself, before Engine.IO reads a byte of it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import socketio
+from socketio import packet as sio_packet
+from starlette.responses import PlainTextResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+logger = logging.getLogger("local_gateway")
+
+# The gateway's functions take JSON only (a binary argument gets "Binary or non-JSON arguments are not
+# supported"); a few attachments are let through so that the client hears that, more are refused at once.
+MAX_ATTACHMENTS = 8
+EVENTS = (sio_packet.EVENT, sio_packet.BINARY_EVENT)
+FROM_CLIENTS = (
+    sio_packet.CONNECT,
+    sio_packet.DISCONNECT,
+    sio_packet.EVENT,
+    sio_packet.ACK,
+    sio_packet.BINARY_EVENT,
+    sio_packet.BINARY_ACK,
+)
+
+
+class Refused(Exception):
+    """The packet is not passed on; `hang_up`: the client is disconnected too."""
+
+    def __init__(self, reason: str, hang_up: bool = False) -> None:
+        super().__init__(reason)
+        self.hang_up = hang_up
+
+
+def check_packet(server: socketio.AsyncServer, text: str) -> int:
+    """The number of binary attachments a text packet announces; Refused when python-socketio could not read it
+    or the packet announces too many."""
+    try:
+        # Parsed once more here (payloads are at most 128 KB): python-socketio offers no hook after its parse.
+        parsed = server.packet_class(encoded_packet=text)
+    except Exception as error:  # anything the parser raises: bad JSON, recursion, too many digits
+        raise Refused(f"unreadable ({type(error).__name__})") from None
+    if parsed.packet_type not in FROM_CLIENTS:
+        raise Refused(f"packet type {parsed.packet_type!r} is not one a client sends")
+    if parsed.attachment_count > MAX_ATTACHMENTS:
+        raise Refused(f"{parsed.attachment_count} binary attachments declared, at most {MAX_ATTACHMENTS}", True)
+    if parsed.packet_type in EVENTS:
+        data = parsed.data
+        if not isinstance(data, list) or not data or not isinstance(data[0], str):
+            raise Refused("an event must be a JSON array starting with its name")
+    return int(parsed.attachment_count)
+
+
+def screen_messages(server: socketio.AsyncServer) -> None:
+    """Wrap Engine.IO's message handler (the one python-socketio registered) with the checks above."""
+    eio = server.eio
+    handle: Callable[[str, Any], Awaitable[None]] = eio.handlers["message"]
+    handle_disconnect: Callable[..., Awaitable[None]] = eio.handlers["disconnect"]
+    expected: dict[str, int] = {}  # attachments still due, by Engine.IO session
+
+    async def screened(eio_sid: str, data: Any) -> None:
+        if eio_sid not in eio.sockets:  # hung up on (a client may ignore Engine.IO's close): dropped unlogged
+            return
+        try:
+            if isinstance(data, str):
+                due = check_packet(server, data)
+                if due:
+                    expected[eio_sid] = due
+            elif expected.get(eio_sid, 0) > 0:  # an attachment announced and not yet received
+                expected[eio_sid] -= 1
+                if not expected[eio_sid]:
+                    del expected[eio_sid]
+            else:
+                raise Refused("a binary message nobody announced")
+        except Refused as refused:
+            logger.warning("Socket.IO packet refused: %s", refused)
+            if refused.hang_up:
+                expected.pop(eio_sid, None)
+                await eio.disconnect(eio_sid)
+            return
+        await handle(eio_sid, data)
+
+    async def disconnected(eio_sid: str, *reason: Any) -> None:
+        expected.pop(eio_sid, None)
+        await handle_disconnect(eio_sid, *reason)
+
+    eio.on("message", screened)
+    eio.on("disconnect", disconnected)
+
+
+def bounded_polling(app: ASGIApp, limit: int, path: str = "/socket.io") -> ASGIApp:
+    """Engine.IO's polling POSTs answered here when they declare more than `limit` bytes (413) or no length at
+    all (411: a chunked body would be read whole), before any of the body is read; the connection is closed."""
+
+    async def call(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].rstrip("/") == path:
+            declared = dict(scope["headers"]).get(b"content-length")
+            if declared is None or not declared.isdigit() or int(declared) > limit:
+                status, message = (411, "Length required") if declared is None else (413, "The body is too large")
+                response = PlainTextResponse(message, status_code=status, headers={"connection": "close"})
+                await response(scope, receive, send)
+                return
+        await app(scope, receive, send)
+
+    return call
