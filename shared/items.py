@@ -25,7 +25,17 @@ def registered_connection(table: Table, connection_id: str) -> dict[str, Any] | 
     A pending Socket.IO connection (between `$connect` and its namespace CONNECT) is not found yet.
     """
     item = connection_item(table, connection_id)
-    return None if item is None or "pending" in item else item
+    return item if is_registered(item, table.clock()) else None
+
+
+def is_registered(item: dict[str, Any] | None, now: float) -> bool:
+    """Whether a connection's own item (as read, or as a failed condition returned it) is a registration."""
+    return item is not None and "pending" not in item and int(item["expiresAt"]["N"]) > now
+
+
+def room_ids(item: dict[str, Any]) -> list[str]:
+    """The dashboards a connection's own item says it is in (`roomIds`, a string set kept by join and leave)."""
+    return sorted(item.get("roomIds", {}).get("SS", []))
 
 
 def add_members(table: Table, pk: str, delta: int, now: float, kind: str | None = None) -> int:

@@ -219,7 +219,7 @@ def event_for(logical_id: str) -> tuple[dict[str, Any], int, list[str]]:
     if route == "analytics:subscribeLiveMetrics":
         return message_event(X, route), 410, ["analytics:error"]  # X is not connected here: refused, told so
     if route == "analytics:requestLiveMetrics":
-        return message_event(X, route), 200, ["analytics:liveMetrics"]  # the stored snapshot, still fresh
+        return message_event(X, route), 410, ["analytics:error"]  # X is not connected here: refused, told so
     return message_event(X, route, *(("sales",) if "Dashboard" in route else ())), 200, []
 
 
