@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import json
 import logging
@@ -36,6 +37,7 @@ from shared.poster import Poster
 from shared.services import Services, management_api_poster, reset_services
 
 logger = logging.getLogger("local_gateway")
+RECONCILE_RUN_SECONDS = 60.0  # the ReconcileFunction's schedule; a pass starts at most every RECONCILE_INTERVAL_SECONDS
 
 
 def import_handler(dotted: str) -> Handler:
@@ -52,7 +54,8 @@ class Gateway:
         self.settings = settings
         self.stage = stage_name(source)
         routes = {key: import_handler(path) for key, path in source.routes().items()}
-        self.publish_metrics = import_handler(source.handler_for_event("Schedule"))
+        self.publish_metrics = import_handler(source.function_handler("PublishMetricsFunction"))
+        self.reconcile = import_handler(source.function_handler("ReconcileFunction"))
         self.publish_dashboard_update = import_handler(source.handler_for_event("EventBridgeRule"))
         functions = {name: import_handler(source.function_handler(name)) for name in source.functions()}
         public_url = f"http://127.0.0.1:{settings.port}"
@@ -111,13 +114,14 @@ class Gateway:
         )
 
     # -- life --------------------------------------------------------------------------------
-    async def _publish_forever(self, interval: float) -> None:
+    async def _run_forever(self, interval: float, handler: Handler, name: str) -> None:
+        """A scheduled function on its own clock (the publisher's, the reconciler's): one never waits for the other."""
         loop = asyncio.get_running_loop()
         next_at = loop.time() + interval
         while True:
             await asyncio.sleep(max(0.0, next_at - loop.time()))
             next_at = max(next_at + interval, loop.time())
-            await self.invoke(self.publish_metrics, apigw.scheduled_event(), "publish_metrics")
+            await self.invoke(handler, apigw.scheduled_event(), name)
 
     def _services(self, config: Config) -> Services:
         """What every handler gets: the configuration built here, and the poster LOCAL_POSTER names."""
@@ -130,8 +134,14 @@ class Gateway:
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         config = await run_in_threadpool(self.environment.start)
+        # Every function runs here under the one timeout of the invoker: the reconciler's settle fits in half.
+        settle = min(config.reconcile_settle_seconds, self.invoker.timeout_seconds / 2)
+        config = dataclasses.replace(config, reconcile_settle_seconds=settle)
         reset_services(self._services(config))
-        publisher = asyncio.create_task(self._publish_forever(config.metrics_interval_seconds))
+        publisher = asyncio.create_task(
+            self._run_forever(config.metrics_interval_seconds, self.publish_metrics, "publish_metrics")
+        )
+        reconciler = asyncio.create_task(self._run_forever(RECONCILE_RUN_SECONDS, self.reconcile, "reconcile"))
         logger.info(
             "gateway on %s:%s (Socket.IO at /socket.io/, API Gateway WebSocket at /%s), table %s on %s, "
             "pushing every %ss",
@@ -145,9 +155,10 @@ class Gateway:
         try:
             yield
         finally:
-            publisher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await publisher
+            for task in (publisher, reconciler):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await self.socketio.close_all()
             await self.apigw.close_all()
             await run_in_threadpool(self.environment.stop)

@@ -39,15 +39,18 @@ def room_ids(item: dict[str, Any]) -> list[str]:
 
 
 def add_members(table: Table, pk: str, delta: int, now: float, kind: str | None = None) -> int:
-    """Atomically add to the `members` count of a room's or user's own item; return the new count."""
-    values = {":delta": num(delta), ":exp": num(now + CONNECTION_TTL_SECONDS)}
+    """Atomically add to the `members` count of a room's or user's own item (or ANON's); return the new count.
+
+    `version` counts the changes, so that the reconciler can tell a counter that moved between two looks.
+    """
+    values = {":delta": num(delta), ":exp": num(now + CONNECTION_TTL_SECONDS), ":one": num(1)}
     tag = ""
     if kind is not None:
         tag, values[":kind"] = ", live = :kind", text(kind)
     result = table.client.update_item(
         TableName=table.table_name,
         Key=own_key(pk),
-        UpdateExpression=f"ADD members :delta SET expiresAt = :exp{tag}",
+        UpdateExpression=f"ADD members :delta, version :one SET expiresAt = :exp{tag}",
         ExpressionAttributeValues=values,
         ReturnValues="UPDATED_NEW",
     )

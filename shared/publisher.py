@@ -1,4 +1,7 @@
-"""The scheduled function: compute one snapshot per tick and push it to every subscriber."""
+"""The scheduled function: compute one snapshot per tick and push it to every subscriber.
+
+A tick never recounts: the reconciler is a function of its own (handlers/reconcile.py), on its own schedule.
+"""
 
 from __future__ import annotations
 
@@ -34,9 +37,8 @@ class WindowResult:
 def tick(svc: Services, poster: Poster) -> tuple[Delivery, int] | None:
     """One push to every subscriber: (own delivery, subscribers handed to workers); None when nobody listens."""
     subscribers = [subscriber for page in svc.store.subscribers() for subscriber in page]
-    seen = svc.counters.read()
-    heartbeat(svc, poster, seen)
-    counts = reconciled(svc, seen)
+    counts = svc.counters.read()
+    heartbeat(svc, poster, counts)
     if not subscribers and counts.active_dashboards == 0:
         return None
     snapshot = metrics.snapshot(counts)
@@ -53,16 +55,6 @@ def heartbeat(svc: Services, poster: Poster, seen: Counts) -> Delivery | None:
         return None
     connections = [connection_id for page in svc.store.socketio_connections() for connection_id in page]
     return deliver(svc.store, poster, connections, PING_FRAME.encode())
-
-
-def reconciled(svc: Services, counts: Counts) -> Counts:
-    """At most once per RECONCILE_INTERVAL_SECONDS across all invocations: recount, so counts never drift for good."""
-    if not svc.reconciler.claim_reconciliation(counts, svc.config.reconcile_interval_seconds):
-        return counts
-    fresh = svc.reconciler.reconcile()
-    if fresh is not None and fresh != counts:
-        logger.info("reconciled counts: %s -> %s", counts, fresh)
-    return fresh or svc.counters.read()
 
 
 def run_window(

@@ -115,7 +115,8 @@ class Services:
 
     @built_once
     def reconciler(self) -> Reconciler:
-        return Reconciler(self.table)
+        config = self.config
+        return Reconciler(self.table, config.reconcile_settle_seconds, config.reconcile_interval_seconds)
 
     @built_once
     def invoker(self) -> Invoker | None:

@@ -85,8 +85,9 @@ class Store:
                 TableName=self.table.table_name,
                 Item={"PK": text(SOCKETIO_KEY), "SK": item["PK"], "expiresAt": item["expiresAt"]},
             )
-        users = 1 if user_id is None else add_members(self.table, owner, 1, now, USER_KIND) == 1
-        self.counters.add(connections=1, activeUsers=int(users))
+        # ANON / ANON counts the anonymous connections, so that the reconciler can heal them as it heals a user.
+        users = add_members(self.table, owner, 1, now, None if user_id is None else USER_KIND) == 1
+        self.counters.add(connections=1, activeUsers=int(users or user_id is None))
 
     def remove_connection(self, connection_id: str) -> bool:
         """Delete everything the connection owns; False when another call already did."""
@@ -111,9 +112,7 @@ class Store:
             rooms = [pk for pk in footprint if pk.startswith("ROOM#")]
         self.table.batch_delete([{"PK": text(pk), "SK": text(key)} for pk in footprint])
         emptied = sum(1 for pk in rooms if add_members(self.table, pk, -1, now) == 0)
-        users = -1
-        if "userId" in old:
-            users = -int(add_members(self.table, user_key(old["userId"]["S"]), -1, now) == 0)
+        users = -int(add_members(self.table, owner, -1, now) == 0 or owner == ANON)
         self.counters.add(
             connections=-1,
             activeUsers=users,

@@ -2,18 +2,21 @@
 
 Item layout (one table, PK/SK strings, TTL on expiresAt):
   CONN#c / CONN#c      a connection; `live` marks a subscriber (sparse index ByLiveKind); `protocol` is
-                       socketio for Socket.IO (absent: JSON frames); `pending` until Socket.IO's CONNECT
+                       socketio for Socket.IO (absent: JSON frames); `pending` until Socket.IO's CONNECT;
+                       `roomIds` the string set of its dashboards (its footprint, read back by its delete)
   SOCKETIO / CONN#c    c speaks Socket.IO: the heartbeat pings it
   ROOM#d / CONN#c      membership of connection c in dashboard d
   ROOM#d / ROOM#d      member count of d;   USER#u / USER#u  live connections of user u
   USER#u / CONN#c      connection c belongs to user u;    ANON / CONN#c  c is anonymous
+  ANON / ANON          the count of anonymous connections
   METRICS / COUNTS     the counters behind the metrics (shared/counters.py)
   METRICS / LATEST     the latest snapshot (shared/snapshots.py)
+  METRICS / RECONCILE  where the reconciler's pass is (shared/reconciler.py)
 The room and user counter items also carry live=ROOM / live=USER, so the sparse index lists them: the
-reconciler (shared/reconciler.py) recounts everything from the items themselves every
-RECONCILE_INTERVAL_SECONDS, without a Scan. An entity's own item has SK = PK, so the inverted index
-ByConnection (SK -> PK) holds each connection's whole footprint in one partition of its own, and no
-unrelated items pile into one hot partition.
+reconciler (shared/reconciler.py) recounts everything from the items themselves, without a Scan. An
+entity's own item has SK = PK, so the inverted index ByConnection (SK -> PK) holds each connection's whole
+footprint in one partition of its own; cleanup reads the footprint from the connection item instead (an
+index is eventually consistent), and asks the index only for items written before `roomIds` existed.
 """
 
 from __future__ import annotations
