@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import importlib
 import json
 import logging
@@ -41,6 +42,7 @@ from shared.poster import Poster
 from shared.services import Services, management_api_poster, reset_services
 
 logger = logging.getLogger("local_gateway")
+RECONCILE_RUN_SECONDS = 60.0  # the ReconcileFunction's schedule; a pass starts at most every RECONCILE_INTERVAL_SECONDS
 
 HEALTH_TIMEOUT_SECONDS = 1.0
 
@@ -66,7 +68,8 @@ class Gateway:
         self.settings = settings
         self.stage = stage_name(source)
         routes = {key: import_handler(path) for key, path in source.routes().items()}
-        self.publish_metrics = import_handler(source.handler_for_event("Schedule"))
+        self.publish_metrics = import_handler(source.function_handler("PublishMetricsFunction"))
+        self.reconcile = import_handler(source.function_handler("ReconcileFunction"))
         self.publish_dashboard_update = import_handler(source.handler_for_event("EventBridgeRule"))
         functions = {name: import_handler(source.function_handler(name)) for name in source.functions()}
         public_url = f"http://127.0.0.1:{settings.port}"
@@ -166,9 +169,10 @@ class Gateway:
         return None
 
     # -- life --------------------------------------------------------------------------------
-    async def _publish_forever(self, interval: float) -> None:
-        """Every interval, the scheduled publisher. While it fails (DynamoDB down), one line when the failures
-        start and one when it recovers, not a traceback every tick."""
+    async def _run_forever(self, interval: float, handler: Handler, name: str, role: str, work: str) -> None:
+        """A scheduled function on its own clock (the publisher's, the reconciler's): one never waits for the
+        other. While it fails (DynamoDB down), one line when the failures start and one when it recovers, not a
+        traceback every tick."""
         loop = asyncio.get_running_loop()
         next_at = loop.time() + interval
         failing = False
@@ -176,18 +180,17 @@ class Gateway:
             await asyncio.sleep(max(0.0, next_at - loop.time()))
             next_at = max(next_at + interval, loop.time())
             try:
-                event = apigw.scheduled_event()
-                await self.system_invoker.invoke(self.publish_metrics, event, "publish_metrics", log_failure=False)
+                await self.system_invoker.invoke(handler, apigw.scheduled_event(), name, log_failure=False)
             except FunctionFailed as failure:
                 if not failing:
                     failing = True
                     cause = failure.__cause__
                     why = f"{type(cause).__name__}: {cause}" if cause else "timed out"
-                    logger.warning("publisher failing (%s): no pushes until it recovers", why)
+                    logger.warning("%s failing (%s): no %s until it recovers", role, why, work)
                 continue
             if failing:
                 failing = False
-                logger.warning("publisher recovered: pushes resume")
+                logger.warning("%s recovered: %s resume", role, work)
 
     def _services(self, config: Config) -> Services:
         """What every handler gets: the configuration built here, and the poster LOCAL_POSTER names."""
@@ -201,8 +204,18 @@ class Gateway:
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         config = await run_in_threadpool(self.environment.start)
         self.verifier.credentials = await run_in_threadpool(function_credentials)
+        # Every function runs here under the one timeout of the invoker: the reconciler's settle fits in half.
+        settle = min(config.reconcile_settle_seconds, self.invoker.timeout_seconds / 2)
+        config = dataclasses.replace(config, reconcile_settle_seconds=settle)
         reset_services(self._services(config))
-        publisher = asyncio.create_task(self._publish_forever(config.metrics_interval_seconds))
+        publisher = asyncio.create_task(
+            self._run_forever(
+                config.metrics_interval_seconds, self.publish_metrics, "publish_metrics", "publisher", "pushes"
+            )
+        )
+        reconciler = asyncio.create_task(
+            self._run_forever(RECONCILE_RUN_SECONDS, self.reconcile, "reconcile", "reconciler", "recounts")
+        )
         logger.info(
             "gateway on %s:%s (Socket.IO at /socket.io/, API Gateway WebSocket at /%s), table %s on %s, "
             "pushing every %ss",
@@ -216,9 +229,10 @@ class Gateway:
         try:
             yield
         finally:
-            publisher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await publisher
+            for task in (publisher, reconciler):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await self.socketio.close_all()
             await self.apigw.close_all()
             await run_in_threadpool(self.environment.stop)

@@ -128,8 +128,8 @@ def reachable(endpoint_url: str, timeout_seconds: float = 2.0) -> None:
 
 def ensure_table(client: Any, table_name: str, template: Template) -> bool:
     """Create the template's table under this name unless it exists; True when created."""
-    if table_name in client.list_tables()["TableNames"]:
-        return False
+    if any(table_name in page["TableNames"] for page in client.get_paginator("list_tables").paginate()):
+        return False  # ListTables answers at most 100 names a page: every page is read
     client.create_table(TableName=table_name, **template.table_definition())
     client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 0.2})
     ttl = template.ttl_attribute()

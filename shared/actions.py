@@ -26,10 +26,9 @@ def unsubscribe_live_metrics(request: Request) -> None:
 
 
 def request_live_metrics(request: Request) -> None:
-    """Serve the stored snapshot while it is fresher than one push period, else compute and store one."""
-    counters = request.services.counters
-    snapshot = request.services.snapshots.get_or_compute(lambda: metrics.snapshot(counters.read()))
-    request.send(LIVE_METRICS, snapshot)
+    """The counts as of the request (one GetItem of the counters), never a snapshot up to a push period old:
+    a client that has just joined a dashboard is counted in what it is told."""
+    request.send(LIVE_METRICS, metrics.snapshot(request.services.counters.read()))
 
 
 def join_dashboard(request: Request) -> None:

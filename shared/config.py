@@ -17,6 +17,8 @@ MAX_ROOMS_PER_CONNECTION = "MAX_ROOMS_PER_CONNECTION"
 RATE_LIMIT_PER_SECOND = "RATE_LIMIT_PER_SECOND"
 RATE_LIMIT_BURST = "RATE_LIMIT_BURST"
 RECONCILE_INTERVAL_SECONDS = "RECONCILE_INTERVAL_SECONDS"
+RECONCILE_BATCH = "RECONCILE_BATCH"
+RECONCILE_SETTLE_SECONDS = "RECONCILE_SETTLE_SECONDS"
 FANOUT_WORKER_FUNCTION = "FANOUT_WORKER_FUNCTION"
 FANOUT_SLICE_SIZE = "FANOUT_SLICE_SIZE"
 LAMBDA_ENDPOINT_URL = "LAMBDA_ENDPOINT_URL"
@@ -84,7 +86,9 @@ class Config:
     max_rooms_per_connection: int
     rate_limit_per_second: float = 20.0  # 0: no limit
     rate_limit_burst: int = 40
-    reconcile_interval_seconds: float = 300.0
+    reconcile_interval_seconds: float = 300.0  # a new recount pass starts at most this often
+    reconcile_batch: int = 500  # counter items one reconciliation run visits at most
+    reconcile_settle_seconds: float = 20.0  # longer than any request: what was in flight has landed
     fanout_worker_function: str | None = None  # unset: the publisher posts to every subscriber itself
     fanout_slice_size: int = 2000
     lambda_endpoint_url: str | None = None
@@ -116,7 +120,9 @@ class Config:
             ),
             rate_limit_per_second=read_number(environ, RATE_LIMIT_PER_SECOND, 20.0, 0.0),
             rate_limit_burst=int(read_number(environ, RATE_LIMIT_BURST, 40, 1)),
-            reconcile_interval_seconds=read_number(environ, RECONCILE_INTERVAL_SECONDS, 300.0, 1.0),
+            reconcile_interval_seconds=read_number(environ, RECONCILE_INTERVAL_SECONDS, 300.0, 0.0),
+            reconcile_batch=int(read_number(environ, RECONCILE_BATCH, 500, 1)),
+            reconcile_settle_seconds=read_number(environ, RECONCILE_SETTLE_SECONDS, 20.0, 0.0),
             fanout_worker_function=read_optional(environ, FANOUT_WORKER_FUNCTION),
             # An async invocation carries at most 256 KB: 8,000 ids of 16 characters leave room for the frame.
             fanout_slice_size=int(read_number(environ, FANOUT_SLICE_SIZE, 2000, 1)),

@@ -15,12 +15,11 @@ class Counts:
     active_users: int = 0
     subscribers: int = 0
     active_dashboards: int = 0
-    reconciled_at: int = field(default=0, compare=False)  # epoch milliseconds
     pinged_at: int = field(default=0, compare=False)  # epoch milliseconds of the last Socket.IO heartbeat
 
 
 class Counters:
-    """Read and add to the counters. Store and Rooms add as state changes; the Reconciler overwrites them."""
+    """Read and add to the counters. Store and Rooms add as state changes; the Reconciler heals them."""
 
     def __init__(self, table: Table) -> None:
         self.table = table
@@ -36,7 +35,6 @@ class Counters:
             active_users=read("activeUsers"),
             subscribers=read("subscribers"),
             active_dashboards=read("activeDashboards"),
-            reconciled_at=read("reconciledAt"),
             pinged_at=read("pingedAt"),
         )
 
@@ -58,23 +56,23 @@ class Counters:
         )
         return claimed is not None
 
-    def add(self, **deltas: int) -> None:
-        """Add to the named attributes (connections, activeUsers, subscribers, activeDashboards) in one update."""
+    def add(self, bump: bool = True, **deltas: int) -> None:
+        """Add to the named attributes (connections, activeUsers, subscribers, activeDashboards) in one update.
+
+        `version` counts the changes, so that the reconciler sees one; its own heals add without it (bump=False).
+        """
         deltas = {name: delta for name, delta in deltas.items() if delta}
         if not deltas:
             return
-        adds = ", ".join(f"{name} :{name}" for name in deltas)
+        adds = ", ".join([*(f"{name} :{name}" for name in deltas), *(["version :one"] if bump else [])])
         now = self.table.clock()
-        # `version` lets the reconciler see a concurrent change; the first change starts its clock.
         self.table.client.update_item(
             TableName=self.table.table_name,
             Key=COUNTS_KEY,
-            UpdateExpression=f"ADD {adds}, version :one SET expiresAt = :exp, "
-            "reconciledAt = if_not_exists(reconciledAt, :now)",
+            UpdateExpression=f"ADD {adds} SET expiresAt = :exp",
             ExpressionAttributeValues={
                 **{f":{name}": num(delta) for name, delta in deltas.items()},
-                ":one": num(1),
+                **({":one": num(1)} if bump else {}),
                 ":exp": num(now + COUNTER_TTL_SECONDS),
-                ":now": num(now * 1000),
             },
         )

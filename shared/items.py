@@ -25,19 +25,32 @@ def registered_connection(table: Table, connection_id: str) -> dict[str, Any] | 
     A pending Socket.IO connection (between `$connect` and its namespace CONNECT) is not found yet.
     """
     item = connection_item(table, connection_id)
-    return None if item is None or "pending" in item else item
+    return item if is_registered(item, table.clock()) else None
+
+
+def is_registered(item: dict[str, Any] | None, now: float) -> bool:
+    """Whether a connection's own item (as read, or as a failed condition returned it) is a registration."""
+    return item is not None and "pending" not in item and int(item["expiresAt"]["N"]) > now
+
+
+def room_ids(item: dict[str, Any]) -> list[str]:
+    """The dashboards a connection's own item says it is in (`roomIds`, a string set kept by join and leave)."""
+    return sorted(item.get("roomIds", {}).get("SS", []))
 
 
 def add_members(table: Table, pk: str, delta: int, now: float, kind: str | None = None) -> int:
-    """Atomically add to the `members` count of a room's or user's own item; return the new count."""
-    values = {":delta": num(delta), ":exp": num(now + CONNECTION_TTL_SECONDS)}
+    """Atomically add to the `members` count of a room's or user's own item (or ANON's); return the new count.
+
+    `version` counts the changes, so that the reconciler can tell a counter that moved between two looks.
+    """
+    values = {":delta": num(delta), ":exp": num(now + CONNECTION_TTL_SECONDS), ":one": num(1)}
     tag = ""
     if kind is not None:
         tag, values[":kind"] = ", live = :kind", text(kind)
     result = table.client.update_item(
         TableName=table.table_name,
         Key=own_key(pk),
-        UpdateExpression=f"ADD members :delta SET expiresAt = :exp{tag}",
+        UpdateExpression=f"ADD members :delta, version :one SET expiresAt = :exp{tag}",
         ExpressionAttributeValues=values,
         ReturnValues="UPDATED_NEW",
     )

@@ -1,8 +1,12 @@
-"""The scheduled function: compute one snapshot per tick and push it to every subscriber."""
+"""The scheduled function: compute one snapshot per tick and push it to every subscriber.
+
+A tick never recounts: the reconciler is a function of its own (handlers/reconcile.py), on its own schedule.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,9 +37,8 @@ class WindowResult:
 def tick(svc: Services, poster: Poster) -> tuple[Delivery, int] | None:
     """One push to every subscriber: (own delivery, subscribers handed to workers); None when nobody listens."""
     subscribers = [subscriber for page in svc.store.subscribers() for subscriber in page]
-    seen = svc.counters.read()
-    heartbeat(svc, poster, seen)
-    counts = reconciled(svc, seen)
+    counts = svc.counters.read()
+    heartbeat(svc, poster, counts)
     if not subscribers and counts.active_dashboards == 0:
         return None
     snapshot = metrics.snapshot(counts)
@@ -54,16 +57,6 @@ def heartbeat(svc: Services, poster: Poster, seen: Counts) -> Delivery | None:
     return deliver(svc.store, poster, connections, PING_FRAME.encode())
 
 
-def reconciled(svc: Services, counts: Counts) -> Counts:
-    """At most once per RECONCILE_INTERVAL_SECONDS across all invocations: recount, so counts never drift for good."""
-    if not svc.reconciler.claim_reconciliation(counts, svc.config.reconcile_interval_seconds):
-        return counts
-    fresh = svc.reconciler.reconcile()
-    if fresh is not None and fresh != counts:
-        logger.info("reconciled counts: %s -> %s", counts, fresh)
-    return fresh or svc.counters.read()
-
-
 def run_window(
     svc: Services,
     poster: Poster,
@@ -75,6 +68,8 @@ def run_window(
     interval = svc.config.metrics_interval_seconds
     window = svc.config.publish_window_seconds
     start = clock()
+    end = start + window - 1e-6
+    next_at = start + interval
     ticks = pushes = delivered = gone = handed_off = 0
     while True:
         result = tick(svc, poster)
@@ -82,10 +77,13 @@ def run_window(
         if result is not None:
             (own, handed), pushes = result, pushes + 1
             delivered, gone, handed_off = delivered + own.delivered, gone + own.gone, handed_off + handed
-        next_at = start + ticks * interval
-        if next_at >= start + window - 1e-6:
+        overrun = clock() - next_at
+        if overrun > 0:  # a slow tick: the ticks it overran are skipped, not replayed as a burst
+            next_at += math.ceil(overrun / interval) * interval
+        if next_at >= end:
             break
         if remaining_ms is not None and remaining_ms() - (next_at - clock()) * 1000 < SAFETY_MARGIN_MS:
             break
         sleep(max(0.0, next_at - clock()))
+        next_at += interval
     return WindowResult(ticks=ticks, pushes=pushes, delivered=delivered, gone=gone, handed_off=handed_off)

@@ -1,15 +1,34 @@
-"""Counts that never drift for good: recount from the items themselves, without a Scan.
+"""Counts that never drift for good: recount from the items themselves, without a Scan, off the publisher's tick.
 
 Room and user counter items carry live=ROOM / live=USER, so the sparse ByLiveKind index lists them; each
-one's live members are then counted in its own partition, and anonymous connections under ANON.
+one's live members are counted in its own partition (anonymous connections under ANON, whose own item
+ANON / ANON counts them). A pass visits at most `budget` counter items per run and keeps its place (the
+index's LastEvaluatedKey, the partial sums) on the METRICS / RECONCILE item, so the ReconcileFunction (its
+own schedule) resumes where the previous run stopped.
+
+Healing without racing a request: a join, leave, connect or disconnect writes its membership first and its
+counter a moment later (within one function timeout). A recount between the two would see the membership
+and not the count, and "healing" the counter then would make it drift by the change still in flight. So a
+counter is healed only when a second look, `settle_seconds` (longer than any request) after the first,
+finds the same counter (same `version`) and the same live members: everything in flight at the first look
+has landed by then. Totals move with each heal by an `ADD` of the difference; at the end of a pass they are
+overwritten with the sums of the pass only when no change at all (the `version` of METRICS / COUNTS) came
+between the start of the pass and `settle_seconds` after its last look.
+
+An expired counter item (nobody joined or left for a connection lifetime) has no live members: it is set
+to 0 and taken out of the index (REMOVE live) in one conditional write, without a count.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-from shared.counters import COUNTS_KEY, Counts
+from shared.counters import COUNTS_KEY, Counters
 from shared.table import (
     ANON,
     BY_LIVE_KIND_INDEX,
@@ -25,78 +44,145 @@ from shared.table import (
 
 logger = logging.getLogger(__name__)
 
+RECONCILE_KEY = {"PK": {"S": "METRICS"}, "SK": {"S": "RECONCILE"}}
+PHASES = (ANON, USER_KIND, ROOM_KIND)  # then the totals
+DONE = "DONE"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    visited: int = 0  # counter items looked at in this run
+    healed: int = 0  # counters set to their live members after a second look
+    zeroed: int = 0  # expired counters set to 0 and taken out of the index
+    finished: bool = False  # the pass reached its end in this run
+    totals_written: bool = False  # the totals were overwritten with the pass's sums
+
+
+@dataclass
+class _Look:
+    pk: str
+    kind: str
+    members: int | None  # None: the counter has no `members` yet
+    version: Any
+    live: int
+
 
 class Reconciler:
-    """Recounts the counters from the items they count, at most once per interval across all processes."""
+    """Recounts the counters from the items they count, a bounded share per run, resuming where it stopped."""
 
-    def __init__(self, table: Table) -> None:
+    def __init__(
+        self,
+        table: Table,
+        settle_seconds: float = 20.0,
+        interval_seconds: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.table = table
+        self.counters = Counters(table)
+        self.settle_seconds = settle_seconds
+        self.interval_seconds = interval_seconds  # a new pass starts at most this long after the last one ended
+        self.sleep = sleep
 
-    def claim_reconciliation(self, seen: Counts, interval: float) -> bool:
-        """True for the one caller that may reconcile now: the last pass is `interval` old and nobody claimed it."""
-        now = int(self.table.clock() * 1000)
-        if now - seen.reconciled_at < interval * 1000:
+    # -- one run --------------------------------------------------------------------------------
+    def run(self, budget: int) -> RunResult:
+        """Visit at most `budget` counter items of the current pass (a new one when none is under way and the
+        last ended `interval_seconds` ago; otherwise nothing)."""
+        loaded = self._load()
+        if loaded is None:
+            return RunResult()
+        state, step = loaded
+        looks: list[_Look] = []
+        zeroed = visited = 0
+        while state["phase"] != DONE and visited < budget:
+            phase = state["phase"]
+            if phase == ANON:
+                looks.append(self._look(ANON, ANON))
+                visited += 1
+                state["phase"] = USER_KIND
+                continue
+            page = self._kind_page(phase, budget - visited, state.get("cursor"))
+            now = self.table.clock()
+            for item in page.get("Items", []):
+                visited += 1
+                pk = item["PK"]["S"]
+                if int(item.get("expiresAt", {"N": "0"})["N"]) <= now:
+                    zeroed += self._zero_expired(pk, phase, now, state)
+                else:
+                    looks.append(self._look(pk, phase))
+            if "LastEvaluatedKey" in page:
+                state["cursor"] = json.dumps(page["LastEvaluatedKey"])
+            else:
+                state.pop("cursor", None)
+                state["phase"] = PHASES[PHASES.index(phase) + 1] if phase != PHASES[-1] else DONE
+        finished = state["phase"] == DONE
+        subscribers = before = None
+        if finished:
+            before = self._counts_version()
+            subscribers = self._count_subscribers()
+        suspects = [look for look in looks if self._settled(look) != look.live]
+        if suspects or finished:
+            self.sleep(self.settle_seconds)  # whatever was in flight at the first look lands meanwhile
+        healed = sum(1 for look in suspects if self._heal(look))
+        for look in looks:
+            self._add_to_sums(state, look.kind, self._settled(look))
+        written = False
+        if finished and subscribers is not None:
+            written = self._write_totals(state, subscribers, before)
+        if not self._save(state, step, finished):
+            logger.info("another reconciliation run saved this pass first; this run's place is dropped")
+        return RunResult(visited, healed, zeroed, finished, written)
+
+    # -- counter items ------------------------------------------------------------------------
+    def _look(self, pk: str, kind: str) -> _Look:
+        item = self.table.get(own_key(pk), consistent=True) or {}
+        members = int(item["members"]["N"]) if "members" in item else None
+        live = self._live_members(pk, self.table.clock())
+        return _Look(pk, kind, members, item.get("version"), live)
+
+    def _heal(self, first: _Look) -> bool:
+        """Set the counter to its live members when a second look agrees with the first; adjust the totals."""
+        second = self._look(first.pk, first.kind)
+        if (second.members, second.version, second.live) != (first.members, first.version, first.live):
+            first.members = second.members  # summed as the counter stands: a change in flight adds itself
             return False
-        claimed = self.table.conditional(
+        condition = "attribute_not_exists(version)" if first.version is None else "version = :v"
+        values = {":live": num(first.live), ":one": num(1), **({} if first.version is None else {":v": first.version})}
+        if first.members is None:
+            condition += " AND attribute_not_exists(members)"
+        healed = self.table.conditional(
             "update_item",
-            Key=COUNTS_KEY,
-            UpdateExpression="SET reconciledAt = :now, expiresAt = :exp",
-            ConditionExpression="attribute_not_exists(reconciledAt) OR reconciledAt = :seen",
-            ExpressionAttributeValues={
-                ":now": num(now),
-                ":seen": num(seen.reconciled_at),
-                ":exp": num(now // 1000 + COUNTER_TTL_SECONDS),
-            },
+            Key=own_key(first.pk),
+            UpdateExpression="SET members = :live ADD version :one",
+            ConditionExpression=condition,
+            ExpressionAttributeValues=values,
         )
-        return claimed is not None
+        if healed is None:
+            return False
+        if first.members is not None:  # a counter that never existed was never in the totals either
+            self.counters.add(bump=False, **_contribution_change(first.kind, first.members, first.live))
+        logger.info("healed %s: %s -> %s members", first.pk, first.members, first.live)
+        first.members = first.live
+        return True
 
-    def reconcile(self) -> Counts | None:
-        """Recount from the items (expired ones left out) and overwrite the counters; None if they moved meanwhile."""
-        version = (self.table.get(COUNTS_KEY, consistent=True) or {}).get("version")
-        now = self.table.clock()
-        anonymous = self._live_members(ANON, now)
-        users = [self._heal_members(pk, now) for page in self._kind(USER_KIND) for pk in page]
-        rooms = [self._heal_members(pk, now) for page in self._kind(ROOM_KIND) for pk in page]
-        counts = Counts(
-            connections=anonymous + sum(users),
-            active_users=anonymous + sum(1 for n in users if n),
-            subscribers=self.table.count(
-                IndexName=BY_LIVE_KIND_INDEX,
-                KeyConditionExpression="live = :live",
-                FilterExpression="expiresAt > :now",
-                ExpressionAttributeValues={":live": text(LIVE), ":now": num(now)},
-            ),
-            active_dashboards=sum(1 for n in rooms if n),
-        )
-        written = self.table.conditional(
+    def _settled(self, look: _Look) -> int:
+        return look.members if look.members is not None else 0
+
+    def _zero_expired(self, pk: str, kind: str, now: float, state: dict[str, Any]) -> int:
+        """An expired counter: 0 members, out of the index, its old count taken out of the totals."""
+        answer = self.table.conditional(
             "update_item",
-            Key=COUNTS_KEY,
-            UpdateExpression="SET connections = :c, activeUsers = :u, subscribers = :s, activeDashboards = :d"
-            ", expiresAt = :exp ADD version :one",
-            ConditionExpression="attribute_not_exists(version)" if version is None else "version = :v",
-            ExpressionAttributeValues={
-                ":c": num(counts.connections),
-                ":u": num(counts.active_users),
-                ":s": num(counts.subscribers),
-                ":d": num(counts.active_dashboards),
-                ":exp": num(now + COUNTER_TTL_SECONDS),
-                ":one": num(1),
-                **({} if version is None else {":v": version}),
-            },
+            Key=own_key(pk),
+            UpdateExpression="SET members = :zero ADD version :one REMOVE live",
+            ConditionExpression="expiresAt <= :now",
+            ExpressionAttributeValues={":zero": num(0), ":one": num(1), ":now": num(now)},
+            ReturnValues="UPDATED_OLD",
         )
-        if written is None:
-            logger.info("counts changed during reconciliation; the next pass will settle them")
-            return None
-        return counts
-
-    def _kind(self, kind: str) -> Iterator[list[str]]:
-        return self.table.pages(
-            IndexName=BY_LIVE_KIND_INDEX,
-            KeyConditionExpression="live = :kind",
-            ExpressionAttributeValues={":kind": text(kind)},
-            ProjectionExpression="PK",
-            field="PK",
-        )
+        if answer is None:  # joined meanwhile: the next pass counts it
+            return 0
+        old = int(answer.get("Attributes", {}).get("members", {"N": "0"})["N"])
+        if old:
+            self.counters.add(bump=False, **_contribution_change(kind, old, 0))
+        return 1
 
     def _live_members(self, pk: str, now: float) -> int:
         return self.table.count(
@@ -106,17 +192,97 @@ class Reconciler:
             ConsistentRead=True,
         )
 
-    def _heal_members(self, pk: str, now: float) -> int:
-        """The live members of a room or user; its own `members` counter is set to that number if it drifted."""
-        old = self.table.get(own_key(pk), consistent=True) or {}
-        live = self._live_members(pk, now)
-        if "members" in old and int(old["members"]["N"]) != live:
-            # Conditional on the value read: a concurrent join or leave wins, and the next pass looks again.
-            self.table.conditional(
-                "update_item",
-                Key=own_key(pk),
-                UpdateExpression="SET members = :live",
-                ConditionExpression="members = :old",
-                ExpressionAttributeValues={":live": num(live), ":old": old["members"]},
-            )
-        return live
+    def _kind_page(self, kind: str, limit: int, cursor: str | None) -> dict[str, Any]:
+        query: dict[str, Any] = {
+            "TableName": self.table.table_name,
+            "IndexName": BY_LIVE_KIND_INDEX,
+            "KeyConditionExpression": "live = :kind",
+            "ExpressionAttributeValues": {":kind": text(kind)},
+            "ProjectionExpression": "PK, expiresAt",
+            "Limit": max(1, limit),
+        }
+        if cursor is not None:
+            query["ExclusiveStartKey"] = json.loads(cursor)
+        page: dict[str, Any] = self.table.client.query(**query)
+        return page
+
+    # -- totals ---------------------------------------------------------------------------------
+    @staticmethod
+    def _add_to_sums(state: dict[str, Any], kind: str, members: int) -> None:
+        for name, delta in _contribution_change(kind, 0, members).items():
+            state[name] = state.get(name, 0) + delta
+
+    def _counts_version(self) -> Any:
+        return (self.table.get(COUNTS_KEY, consistent=True) or {}).get("version")
+
+    def _count_subscribers(self) -> int:
+        return self.table.count(
+            IndexName=BY_LIVE_KIND_INDEX,
+            KeyConditionExpression="live = :live",
+            FilterExpression="expiresAt > :now",
+            ExpressionAttributeValues={":live": text(LIVE), ":now": num(self.table.clock())},
+        )
+
+    def _write_totals(self, state: dict[str, Any], subscribers: int, before: Any) -> bool:
+        """Overwrite the totals with the pass's sums, unless any change came since the pass started."""
+        start = state.get("startVersion")
+        if before != start or self._counts_version() != start:
+            logger.info("counts changed during the reconciliation pass; the heals stand, the totals wait")
+            return False
+        now = self.table.clock()
+        values = {
+            ":c": num(state.get("connections", 0)),
+            ":u": num(state.get("activeUsers", 0)),
+            ":s": num(subscribers),
+            ":d": num(state.get("activeDashboards", 0)),
+            ":exp": num(now + COUNTER_TTL_SECONDS),
+            **({} if start is None else {":v": start}),
+        }
+        written = self.table.conditional(
+            "update_item",
+            Key=COUNTS_KEY,
+            UpdateExpression="SET connections = :c, activeUsers = :u, subscribers = :s, activeDashboards = :d"
+            ", expiresAt = :exp",
+            ConditionExpression="attribute_not_exists(version)" if start is None else "version = :v",
+            ExpressionAttributeValues=values,
+        )
+        return written is not None
+
+    # -- the pass's place -------------------------------------------------------------------------
+    def _load(self) -> tuple[dict[str, Any], int] | None:
+        """The pass under way, a new one, or None while the last pass ended less than an interval ago."""
+        item = self.table.get(RECONCILE_KEY, consistent=True)
+        step = int(item["step"]["N"]) if item is not None else 0
+        if item is not None and "state" in item:
+            state: dict[str, Any] = json.loads(item["state"]["S"])
+            if state.get("phase") != DONE:
+                return state, step
+            if self.table.clock() - int(item["savedAt"]["N"]) < self.interval_seconds:
+                return None
+        return {"phase": ANON, "startVersion": self._counts_version()}, step
+
+    def _save(self, state: dict[str, Any], step: int, finished: bool) -> bool:
+        """Keep the place for the next run (conditional on the step read: one run at a time moves it)."""
+        now = self.table.clock()
+        saved = self.table.conditional(
+            "put_item",
+            Item={
+                **RECONCILE_KEY,
+                "step": num(step + 1),
+                "state": text(json.dumps({"phase": DONE} if finished else state, separators=(",", ":"))),
+                "savedAt": num(now),
+                "expiresAt": num(now + COUNTER_TTL_SECONDS),
+            },
+            ConditionExpression="attribute_not_exists(step)" if step == 0 else "step = :step",
+            **({} if step == 0 else {"ExpressionAttributeValues": {":step": num(step)}}),
+        )
+        return saved is not None
+
+
+def _contribution_change(kind: str, old: int, new: int) -> dict[str, int]:
+    """What a counter going from `old` to `new` members changes in the totals."""
+    if kind == ROOM_KIND:
+        return {"activeDashboards": int(new >= 1) - int(old >= 1)}
+    if kind == USER_KIND:
+        return {"connections": new - old, "activeUsers": int(new >= 1) - int(old >= 1)}
+    return {"connections": new - old, "activeUsers": new - old}  # ANON: each anonymous connection is a user

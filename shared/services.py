@@ -6,8 +6,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any, cast
+from typing import Any, Generic, TypeVar, cast
 
 from shared.config import SOCKETIO_OPEN_FUNCTION, Config, ConfigError
 from shared.counters import Counters
@@ -58,6 +57,31 @@ def lambda_invoker(config: Config, function_name: str) -> Invoker:
     return LambdaInvoker(client, function_name)
 
 
+T = TypeVar("T")
+
+
+class built_once(Generic[T]):
+    """functools.cached_property with a lock, which Python 3.12 took out of it: the first thread builds the
+    value while the others wait for it, so every thread gets the one object (and the one lock inside it)."""
+
+    def __init__(self, build: Callable[[Any], T]) -> None:
+        self.build = build
+        self.name = build.__name__
+        self.__doc__ = build.__doc__
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> T:
+        cache = instance.__dict__
+        if self.name in cache:
+            return cast(T, cache[self.name])
+        with instance._build_lock:
+            if self.name not in cache:
+                cache[self.name] = self.build(instance)
+            return cast(T, cache[self.name])
+
+
 @dataclass
 class Services:
     config: Config
@@ -65,6 +89,7 @@ class Services:
     poster_factory: Callable[[str], Poster] = management_api_poster
     _posters: dict[str, Poster] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _build_lock: threading.RLock = field(default_factory=threading.RLock)  # see built_once
 
     @classmethod
     def from_env(cls) -> Services:
@@ -76,30 +101,31 @@ class Services:
         table = Table(dynamodb_client(config), config.table_name)
         return cls(config=config, table=table, poster_factory=poster_factory or management_api_poster)
 
-    @cached_property
+    @built_once
     def store(self) -> Store:
         return Store(self.table)
 
-    @cached_property
+    @built_once
     def rooms(self) -> Rooms:
         return Rooms(self.table)
 
-    @cached_property
+    @built_once
     def counters(self) -> Counters:
         return Counters(self.table)
 
-    @cached_property
+    @built_once
     def reconciler(self) -> Reconciler:
-        return Reconciler(self.table)
+        config = self.config
+        return Reconciler(self.table, config.reconcile_settle_seconds, config.reconcile_interval_seconds)
 
-    @cached_property
+    @built_once
     def invoker(self) -> Invoker | None:
         """Invokes the fan-out worker function, when FANOUT_WORKER_FUNCTION names one."""
         if self.config.fanout_worker_function is None:
             return None
         return lambda_invoker(self.config, self.config.fanout_worker_function)
 
-    @cached_property
+    @built_once
     def _open_invoker(self) -> Invoker:
         if self.config.open_function is None:
             raise ConfigError(f"{SOCKETIO_OPEN_FUNCTION} is not set: Socket.IO connections cannot be opened")
@@ -109,7 +135,7 @@ class Services:
         """Invokes the function that posts a Socket.IO connection's open packet (SOCKETIO_OPEN_FUNCTION)."""
         return self._open_invoker
 
-    @cached_property
+    @built_once
     def snapshots(self) -> LatestSnapshot:
         return LatestSnapshot(self.table, self.config.metrics_interval_seconds)
 

@@ -16,20 +16,15 @@ Snapshot = list[dict[str, Any]]
 
 
 class LatestSnapshot:
-    """`METRICS/LATEST` read through a process cache: a request costs no DynamoDB call while the cache is fresh.
-
-    A snapshot is served only while it is younger than `max_age` (the push period), exactly the rule a
-    DynamoDB read would apply; the cache only saves the read. The publisher's own saves fill it, so in the
-    local gateway (one process) requests never read the table, and in Lambda each warm container reads it at
-    most once per push period.
-    """
+    """`METRICS/LATEST`, the snapshot each tick pushed, read through a process cache while it is younger than
+    `max_age` (the push period). `analytics:requestLiveMetrics` does not serve it: a request is answered with
+    the counters as of the request (shared/actions.py)."""
 
     def __init__(self, table: Table, max_age: float, clock: Callable[[], float] = time.time) -> None:
         self.table = table
         self.max_age = max_age
         self.clock = clock
         self._lock = threading.Lock()
-        self._refresh_lock = threading.Lock()
         self._cached: tuple[float, Snapshot] | None = None
 
     def get(self) -> Snapshot | None:
@@ -42,18 +37,6 @@ class LatestSnapshot:
             return None
         self._remember(*latest)
         return latest[1]
-
-    def get_or_compute(self, compute: Callable[[], Snapshot]) -> Snapshot:
-        """The fresh snapshot; when there is none, one thread computes and saves it while the others wait."""
-        cached = self._fresh()
-        if cached is not None:
-            return cached
-        with self._refresh_lock:
-            snapshot = self.get()
-            if snapshot is None:
-                snapshot = compute()
-                self.save(snapshot)
-            return snapshot
 
     def _fresh(self) -> Snapshot | None:
         with self._lock:

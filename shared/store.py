@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError as BotoClientError
 
 from shared.counters import Counters
 from shared.errors import ConnectionNotFound, RateLimited
-from shared.items import add_members, connection_item, recipients, registered_connection
+from shared.items import add_members, connection_item, is_registered, recipients, registered_connection, room_ids
 from shared.protocols import JSON, SOCKETIO
 from shared.table import (
     ANON,
@@ -28,6 +28,7 @@ from shared.table import (
     error_code,
     num,
     own_key,
+    room_key,
     text,
     user_key,
 )
@@ -63,7 +64,6 @@ class Store:
             "SK": text(connection_key(connection_id)),
             "connectedAt": num(now),
             "expiresAt": num(now + CONNECTION_TTL_SECONDS),
-            "rooms": num(0),
         }
         if user_id is not None:
             item["userId"] = text(user_id)
@@ -85,8 +85,9 @@ class Store:
                 TableName=self.table.table_name,
                 Item={"PK": text(SOCKETIO_KEY), "SK": item["PK"], "expiresAt": item["expiresAt"]},
             )
-        users = 1 if user_id is None else add_members(self.table, owner, 1, now, USER_KIND) == 1
-        self.counters.add(connections=1, activeUsers=int(users))
+        # ANON / ANON counts the anonymous connections, so that the reconciler can heal them as it heals a user.
+        users = add_members(self.table, owner, 1, now, None if user_id is None else USER_KIND) == 1
+        self.counters.add(connections=1, activeUsers=int(users or user_id is None))
 
     def remove_connection(self, connection_id: str) -> bool:
         """Delete everything the connection owns; False when another call already did."""
@@ -100,13 +101,18 @@ class Store:
         if "pending" in old:
             return True  # a Socket.IO connection that never completed its handshake: nothing was counted
         now = self.table.clock()
-        footprint = [pk for pk in self._connection_footprint(key) if pk != key]
-        rooms = [pk for pk in footprint if pk.startswith("ROOM#")]
+        # The connection's footprint comes from its own item as the delete read it back, never from the
+        # eventually consistent ByConnection index, which can miss a membership written a moment ago.
+        rooms = [room_key(dashboard) for dashboard in room_ids(old)]
+        owner = user_key(old["userId"]["S"]) if "userId" in old else ANON
+        footprint = [*rooms, owner, *([SOCKETIO_KEY] if old.get("protocol") == text(SOCKETIO) else [])]
+        if "roomIds" not in old and int(old.get("rooms", {"N": "0"})["N"]) > 0:
+            # An item written before `roomIds` existed (at most one connection lifetime after the upgrade).
+            footprint = [pk for pk in self._connection_footprint(key) if pk != key]
+            rooms = [pk for pk in footprint if pk.startswith("ROOM#")]
         self.table.batch_delete([{"PK": text(pk), "SK": text(key)} for pk in footprint])
         emptied = sum(1 for pk in rooms if add_members(self.table, pk, -1, now) == 0)
-        users = -1
-        if "userId" in old:
-            users = -int(add_members(self.table, user_key(old["userId"]["S"]), -1, now) == 0)
+        users = -int(add_members(self.table, owner, -1, now) == 0 or owner == ANON)
         self.counters.add(
             connections=-1,
             activeUsers=users,
@@ -146,19 +152,23 @@ class Store:
         )
 
     def take_token(self, connection_id: str, per_second: float, burst: int) -> None:
-        """A token bucket on the connection's own item (GCRA: one number, `rateTat`); RateLimited when empty.
+        """A token bucket on the connection's own item (GCRA: one number, `rateTat`); RateLimited when empty,
+        ConnectionNotFound when the connection is not registered (absent, pending or expired), as every event.
 
-        An unregistered connection is not limited here: the action itself answers it.
+        A TransactionConflictException (a join or leave transaction on the same item) is retried by Table.call.
         """
         if per_second <= 0:
+            if not self.connection_exists(connection_id):
+                raise ConnectionNotFound(connection_id)
             return
         key = own_key(connection_key(connection_id))
         now_ms, interval = int(self.table.clock() * 1000), max(1, int(1000 / per_second))
         attempts = [  # idle: the bucket has refilled; busy: take one more token if any is left
             (
                 "SET rateTat = :next",
-                "attribute_exists(PK) AND (attribute_not_exists(rateTat) OR rateTat <= :now)",
-                {":next": num(now_ms + interval), ":now": num(now_ms)},
+                "attribute_exists(PK) AND attribute_not_exists(pending) AND expiresAt > :seconds"
+                " AND (attribute_not_exists(rateTat) OR rateTat <= :now)",
+                {":next": num(now_ms + interval), ":now": num(now_ms), ":seconds": num(now_ms // 1000)},
             ),
             (
                 "SET rateTat = rateTat + :interval",
@@ -168,7 +178,8 @@ class Store:
         ]
         for update, condition, values in attempts:
             try:
-                self.table.client.update_item(
+                self.table.call(
+                    "update_item",
                     TableName=self.table.table_name,
                     Key=key,
                     UpdateExpression=update,
@@ -180,9 +191,9 @@ class Store:
             except BotoClientError as error:
                 if error_code(error) != "ConditionalCheckFailedException":
                     raise
-                registered = "Item" in error.response
-        if registered:
-            raise RateLimited(f"Too many requests: at most {per_second:g} a second; slow down and retry")
+                if not is_registered(error.response.get("Item"), now_ms // 1000):
+                    raise ConnectionNotFound(connection_id) from None
+        raise RateLimited(f"Too many requests: at most {per_second:g} a second; slow down and retry")
 
     # -- live metrics subscriptions ----------------------------------------------------------
     def subscribe(self, connection_id: str) -> bool:

@@ -2,22 +2,26 @@
 
 Item layout (one table, PK/SK strings, TTL on expiresAt):
   CONN#c / CONN#c      a connection; `live` marks a subscriber (sparse index ByLiveKind); `protocol` is
-                       socketio for Socket.IO (absent: JSON frames); `pending` until Socket.IO's CONNECT
+                       socketio for Socket.IO (absent: JSON frames); `pending` until Socket.IO's CONNECT;
+                       `roomIds` the string set of its dashboards (its footprint, read back by its delete)
   SOCKETIO / CONN#c    c speaks Socket.IO: the heartbeat pings it
   ROOM#d / CONN#c      membership of connection c in dashboard d
   ROOM#d / ROOM#d      member count of d;   USER#u / USER#u  live connections of user u
   USER#u / CONN#c      connection c belongs to user u;    ANON / CONN#c  c is anonymous
+  ANON / ANON          the count of anonymous connections
   METRICS / COUNTS     the counters behind the metrics (shared/counters.py)
   METRICS / LATEST     the latest snapshot (shared/snapshots.py)
+  METRICS / RECONCILE  where the reconciler's pass is (shared/reconciler.py)
 The room and user counter items also carry live=ROOM / live=USER, so the sparse index lists them: the
-reconciler (shared/reconciler.py) recounts everything from the items themselves every
-RECONCILE_INTERVAL_SECONDS, without a Scan. An entity's own item has SK = PK, so the inverted index
-ByConnection (SK -> PK) holds each connection's whole footprint in one partition of its own, and no
-unrelated items pile into one hot partition.
+reconciler (shared/reconciler.py) recounts everything from the items themselves, without a Scan. An
+entity's own item has SK = PK, so the inverted index ByConnection (SK -> PK) holds each connection's whole
+footprint in one partition of its own; cleanup reads the footprint from the connection item instead (an
+index is eventually consistent), and asks the index only for items written before `roomIds` existed.
 """
 
 from __future__ import annotations
 
+import random as _random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -34,6 +38,13 @@ LIVE = "LIVE"
 ROOM_KIND, USER_KIND = "ROOM", "USER"  # values of `live` on counter items (see shared/reconciler.py)
 ANON = "ANON"
 BATCH_LIMIT = 25
+# What DynamoDB answers when another request is changing the same item, or the table is throttled; botocore
+# retries none of them inside a transaction, nor TransactionConflictException on a single-item write.
+RETRYABLE_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+RETRYABLE_CODES = frozenset({"TransactionConflictException"})
+CONFLICT_ATTEMPTS = 8  # the first one included
+CONFLICT_BACKOFF_SECONDS = 0.025  # full jitter: random() * min(base * 2 ** retry, cap)
+CONFLICT_BACKOFF_CAP_SECONDS = 1.0
 
 
 def connection_key(connection_id: str) -> str:
@@ -66,9 +77,29 @@ def own_key(pk: str) -> dict[str, Any]:
     return {"PK": text(pk), "SK": text(pk)}
 
 
-def cancellation_codes(error: BotoClientError) -> list[str]:
+def cancellation_reasons(error: BotoClientError) -> list[dict[str, Any]]:
+    """One reason per item of a cancelled transaction: its `Code` and, when asked for, the failed item's `Item`."""
     reasons: list[dict[str, Any]] = error.response.get("CancellationReasons") or []
-    return [reason.get("Code", "None") for reason in reasons]
+    return reasons
+
+
+def cancellation_codes(error: BotoClientError) -> list[str]:
+    return [reason.get("Code", "None") for reason in cancellation_reasons(error)]
+
+
+def failed_check(reason: dict[str, Any]) -> bool:
+    return reason.get("Code") == "ConditionalCheckFailed"
+
+
+def retryable(error: BotoClientError) -> bool:
+    """A conflict with another request or throttling, and no condition failed: the same call may succeed later."""
+    code = error_code(error)
+    if code in RETRYABLE_CODES:
+        return True
+    if code != "TransactionCanceledException":
+        return False
+    codes = cancellation_codes(error)
+    return "ConditionalCheckFailed" not in codes and any(code in RETRYABLE_REASONS for code in codes)
 
 
 class Table:
@@ -79,12 +110,39 @@ class Table:
     """
 
     def __init__(
-        self, client: Any, table_name: str, clock: Callable[[], float] = time.time, page_size: int | None = None
+        self,
+        client: Any,
+        table_name: str,
+        clock: Callable[[], float] = time.time,
+        page_size: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        random: Callable[[], float] = _random.random,
     ) -> None:
         self.client = client
         self.table_name = table_name
         self.clock = clock
         self.page_size = page_size  # None: DynamoDB's own 1 MB pages
+        self.sleep = sleep  # the backoff between retries of conflicts (injectable for tests)
+        self.random = random
+        self.conflict_attempts = CONFLICT_ATTEMPTS
+
+    def call(self, operation: str, **request: Any) -> dict[str, Any]:
+        """A write on this table, retried (bounded, jittered) while it meets a conflict or throttling that
+        botocore does not retry: TransactionConflictException, or a transaction cancelled only for those."""
+        for retry in range(self.conflict_attempts):
+            try:
+                answer: dict[str, Any] = getattr(self.client, operation)(**request)
+                return answer
+            except BotoClientError as error:
+                if not retryable(error) or retry == self.conflict_attempts - 1:
+                    raise
+                backoff = min(CONFLICT_BACKOFF_SECONDS * 2**retry, CONFLICT_BACKOFF_CAP_SECONDS)
+                self.sleep(self.random() * backoff)
+        raise AssertionError("unreachable")
+
+    def transact(self, items: list[dict[str, Any]]) -> None:
+        """TransactWriteItems, retried as `call`; a cancellation for a failed condition is raised at once."""
+        self.call("transact_write_items", TransactItems=items)
 
     def get(self, key: dict[str, Any], consistent: bool = False) -> dict[str, Any] | None:
         """The item under `key`, or None."""
@@ -96,8 +154,7 @@ class Table:
     def conditional(self, operation: str, **request: Any) -> dict[str, Any] | None:
         """A conditional write on this table; its answer, or None when the condition did not hold."""
         try:
-            answer: dict[str, Any] = getattr(self.client, operation)(TableName=self.table_name, **request)
-            return answer
+            return self.call(operation, TableName=self.table_name, **request)
         except BotoClientError as error:
             if error_code(error) == "ConditionalCheckFailedException":
                 return None

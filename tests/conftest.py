@@ -57,6 +57,8 @@ def lambda_env(
     monkeypatch.setenv("CONNECTIONS_ENDPOINT_URL", management_api.url)
     monkeypatch.setenv("METRICS_INTERVAL_SECONDS", "5")
     monkeypatch.setenv("PUBLISH_WINDOW_SECONDS", "0")
+    monkeypatch.setenv("RECONCILE_SETTLE_SECONDS", "0")  # no request is in flight while a test reconciles
+    monkeypatch.setenv("RECONCILE_INTERVAL_SECONDS", "0")  # and a test may start pass after pass
     reset_services()
     svc = services()
     ensure_table(dynamodb_client(svc.config), svc.config.table_name, template())

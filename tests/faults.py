@@ -40,6 +40,7 @@ class Fault:
     times: int | None  # None: every time
     when: Callable[[dict[str, Any]], bool] | None
     respond: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    extra: dict[str, Any] | None = None  # more fields of the error body (a transaction's CancellationReasons)
 
 
 class DynamoDBFaults:
@@ -66,9 +67,25 @@ class DynamoDBFaults:
     ) -> None:
         self._faults.append(Fault(operation, status, code, times, when))
 
-    def answer(self, operation: str, respond: Callable[[dict[str, Any]], dict[str, Any]], times: int = 1) -> None:
-        """Answer the next `times` calls with 200 and `respond(request)`, without reaching DynamoDB."""
-        self._faults.append(Fault(operation, 200, "", times, None, respond))
+    def cancel(
+        self, reasons: list[str], times: int | None = None, when: Callable[[dict[str, Any]], bool] | None = None
+    ) -> None:
+        """TransactWriteItems cancelled with one reason code per item ("None" for an item that was fine), as
+        DynamoDB cancels for a TransactionConflict or a ThrottlingError, which moto never does."""
+        extra: dict[str, Any] = {"CancellationReasons": [{"Code": code} for code in reasons]}
+        extra["Message"] = f"Transaction cancelled, please refer cancellation reasons [{', '.join(reasons)}]"
+        self._faults.append(Fault("TransactWriteItems", 400, "TransactionCanceledException", times, when, None, extra))
+
+    def answer(
+        self,
+        operation: str,
+        respond: Callable[[dict[str, Any]], dict[str, Any]],
+        times: int | None = 1,
+        when: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> None:
+        """Answer the next `times` calls (None: every one) with 200 and `respond(request)`, without reaching
+        DynamoDB: a lagging index, for instance, is a Query answered with nothing."""
+        self._faults.append(Fault(operation, 200, "", times, when, respond))
 
     def _before_send(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
         operation = event_name.rsplit(".", 1)[-1]
@@ -86,5 +103,6 @@ class DynamoDBFaults:
                 if fault.respond is not None:
                     return aws_response(request.url, 200, fault.respond(body))
                 message = {"__type": ERROR_TYPE.format(fault.code), "message": f"injected {fault.code}"}
+                message.update(fault.extra or {})
                 return aws_response(request.url, fault.status, message)
         return None

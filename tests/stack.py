@@ -89,12 +89,16 @@ def route_functions(template: Template) -> dict[str, str]:
     return routes
 
 
-def function_with_event(template: Template, event_type: str) -> str:
-    (logical_id,) = [
+def functions_with_event(template: Template, event_type: str) -> list[str]:
+    return sorted(
         name
         for name, function in functions(template).items()
         if any(source["Type"] == event_type for source in function["Properties"].get("Events", {}).values())
-    ]
+    )
+
+
+def function_with_event(template: Template, event_type: str) -> str:
+    (logical_id,) = functions_with_event(template, event_type)
     return logical_id
 
 

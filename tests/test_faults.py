@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from handlers import (
     publish_metrics,
     subscribe_live_metrics,
 )
+from handlers import reconcile as reconcile_handler
 from shared.contract import INTERNAL_ERROR
 from shared.counters import Counts
 from shared.services import RETRIES
@@ -60,9 +60,15 @@ def publish() -> dict:
 
 
 def recount(svc) -> Counts:
-    counts = svc.reconciler.reconcile()
-    assert counts is not None
-    return counts
+    """One whole reconciliation pass (as many runs as it takes); the counters as it left them."""
+    while not (run := svc.reconciler.run(svc.config.reconcile_batch)).finished:
+        pass
+    assert run.totals_written
+    return svc.counters.read()
+
+
+def reconcile() -> dict:
+    return json.loads(reconcile_handler.handler(load_event("scheduled"), None)["body"])
 
 
 def expire(svc, connection_id: str) -> None:
@@ -83,11 +89,6 @@ def faults(lambda_env, monkeypatch) -> Iterator[DynamoDBFaults]:
     injector = DynamoDBFaults(lambda_env.table.client)
     yield injector
     injector.close()
-
-
-@pytest.fixture
-def reconcile_every_tick(lambda_env, monkeypatch) -> None:
-    monkeypatch.setattr(lambda_env, "config", dataclasses.replace(lambda_env.config, reconcile_interval_seconds=0))
 
 
 # -- 410 Gone ---------------------------------------------------------------------------------
@@ -129,9 +130,7 @@ def test_reads_ignore_expired_connections(lambda_env, management_api):
     assert [cid for page in lambda_env.rooms.room_members("sales") for cid, _ in page] == [B]
 
 
-def test_reconciliation_heals_counts_after_connections_vanish_without_disconnect(
-    lambda_env, management_api, reconcile_every_tick
-):
+def test_reconciliation_heals_counts_after_connections_vanish_without_disconnect(lambda_env, management_api):
     connected(A, "alice")
     connected(B, "alice")
     connected(C)
@@ -145,20 +144,12 @@ def test_reconciliation_heals_counts_after_connections_vanish_without_disconnect
             TableName=lambda_env.config.table_name, Key={"PK": {"S": pk}, "SK": {"S": sk}}
         )
     assert lambda_env.counters.read() == Counts(connections=3, active_users=2, subscribers=2, active_dashboards=2)
-    publish()
+    assert reconcile()["finished"]  # one run of the ReconcileFunction: a table this small is one pass
     assert lambda_env.counters.read() == Counts(connections=1, active_users=1, subscribers=0, active_dashboards=0)
     # The per-room counter healed too: the next join makes the room active again, counted once.
     connected(A.replace("A", "D"))
     join(A.replace("A", "D"), "sales")
     assert lambda_env.counters.read().active_dashboards == 1
-
-
-def test_reconciliation_runs_at_most_once_per_interval(lambda_env):
-    connected(A)
-    seen = lambda_env.counters.read()
-    assert not lambda_env.reconciler.claim_reconciliation(seen, 300)  # the clock started at the first change
-    assert lambda_env.reconciler.claim_reconciliation(seen, 0)
-    assert not lambda_env.reconciler.claim_reconciliation(seen, 0)  # already claimed by someone else
 
 
 def test_reconciliation_yields_to_a_concurrent_change(lambda_env, management_api):
@@ -176,7 +167,8 @@ def test_reconciliation_yields_to_a_concurrent_change(lambda_env, management_api
     events = lambda_env.table.client.meta.events
     events.register("before-send.dynamodb.Query", another_client_meanwhile)
     try:
-        assert lambda_env.reconciler.reconcile() is None  # its write would have clobbered B: it yields
+        run = lambda_env.reconciler.run(100)
+        assert run.finished and not run.totals_written  # its write would have clobbered B: it yields
     finally:
         events.unregister("before-send.dynamodb.Query", another_client_meanwhile)
     assert raced
@@ -214,9 +206,7 @@ def test_dynamodb_throttling_beyond_the_retries_gives_a_generic_error_and_change
     assert keys(lambda_env) == before and lambda_env.counters.read() == counts
 
 
-def test_dynamodb_5xx_on_a_counter_is_healed_by_the_next_reconciliation(
-    lambda_env, management_api, faults, reconcile_every_tick
-):
+def test_dynamodb_5xx_on_a_counter_is_healed_by_the_next_reconciliation(lambda_env, management_api, faults):
     connected(A)
     faults.fail(
         "UpdateItem", status=500, code="InternalServerError", when=lambda body: body["Key"]["PK"]["S"] == "METRICS"
@@ -225,7 +215,7 @@ def test_dynamodb_5xx_on_a_counter_is_healed_by_the_next_reconciliation(
     assert faults.injected["UpdateItem"] == ATTEMPTS
     assert lambda_env.counters.read().subscribers == 0  # the subscription is stored, its count is not
     faults.close()
-    publish()
+    reconcile()
     assert lambda_env.counters.read() == Counts(connections=1, active_users=1, subscribers=1)
     assert subscribe(A) == {"ok": True}  # idempotent retry by the client
     assert lambda_env.counters.read().subscribers == 1

@@ -221,6 +221,28 @@ async def test_gateway_dashboard_update_endpoint_rejects_bad_input(gateway):
             assert response.status == 400
 
 
+@pytest.mark.parametrize(
+    ("failure", "status"),
+    [
+        ("raises", 502),  # the function crashed: Lambda's own "Internal server error", which is not JSON
+        ("answers", 500),  # the function answered 500 with a body that is not JSON
+    ],
+)
+async def test_gateway_dashboard_update_route_survives_a_failing_function(gateway, monkeypatch, failure, status):
+    def failing(event, context):
+        if failure == "raises":
+            raise RuntimeError("the function failed")
+        return {"statusCode": 500, "body": "Internal server error"}
+
+    monkeypatch.setattr(gateway.gateway, "publish_dashboard_update", failing)
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{gateway.url}/dashboards/sales/updates", json={"revenue": 10}) as response,
+    ):
+        assert response.status == status
+        assert await response.json() == {"error": "Internal server error"}
+
+
 BAD_INPUT = [
     ("analytics:joinDashboard", (42,), "dashboardId must be a string"),
     ("analytics:joinDashboard", ("",), "dashboardId must be 1 to 128"),

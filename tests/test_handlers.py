@@ -18,6 +18,7 @@ from handlers import (
     subscribe_live_metrics,
     unsubscribe_live_metrics,
 )
+from shared import metrics
 from shared.contract import METRIC_NAMES
 from shared.counters import Counts
 from tests.support import (
@@ -128,11 +129,13 @@ def test_request_live_metrics_pushes_to_the_caller_only(lambda_env, management_a
     assert management_api.events(B) == []
 
 
-def test_request_live_metrics_stores_the_snapshot_it_computed(lambda_env, management_api):
+def test_request_live_metrics_tells_a_client_that_just_joined_active_dashboards_1(lambda_env, management_api):
     connected(A)
+    lambda_env.snapshots.save(metrics.snapshot(lambda_env.counters.read()))  # a fresh push said 0 dashboards
+    assert ack(join_dashboard.handler(message_event(A, "analytics:joinDashboard", "sales"), None))["ok"]
     request_live_metrics.handler(message_event(A, "analytics:requestLiveMetrics"), None)
-    _computed_at, snapshot = lambda_env.snapshots.stored()
-    assert snapshot == management_api.events(A)[0]["data"]
+    (told,) = management_api.events(A, "analytics:liveMetrics")
+    assert {metric["name"]: metric["value"] for metric in told["data"]}["Active Dashboards"] == 1
 
 
 def test_join_and_leave_dashboard(lambda_env):

@@ -30,6 +30,8 @@ from shared.services import Services, dynamodb_client, reset_services
 from tests import stack
 from tests.support import ManagementApiEndpoint, connect_event, disconnect_event, load_event
 
+PUBLISHER, RECONCILER = "PublishMetricsFunction", "ReconcileFunction"  # each on a schedule of its own
+
 A, B, C, D = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB=", "CCCCCCCCCCCCCCC=", "DDDDDDDDDDDDDDD="
 
 
@@ -124,6 +126,7 @@ class SimulatedStack:
                 svc = Services.from_env()
                 # The Lambda clients the function may use, built now so that their Invoke calls are routed.
                 invokers = [svc.invoker, svc.open_invoker() if svc.config.open_function else None]
+            svc.reconciler.sleep = lambda seconds: None  # its settle: nothing else runs while a simulated one does
             self._record(logical_id, svc.table.client)
             for invoker in filter(None, invokers):
                 self._route_invocations(logical_id, invoker.client)
@@ -227,15 +230,18 @@ class SimulatedStack:
 
     def environment_function(self, variable: str) -> str:
         """The function a variable of the publisher's environment names (as a deployed name)."""
-        publisher = stack.function_with_event(self.template, "Schedule")
+        publisher = PUBLISHER
         name = stack.environment(self.template, publisher, self.refs)[variable]
         (logical_id,) = [f for f in stack.functions(self.template) if self.refs[f] == name]
         return logical_id
 
     # -- as EventBridge calls them ---------------------------------------------------------
     def schedule(self, remaining_ms: int) -> dict[str, Any]:
-        publisher = stack.function_with_event(self.template, "Schedule")
-        return json.loads(self.invoke(publisher, load_event("scheduled"), LambdaContext(remaining_ms))["body"])
+        return json.loads(self.invoke(PUBLISHER, load_event("scheduled"), LambdaContext(remaining_ms))["body"])
+
+    def reconcile(self) -> dict[str, Any]:
+        """The reconciler's own schedule (EventBridge, every minute)."""
+        return json.loads(self.invoke(RECONCILER, load_event("scheduled"), LambdaContext(120_000))["body"])
 
     def put_event(self, event: dict[str, Any]) -> dict[str, Any]:
         (target,) = [
@@ -327,6 +333,14 @@ def test_stack_simulation_a_whole_life(simulated: SimulatedStack, management_api
     assert simulated.put_event(dashboard_update("sales", {"revenue": 1300})) == {"delivered": 1, "gone": 0}
     assert simulated.send(A, frame("analytics:unsubscribeLiveMetrics")) == ok
     assert [simulated.disconnect(B), simulated.disconnect(C), simulated.disconnect(D)] == [200] * 3
+    # The reconciler, on its own schedule: one whole pass over a table this small, nothing to heal.
+    assert simulated.reconcile() == {
+        "visited": 5,  # ANON, alice, dave, sales, ops
+        "healed": 0,
+        "zeroed": 0,
+        "finished": True,
+        "totals_written": True,
+    }
 
     # Every frame posted, per connection, in order.
     a, b, c, d = (management_api.events(cid) for cid in (A, B, C, D))
@@ -348,11 +362,13 @@ def test_stack_simulation_a_whole_life(simulated: SimulatedStack, management_api
         ("USER#dave", "USER#dave"),
         ("ROOM#sales", "ROOM#sales"),
         ("ROOM#ops", "ROOM#ops"),
+        ("ANON", "ANON"),  # C's, anonymous: the count the reconciler heals anonymous connections by
         ("METRICS", "COUNTS"),
         ("METRICS", "LATEST"),
+        ("METRICS", "RECONCILE"),
     }
     connection = items[(f"CONN#{A}", f"CONN#{A}")]
-    assert "live" not in connection and connection["rooms"]["N"] == "0" and connection["userId"]["S"] == "alice"
+    assert "live" not in connection and "roomIds" not in connection and connection["userId"]["S"] == "alice"
     assert {pk: items[(pk, pk)]["members"]["N"] for pk in ("USER#alice", "USER#dave", "ROOM#sales", "ROOM#ops")} == {
         "USER#alice": "1",
         "USER#dave": "0",
@@ -493,9 +509,11 @@ def test_stack_simulation_a_socketio_life(simulated: SimulatedStack, management_
     assert set(items) == {
         ("USER#sam", "USER#sam"),
         ("ROOM#sales", "ROOM#sales"),
+        ("ANON", "ANON"),  # the anonymous connections' count
         ("METRICS", "COUNTS"),
         ("METRICS", "LATEST"),
     }
+    assert items[("ANON", "ANON")]["members"]["N"] == "0"
     assert items[("USER#sam", "USER#sam")]["members"]["N"] == items[("ROOM#sales", "ROOM#sales")]["members"]["N"] == "0"
     counters = items[("METRICS", "COUNTS")]
     counts = {name: counters[name]["N"] for name in ("connections", "activeUsers", "subscribers", "activeDashboards")}

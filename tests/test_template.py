@@ -56,12 +56,12 @@ EXPECTED_GRANTS = {
     "SocketIOOpenFunction": CLEANUP | POST,
     "SubscribeLiveMetricsFunction": CLEANUP | POST | {("dynamodb:GetItem", TABLE)},
     "UnsubscribeLiveMetricsFunction": CLEANUP | POST,
-    "RequestLiveMetricsFunction": CLEANUP | POST | {("dynamodb:GetItem", TABLE), ("dynamodb:PutItem", TABLE)},
+    "RequestLiveMetricsFunction": CLEANUP | POST | {("dynamodb:GetItem", TABLE)},  # the counters, as of now
     # transact_write_items: a Put and an Update; GetItem tells "too many rooms" from "not connected".
     "JoinDashboardFunction": CLEANUP | POST | {("dynamodb:GetItem", TABLE), ("dynamodb:PutItem", TABLE)},
     # transact_write_items: a Delete and an Update, both already in CLEANUP.
     "LeaveDashboardFunction": CLEANUP | POST,
-    # Query on the table: the reconciler's recounts of rooms and users (Select=COUNT, never Scan).
+    # Query on the table: the Socket.IO partition the heartbeat pings.
     "PublishMetricsFunction": CLEANUP
     | POST
     | {
@@ -72,6 +72,14 @@ EXPECTED_GRANTS = {
         ("lambda:InvokeFunction", stack.function_arn("FanoutWorkerFunction")),  # slices past FANOUT_SLICE_SIZE
     },
     "FanoutWorkerFunction": CLEANUP | POST,
+    # Its own schedule: counter items and its place (no deletes, no posts); counts by Query, never Scan.
+    "ReconcileFunction": {
+        ("dynamodb:GetItem", TABLE),
+        ("dynamodb:PutItem", TABLE),
+        ("dynamodb:UpdateItem", TABLE),
+        ("dynamodb:Query", TABLE),
+        ("dynamodb:Query", f"{TABLE}/index/ByLiveKind"),
+    },
     "PublishDashboardUpdateFunction": CLEANUP | POST | {("dynamodb:Query", TABLE)},
 }
 
@@ -219,7 +227,10 @@ def test_template_table_serves_the_indexes_the_store_queries():
 def test_template_schedules_the_publisher_every_minute():
     events = props("PublishMetricsFunction")["Events"]
     assert [e["Properties"]["Schedule"] for e in events.values() if e["Type"] == "Schedule"] == ["rate(1 minute)"]
-    assert stack.function_with_event(TEMPLATE, "Schedule") == "PublishMetricsFunction"
+    # The reconciler has a schedule of its own: a recount never runs inside a tick.
+    assert stack.functions_with_event(TEMPLATE, "Schedule") == ["PublishMetricsFunction", "ReconcileFunction"]
+    events = props("ReconcileFunction")["Events"]
+    assert [e["Properties"]["Schedule"] for e in events.values() if e["Type"] == "Schedule"] == ["rate(1 minute)"]
 
 
 def test_template_routes_dashboard_updates_from_eventbridge():
@@ -241,7 +252,7 @@ def test_template_lets_only_posting_functions_manage_this_apis_connections():
     for logical_id in FUNCTIONS:
         granted = stack.grants(TEMPLATE, logical_id, REFS)
         manage = {resource for action, resource in granted if action.startswith("execute-api:")}
-        posts = logical_id not in ("ConnectFunction", "DisconnectFunction")
+        posts = logical_id not in ("ConnectFunction", "DisconnectFunction", "ReconcileFunction")
         closes = logical_id == "DefaultFunction"  # a refused Socket.IO handshake closes its connection
         expected = ({stack.connection_arn("*")} if posts else set()) | (
             {stack.connection_arn("*", "DELETE")} if closes else set()

@@ -1,0 +1,194 @@
+"""What real DynamoDB does and moto does not: transaction conflicts, throttled transactions, lagging indexes.
+
+Each is injected at the botocore boundary (tests/faults.py); the project's code runs as in AWS.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from botocore.exceptions import ClientError as BotoClientError
+
+from handlers import (
+    disconnect,
+    leave_dashboard,
+    request_live_metrics,
+    subscribe_live_metrics,
+    unsubscribe_live_metrics,
+)
+from shared.contract import INTERNAL_ERROR
+from shared.counters import Counts
+from shared.errors import ConnectionNotFound, Forbidden, TooManyRooms
+from shared.table import BY_CONNECTION_INDEX, CONFLICT_ATTEMPTS, connection_key
+from tests.faults import DynamoDBFaults
+from tests.support import disconnect_event, message_event
+from tests.test_faults import connected, join, keys, owned_by, send
+
+A, B = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB="
+NOT_REGISTERED = "This connection is no longer registered; reconnect"
+
+
+@pytest.fixture
+def faults(lambda_env) -> Iterator[DynamoDBFaults]:
+    injector = DynamoDBFaults(lambda_env.table.client)
+    yield injector
+    injector.close()
+
+
+@pytest.fixture
+def backoffs(lambda_env, monkeypatch) -> list[float]:
+    """The conflict backoffs the table would have slept (the sleep is injected: nothing waits)."""
+    slept: list[float] = []
+    monkeypatch.setattr(lambda_env.table, "sleep", slept.append)
+    return slept
+
+
+def on_connection(body: dict) -> bool:
+    return body.get("Key", {}).get("PK", {}).get("S", "").startswith("CONN#")
+
+
+def connection_item(svc, cid: str) -> dict:
+    key = {"PK": {"S": connection_key(cid)}, "SK": {"S": connection_key(cid)}}
+    return svc.table.client.get_item(TableName=svc.config.table_name, Key=key, ConsistentRead=True)["Item"]
+
+
+def leave(cid: str, dashboard: str) -> dict:
+    return send(leave_dashboard, cid, "analytics:leaveDashboard", dashboard)
+
+
+# -- 1. transaction cancellations -------------------------------------------------------------
+@pytest.mark.parametrize("reason", ["TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"])
+def test_a_join_cancelled_for_a_conflict_or_throttling_is_retried_and_succeeds(lambda_env, faults, backoffs, reason):
+    connected(A)
+    faults.cancel(["None", reason], times=3)
+    assert join(A, "sales") == {"ok": True}
+    assert faults.injected["TransactWriteItems"] == 3
+    assert len(backoffs) == 3 and all(0 <= delay <= 1.0 for delay in backoffs)
+    assert connection_item(lambda_env, A)["roomIds"] == {"SS": ["sales"]}
+    assert lambda_env.counters.read().active_dashboards == 1
+
+
+def test_a_leave_cancelled_for_a_conflict_is_retried_not_told_not_registered(lambda_env, faults, backoffs):
+    connected(A)
+    join(A, "sales")
+    faults.cancel(["TransactionConflict", "None"], times=2)
+    assert leave(A, "sales") == {"ok": True}
+    assert "roomIds" not in connection_item(lambda_env, A)
+    assert lambda_env.counters.read().active_dashboards == 0
+
+
+def test_conflicts_beyond_the_bound_are_an_internal_error_never_a_limit(lambda_env, faults, backoffs):
+    connected(A)
+    before = keys(lambda_env)
+    faults.cancel(["None", "TransactionConflict"])
+    assert join(A, "sales") == {"ok": False, "error": INTERNAL_ERROR}
+    assert faults.injected["TransactWriteItems"] == CONFLICT_ATTEMPTS
+    assert len(backoffs) == CONFLICT_ATTEMPTS - 1
+    assert keys(lambda_env) == before
+
+
+def test_each_failed_condition_is_told_by_the_item_that_failed_without_another_read(lambda_env, faults):
+    rooms = lambda_env.rooms
+    connected(A)
+    assert rooms.join_room(A, "sales", 2)
+    assert rooms.join_room(A, "ops", 2)
+    reads = faults.calls["GetItem"]
+    assert rooms.join_room(A, "sales", 2) is False  # the membership exists (and the set is full): already in
+    with pytest.raises(TooManyRooms):
+        rooms.join_room(A, "third", 2)
+    with pytest.raises(ConnectionNotFound):
+        rooms.join_room(B, "sales", 2)
+    lambda_env.store.add_connection(B, None, allowed=["sales"])
+    with pytest.raises(Forbidden):
+        rooms.join_room(B, "ops", 2)
+    lambda_env.store.add_pending("CCCCCCCCCCCCCCC=", None, None, False)
+    with pytest.raises(ConnectionNotFound):
+        rooms.join_room("CCCCCCCCCCCCCCC=", "sales", 2)
+    assert rooms.leave_room(A, "nowhere") is False
+    with pytest.raises(ConnectionNotFound):
+        rooms.leave_room("ZZZZZZZZZZZZZZZ=", "sales")
+    assert faults.calls["GetItem"] == reads  # every answer came from the cancellation reasons
+
+
+def test_take_token_retries_a_transaction_conflict_on_the_connection_item(lambda_env, faults, backoffs):
+    connected(A)
+    faults.fail("UpdateItem", code="TransactionConflictException", times=2, when=on_connection)
+    assert send(subscribe_live_metrics, A, "analytics:subscribeLiveMetrics") == {"ok": True}
+    assert faults.injected["UpdateItem"] == 2 and len(backoffs) == 2
+
+
+def test_concurrent_joins_from_one_connection_all_succeed(lambda_env, faults, backoffs):
+    connected(A)
+    dashboards = [f"d{n}" for n in range(12)]
+    lost: set[str] = set()
+
+    def first_attempt(body: dict) -> bool:  # every join loses its first race, as DynamoDB answers the losers
+        dashboard = body["TransactItems"][0]["Put"]["Item"]["PK"]["S"]
+        fresh = dashboard not in lost
+        lost.add(dashboard)
+        return fresh
+
+    faults.cancel(["None", "TransactionConflict"], when=first_attempt)
+    faults.fail("UpdateItem", code="TransactionConflictException", times=4, when=on_connection)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        answers = list(pool.map(lambda dashboard: join(A, dashboard), dashboards))
+    assert answers == [{"ok": True}] * len(dashboards)
+    assert faults.injected["TransactWriteItems"] == len(dashboards)
+    assert sorted(connection_item(lambda_env, A)["roomIds"]["SS"]) == sorted(dashboards)
+    assert lambda_env.counters.read().active_dashboards == len(dashboards)
+
+
+# -- 2. cleanup from the connection's own item, not from the index ----------------------------
+def test_disconnect_removes_every_membership_even_when_the_index_lags(lambda_env, faults):
+    connected(A, "alice")
+    send(subscribe_live_metrics, A, "analytics:subscribeLiveMetrics")
+    for dashboard in ("sales", "ops", "hr"):
+        join(A, dashboard)
+    lagging = lambda body: body.get("IndexName") == BY_CONNECTION_INDEX  # noqa: E731
+    faults.answer("Query", lambda body: {"Items": [], "Count": 0, "ScannedCount": 0}, times=None, when=lagging)
+    assert disconnect.handler(disconnect_event(A), None)["statusCode"] == 200
+    assert owned_by(lambda_env, A) == set()
+    assert lambda_env.counters.read() == Counts()
+    assert faults.injected["Query"] == 0  # the index is not even asked
+
+
+# -- 3. unregistered connections ----------------------------------------------------------------
+@pytest.mark.parametrize("rate", ["20", "0"])
+@pytest.mark.parametrize(
+    ("handler", "action"),
+    [
+        (request_live_metrics, "analytics:requestLiveMetrics"),
+        (unsubscribe_live_metrics, "analytics:unsubscribeLiveMetrics"),
+        (subscribe_live_metrics, "analytics:subscribeLiveMetrics"),
+    ],
+)
+def test_an_unregistered_connection_is_refused_by_every_event(
+    lambda_env, management_api, monkeypatch, rate, handler, action
+):
+    limit = float(rate)
+    monkeypatch.setattr(lambda_env, "config", dataclasses.replace(lambda_env.config, rate_limit_per_second=limit))
+    result = handler.handler(message_event(A, action), None)
+    assert result["statusCode"] == 410
+    assert json.loads(result["body"]) == {"ok": False, "error": NOT_REGISTERED}
+    (error,) = management_api.events(A, "analytics:error")
+    assert error["data"]["message"] == NOT_REGISTERED
+
+
+def test_the_rate_limiter_refuses_an_unregistered_connection(lambda_env):
+    with pytest.raises(ConnectionNotFound):
+        lambda_env.store.take_token(A, 20, 40)
+    lambda_env.store.add_pending(A, None, None, False)
+    with pytest.raises(ConnectionNotFound):
+        lambda_env.store.take_token(A, 20, 40)
+
+
+def test_a_throttled_transaction_is_not_retried_forever(lambda_env, faults, backoffs):
+    connected(A)
+    faults.cancel(["ThrottlingError", "ThrottlingError"])
+    with pytest.raises(BotoClientError):
+        lambda_env.rooms.join_room(A, "sales", 20)
+    assert faults.injected["TransactWriteItems"] == CONFLICT_ATTEMPTS
