@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import socket
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -187,6 +189,16 @@ class ManagementApiEndpoint:
         with self._lock:
             deletes = [unquote(path) for method, path in self.served if method == "DELETE"]
         return any(path.endswith(f"/@connections/{connection_id}") for path in deletes)
+
+
+@contextlib.contextmanager
+def running_gateway(**environment: str) -> Iterator[RunningGateway]:
+    """A gateway for one test: started with these settings, always stopped."""
+    gateway = RunningGateway(**environment).start()
+    try:
+        yield gateway
+    finally:
+        gateway.stop()
 
 
 class RunningGateway:

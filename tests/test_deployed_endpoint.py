@@ -8,7 +8,7 @@ import contextlib
 import json
 import shutil
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +19,15 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from shared.contract import METRIC_NAMES
 from shared.validation import ID_RULE
-from tests.support import RunningGateway, contract_validator, http_status, signed_request
+from tests.support import RunningGateway, contract_validator, http_status, running_gateway, signed_request
 
 SCRIPT = Path(__file__).parent / "js" / "deployed_client.js"
 STAGE = "prod"  # template.yaml's StageName default
 FAST = {"METRICS_INTERVAL_SECONDS": "0.5"}
 
 
-@contextlib.contextmanager
-def running(**environment: str) -> Iterator[RunningGateway]:
-    gateway = RunningGateway(**{**FAST, **environment}).start()
-    try:
-        yield gateway
-    finally:
-        gateway.stop()
+def running(**environment: str) -> contextlib.AbstractContextManager[RunningGateway]:
+    return running_gateway(**{**FAST, **environment})
 
 
 def ws_url(gateway: RunningGateway, query: str = "") -> str:

@@ -10,7 +10,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import jwt
@@ -20,19 +20,14 @@ import socketio
 from shared.counters import Counts
 from shared.reconciler import Reconciler
 from shared.services import services
-from tests.support import RunningGateway, connection_rooms
+from tests.support import RunningGateway, connection_rooms, running_gateway
 
 SECRET = "gateway-test-secret-long-enough-for-hs256"
 FAST = {"METRICS_INTERVAL_SECONDS": "0.3"}
 
 
-@contextlib.contextmanager
-def running(**environment: str) -> Iterator[RunningGateway]:
-    gateway = RunningGateway(**{**FAST, **environment}).start()
-    try:
-        yield gateway
-    finally:
-        gateway.stop()
+def running(**environment: str) -> contextlib.AbstractContextManager[RunningGateway]:
+    return running_gateway(**{**FAST, **environment})
 
 
 @contextlib.asynccontextmanager

@@ -19,11 +19,12 @@ import pytest
 
 from local_gateway.page import PAGE
 from shared.contract import CLIENT_EVENTS, METRIC_NAMES, SERVER_EVENTS
+from shared.validation import ID_RULE as RULE
 from tests.support import RunningGateway
 
 SCRIPT = Path(__file__).parent / "js" / "page_check.js"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-ID_RULE = "dashboardId must be 1 to 128 characters from A-Z a-z 0-9 _ . : -"
+ID_RULE = f"dashboardId must be {RULE}"
 
 
 @pytest.fixture(scope="module")
