@@ -8,6 +8,7 @@ import json
 import socket
 import threading
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -202,10 +203,11 @@ def running_gateway(**environment: str) -> Iterator[RunningGateway]:
 
 
 class RunningGateway:
-    """The real gateway under uvicorn in a thread, on a free loopback port."""
+    """The real gateway under uvicorn in a thread, on a free loopback port, with a table of its own (moto's
+    state is the process's: gateways started one after another would otherwise share one table)."""
 
     def __init__(self, **environment: str) -> None:
-        self.environment = environment
+        self.environment = {"TABLE_NAME": f"gateway-{uuid.uuid4().hex[:12]}", **environment}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.gateway: Any = None

@@ -39,7 +39,8 @@ async function main() {
     // Subscribe; the snapshot arrives at once, then a push changes the timestamp and the charts grow.
     await page.click('#subscribe');
     await page.locator('#subscribe[aria-pressed="true"]').waitFor();
-    await page.locator('#metrics li[data-points="1"]').first().waitFor();
+    // At least one point: at a push every 0.5 s a busy machine may see the second before it looks.
+    await page.waitForFunction(() => Number(document.querySelector('#metrics li')?.dataset.points) >= 1);
     const first = await page.locator('#metrics-time').textContent();
     await page.waitForFunction((before) => document.getElementById('metrics-time').textContent !== before, first);
     result.timestamps = [first, await page.locator('#metrics-time').textContent()];
