@@ -207,7 +207,9 @@ class Gateway:
         # Every function runs here under the one timeout of the invoker: the reconciler's settle fits in half.
         settle = min(config.reconcile_settle_seconds, self.invoker.timeout_seconds / 2)
         config = dataclasses.replace(config, reconcile_settle_seconds=settle)
-        reset_services(self._services(config))
+        svc = self._services(config)
+        self.invoker.services = self.system_invoker.services = svc
+        reset_services(svc)
         publisher = asyncio.create_task(
             self._run_forever(
                 config.metrics_interval_seconds, self.publish_metrics, "publish_metrics", "publisher", "pushes"

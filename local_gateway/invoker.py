@@ -11,6 +11,7 @@ from typing import Any
 from local_gateway.apigw import LambdaContext
 from local_gateway.inprocess import deliver, run_collecting
 from local_gateway.registry import ConnectionRegistry
+from shared.services import Services, bound_services
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ class FunctionInvoker:
         name: str = "handler",
     ) -> None:
         self.registry = registry
+        self.services: Services | None = None  # what its functions get; the gateway binds its own at start
         self.timeout_seconds = timeout_seconds
         self.threads, self.name = threads, name
         self.executor = self._new_executor()
@@ -51,7 +53,8 @@ class FunctionInvoker:
         def run() -> tuple[Any, list[Any]]:
             # The timeout counts from here, as Lambda's does: waiting for a free thread is not running.
             loop.call_soon_threadsafe(mark_started)
-            return run_collecting(handler, event, context)
+            with bound_services(self.services):
+                return run_collecting(handler, event, context)
 
         running = loop.run_in_executor(self.executor, run)
         try:

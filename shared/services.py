@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
@@ -154,7 +155,14 @@ _current: Services | None = None
 _current_lock = threading.Lock()
 
 
+_bound = threading.local()
+
+
 def services() -> Services:
+    """The collaborators of this thread's invocation (bound_services), else the process's."""
+    bound: Services | None = getattr(_bound, "services", None)
+    if bound is not None:
+        return bound
     global _current
     with _current_lock:
         if _current is None:
@@ -167,3 +175,15 @@ def reset_services(replacement: Services | None = None) -> None:
     global _current
     with _current_lock:
         _current = replacement
+
+
+@contextlib.contextmanager
+def bound_services(svc: Services | None) -> Iterator[None]:
+    """Run this thread's handlers with `svc`: a host running functions (the local gateway) binds its own, so a
+    function still running after its host stopped never falls back to the process's environment."""
+    previous = getattr(_bound, "services", None)
+    _bound.services = svc
+    try:
+        yield
+    finally:
+        _bound.services = previous
