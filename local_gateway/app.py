@@ -198,7 +198,7 @@ class Gateway:
         if self.settings.local_poster == INPROCESS:
             poster = InProcessPoster(self.registry, asyncio.get_running_loop())
             factory = lambda endpoint: poster  # noqa: E731
-        return Services.from_config(config, factory)
+        return Services.from_config(config, factory, self.environment.dynamodb)
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:

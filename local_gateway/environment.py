@@ -6,12 +6,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Mapping
+from typing import Any
 
 from local_gateway.dynamodb import EmbeddedDynamoDB, ensure_local_credentials, ensure_table, reachable
 from local_gateway.template import Template
 from shared import config as names
 from shared.config import Config
-from shared.services import dynamodb_client
+from shared.services import client_config, dynamodb_client
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,7 @@ class LocalEnvironment:
         self.environ = environ
         self.embedded: EmbeddedDynamoDB | None = None
         self.config: Config | None = None
+        self.dynamodb: Any = None  # the functions' DynamoDB client
 
     def functions_config(self) -> Config:
         """The functions' settings as the environment gives them (the table defaulted); ConfigError if bad."""
@@ -62,7 +64,9 @@ class LocalEnvironment:
             or (FANOUT_WORKER if FANOUT_WORKER in functions else None),
             open_function=config.open_function or (SOCKETIO_OPEN if SOCKETIO_OPEN in functions else None),
         )
-        ensure_table(dynamodb_client(config), config.table_name, self.template)
+        # Embedded: the functions reach moto in-process; its HTTP endpoint (in their configuration) is for others.
+        self.dynamodb = self.embedded.client(client_config()) if self.embedded else dynamodb_client(config)
+        ensure_table(self.dynamodb, config.table_name, self.template)
         self.config = config
         return config
 
@@ -70,11 +74,12 @@ class LocalEnvironment:
         if self.embedded is not None:
             self.embedded.stop()
             self.embedded = None
+        self.dynamodb = None
 
     def describe_dynamodb(self) -> str:
         """For the gateway's own log: where its DynamoDB is."""
         endpoint = self.config.dynamodb_endpoint_url if self.config else ""
-        return f"embedded moto at {endpoint}" if self.embedded else str(endpoint)
+        return f"embedded moto (in-process; for other tools at {endpoint})" if self.embedded else str(endpoint)
 
     def dynamodb_kind(self) -> str:
         """For /health: which DynamoDB, without its address."""

@@ -23,7 +23,8 @@ from shared.table import Table
 RETRIES: dict[str, Any] = {"max_attempts": 5, "mode": "standard"}  # backoff for throttling and 5xx, by botocore
 
 
-def _client_config(pool: int = 50) -> Any:
+def client_config(pool: int = 50) -> Any:
+    """The functions' botocore settings: their retries, pool and timeouts."""
     from botocore.config import Config as BotoConfig
 
     return BotoConfig(retries=dict(RETRIES), max_pool_connections=pool, connect_timeout=3, read_timeout=10)
@@ -32,9 +33,7 @@ def _client_config(pool: int = 50) -> Any:
 def dynamodb_client(config: Config) -> Any:
     import boto3
 
-    return boto3.session.Session().client(
-        "dynamodb", endpoint_url=config.dynamodb_endpoint_url, config=_client_config()
-    )
+    return boto3.session.Session().client("dynamodb", endpoint_url=config.dynamodb_endpoint_url, config=client_config())
 
 
 def management_api_poster(endpoint_url: str) -> Poster:
@@ -54,7 +53,7 @@ def management_api_poster(endpoint_url: str) -> Poster:
 def lambda_invoker(config: Config, function_name: str) -> Invoker:
     import boto3
 
-    client = boto3.session.Session().client("lambda", endpoint_url=config.lambda_endpoint_url, config=_client_config())
+    client = boto3.session.Session().client("lambda", endpoint_url=config.lambda_endpoint_url, config=client_config())
     return LambdaInvoker(client, function_name)
 
 
@@ -97,9 +96,12 @@ class Services:
         return cls.from_config(Config.from_env())
 
     @classmethod
-    def from_config(cls, config: Config, poster_factory: Callable[[str], Poster] | None = None) -> Services:
-        """The collaborators for a configuration built elsewhere (the local gateway passes its own)."""
-        table = Table(dynamodb_client(config), config.table_name)
+    def from_config(
+        cls, config: Config, poster_factory: Callable[[str], Poster] | None = None, dynamodb: Any = None
+    ) -> Services:
+        """The collaborators for a configuration built elsewhere (the local gateway passes its own, and its
+        own DynamoDB client when it embeds DynamoDB)."""
+        table = Table(dynamodb or dynamodb_client(config), config.table_name)
         return cls(config=config, table=table, poster_factory=poster_factory or management_api_poster)
 
     @built_once
