@@ -5,10 +5,10 @@
     BENCH_PUSHES=3                  periodic pushes measured per run
     BENCH_SECTIONS=load,posting,socketio,coldstart
     BENCH_PEER=auto|off             drive ../shared/peer/server.js too when it exists
-    BENCH_GATEWAY_ENV="RATE_LIMIT_PER_SECOND=0"   extra settings of the gateway under test (space-separated)
+    BENCH_GATEWAY_ENV=""            settings of the gateway under test beyond `make run`'s (space-separated)
 
-The per-connection rate limiter costs one DynamoDB write per message (about 8x on requests/s against the
-embedded moto), so the load table runs the gateway without it by default; BENCH_GATEWAY_ENV="" keeps it.
+The gateway runs as `make run` starts it (the rate limiter on, the embedded DynamoDB), but for its push period,
+METRICS_INTERVAL_SECONDS=1, so that pushes can be timed; any BENCH_GATEWAY_ENV is printed with the table.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def machine() -> str:
 
 
 def gateway_env() -> dict[str, str]:
-    raw = os.environ.get("BENCH_GATEWAY_ENV", "RATE_LIMIT_PER_SECOND=0")
+    raw = os.environ.get("BENCH_GATEWAY_ENV", "")
     return dict(pair.split("=", 1) for pair in raw.split() if "=" in pair)
 
 
@@ -82,7 +82,8 @@ def load_section(lines: list[str]) -> None:
     lines += table.load_table(results, requests, pushes)
     lines.insert(
         -len(table.goals(results)) - 2,
-        f"Gateway settings: {gateway_env() or 'defaults'}; LOCAL_POSTER={os.environ.get('LOCAL_POSTER', 'inprocess')}",
+        f"Gateway settings: `make run`'s defaults, METRICS_INTERVAL_SECONDS={INTERVAL:g}"
+        + "".join(f", {name}={value}" for name, value in gateway_env().items()),
     )
 
 

@@ -11,6 +11,7 @@ import logging
 import os
 import secrets
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from local_gateway.template import Template
@@ -60,12 +61,15 @@ class EmbeddedDynamoDB:
         stubber.enabled = True
         lock = self.lock
 
-        def serve(request: Any, event_name: str = "", **_: Any) -> Any:
+        def answer(request: Any, event_name: str) -> Any:
             with lock:
                 response = stubber(event_name, request)
             if response is None:  # never let a request leave for the real endpoint the client is named after
                 raise RuntimeError(f"moto did not serve the DynamoDB request to {request.url}")
             return response
+
+        def serve(request: Any, event_name: str = "", **_: Any) -> Any:
+            return _Deferred(lambda: answer(request, event_name))
 
         # No endpoint_url: the client keeps AWS's own name for DynamoDB, which is what moto's hook recognises;
         # the hook answers before any connection is made, after any other hook (a test's injected faults).
@@ -97,6 +101,21 @@ class EmbeddedDynamoDB:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+
+
+class _Deferred:
+    """moto's answer, computed when botocore first reads it. botocore calls every `before-send` hook and takes
+    the first answer; a hook before ours that answers (a test's injected fault) leaves this one unread, so moto
+    never runs a request whose answer nobody takes, as a real endpoint never sees it."""
+
+    def __init__(self, compute: Callable[[], Any]) -> None:
+        self._compute = compute
+        self._answer: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._answer is None:
+            self._answer = self._compute()
+        return getattr(self._answer, name)
 
 
 def _serialized(app: Any, lock: threading.Lock) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,14 +38,28 @@ def memory_percent() -> int:
     return _percent(psutil.virtual_memory().percent)
 
 
+HOST_READING_SECONDS = 1.0  # the host's CPU and memory are read at most once a second; the counts every time
+_host_reading: tuple[float, int, int] | None = None
+
+
+def host_percents(clock: Callable[[], float] = time.monotonic) -> tuple[int, int]:
+    """(CPU, memory) of the host, as of at most HOST_READING_SECONDS ago: a flood of requests reads /proc once
+    a second, and the CPU figure is the busy share since the previous reading."""
+    global _host_reading
+    reading = _host_reading
+    now = clock()
+    if reading is None or now - reading[0] >= HOST_READING_SECONDS:
+        reading = _host_reading = (now, cpu_percent(), memory_percent())
+    return reading[1], reading[2]
+
+
 def snapshot(counts: Counts, now: float | None = None) -> list[dict[str, Any]]:
     timestamp = iso_timestamp(time.time() if now is None else now)
     values = (
         counts.active_users,
         counts.subscribers,
         counts.active_dashboards,
-        cpu_percent(),
-        memory_percent(),
+        *host_percents(),
     )
     return [
         {"name": name, "value": value, "timestamp": timestamp} for name, value in zip(METRIC_NAMES, values, strict=True)

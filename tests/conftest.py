@@ -8,7 +8,8 @@ import pytest
 
 from local_gateway.dynamodb import EmbeddedDynamoDB, ensure_table
 from local_gateway.template import template
-from shared.services import Services, dynamodb_client, reset_services, services
+from shared.config import Config
+from shared.services import Services, client_config, reset_services, services
 from tests.support import ManagementApiEndpoint, RunningGateway
 
 FAKE_AWS = {
@@ -33,11 +34,19 @@ def fake_aws_credentials() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """moto's DynamoDB server, once per session; each test gets a table of its own."""
-    server = EmbeddedDynamoDB()
-    yield server.start()
-    server.stop()
+def embedded_dynamodb() -> Iterator[EmbeddedDynamoDB]:
+    """moto's DynamoDB, once per session, as the gateway embeds it; each test gets a table of its own."""
+    embedded = EmbeddedDynamoDB()
+    embedded.start()
+    yield embedded
+    embedded.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(embedded_dynamodb: EmbeddedDynamoDB) -> str:
+    """The embedded DynamoDB's HTTP door."""
+    assert embedded_dynamodb.endpoint_url is not None
+    return embedded_dynamodb.endpoint_url
 
 
 @pytest.fixture
@@ -49,9 +58,13 @@ def management_api() -> Iterator[ManagementApiEndpoint]:
 
 @pytest.fixture
 def lambda_env(
-    moto_endpoint: str, management_api: ManagementApiEndpoint, monkeypatch: pytest.MonkeyPatch
+    embedded_dynamodb: EmbeddedDynamoDB,
+    moto_endpoint: str,
+    management_api: ManagementApiEndpoint,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Services]:
-    """The environment template.yaml gives the functions, pointed at moto and a local Management API."""
+    """The environment template.yaml gives the functions, pointed at moto and a local Management API; the
+    functions reach moto through the in-process door, as the gateway's do."""
     monkeypatch.setenv("TABLE_NAME", f"analytics-{uuid.uuid4().hex[:8]}")
     monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("CONNECTIONS_ENDPOINT_URL", management_api.url)
@@ -59,9 +72,10 @@ def lambda_env(
     monkeypatch.setenv("PUBLISH_WINDOW_SECONDS", "0")
     monkeypatch.setenv("RECONCILE_SETTLE_SECONDS", "0")  # no request is in flight while a test reconciles
     monkeypatch.setenv("RECONCILE_INTERVAL_SECONDS", "0")  # and a test may start pass after pass
-    reset_services()
+    config = Config.from_env()
+    reset_services(Services.from_config(config, dynamodb=embedded_dynamodb.client(client_config())))
     svc = services()
-    ensure_table(dynamodb_client(svc.config), svc.config.table_name, template())
+    ensure_table(svc.table.client, svc.config.table_name, template())
     yield svc
     reset_services()
 

@@ -72,3 +72,18 @@ def test_the_gateway_functions_use_the_in_process_door(gateway):
     functions_client = environment.dynamodb
     assert "amazonaws.com" in functions_client.meta.endpoint_url  # AWS's name, answered before any connection
     assert environment.config.dynamodb_endpoint_url.startswith("http://127.0.0.1:")  # the door for others
+
+
+def test_a_request_another_hook_answers_is_never_run_by_moto():
+    """botocore runs every `before-send` hook and takes the first answer: an injected fault must leave no trace."""
+    from tests.faults import DynamoDBFaults
+
+    client = EmbeddedDynamoDB().client()
+    table = f"embedded-{uuid.uuid4().hex[:8]}"
+    ensure_table(client, table, template())
+    faults = DynamoDBFaults(client)
+    faults.fail("PutItem", code="ValidationException")
+    with pytest.raises(client.exceptions.ClientError):
+        client.put_item(TableName=table, Item=_item("refused"))
+    faults.close()
+    assert "Item" not in client.get_item(TableName=table, Key=_item("refused"))

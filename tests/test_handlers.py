@@ -284,3 +284,19 @@ def test_an_error_for_a_gone_caller_removes_its_state(lambda_env, management_api
     default.handler(message_event(A, "nope"), None)
     assert keys(lambda_env) - {("METRICS", "COUNTS")} == set() or all("CONN#" not in sk for _, sk in keys(lambda_env))
     assert lambda_env.counters.read().connections == 0
+
+
+def test_the_host_is_read_at_most_once_a_second(monkeypatch):
+    from shared import metrics
+
+    monkeypatch.setattr(metrics, "_host_reading", None)
+    reads: list[int] = []
+    monkeypatch.setattr(metrics, "cpu_percent", lambda: 7)
+    monkeypatch.setattr(metrics, "memory_percent", lambda: reads.append(1) or len(reads))
+    now = [100.0]
+    assert metrics.host_percents(lambda: now[0]) == (7, 1)
+    now[0] += metrics.HOST_READING_SECONDS / 2
+    assert metrics.host_percents(lambda: now[0]) == (7, 1)  # within the second: the same reading
+    now[0] += metrics.HOST_READING_SECONDS
+    assert metrics.host_percents(lambda: now[0]) == (7, 2)
+    assert len(reads) == 2
