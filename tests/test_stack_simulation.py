@@ -408,6 +408,30 @@ def test_stack_simulation_sees_a_call_the_template_does_not_grant(simulated: Sim
     assert not stack.allows(granted, "execute-api:ManageConnections", stack.connection_arn(A))
 
 
+def test_stack_simulation_the_reconciler_removes_a_connection_gone_without_disconnect(
+    simulated: SimulatedStack, management_api: ManagementApiEndpoint
+):
+    """A's socket goes away and no $disconnect comes; past its grace period the reconciler asks API Gateway about
+    A and C (GET @connections/{id}), removes A, and does so within ReconcileFunction's grants."""
+    assert [simulated.connect(A, "alice"), simulated.connect(C)] == [200, 200]
+    assert simulated.send(A, frame("analytics:joinDashboard", "sales")) == {"ok": True}
+    assert simulated.send(A, frame("analytics:subscribeLiveMetrics")) == {"ok": True}
+    management_api.gone.add(A)
+    container = simulated._container(RECONCILER)
+    grace = container.reconciler.phantoms.grace_seconds  # as the template's environment sets it
+    container.table.clock = lambda: time.time() + grace + 1
+    result = simulated.reconcile()
+    assert (result["checked"], result["removed"], result["finished"]) == (2, 1, True)
+    assert management_api.asked() == [C, A]  # ANON's connections first, then each user's
+    keys = {(i["PK"]["S"], i["SK"]["S"]) for i in simulated.scan()}
+    assert not {key for key in keys if A in key[0] or A in key[1]}
+    counters = next(i for i in simulated.scan() if (i["PK"]["S"], i["SK"]["S"]) == ("METRICS", "COUNTS"))
+    counts = {name: counters[name]["N"] for name in ("connections", "activeUsers", "subscribers", "activeDashboards")}
+    assert counts == {"connections": "1", "activeUsers": "1", "subscribers": "0", "activeDashboards": "0"}
+    assert ("execute-api:ManageConnections", stack.connection_arn(A, "GET")) in simulated.calls[RECONCILER]
+    assert_least_privilege(simulated)
+
+
 S, T, U = "SSSSSSSSSSSSSSS=", "TTTTTTTTTTTTTTT=", "UUUUUUUUUUUUUUU="
 SOCKETIO_QUERY = {"EIO": "4", "transport": "websocket"}
 
