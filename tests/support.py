@@ -89,6 +89,18 @@ def http_status(request: Any, timeout: float = 5) -> tuple[int, dict[str, str], 
         return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
 
 
+def invoke_function(gateway_url: str, function: str, event: dict[str, Any]) -> dict[str, Any]:
+    """A function of template.yaml run by a gateway, through its Lambda Invoke API, signed as the functions sign
+    (with this process's credentials, which a RunningGateway shares): how a test forges a `$connect` without a
+    socket, as a `$connect` whose client never stayed."""
+    import boto3
+
+    client = boto3.client("lambda", endpoint_url=gateway_url, region_name="us-east-1")
+    payload = client.invoke(FunctionName=function, Payload=json.dumps(event))["Payload"].read()
+    answer: dict[str, Any] = json.loads(payload)
+    return answer
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
