@@ -104,7 +104,8 @@ def test_a_check_answered_with_anything_but_410_removes_nothing(lambda_env, mana
 
 def test_checks_are_bounded_per_run_and_resume_where_they_stopped(lambda_env, management_api, monkeypatch):
     """6 anonymous phantoms and a live one, a user with 5 phantoms, alice live; 4 connections listed a run at most:
-    the runs stop inside ANON's partition, before a user and inside a user's partition, and each resumes there."""
+    the runs stop inside ANON's partition and inside users' partitions (the index kept just before the user),
+    and each resumes there."""
     anonymous = [f"ANON{n:011d}=" for n in range(6)]
     crowd = [f"CROWD{n:010d}=" for n in range(5)]
     for cid in anonymous:
