@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 # `$connect`, and @connections answers 410 for it until `$connect` has returned (API Gateway waits up to 29 s for
 # it); a Socket.IO connection registers on its namespace CONNECT, over its open socket.
 CHECK_AFTER_SECONDS = 60.0
-CHECK_THREADS = 8  # GETs in flight at once: one page of connections is asked about concurrently
+CHECK_THREADS = 8  # connections asked about (and, when gone, removed) at once, a page at a time
 
 
 @dataclass(frozen=True)
@@ -58,14 +58,10 @@ class PhantomCheck:
             read += int(page.get("ScannedCount", 0))
             ids = [item["SK"]["S"].removeprefix("CONN#") for item in page.get("Items", [])]
             due = [cid for cid, item in zip(ids, page.get("Items", []), strict=True) if self._due(item)]
-            answers = self._ask(due)
-            for connection_id, answer in zip(due, answers, strict=True):
-                if answer is False:
-                    gone += 1
-                    if self.store.remove_connection(connection_id):
-                        logger.info("connection %s was gone without a $disconnect; removed", connection_id)
-            live += len(ids) - sum(1 for answer in answers if answer is False)
-            asked += len(due)
+            answers = self._settle_all(due)
+            gone_here = sum(1 for answer in answers if answer is False)
+            live += len(ids) - gone_here
+            asked, gone = asked + len(due), gone + gone_here
             failed += sum(1 for answer in answers if answer is None)
             last = page.get("LastEvaluatedKey")
             if last is None:
@@ -93,16 +89,20 @@ class PhantomCheck:
         registered_at = int(item["expiresAt"]["N"]) - CONNECTION_TTL_SECONDS
         return self.table.clock() - registered_at >= self.grace_seconds
 
-    def _ask(self, connection_ids: list[str]) -> list[bool | None]:
-        """Whether each connection is there (None: unknown), asked concurrently."""
+    def _settle_all(self, connection_ids: list[str]) -> list[bool | None]:
+        """Whether each connection is there (None: unknown), asked (and the gone removed) `threads` at a time."""
         if len(connection_ids) <= 1:
-            return [self._answer(cid) for cid in connection_ids]
+            return [self._settle(cid) for cid in connection_ids]
         with ThreadPoolExecutor(max_workers=min(self.threads, len(connection_ids))) as pool:
-            return list(pool.map(self._answer, connection_ids))
+            return list(pool.map(self._settle, connection_ids))
 
-    def _answer(self, connection_id: str) -> bool | None:
+    def _settle(self, connection_id: str) -> bool | None:
+        """Ask about one connection; remove it when it is gone (a removal is a few writes: in parallel too)."""
         try:
-            return self.poster.is_connected(connection_id)
+            connected = self.poster.is_connected(connection_id)
         except CheckFailed as error:
             logger.warning("%s; the connection is kept and asked about again next pass", error)
             return None
+        if not connected and self.store.remove_connection(connection_id):
+            logger.info("connection %s was gone without a $disconnect; removed", connection_id)
+        return connected
