@@ -3,7 +3,7 @@
 `LOCAL_POSTER=inprocess` (the gateway's default) gives the handlers this poster; `LOCAL_POSTER=http` leaves them
 the poster they use in AWS (`shared.services.management_api_poster`: the SignedPoster fan-out engine, SigV4 over
 keep-alive HTTP), posting to the gateway's own `/@connections` in plain HTTP. Both answer
-an unknown connection with ConnectionGone, as API Gateway's 410 does.
+an unknown connection with ConnectionGone (or, asked whether it is connected, False), as API Gateway's 410 does.
 """
 
 from __future__ import annotations
@@ -60,6 +60,10 @@ class InProcessPoster:
 
     def disconnect(self, connection_id: str) -> None:
         self._one(connection_id, None)
+
+    def is_connected(self, connection_id: str) -> bool:
+        """What `GET /@connections/{id}` answers (200 or 410): whether a front holds the connection open."""
+        return self.registry.get(connection_id) is not None
 
     def _one(self, connection_id: str, frame: bytes | None) -> None:
         connection = self.registry.get(connection_id)

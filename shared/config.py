@@ -19,6 +19,8 @@ RATE_LIMIT_BURST = "RATE_LIMIT_BURST"
 RECONCILE_INTERVAL_SECONDS = "RECONCILE_INTERVAL_SECONDS"
 RECONCILE_BATCH = "RECONCILE_BATCH"
 RECONCILE_SETTLE_SECONDS = "RECONCILE_SETTLE_SECONDS"
+RECONCILE_CHECK_BATCH = "RECONCILE_CHECK_BATCH"
+RECONCILE_CHECK_AFTER_SECONDS = "RECONCILE_CHECK_AFTER_SECONDS"
 FANOUT_WORKER_FUNCTION = "FANOUT_WORKER_FUNCTION"
 FANOUT_SLICE_SIZE = "FANOUT_SLICE_SIZE"
 LAMBDA_ENDPOINT_URL = "LAMBDA_ENDPOINT_URL"
@@ -89,6 +91,8 @@ class Config:
     reconcile_interval_seconds: float = 300.0  # a new recount pass starts at most this often
     reconcile_batch: int = 500  # counter items one reconciliation run visits at most
     reconcile_settle_seconds: float = 20.0  # longer than any request: what was in flight has landed
+    reconcile_check_batch: int = 2000  # connections one reconciliation run lists (and asks API Gateway about) at most
+    reconcile_check_after_seconds: float = 60.0  # a connection is asked about once this old (and settled)
     fanout_worker_function: str | None = None  # unset: the publisher posts to every subscriber itself
     fanout_slice_size: int = 2000
     lambda_endpoint_url: str | None = None
@@ -123,6 +127,8 @@ class Config:
             reconcile_interval_seconds=read_number(environ, RECONCILE_INTERVAL_SECONDS, 300.0, 0.0),
             reconcile_batch=int(read_number(environ, RECONCILE_BATCH, 500, 1)),
             reconcile_settle_seconds=read_number(environ, RECONCILE_SETTLE_SECONDS, 20.0, 0.0),
+            reconcile_check_batch=int(read_number(environ, RECONCILE_CHECK_BATCH, 2000, 1)),
+            reconcile_check_after_seconds=read_number(environ, RECONCILE_CHECK_AFTER_SECONDS, 60.0, 0.0),
             fanout_worker_function=read_optional(environ, FANOUT_WORKER_FUNCTION),
             # An async invocation carries at most 256 KB: 8,000 ids of 16 characters leave room for the frame.
             fanout_slice_size=int(read_number(environ, FANOUT_SLICE_SIZE, 2000, 1)),

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
+from botocore.exceptions import BotoCoreError
 from botocore.exceptions import ClientError as BotoClientError
 
 from shared.errors import ConnectionGone
@@ -28,6 +29,9 @@ class Poster(Protocol):
 
     def disconnect(self, connection_id: str) -> None:
         """`DELETE /@connections/{id}`: close the connection; one already gone is not an error."""
+
+    def is_connected(self, connection_id: str) -> bool:
+        """`GET /@connections/{id}`: False when it answers 410 Gone; CheckFailed when it answers anything else."""
 
 
 class ManagementApiPoster:
@@ -46,6 +50,18 @@ class ManagementApiPoster:
     def disconnect(self, connection_id: str) -> None:
         with contextlib.suppress(self.client.exceptions.GoneException):  # already closed: what was asked for
             self.client.delete_connection(ConnectionId=connection_id)
+
+    def is_connected(self, connection_id: str) -> bool:
+        try:
+            self.client.get_connection(ConnectionId=connection_id)
+        except self.client.exceptions.GoneException:
+            return False
+        except BotoClientError as error:
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+            raise CheckFailed(connection_id, int(status)) from error
+        except BotoCoreError as error:  # no answer at all: refused, reset, timed out
+            raise CheckFailed(connection_id, 0) from error
+        return True
 
     def post_many(self, connection_ids: Iterable[str], frame: bytes) -> list[str]:
         """Post one frame to many connections concurrently; return the ones that are gone."""
@@ -70,11 +86,25 @@ class ManagementApiPoster:
         return True
 
 
-class PostFailed(Exception):
+class ManagementApiFailed(Exception):
     """@connections answered with an error other than 410 (status 0: no answer at all), after the retries."""
+
+    request = "request for"
 
     def __init__(self, connection_id: str, status: int) -> None:
         reason = f"HTTP {status}" if status else "no HTTP answer (connection error or timeout)"
-        super().__init__(f"post to {connection_id} failed with {reason}")
+        super().__init__(f"{self.request} {connection_id} failed with {reason}")
         self.connection_id = connection_id
         self.status = status
+
+
+class PostFailed(ManagementApiFailed):
+    """A post that neither arrived nor met 410 Gone."""
+
+    request = "post to"
+
+
+class CheckFailed(ManagementApiFailed):
+    """A `GET /@connections/{id}` that answered neither 200 nor 410 Gone: whether the connection is there is unknown."""
+
+    request = "GET of"

@@ -17,6 +17,13 @@ between the start of the pass and `settle_seconds` after its last look.
 
 An expired counter item (nobody joined or left for a connection lifetime) has no live members: it is set
 to 0 and taken out of the index (REMOVE live) in one conditional write, without a count.
+
+Phantoms (shared/phantoms.py): with a PhantomCheck, the first look at ANON and at each user lists the owner's
+connections instead of counting them, asks API Gateway about each one past the grace period, and removes the
+gone ones before the counter is read; so every registered connection is asked about once per pass. A run lists
+at most `check_budget` connections; when that runs out inside an owner's partition, the run stops there and
+keeps the place (the owner, the last entry listed, and the index just before that owner), and the next run
+finishes that partition before it looks at the counter.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.counters import COUNTS_KEY, Counters
+from shared.phantoms import Checked, PhantomCheck
 from shared.table import (
     ANON,
     BY_LIVE_KIND_INDEX,
@@ -56,6 +64,9 @@ class RunResult:
     zeroed: int = 0  # expired counters set to 0 and taken out of the index
     finished: bool = False  # the pass reached its end in this run
     totals_written: bool = False  # the totals were overwritten with the pass's sums
+    checked: int = 0  # connections asked about (GET @connections)
+    removed: int = 0  # of those, the ones API Gateway answered 410 Gone for: removed as `$disconnect` does
+    unanswered: int = 0  # of those, the ones it answered neither 200 nor 410 for: kept, asked again next pass
 
 
 @dataclass
@@ -76,39 +87,57 @@ class Reconciler:
         settle_seconds: float = 20.0,
         interval_seconds: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,
+        phantoms: PhantomCheck | None = None,
+        check_budget: int = 2000,
     ) -> None:
         self.table = table
         self.counters = Counters(table)
         self.settle_seconds = settle_seconds
         self.interval_seconds = interval_seconds  # a new pass starts at most this long after the last one ended
         self.sleep = sleep
+        self.phantoms = phantoms  # None: connections are counted, never asked about
+        self.check_budget = check_budget  # connections one run lists at most
 
     # -- one run --------------------------------------------------------------------------------
     def run(self, budget: int) -> RunResult:
-        """Visit at most `budget` counter items of the current pass (a new one when none is under way and the
-        last ended `interval_seconds` ago; otherwise nothing)."""
+        """Visit at most `budget` counter items (and list at most `check_budget` connections) of the current
+        pass: a new one when none is under way and the last ended `interval_seconds` ago; otherwise nothing."""
         loaded = self._load()
         if loaded is None:
             return RunResult()
         state, step = loaded
         looks: list[_Look] = []
+        checks: list[Checked] = []
         zeroed = visited = 0
         while state["phase"] != DONE and visited < budget:
             phase = state["phase"]
             if phase == ANON:
-                looks.append(self._look(ANON, ANON))
+                look = self._owner_look(ANON, ANON, state, checks)
+                if look is None:
+                    break  # the check budget ran out inside ANON's connections: the next run goes on there
+                looks.append(look)
                 visited += 1
                 state["phase"] = USER_KIND
                 continue
             page = self._kind_page(phase, budget - visited, state.get("cursor"))
             now = self.table.clock()
+            stopped, previous = False, None
             for item in page.get("Items", []):
-                visited += 1
                 pk = item["PK"]["S"]
                 if int(item.get("expiresAt", {"N": "0"})["N"]) <= now:
                     zeroed += self._zero_expired(pk, phase, now, state)
                 else:
-                    looks.append(self._look(pk, phase))
+                    look = self._owner_look(pk, phase, state, checks) if phase == USER_KIND else self._look(pk, phase)
+                    if look is None:  # the next run resumes with this user: the index's place just before it
+                        if previous is not None:
+                            state["cursor"] = json.dumps(_index_key(phase, previous))
+                        stopped = True
+                        break
+                    looks.append(look)
+                visited += 1
+                previous = pk
+            if stopped:
+                break
             if "LastEvaluatedKey" in page:
                 state["cursor"] = json.dumps(page["LastEvaluatedKey"])
             else:
@@ -130,14 +159,38 @@ class Reconciler:
             written = self._write_totals(state, subscribers, before)
         if not self._save(state, step, finished):
             logger.info("another reconciliation run saved this pass first; this run's place is dropped")
-        return RunResult(visited, healed, zeroed, finished, written)
+        asked, gone = sum(check.asked for check in checks), sum(check.gone for check in checks)
+        failed = sum(check.failed for check in checks)
+        return RunResult(visited, healed, zeroed, finished, written, asked, gone, failed)
 
     # -- counter items ------------------------------------------------------------------------
-    def _look(self, pk: str, kind: str) -> _Look:
+    def _look(self, pk: str, kind: str, live: int | None = None) -> _Look:
+        """The counter and its live members (counted, unless a listing just now gave them)."""
         item = self.table.get(own_key(pk), consistent=True) or {}
         members = int(item["members"]["N"]) if "members" in item else None
-        live = self._live_members(pk, self.table.clock())
+        if live is None:
+            live = self._live_members(pk, self.table.clock())
         return _Look(pk, kind, members, item.get("version"), live)
+
+    def _owner_look(self, pk: str, kind: str, state: dict[str, Any], checks: list[Checked]) -> _Look | None:
+        """ANON's or a user's first look, once its connections have been asked about and the gone ones removed;
+        None when this run's check budget ran out first (the place in the partition kept in `state`)."""
+        if self.phantoms is None:
+            return self._look(pk, kind)
+        place = state.pop("check", None)
+        after = place["after"] if place is not None and place["pk"] == pk else None
+        spent = sum(check.read for check in checks)
+        if spent >= self.check_budget:
+            if place is not None:
+                state["check"] = place
+            return None
+        checked = self.phantoms.check(pk, after, self.check_budget - spent)
+        checks.append(checked)
+        if checked.resume_after is not None:
+            state["check"] = {"pk": pk, "after": checked.resume_after}
+            return None
+        # Listed whole just now: the listing is the count. Listed over several runs: counted afresh.
+        return self._look(pk, kind, checked.live if after is None else None)
 
     def _heal(self, first: _Look) -> bool:
         """Set the counter to its live members when a second look agrees with the first; adjust the totals."""
@@ -277,6 +330,11 @@ class Reconciler:
             **({} if step == 0 else {"ExpressionAttributeValues": {":step": num(step)}}),
         )
         return saved is not None
+
+
+def _index_key(kind: str, pk: str) -> dict[str, Any]:
+    """The ByLiveKind key of a counter item (its own item: SK = PK), to resume a Query just after it."""
+    return {"live": text(kind), **own_key(pk)}
 
 
 def _contribution_change(kind: str, old: int, new: int) -> dict[str, int]:

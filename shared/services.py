@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
-from shared.config import SOCKETIO_OPEN_FUNCTION, Config, ConfigError
+from shared.config import CONNECTIONS_ENDPOINT_URL, SOCKETIO_OPEN_FUNCTION, Config, ConfigError
 from shared.counters import Counters
 from shared.invoker import Invoker, LambdaInvoker
+from shared.phantoms import PhantomCheck
 from shared.poster import Poster
 from shared.reconciler import Reconciler
 from shared.rooms import Rooms
@@ -19,6 +21,8 @@ from shared.signed_poster import SignedPoster
 from shared.snapshots import LatestSnapshot
 from shared.store import Store
 from shared.table import Table
+
+logger = logging.getLogger(__name__)
 
 RETRIES: dict[str, Any] = {"max_attempts": 5, "mode": "standard"}  # backoff for throttling and 5xx, by botocore
 
@@ -118,8 +122,23 @@ class Services:
 
     @built_once
     def reconciler(self) -> Reconciler:
+        """Recounts, and asks API Gateway about each connection (CONNECTIONS_ENDPOINT_URL) to remove phantoms."""
         config = self.config
-        return Reconciler(self.table, config.reconcile_settle_seconds, config.reconcile_interval_seconds)
+        phantoms = None
+        if config.connections_endpoint_url is not None:
+            # At least the settle (longer than any request): a connection that young may still be in its `$connect`.
+            grace = max(config.reconcile_check_after_seconds, config.reconcile_settle_seconds)
+            phantoms = PhantomCheck(self.store, self.poster(), grace)
+        else:
+            missing = CONNECTIONS_ENDPOINT_URL
+            logger.warning("%s is not set: the reconciler counts connections but cannot ask about them", missing)
+        return Reconciler(
+            self.table,
+            config.reconcile_settle_seconds,
+            config.reconcile_interval_seconds,
+            phantoms=phantoms,
+            check_budget=config.reconcile_check_batch,
+        )
 
     @built_once
     def invoker(self) -> Invoker | None:

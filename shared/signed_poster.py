@@ -1,4 +1,5 @@
-"""The fan-out engine: SigV4-signed `POST /@connections/{id}` over keep-alive connections on one event loop."""
+"""The fan-out engine: SigV4-signed `POST /@connections/{id}` (and the `GET` that asks whether a connection is still
+there) over keep-alive connections on one event loop."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.errors import ConnectionGone
 from shared.exchange import Dropped, Exchange
-from shared.poster import ManagementApiPoster, PostFailed
+from shared.poster import CheckFailed, ManagementApiFailed, ManagementApiPoster, PostFailed
 from shared.retries import NO_ANSWER, StandardRetries, is_retryable
 from shared.sigv4 import SigV4Signer
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FANOUT_CONNECTIONS = 32  # keep-alive connections one SignedPoster fans out over
+EMPTY_PAYLOAD_HASH = sha256(b"").hexdigest()
 
 
 class SignedPoster:
@@ -37,9 +39,11 @@ class SignedPoster:
     (refused, reset, dropped, timed out) are retried as botocore's standard mode retries them (StandardRetries:
     its backoff, its 20 s cap and its retry quota, one quota per poster for all its posts), up to `attempts`
     attempts in all; anything else, or a retryable failure when the attempts or the quota are spent, becomes
-    PostFailed. Credentials are re-read (`get_frozen_credentials()`) for every post and every fan-out, so
-    Lambda's rotated keys are picked up. HTTPS endpoints are verified against `ssl_context` (default: the
-    system's trusted CAs); there is no way to switch verification off.
+    PostFailed. `is_connected` sends `GET /@connections/{id}` the same way (the same connections, signer,
+    retries and quota): 2xx is True, 410 is False, anything else CheckFailed. Credentials are re-read
+    (`get_frozen_credentials()`) for every request and every fan-out, so Lambda's rotated keys are picked up.
+    HTTPS endpoints are verified against `ssl_context` (default: the system's trusted CAs); there is no way to
+    switch verification off.
     """
 
     def __init__(
@@ -75,7 +79,16 @@ class SignedPoster:
     # -- the Poster interface, called from any thread --
     def post(self, connection_id: str, frame: bytes) -> None:
         credentials = self.credentials.get_frozen_credentials()
-        self._run(self._post(connection_id, frame, sha256(frame).hexdigest(), credentials))
+        self._run(self._call("POST", connection_id, frame, sha256(frame).hexdigest(), credentials, PostFailed))
+
+    def is_connected(self, connection_id: str) -> bool:
+        """`GET /@connections/{id}`: True for 2xx, False for 410 Gone; CheckFailed for anything else."""
+        credentials = self.credentials.get_frozen_credentials()
+        try:
+            self._run(self._call("GET", connection_id, b"", EMPTY_PAYLOAD_HASH, credentials, CheckFailed))
+        except ConnectionGone:
+            return False
+        return True
 
     def post_many(self, connection_ids: Iterable[str], frame: bytes) -> list[str]:
         """Post one frame to many connections concurrently; return the ones that are gone."""
@@ -149,7 +162,7 @@ class SignedPoster:
         async def worker() -> None:
             for connection_id in pending:
                 try:
-                    await self._post(connection_id, frame, payload_hash, credentials)
+                    await self._call("POST", connection_id, frame, payload_hash, credentials, PostFailed)
                 except ConnectionGone:
                     gone.add(connection_id)
                 except PostFailed as error:
@@ -161,7 +174,16 @@ class SignedPoster:
         await asyncio.gather(*(worker() for _ in range(min(self.connections, len(ids)))))
         return [cid for cid in ids if cid in gone] if gone else []
 
-    async def _post(self, connection_id: str, frame: bytes, payload_hash: str, credentials: Any) -> None:
+    async def _call(
+        self,
+        method: str,
+        connection_id: str,
+        body: bytes,
+        payload_hash: str,
+        credentials: Any,
+        failed: type[ManagementApiFailed],
+    ) -> None:
+        """One request to `@connections/{id}`, retried: returns on 2xx, ConnectionGone on 410, else `failed`."""
         path = self.signer.path(connection_id)
         retries = self.retries
         attempt, cost = 1, 0  # cost: what the last retry took from the quota, given back on success
@@ -169,7 +191,7 @@ class SignedPoster:
             failure: Exception | None = None
             try:
                 # Signed per attempt: a retry after a backoff carries a fresh X-Amz-Date.
-                status = await self._exchange(self._request(path, frame, payload_hash, credentials))
+                status = await self._exchange(self._request(method, path, body, payload_hash, credentials))
             except OSError as error:  # refused, reset, dropped, timed out (TimeoutError is an OSError)
                 status, failure = NO_ANSWER, error
             if 200 <= status < 300:
@@ -178,10 +200,10 @@ class SignedPoster:
             if status == 410:
                 raise ConnectionGone(connection_id)
             if not is_retryable(status) or attempt >= retries.max_attempts:
-                raise PostFailed(connection_id, status) from failure
+                raise failed(connection_id, status) from failure
             cost = retries.acquire(status)
             if not cost:  # the quota is spent: the endpoint is in trouble, more traffic would not help
-                raise PostFailed(connection_id, status) from failure
+                raise failed(connection_id, status) from failure
             await self._backoff(retries.delay(status, attempt))
             attempt += 1
 
@@ -193,13 +215,14 @@ class SignedPoster:
 
         await asyncio.sleep(seconds)
 
-    def _request(self, path: str, frame: bytes, payload_hash: str, credentials: Any) -> bytes:
+    def _request(self, method: str, path: str, body: bytes, payload_hash: str, credentials: Any) -> bytes:
         now = int(time.time())
         if self._date[0] != now:
             self._date = (now, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)))
-        signed = self.signer.headers(path, payload_hash, credentials, self._date[1])
-        head = f"POST {path} HTTP/1.1\r\nHost: {self.signer.host}\r\n{signed}Content-Length: {len(frame)}\r\n\r\n"
-        return head.encode() + frame
+        signed = self.signer.headers(path, payload_hash, credentials, self._date[1], method)
+        length = f"Content-Length: {len(body)}\r\n" if body or method == "POST" else ""
+        head = f"{method} {path} HTTP/1.1\r\nHost: {self.signer.host}\r\n{signed}{length}\r\n"
+        return head.encode() + body
 
     async def _exchange(self, request: bytes) -> int:
         connection = self._idle.pop() if self._idle else None

@@ -1,4 +1,4 @@
-"""SigV4 signing of `POST {endpoint}/@connections/{id}`, precomputed per endpoint for the fan-out engine."""
+"""SigV4 signing of `{endpoint}/@connections/{id}` requests, precomputed per endpoint for the fan-out engine."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class SigV4Signer:
-    """SigV4 for `POST {endpoint}/@connections/{id}`, byte-for-byte what botocore's SigV4Auth produces for it.
+    """SigV4 for `POST {endpoint}/@connections/{id}` (or another method), byte-for-byte what botocore's SigV4Auth
+    produces for it.
 
     SigV4Auth rebuilds everything per request: it parses the URL twice, builds header maps, hashes the body
     and derives the signing key with four HMACs. Here the host, the canonical path prefix and the credential
@@ -56,8 +57,8 @@ class SigV4Signer:
             self._key = (secret_key, datestamp, key)  # one tuple: a concurrent reader sees old or new, never half
         return key
 
-    def headers(self, path: str, payload_hash: str, credentials: Any, amz_date: str) -> str:
-        """The X-Amz-Date, X-Amz-Security-Token and Authorization header lines (CRLF-terminated) for one POST."""
+    def headers(self, path: str, payload_hash: str, credentials: Any, amz_date: str, method: str = "POST") -> str:
+        """The X-Amz-Date, X-Amz-Security-Token and Authorization header lines (CRLF-terminated) for one request."""
         token = credentials.token
         if token:
             signed = "host;x-amz-date;x-amz-security-token"
@@ -69,7 +70,7 @@ class SigV4Signer:
             signed = "host;x-amz-date"
             canonical_headers = f"host:{self.host}\nx-amz-date:{amz_date}\n"
             token_line = ""
-        canonical_request = f"POST\n{self.canonical_path(path)}\n\n{canonical_headers}\n{signed}\n{payload_hash}"
+        canonical_request = f"{method}\n{self.canonical_path(path)}\n\n{canonical_headers}\n{signed}\n{payload_hash}"
         datestamp = amz_date[:8]
         scope = datestamp + self.scope_tail
         string_to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{sha256(canonical_request.encode()).hexdigest()}"

@@ -89,6 +89,18 @@ def http_status(request: Any, timeout: float = 5) -> tuple[int, dict[str, str], 
         return error.code, {k.lower(): v for k, v in error.headers.items()}, error.read()
 
 
+def invoke_function(gateway_url: str, function: str, event: dict[str, Any]) -> dict[str, Any]:
+    """A function of template.yaml run by a gateway, through its Lambda Invoke API, signed as the functions sign
+    (with this process's credentials, which a RunningGateway shares): how a test forges a `$connect` without a
+    socket, as a `$connect` whose client never stayed."""
+    import boto3
+
+    client = boto3.client("lambda", endpoint_url=gateway_url, region_name="us-east-1")
+    payload = client.invoke(FunctionName=function, Payload=json.dumps(event))["Payload"].read()
+    answer: dict[str, Any] = json.loads(payload)
+    return answer
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -103,7 +115,8 @@ class BackloggedHTTPServer(ThreadingHTTPServer):
 
 
 class ManagementApiEndpoint:
-    """`POST/GET/DELETE /@connections/{id}` over real HTTP: records frames, answers 410 for `gone` ids."""
+    """`POST/GET/DELETE /@connections/{id}` over real HTTP: records frames, answers 410 for `gone` ids and the
+    status in `failing` for failing ones."""
 
     def __init__(self) -> None:
         self.frames: dict[str, list[dict[str, Any]]] = defaultdict(list)  # the JSON-object frames, parsed
@@ -156,6 +169,22 @@ class ManagementApiEndpoint:
                         endpoint.frames[connection_id].append(parsed)
                 self._answer(200)
 
+            def do_GET(self) -> None:
+                with endpoint._lock:
+                    endpoint.served.append(("GET", self.path))
+                    connection_id = self._connection()
+                    if connection_id in endpoint.gone:
+                        return self._answer(410, "GoneException")
+                    status = endpoint.failing.get(connection_id, 200)
+                if status != 200:
+                    return self._answer(status, "ForbiddenException" if status == 403 else "InternalServerError")
+                body = json.dumps({"connectedAt": "2026-11-25T10:00:00.000Z", "identity": {"sourceIp": "127.0.0.1"}})
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body.encode())
+
             def do_DELETE(self) -> None:
                 with endpoint._lock:
                     endpoint.served.append(("DELETE", self.path))
@@ -184,6 +213,13 @@ class ManagementApiEndpoint:
         """Every body posted to the connection, as text, in order."""
         with self._lock:
             return [body.decode() for body in self.raw.get(connection_id, [])]
+
+    def asked(self, connection_id: str | None = None) -> list[str]:
+        """The ids of every `GET /@connections/{id}` (only those of `connection_id`, when given), in order."""
+        with self._lock:
+            paths = [unquote(path) for method, path in self.served if method == "GET"]
+        ids = [path.rsplit("/@connections/", 1)[1] for path in paths]
+        return [cid for cid in ids if connection_id is None or cid == connection_id]
 
     def closed(self, connection_id: str) -> bool:
         """Whether `DELETE /@connections/{id}` was asked for."""

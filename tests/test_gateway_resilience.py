@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import threading
@@ -18,9 +19,17 @@ import pytest
 import socketio
 
 from shared.counters import Counts
+from shared.phantoms import PhantomCheck
 from shared.reconciler import Reconciler
 from shared.services import services
-from tests.support import RunningGateway, connection_rooms, running_gateway
+from tests.support import (
+    RunningGateway,
+    connect_event,
+    connection_rooms,
+    invoke_function,
+    message_event,
+    running_gateway,
+)
 
 SECRET = "gateway-test-secret-long-enough-for-hs256"
 FAST = {"METRICS_INTERVAL_SECONDS": "0.3"}
@@ -239,15 +248,19 @@ async def test_cors_allows_only_this_machines_pages_by_default_and_star_when_ask
         assert polling_handshake(gateway.url, "https://anywhere.example.org") == (200, "https://anywhere.example.org")
 
 
-async def test_100_clients_x_5_joins_with_the_reconciler_running_leave_every_count_exact_once_gone():
+async def test_100_clients_x_5_joins_and_10_phantoms_leave_every_count_exact_once_gone():
     """Issue 10's load through the gateway, a third of it: 100 connections x 5 joins (over 200 dashboards, so
     rooms are both shared and new) while a reconciler runs pass after pass; then every client leaves. (300
     x 5 here makes joins outlive the 10 s function timeout: moto copies the whole table for each transaction
     and serves one request at a time.) Before, counts
     stayed wrong for minutes (Active Dashboards 9, room counters -1 and +1): a recount between a membership
-    and its count "healed" the counter into drift. Now nothing drifts, and one pass confirms every count."""
+    and its count "healed" the counter into drift. Now nothing drifts, and one pass confirms every count.
+    Among them, 10 phantoms x 5 joins: `$connect`s without a socket (run through the signed Lambda Invoke API),
+    which no `$disconnect` ever removes; the pass after the load asks about them and removes them too."""
     rng = random.Random(10)
     plans = [[f"d{rng.randrange(200)}" for _ in range(5)] for _ in range(100)]
+    phantoms = [f"PHANTOM{n:08d}=" for n in range(10)]
+    phantom_plans = [[f"d{rng.randrange(200)}" for _ in range(5)] for _ in phantoms]
     with running(METRICS_INTERVAL_SECONDS="2", RECONCILE_INTERVAL_SECONDS="3600") as gateway:
         svc = services()
         during = Reconciler(svc.table, settle_seconds=0.5)
@@ -277,22 +290,42 @@ async def test_100_clients_x_5_joins_with_the_reconciler_running_leave_every_cou
                 for dashboard in dashboards:
                     assert await sio.call("analytics:joinDashboard", dashboard, timeout=120) == {"ok": True}
 
-        await asyncio.gather(*(join(c, plan) for c, plan in zip(clients, plans, strict=True)))
-        active = len({dashboard for plan in plans for dashboard in plan})
-        named = len({u for u in users if u})
-        expected = Counts(connections=100, active_users=named + users.count(None), active_dashboards=active)
+        phantom_users = [f"user{n % 40}" if n % 2 else None for n in range(len(phantoms))]
+
+        def haunt(phantom: str, user: str | None, dashboards: list[str]) -> None:
+            event = connect_event(phantom, {"userId": user} if user else None)
+            assert invoke_function(gateway.url, "ConnectFunction", event)["statusCode"] == 200
+            for dashboard in dashboards:
+                joined = message_event(phantom, "analytics:joinDashboard", dashboard)
+                assert json.loads(invoke_function(gateway.url, "JoinDashboardFunction", joined)["body"]) == {"ok": True}
+
+        await asyncio.gather(
+            *(join(c, plan) for c, plan in zip(clients, plans, strict=True)),
+            *(
+                asyncio.to_thread(haunt, *planned)
+                for planned in zip(phantoms, phantom_users, phantom_plans, strict=True)
+            ),
+        )
+        active = len({dashboard for plan in plans + phantom_plans for dashboard in plan})
+        named = len({u for u in users + phantom_users if u})
+        anonymous = users.count(None) + phantom_users.count(None)
+        expected = Counts(connections=110, active_users=named + anonymous, active_dashboards=active)
         assert svc.counters.read() == expected
         await asyncio.gather(*(c.disconnect() for c in clients))
         await until(lambda: len(gateway.gateway.registry) == 0, timeout=60)
-        await until(lambda: svc.counters.read().connections == 0, timeout=60)  # every $disconnect has run
+        await until(lambda: svc.counters.read().connections == 10, timeout=60)  # every $disconnect has run
         stop.set()
         await asyncio.to_thread(meanwhile.join)
         assert sum(run.visited for run in runs) > 0
         started = time.monotonic()
-        final = Reconciler(svc.table, settle_seconds=0.5)
-        while not (await asyncio.to_thread(final.run, 500)).finished:
-            pass
+        # The phantom check over the gateway's own poster, with a grace of 1 s instead of 60 (all are older).
+        check = PhantomCheck(svc.store, svc.poster(), grace_seconds=1.0)
+        final = Reconciler(svc.table, settle_seconds=0.5, phantoms=check)
+        passed = [await asyncio.to_thread(final.run, 500)]
+        while not passed[-1].finished:
+            passed.append(await asyncio.to_thread(final.run, 500))
         logging.getLogger(__name__).info("one whole pass after the load: %.1f s", time.monotonic() - started)
+        assert sum(run.removed for run in passed) == len(phantoms)
         assert svc.counters.read() == Counts()
         counters = [
             item

@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from shared.errors import ConnectionGone
-from shared.poster import PostFailed
+from shared.poster import CheckFailed, PostFailed
 from shared.retries import NO_ANSWER, StandardRetries
 from shared.signed_poster import SignedPoster
 from shared.sigv4 import SigV4Signer
@@ -53,14 +53,15 @@ AUTHORIZATION = re.compile(
 
 
 class SigningEndpoint:
-    """`POST {stage}/@connections/{id}` over HTTP/1.1 keep-alive. It checks every SigV4 signature as API Gateway
-    would (recomputed with botocore from what arrived on the wire, 403 when wrong) and answers each id from a
-    script of statuses (then 200)."""
+    """`POST` and `GET {stage}/@connections/{id}` over HTTP/1.1 keep-alive. It checks every SigV4 signature as API
+    Gateway would (recomputed with botocore from what arrived on the wire, 403 when wrong) and answers each id from
+    a script of statuses (then 200)."""
 
     def __init__(self, credentials: dict[str, tuple[str, str | None]], tls: ssl.SSLContext | None = None) -> None:
         self.credentials = credentials  # access key -> (secret, session token)
         self.script: dict[str, list[int]] = {}
         self.delivered: dict[str, list[bytes]] = defaultdict(list)
+        self.asked: list[str] = []  # the ids of every GET, in order
         self.requests: Counter[str] = Counter()
         self.rejected: list[str] = []
         self.connections = 0
@@ -82,22 +83,32 @@ class SigningEndpoint:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                connection_id, status = self.scripted("POST", body)
+                if status == 200:
+                    with endpoint._lock:
+                        endpoint.delivered[connection_id].append(body)
+                self.answer(status)
+
+            def do_GET(self) -> None:
+                # API Gateway's GetConnection: no body asked for, the connection's details in the answer.
+                connection_id, status = self.scripted("GET", b"")
+                with endpoint._lock:
+                    endpoint.asked.append(connection_id)
+                self.answer(status, b'{"connectedAt":"2026-11-25T10:00:00.000Z"}')
+
+            def scripted(self, method: str, body: bytes) -> tuple[str, int]:
                 connection_id = unquote(self.path.rsplit("/@connections/", 1)[1])
-                problem = endpoint.check(self.path, self.headers, body)
+                problem = endpoint.check(self.path, self.headers, body, method)
                 with endpoint._lock:
                     endpoint.requests[connection_id] += 1
                     if problem:
                         endpoint.rejected.append(problem)
-                        status = 403
-                    else:
-                        script = endpoint.script.get(connection_id)
-                        status = script.pop(0) if script else 200
-                    if status == 200:
-                        endpoint.delivered[connection_id].append(body)
-                self.answer(status)
+                        return connection_id, 403
+                    script = endpoint.script.get(connection_id)
+                    return connection_id, script.pop(0) if script else 200
 
-            def answer(self, status: int) -> None:
-                body = b'{"message":"scripted"}' if status >= 300 else b""
+            def answer(self, status: int, ok_body: bytes = b"") -> None:
+                body = b'{"message":"scripted"}' if status >= 300 else ok_body
                 self.send_response(status)
                 if endpoint.chunked:
                     self.send_header("Transfer-Encoding", "chunked")
@@ -119,7 +130,7 @@ class SigningEndpoint:
         self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}/prod"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
-    def check(self, path: str, headers: Any, body: bytes) -> str | None:
+    def check(self, path: str, headers: Any, body: bytes, method: str = "POST") -> str | None:
         match = AUTHORIZATION.fullmatch(headers.get("Authorization", ""))
         if match is None or match["key"] not in self.credentials:
             return "malformed or unknown credential"
@@ -132,7 +143,7 @@ class SigningEndpoint:
         if match["day"] != headers["X-Amz-Date"][:8]:
             return "scope day is not the request's day"
         request = AWSRequest(
-            method="POST", url=f"http://{headers['Host']}{path}", data=body, headers={n: headers[n] for n in signed}
+            method=method, url=f"http://{headers['Host']}{path}", data=body, headers={n: headers[n] for n in signed}
         )
         request.context["timestamp"] = headers["X-Amz-Date"]
         verifier = SigV4Auth(Credentials(match["key"], secret, token), "execute-api", match["region"])
@@ -294,6 +305,39 @@ def test_post_many_one_failing_connection_never_stops_the_fan_out(endpoint, post
         assert poster.post_many(ids, FRAME) == ["gone2", "gone1"]  # in the order given
     assert sorted(endpoint.delivered) == ["flaky", "ok1", "ok2", "ok3"]
     assert "bad" in caplog.text and "down" in caplog.text
+
+
+# -- GET: is the connection still there? -------------------------------------------------------
+def test_signed_poster_asks_with_a_signed_get_on_the_same_keep_alive_connections(endpoint, poster) -> None:
+    endpoint.script = {"gone": [410], "flaky": [503, 200], "bad": [400], "down": [500] * 10}
+    poster.post_many([f"c{i}" for i in range(8)], FRAME)
+    opened = endpoint.connections
+    assert [poster.is_connected(cid) for cid in ("here", "gone", "flaky", "single+/id=")] == [True, False, True, True]
+    assert endpoint.rejected == []  # every GET's signature verified, as API Gateway verifies it
+    assert endpoint.connections == opened  # no new connection: the posts' keep-alive ones
+    assert (endpoint.requests["gone"], endpoint.requests["flaky"]) == (1, 2)  # 410 at once; 503 retried
+    with pytest.raises(CheckFailed) as refused:
+        poster.is_connected("bad")
+    assert (refused.value.status, endpoint.requests["bad"]) == (400, 1)  # not retried, and not "gone"
+    with pytest.raises(CheckFailed) as failure:
+        poster.is_connected("down")
+    assert (failure.value.status, endpoint.requests["down"]) == (500, 4)  # attempts=4, then unknown, not gone
+    assert endpoint.asked == ["here", "gone", "flaky", "flaky", "single+/id=", "bad", *["down"] * 4]
+    assert "single+/id=" not in endpoint.delivered  # a GET delivers nothing
+
+
+def test_signer_signs_a_get_as_botocore_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    moment = datetime.datetime(2026, 11, 25, 12, 0, 0)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *args, **kwargs: moment)
+    endpoint_url = "https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod"
+    signer = SigV4Signer(endpoint_url, "execute-api", "eu-west-1")
+    credentials = Credentials("AKIDA", "secret/A+", "token//A==")
+    for connection_id in IDS:
+        reference = AWSRequest(method="GET", url=f"{endpoint_url}/@connections/{quote(connection_id, safe='')}")
+        SigV4Auth(credentials, "execute-api", "eu-west-1").add_auth(reference)
+        path, empty = signer.path(connection_id), sha256(b"").hexdigest()
+        lines = signer.headers(path, empty, credentials.get_frozen_credentials(), "20261125T120000Z", "GET")
+        assert dict(line.split(": ", 1) for line in lines.split("\r\n") if line) == dict(reference.headers.items())
 
 
 # -- connections: dropped, silent, refused -----------------------------------------------------

@@ -333,13 +333,17 @@ def test_stack_simulation_a_whole_life(simulated: SimulatedStack, management_api
     assert simulated.put_event(dashboard_update("sales", {"revenue": 1300})) == {"delivered": 1, "gone": 0}
     assert simulated.send(A, frame("analytics:unsubscribeLiveMetrics")) == ok
     assert [simulated.disconnect(B), simulated.disconnect(C), simulated.disconnect(D)] == [200] * 3
-    # The reconciler, on its own schedule: one whole pass over a table this small, nothing to heal.
+    # The reconciler, on its own schedule: one whole pass over a table this small, nothing to heal; A is younger
+    # than the grace period (RECONCILE_CHECK_AFTER_SECONDS), so nobody is asked about.
     assert simulated.reconcile() == {
         "visited": 5,  # ANON, alice, dave, sales, ops
         "healed": 0,
         "zeroed": 0,
         "finished": True,
         "totals_written": True,
+        "checked": 0,
+        "removed": 0,
+        "unanswered": 0,
     }
 
     # Every frame posted, per connection, in order.
@@ -402,6 +406,30 @@ def test_stack_simulation_sees_a_call_the_template_does_not_grant(simulated: Sim
     assert not stack.allows(granted, "dynamodb:Scan", stack.table_arn("x"))
     assert not stack.allows(granted, "dynamodb:DeleteItem", simulated.refs["Table.Arn"])
     assert not stack.allows(granted, "execute-api:ManageConnections", stack.connection_arn(A))
+
+
+def test_stack_simulation_the_reconciler_removes_a_connection_gone_without_disconnect(
+    simulated: SimulatedStack, management_api: ManagementApiEndpoint
+):
+    """A's socket goes away and no $disconnect comes; past its grace period the reconciler asks API Gateway about
+    A and C (GET @connections/{id}), removes A, and does so within ReconcileFunction's grants."""
+    assert [simulated.connect(A, "alice"), simulated.connect(C)] == [200, 200]
+    assert simulated.send(A, frame("analytics:joinDashboard", "sales")) == {"ok": True}
+    assert simulated.send(A, frame("analytics:subscribeLiveMetrics")) == {"ok": True}
+    management_api.gone.add(A)
+    container = simulated._container(RECONCILER)
+    grace = container.reconciler.phantoms.grace_seconds  # as the template's environment sets it
+    container.table.clock = lambda: time.time() + grace + 1
+    result = simulated.reconcile()
+    assert (result["checked"], result["removed"], result["finished"]) == (2, 1, True)
+    assert management_api.asked() == [C, A]  # ANON's connections first, then each user's
+    keys = {(i["PK"]["S"], i["SK"]["S"]) for i in simulated.scan()}
+    assert not {key for key in keys if A in key[0] or A in key[1]}
+    counters = next(i for i in simulated.scan() if (i["PK"]["S"], i["SK"]["S"]) == ("METRICS", "COUNTS"))
+    counts = {name: counters[name]["N"] for name in ("connections", "activeUsers", "subscribers", "activeDashboards")}
+    assert counts == {"connections": "1", "activeUsers": "1", "subscribers": "0", "activeDashboards": "0"}
+    assert ("execute-api:ManageConnections", stack.connection_arn(A, "GET")) in simulated.calls[RECONCILER]
+    assert_least_privilege(simulated)
 
 
 S, T, U = "SSSSSSSSSSSSSSS=", "TTTTTTTTTTTTTTT=", "UUUUUUUUUUUUUUU="

@@ -72,13 +72,15 @@ EXPECTED_GRANTS = {
         ("lambda:InvokeFunction", stack.function_arn("FanoutWorkerFunction")),  # slices past FANOUT_SLICE_SIZE
     },
     "FanoutWorkerFunction": CLEANUP | POST,
-    # Its own schedule: counter items and its place (no deletes, no posts); counts by Query, never Scan.
-    "ReconcileFunction": {
+    # Its own schedule: counter items and its place; counts and lists by Query, never Scan; asks API Gateway
+    # whether each connection is still there (GET, never a post) and removes the gone ones.
+    "ReconcileFunction": CLEANUP
+    | {
         ("dynamodb:GetItem", TABLE),
         ("dynamodb:PutItem", TABLE),
-        ("dynamodb:UpdateItem", TABLE),
         ("dynamodb:Query", TABLE),
         ("dynamodb:Query", f"{TABLE}/index/ByLiveKind"),
+        ("execute-api:ManageConnections", stack.connection_arn("*", "GET")),
     },
     "PublishDashboardUpdateFunction": CLEANUP | POST | {("dynamodb:Query", TABLE)},
 }
@@ -186,6 +188,17 @@ def test_template_gives_every_function_the_environment_of_the_design():
         assert "DYNAMODB_ENDPOINT_URL" not in env
 
 
+def test_template_the_reconciler_asks_about_a_connection_only_once_its_connect_has_returned():
+    """API Gateway answers 410 for a connection until its `$connect` has returned (at most the integration's
+    timeout), and a JSON connection is registered inside its `$connect`: asked sooner, it would be removed."""
+    config = Config.from_env(stack.environment(TEMPLATE, "ReconcileFunction", REFS))
+    connect_timeout = props("ConnectIntegration")["TimeoutInMillis"] / 1000
+    assert config.connections_endpoint_url == f"https://{HOST}"  # whom it asks
+    assert config.reconcile_check_after_seconds > connect_timeout
+    assert config.reconcile_check_after_seconds >= config.reconcile_settle_seconds
+    assert config.reconcile_check_batch >= 1
+
+
 def test_template_table_has_ttl_on_demand_billing_recovery_and_encryption():
     table = props("Table")
     assert table["BillingMode"] == "PAY_PER_REQUEST"
@@ -254,8 +267,11 @@ def test_template_lets_only_posting_functions_manage_this_apis_connections():
         manage = {resource for action, resource in granted if action.startswith("execute-api:")}
         posts = logical_id not in ("ConnectFunction", "DisconnectFunction", "ReconcileFunction")
         closes = logical_id == "DefaultFunction"  # a refused Socket.IO handshake closes its connection
-        expected = ({stack.connection_arn("*")} if posts else set()) | (
-            {stack.connection_arn("*", "DELETE")} if closes else set()
+        asks = logical_id == "ReconcileFunction"  # is each connection still there? (GET @connections/{id})
+        expected = (
+            ({stack.connection_arn("*")} if posts else set())
+            | ({stack.connection_arn("*", "DELETE")} if closes else set())
+            | ({stack.connection_arn("*", "GET")} if asks else set())
         )
         assert manage == expected, logical_id
         assert all("*" not in action and resource != "*" for action, resource in granted), logical_id
