@@ -58,8 +58,11 @@ lint: $(INSTALLED)
 	$(VENV)/bin/mypy
 
 # REQUIRE_SAM_BUILD: the artifact tests fail, never skip, when the build is missing or stale.
+# TEST_WORKERS: pytest-xdist processes, one per core by default; a module's tests stay on one worker (loadscope),
+# so each module's gateway starts once. TEST_WORKERS=0 runs everything in this one process.
+TEST_WORKERS ?= auto
 test: $(INSTALLED) $(JS_INSTALLED) $(PAGE_INSTALLED) browser lint validate build
-	REQUIRE_SAM_BUILD=1 CHROMIUM=$(CHROMIUM) $(PY) -m pytest
+	REQUIRE_SAM_BUILD=1 CHROMIUM=$(CHROMIUM) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope
 
 # The SAM stack (issue 3). SAM CLI lives in a virtualenv of its own: it pins its own boto3 and friends.
 SAM_VENV := .venv-sam
