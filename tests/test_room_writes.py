@@ -166,6 +166,7 @@ def test_a_disconnect_between_the_writes_of_a_join_leaves_nothing_and_exact_coun
     [
         pytest.param("DeleteItem", on_membership, id="before-the-membership-delete"),
         pytest.param("UpdateItem", on_room_count, id="before-the-room-count"),
+        pytest.param("UpdateItem", on_totals, id="before-the-totals"),
     ],
 )
 def test_a_disconnect_between_the_writes_of_a_leave_leaves_nothing_and_exact_counts(
