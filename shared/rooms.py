@@ -4,27 +4,36 @@ A membership is ROOM#d / CONN#c, the room's member count its own item ROOM#d / R
 the connection's own item lists its rooms (`roomIds`, a string set), checked against the per-connection
 limit and its `allowed` dashboards. A connection's removal (Store.remove_connection) reads that set back
 as it deletes the connection item and drops the memberships with it, never asking an index.
+
+No transaction (a two-item one costs twice the write units, and moto copies the whole table for each): a join
+puts the membership, then adds the dashboard to `roomIds`; a leave takes it out of `roomIds`, then deletes the
+membership. So `roomIds` never names a room without its membership. Between a join's two writes, `roomIds`
+does not name it yet: a removal landing there leaves it, and the join's second write, finding no registration,
+deletes it again, as it does whenever that write is refused. Between a leave's two writes, the leave deletes it
+itself. A request that dies between its two writes (its process gone, or DynamoDB failing the rest of it) leaves
+a membership `roomIds` does not name, until its TTL. Each first write carries a token of its request
+(`joinToken` on the membership, `leaveToken` on the connection), so that botocore's retry of a write that landed
+but lost its answer passes its own condition instead of meeting itself as another request's write.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError as BotoClientError
 
 from shared.counters import Counters
-from shared.errors import ConnectionNotFound, Forbidden, TooManyRooms
-from shared.items import add_members, is_registered, recipients
+from shared.errors import ClientError, ConnectionNotFound, Forbidden, TooManyRooms
+from shared.items import add_members, is_registered, recipients, room_ids
 from shared.protocols import JSON
 from shared.table import (
     CONNECTION_TTL_SECONDS,
     ROOM_KIND,
     Table,
-    cancellation_reasons,
     connection_key,
     error_code,
-    failed_check,
     num,
     own_key,
     room_key,
@@ -42,104 +51,122 @@ class Rooms:
     def join_room(self, connection_id: str, dashboard_id: str, max_rooms: int, protocol: str = JSON) -> bool:
         """Add the connection to the room; False when it was already a member.
 
-        One transaction: the membership (unless it exists) and the dashboard added to the connection's own
-        `roomIds` (its footprint, which its removal reads back), checked against the limit and `allowed`.
-        Conflicts and throttling are retried (Table.transact); a failed condition is told by the item that
-        failed, the connection's as it was (ReturnValuesOnConditionCheckFailure), without another read.
+        1. Put the membership unless one exists. One does: a member already, told from a connection that is not
+           registered (or not allowed, or at the limit) by one read of the connection's item.
+        2. Add the dashboard to the connection's `roomIds`, on the same conditions as ever (registered, under
+           the limit, `allowed`). Refused: the membership is deleted again and the refusal raised, told by the
+           connection's item as the failed condition returned it.
+        3. Count the member, and the room when it has just become active.
         """
         now = self.table.clock()
-        conn, room = connection_key(connection_id), room_key(dashboard_id)
+        conn = connection_key(connection_id)
+        membership = {"PK": text(room_key(dashboard_id)), "SK": text(conn)}
+        token = _token()
         try:
-            self.table.transact(
-                [
-                    {
-                        "Put": {
-                            "TableName": self.table.table_name,
-                            "Item": {
-                                "PK": text(room),
-                                "SK": text(conn),
-                                "expiresAt": num(now + CONNECTION_TTL_SECONDS),
-                                **({} if protocol == JSON else {"protocol": text(protocol)}),
-                            },
-                            "ConditionExpression": "attribute_not_exists(PK)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self.table.table_name,
-                            "Key": own_key(conn),
-                            "UpdateExpression": "ADD roomIds :room",
-                            "ConditionExpression": f"{REGISTERED}"
-                            " AND (attribute_not_exists(roomIds) OR size(roomIds) < :max)"
-                            " AND (attribute_not_exists(allowed) OR contains(allowed, :dashboard))",
-                            "ExpressionAttributeValues": {
-                                ":room": {"SS": [dashboard_id]},
-                                ":max": num(max_rooms),
-                                ":dashboard": text(dashboard_id),
-                                ":now": num(now),
-                            },
-                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-                        }
-                    },
-                ]
+            put = self.table.conditional(
+                "put_item",
+                Item={
+                    **membership,
+                    "expiresAt": num(now + CONNECTION_TTL_SECONDS),
+                    "joinToken": text(token),
+                    **({} if protocol == JSON else {"protocol": text(protocol)}),
+                },
+                # Or our own put, retried by botocore after its answer was lost.
+                ConditionExpression="attribute_not_exists(PK) OR joinToken = :token",
+                ExpressionAttributeValues={":token": text(token)},
+            )
+        except BotoClientError:
+            self._take_back(membership, token)  # an attempt whose answer was lost may have written it
+            raise
+        if put is None:
+            item = self.table.get(own_key(conn), consistent=True)
+            if _has_room(item, dashboard_id, now):
+                return False
+            refusal = _refusal(item, connection_id, dashboard_id, max_rooms, now)
+            if refusal is not None:
+                raise refusal  # as the join that wrote the membership will be refused
+            return False  # another request's join (or leave) of this room is between its two writes
+        try:
+            self.table.call(
+                "update_item",
+                TableName=self.table.table_name,
+                Key=own_key(conn),
+                UpdateExpression="ADD roomIds :room",
+                ConditionExpression=f"{REGISTERED}"
+                " AND (attribute_not_exists(roomIds) OR size(roomIds) < :max)"
+                " AND (attribute_not_exists(allowed) OR contains(allowed, :dashboard))",
+                ExpressionAttributeValues={
+                    ":room": {"SS": [dashboard_id]},
+                    ":max": num(max_rooms),
+                    ":dashboard": text(dashboard_id),
+                    ":now": num(now),
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except BotoClientError as error:
-            if error_code(error) != "TransactionCanceledException":
-                raise
-            membership, connection = _reasons(error)
-            if failed_check(connection):
-                item = connection.get("Item")
-                if not is_registered(item, now):
-                    raise ConnectionNotFound(connection_id) from None
-                if failed_check(membership):
-                    return False  # already a member, and the connection's set is full or holds it
-                if item is not None and "allowed" in item and text(dashboard_id) not in item["allowed"]["L"]:
-                    raise Forbidden("This connection may not join that dashboard") from None
-                raise TooManyRooms(f"A connection may be in at most {max_rooms} dashboards") from None
-            if failed_check(membership):
-                return False
-            raise
-        if add_members(self.table, room, 1, now, ROOM_KIND) == 1:
+            refused = error_code(error) == "ConditionalCheckFailedException"
+            # A failed condition returns the item as it was; any other error may follow an attempt that landed.
+            item = error.response.get("Item") if refused else self.table.get(own_key(conn), consistent=True)
+            # While this membership stands, no other request adds the dashboard: when it is there, we did.
+            if not _has_room(item, dashboard_id, now):
+                self._take_back(membership, token)
+                if not refused:
+                    raise
+                raise _refusal(item, connection_id, dashboard_id, max_rooms, now) or _too_many(max_rooms) from None
+        if add_members(self.table, membership["PK"]["S"], 1, now, ROOM_KIND) == 1:
             self.counters.add(activeDashboards=1)
         return True
 
     def leave_room(self, connection_id: str, dashboard_id: str) -> bool:
-        """Remove the connection from the room; False when it was not a member."""
+        """Remove the connection from the room; False when it was not a member.
+
+        1. Take the dashboard out of the connection's `roomIds`, on condition that it is there (ConnectionNotFound
+           when the connection is not registered). 2. Delete the membership. 3. Count it out.
+        """
         now = self.table.clock()
-        conn, room = connection_key(connection_id), room_key(dashboard_id)
-        try:
-            self.table.transact(
-                [
-                    {
-                        "Delete": {
-                            "TableName": self.table.table_name,
-                            "Key": {"PK": text(room), "SK": text(conn)},
-                            "ConditionExpression": "attribute_exists(PK)",
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self.table.table_name,
-                            "Key": own_key(conn),
-                            "UpdateExpression": "DELETE roomIds :room",
-                            "ConditionExpression": REGISTERED,
-                            "ExpressionAttributeValues": {":room": {"SS": [dashboard_id]}, ":now": num(now)},
-                        }
-                    },
-                ]
-            )
-        except BotoClientError as error:
-            if error_code(error) != "TransactionCanceledException":
-                raise
-            membership, connection = _reasons(error)
-            if failed_check(connection):
-                raise ConnectionNotFound(connection_id) from None
-            if failed_check(membership):
-                return False
-            raise
+        conn = connection_key(connection_id)
+        token = _token()
+        update = {
+            "TableName": self.table.table_name,
+            "Key": own_key(conn),
+            "UpdateExpression": "DELETE roomIds :room SET leaveToken = :token",
+            # Or our own update, retried by botocore after its answer was lost.
+            "ConditionExpression": f"{REGISTERED} AND (contains(roomIds, :dashboard) OR leaveToken = :token)",
+            "ExpressionAttributeValues": {
+                ":room": {"SS": [dashboard_id]},
+                ":dashboard": text(dashboard_id),
+                ":token": text(token),
+                ":now": num(now),
+            },
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        # When botocore gives up, an attempt whose answer was lost may have landed: the token makes the update
+        # safe to send once more, and that answer tells (the leave function may not read the table).
+        for last in (False, True):
+            try:
+                self.table.call("update_item", **update)
+                break
+            except BotoClientError as error:
+                if error_code(error) == "ConditionalCheckFailedException":
+                    if not is_registered(error.response.get("Item"), now):
+                        raise ConnectionNotFound(connection_id) from None
+                    return False
+                if last:
+                    raise
+        room = room_key(dashboard_id)
+        self.table.call("delete_item", TableName=self.table.table_name, Key={"PK": text(room), "SK": text(conn)})
         if add_members(self.table, room, -1, now) == 0:
             self.counters.add(activeDashboards=-1)
         return True
+
+    def _take_back(self, membership: dict[str, Any], token: str) -> None:
+        """Delete the membership this join wrote, and no other."""
+        self.table.conditional(
+            "delete_item",
+            Key=membership,
+            ConditionExpression="joinToken = :token",
+            ExpressionAttributeValues={":token": text(token)},
+        )
 
     def room_members(self, dashboard_id: str) -> Iterator[list[tuple[str, str]]]:
         """Pages of (connection id, protocol) of a dashboard's members."""
@@ -161,7 +188,27 @@ class Rooms:
 REGISTERED = "attribute_exists(PK) AND attribute_not_exists(pending) AND expiresAt > :now"
 
 
-def _reasons(error: BotoClientError) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The cancellation reasons of a (membership, connection) transaction; empty when DynamoDB gave none."""
-    reasons = cancellation_reasons(error)
-    return (reasons[0], reasons[1]) if len(reasons) == 2 else ({}, {})
+def _token() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def _too_many(max_rooms: int) -> TooManyRooms:
+    return TooManyRooms(f"A connection may be in at most {max_rooms} dashboards")
+
+
+def _has_room(item: dict[str, Any] | None, dashboard_id: str, now: float) -> bool:
+    """Whether a connection's item is a registration whose `roomIds` holds the dashboard."""
+    return item is not None and is_registered(item, now) and dashboard_id in room_ids(item)
+
+
+def _refusal(
+    item: dict[str, Any] | None, connection_id: str, dashboard_id: str, max_rooms: int, now: float
+) -> ClientError | None:
+    """Why this connection's item (as read, or as a failed condition returned it) refuses the join; None if not."""
+    if item is None or not is_registered(item, now):
+        return ConnectionNotFound(connection_id)
+    if "allowed" in item and text(dashboard_id) not in item["allowed"]["L"]:
+        return Forbidden("This connection may not join that dashboard")
+    if len(room_ids(item)) >= max_rooms:
+        return _too_many(max_rooms)
+    return None

@@ -155,7 +155,8 @@ class Store:
         """A token bucket on the connection's own item (GCRA: one number, `rateTat`); RateLimited when empty,
         ConnectionNotFound when the connection is not registered (absent, pending or expired), as every event.
 
-        A TransactionConflictException (a join or leave transaction on the same item) is retried by Table.call.
+        A TransactionConflictException (a transaction on the same item, should one ever touch it) is retried by
+        Table.call.
         """
         if per_second <= 0:
             if not self.connection_exists(connection_id):

@@ -1,13 +1,16 @@
 """Faults injected at the AWS boundary: a botocore `before-send` hook answers chosen calls as DynamoDB would fail.
 
 Nothing of the project's own code is replaced: the request is built, signed and retried by botocore as in AWS;
-only the answer of the wire is substituted.
+only the answer of the wire is substituted, or another request is made to land just before it.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,16 +44,30 @@ class Fault:
     when: Callable[[dict[str, Any]], bool] | None
     respond: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     extra: dict[str, Any] | None = None  # more fields of the error body (a transaction's CancellationReasons)
+    deliver: bool = False  # the request reaches DynamoDB first: only its answer is lost
+
+
+@dataclass
+class Interleaving:
+    operation: str
+    action: Callable[[], Any]
+    when: Callable[[dict[str, Any]], bool] | None
 
 
 class DynamoDBFaults:
     """`faults.fail("UpdateItem", times=2)`: the next two UpdateItem calls get 400 ThrottlingException."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, endpoint_url: str | None = None) -> None:
         self.client = client
+        # Where a request whose answer is lost is delivered: moto's HTTP door (the functions' own client has no
+        # endpoint of its own: moto answers it in-process, after this hook).
+        self.endpoint_url = endpoint_url
         self.calls: Counter[str] = Counter()  # every attempt that reached the wire, by operation
+        self.sent: list[tuple[str, dict[str, Any]]] = []  # every attempt, in order: (operation, request body)
         self.injected: Counter[str] = Counter()
+        self.applied: Counter[str] = Counter()  # requests whose answer was lost, that DynamoDB applied (200)
         self._faults: list[Fault] = []
+        self._interleavings: list[Interleaving] = []
         self._lock = threading.Lock()
         client.meta.events.register("before-send.dynamodb", self._before_send)
 
@@ -87,11 +104,34 @@ class DynamoDBFaults:
         DynamoDB: a lagging index, for instance, is a Query answered with nothing."""
         self._faults.append(Fault(operation, 200, "", times, when, respond))
 
+    def lose_answer(
+        self, operation: str, times: int | None = 1, when: Callable[[dict[str, Any]], bool] | None = None
+    ) -> None:
+        """The next `times` calls reach DynamoDB and are applied, but their answer is lost: 500 InternalServerError,
+        which botocore retries as it would a DynamoDB that failed after writing."""
+        if self.endpoint_url is None:
+            raise ValueError("lose_answer needs the endpoint_url the requests are delivered to")
+        self._faults.append(Fault(operation, 500, "InternalServerError", times, when, deliver=True))
+
+    def interleave(
+        self, operation: str, action: Callable[[], Any], when: Callable[[dict[str, Any]], bool] | None = None
+    ) -> None:
+        """Run `action` once, just before the first matching call goes out: another request landing between two
+        writes of one. Its own calls go through the same client, and through these faults."""
+        self._interleavings.append(Interleaving(operation, action, when))
+
     def _before_send(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
         operation = event_name.rsplit(".", 1)[-1]
         body = json.loads(request.body or b"{}")
         with self._lock:
+            due = [i for i in self._interleavings if i.operation == operation and (i.when is None or i.when(body))]
+            for interleaving in due:
+                self._interleavings.remove(interleaving)
+        for interleaving in due:  # outside the lock: its calls come back through this hook
+            interleaving.action()
+        with self._lock:
             self.calls[operation] += 1
+            self.sent.append((operation, body))
             for fault in self._faults:
                 if fault.operation != operation or fault.times == 0:
                     continue
@@ -100,9 +140,28 @@ class DynamoDBFaults:
                 if fault.times is not None:
                     fault.times -= 1
                 self.injected[operation] += 1
+                if fault.deliver and _deliver(request, str(self.endpoint_url)) == 200:
+                    self.applied[operation] += 1
                 if fault.respond is not None:
                     return aws_response(request.url, 200, fault.respond(body))
                 message = {"__type": ERROR_TYPE.format(fault.code), "message": f"injected {fault.code}"}
                 message.update(fault.extra or {})
                 return aws_response(request.url, fault.status, message)
         return None
+
+
+def _deliver(request: Any, endpoint_url: str) -> int:
+    """Send the request as it is to `endpoint_url` (moto's HTTP door on loopback), straight, without any proxy;
+    its answer (a failed condition too) is dropped, its status returned."""
+    headers = {name: value.decode() if isinstance(value, bytes) else value for name, value in request.headers.items()}
+    path = urllib.parse.urlsplit(request.url).path or "/"
+    outgoing = urllib.request.Request(
+        endpoint_url.rstrip("/") + path, data=request.body, headers=headers, method=request.method
+    )
+    try:
+        with urllib.request.build_opener(urllib.request.ProxyHandler({})).open(outgoing, timeout=10) as answer:
+            answer.read()
+            return int(answer.status)
+    except urllib.error.HTTPError as error:
+        error.read()
+        return error.code

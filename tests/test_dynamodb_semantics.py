@@ -1,6 +1,7 @@
 """What real DynamoDB does and moto does not: transaction conflicts, throttled transactions, lagging indexes.
 
-Each is injected at the botocore boundary (tests/faults.py); the project's code runs as in AWS.
+Each is injected at the botocore boundary (tests/faults.py); the project's code runs as in AWS. Joins and leaves
+make no transaction any more (tests/test_room_writes.py); Table.transact keeps its retries, tested here directly.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from handlers import (
     subscribe_live_metrics,
     unsubscribe_live_metrics,
 )
-from shared.contract import INTERNAL_ERROR
 from shared.counters import Counts
 from shared.errors import ConnectionNotFound, Forbidden, TooManyRooms
 from shared.table import BY_CONNECTION_INDEX, CONFLICT_ATTEMPTS, connection_key
@@ -61,43 +61,41 @@ def leave(cid: str, dashboard: str) -> dict:
 
 
 # -- 1. transaction cancellations -------------------------------------------------------------
+def two_puts(svc) -> list[dict]:
+    """A transaction of two new items (neither of them the project's)."""
+    return [
+        {"Put": {"TableName": svc.config.table_name, "Item": {"PK": {"S": f"TX#{n}"}, "SK": {"S": f"TX#{n}"}}}}
+        for n in (1, 2)
+    ]
+
+
 @pytest.mark.parametrize("reason", ["TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"])
-def test_a_join_cancelled_for_a_conflict_or_throttling_is_retried_and_succeeds(lambda_env, faults, backoffs, reason):
-    connected(A)
+def test_a_transaction_cancelled_for_a_conflict_or_throttling_is_retried_and_applied(
+    lambda_env, faults, backoffs, reason
+):
     faults.cancel(["None", reason], times=3)
-    assert join(A, "sales") == {"ok": True}
+    lambda_env.table.transact(two_puts(lambda_env))
     assert faults.injected["TransactWriteItems"] == 3
     assert len(backoffs) == 3 and all(0 <= delay <= 1.0 for delay in backoffs)
-    assert connection_item(lambda_env, A)["roomIds"] == {"SS": ["sales"]}
-    assert lambda_env.counters.read().active_dashboards == 1
+    assert {("TX#1", "TX#1"), ("TX#2", "TX#2")} <= keys(lambda_env)
 
 
-def test_a_leave_cancelled_for_a_conflict_is_retried_not_told_not_registered(lambda_env, faults, backoffs):
-    connected(A)
-    join(A, "sales")
-    faults.cancel(["TransactionConflict", "None"], times=2)
-    assert leave(A, "sales") == {"ok": True}
-    assert "roomIds" not in connection_item(lambda_env, A)
-    assert lambda_env.counters.read().active_dashboards == 0
-
-
-def test_conflicts_beyond_the_bound_are_an_internal_error_never_a_limit(lambda_env, faults, backoffs):
-    connected(A)
+def test_conflicts_beyond_the_bound_are_raised_and_nothing_is_applied(lambda_env, faults, backoffs):
     before = keys(lambda_env)
     faults.cancel(["None", "TransactionConflict"])
-    assert join(A, "sales") == {"ok": False, "error": INTERNAL_ERROR}
+    with pytest.raises(BotoClientError):
+        lambda_env.table.transact(two_puts(lambda_env))
     assert faults.injected["TransactWriteItems"] == CONFLICT_ATTEMPTS
     assert len(backoffs) == CONFLICT_ATTEMPTS - 1
     assert keys(lambda_env) == before
 
 
-def test_each_failed_condition_is_told_by_the_item_that_failed_without_another_read(lambda_env, faults):
+def test_each_refusal_is_told_by_the_connection_item_and_only_a_repeated_join_reads_it(lambda_env, faults):
     rooms = lambda_env.rooms
     connected(A)
     assert rooms.join_room(A, "sales", 2)
     assert rooms.join_room(A, "ops", 2)
     reads = faults.calls["GetItem"]
-    assert rooms.join_room(A, "sales", 2) is False  # the membership exists (and the set is full): already in
     with pytest.raises(TooManyRooms):
         rooms.join_room(A, "third", 2)
     with pytest.raises(ConnectionNotFound):
@@ -111,7 +109,9 @@ def test_each_failed_condition_is_told_by_the_item_that_failed_without_another_r
     assert rooms.leave_room(A, "nowhere") is False
     with pytest.raises(ConnectionNotFound):
         rooms.leave_room("ZZZZZZZZZZZZZZZ=", "sales")
-    assert faults.calls["GetItem"] == reads  # every answer came from the cancellation reasons
+    assert faults.calls["GetItem"] == reads  # each told by the connection item that its failed condition returned
+    assert rooms.join_room(A, "sales", 2) is False  # the membership exists (and the set is full): already in
+    assert faults.calls["GetItem"] == reads + 1  # the one read: a member already, or not registered?
 
 
 def test_take_token_retries_a_transaction_conflict_on_the_connection_item(lambda_env, faults, backoffs):
@@ -124,20 +124,11 @@ def test_take_token_retries_a_transaction_conflict_on_the_connection_item(lambda
 def test_concurrent_joins_from_one_connection_all_succeed(lambda_env, faults, backoffs):
     connected(A)
     dashboards = [f"d{n}" for n in range(12)]
-    lost: set[str] = set()
-
-    def first_attempt(body: dict) -> bool:  # every join loses its first race, as DynamoDB answers the losers
-        dashboard = body["TransactItems"][0]["Put"]["Item"]["PK"]["S"]
-        fresh = dashboard not in lost
-        lost.add(dashboard)
-        return fresh
-
-    faults.cancel(["None", "TransactionConflict"], when=first_attempt)
     faults.fail("UpdateItem", code="TransactionConflictException", times=4, when=on_connection)
     with ThreadPoolExecutor(max_workers=6) as pool:
         answers = list(pool.map(lambda dashboard: join(A, dashboard), dashboards))
     assert answers == [{"ok": True}] * len(dashboards)
-    assert faults.injected["TransactWriteItems"] == len(dashboards)
+    assert faults.injected["UpdateItem"] == 4 and len(backoffs) == 4
     assert sorted(connection_item(lambda_env, A)["roomIds"]["SS"]) == sorted(dashboards)
     assert lambda_env.counters.read().active_dashboards == len(dashboards)
 
@@ -187,8 +178,7 @@ def test_the_rate_limiter_refuses_an_unregistered_connection(lambda_env):
 
 
 def test_a_throttled_transaction_is_not_retried_forever(lambda_env, faults, backoffs):
-    connected(A)
     faults.cancel(["ThrottlingError", "ThrottlingError"])
     with pytest.raises(BotoClientError):
-        lambda_env.rooms.join_room(A, "sales", 20)
+        lambda_env.table.transact(two_puts(lambda_env))
     assert faults.injected["TransactWriteItems"] == CONFLICT_ATTEMPTS

@@ -57,9 +57,10 @@ EXPECTED_GRANTS = {
     "SubscribeLiveMetricsFunction": CLEANUP | POST | {("dynamodb:GetItem", TABLE)},
     "UnsubscribeLiveMetricsFunction": CLEANUP | POST,
     "RequestLiveMetricsFunction": CLEANUP | POST | {("dynamodb:GetItem", TABLE)},  # the counters, as of now
-    # transact_write_items: a Put and an Update; GetItem tells "too many rooms" from "not connected".
+    # PutItem of the membership, UpdateItem of the connection, DeleteItem of a refused join's membership (in
+    # CLEANUP); GetItem tells "already a member" from "not registered", and whether an update that failed landed.
     "JoinDashboardFunction": CLEANUP | POST | {("dynamodb:GetItem", TABLE), ("dynamodb:PutItem", TABLE)},
-    # transact_write_items: a Delete and an Update, both already in CLEANUP.
+    # UpdateItem of the connection, then DeleteItem of the membership: both already in CLEANUP.
     "LeaveDashboardFunction": CLEANUP | POST,
     # Query on the table: the Socket.IO partition the heartbeat pings.
     "PublishMetricsFunction": CLEANUP
