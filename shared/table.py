@@ -38,9 +38,8 @@ LIVE = "LIVE"
 ROOM_KIND, USER_KIND = "ROOM", "USER"  # values of `live` on counter items (see shared/reconciler.py)
 ANON = "ANON"
 BATCH_LIMIT = 25
-# What DynamoDB answers when another request is changing the same item, or the table is throttled; botocore
-# retries none of them inside a transaction, nor TransactionConflictException on a single-item write.
-RETRYABLE_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+# What DynamoDB answers a single-item write while a transaction is changing the same item; botocore does not
+# retry it. The product writes no transaction, but a table may be shared with tools that do.
 RETRYABLE_CODES = frozenset({"TransactionConflictException"})
 CONFLICT_ATTEMPTS = 8  # the first one included
 CONFLICT_BACKOFF_SECONDS = 0.025  # full jitter: random() * min(base * 2 ** retry, cap)
@@ -77,29 +76,9 @@ def own_key(pk: str) -> dict[str, Any]:
     return {"PK": text(pk), "SK": text(pk)}
 
 
-def cancellation_reasons(error: BotoClientError) -> list[dict[str, Any]]:
-    """One reason per item of a cancelled transaction: its `Code` and, when asked for, the failed item's `Item`."""
-    reasons: list[dict[str, Any]] = error.response.get("CancellationReasons") or []
-    return reasons
-
-
-def cancellation_codes(error: BotoClientError) -> list[str]:
-    return [reason.get("Code", "None") for reason in cancellation_reasons(error)]
-
-
-def failed_check(reason: dict[str, Any]) -> bool:
-    return reason.get("Code") == "ConditionalCheckFailed"
-
-
 def retryable(error: BotoClientError) -> bool:
-    """A conflict with another request or throttling, and no condition failed: the same call may succeed later."""
-    code = error_code(error)
-    if code in RETRYABLE_CODES:
-        return True
-    if code != "TransactionCanceledException":
-        return False
-    codes = cancellation_codes(error)
-    return "ConditionalCheckFailed" not in codes and any(code in RETRYABLE_REASONS for code in codes)
+    """A conflict with a transaction on the same item: the same call may succeed later."""
+    return error_code(error) in RETRYABLE_CODES
 
 
 class Table:
@@ -127,8 +106,8 @@ class Table:
         self.conflict_attempts = CONFLICT_ATTEMPTS
 
     def call(self, operation: str, **request: Any) -> dict[str, Any]:
-        """A write on this table, retried (bounded, jittered) while it meets a conflict or throttling that
-        botocore does not retry: TransactionConflictException, or a transaction cancelled only for those."""
+        """A write on this table, retried (bounded, jittered) while it meets what botocore does not retry:
+        TransactionConflictException (botocore retries throttling itself)."""
         for retry in range(self.conflict_attempts):
             try:
                 answer: dict[str, Any] = getattr(self.client, operation)(**request)
@@ -139,10 +118,6 @@ class Table:
                 backoff = min(CONFLICT_BACKOFF_SECONDS * 2**retry, CONFLICT_BACKOFF_CAP_SECONDS)
                 self.sleep(self.random() * backoff)
         raise AssertionError("unreachable")
-
-    def transact(self, items: list[dict[str, Any]]) -> None:
-        """TransactWriteItems, retried as `call`; a cancellation for a failed condition is raised at once."""
-        self.call("transact_write_items", TransactItems=items)
 
     def get(self, key: dict[str, Any], consistent: bool = False) -> dict[str, Any] | None:
         """The item under `key`, or None."""

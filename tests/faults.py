@@ -43,7 +43,6 @@ class Fault:
     times: int | None  # None: every time
     when: Callable[[dict[str, Any]], bool] | None
     respond: Callable[[dict[str, Any]], dict[str, Any]] | None = None
-    extra: dict[str, Any] | None = None  # more fields of the error body (a transaction's CancellationReasons)
     deliver: bool = False  # the request reaches DynamoDB first: only its answer is lost
 
 
@@ -83,15 +82,6 @@ class DynamoDBFaults:
         when: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         self._faults.append(Fault(operation, status, code, times, when))
-
-    def cancel(
-        self, reasons: list[str], times: int | None = None, when: Callable[[dict[str, Any]], bool] | None = None
-    ) -> None:
-        """TransactWriteItems cancelled with one reason code per item ("None" for an item that was fine), as
-        DynamoDB cancels for a TransactionConflict or a ThrottlingError, which moto never does."""
-        extra: dict[str, Any] = {"CancellationReasons": [{"Code": code} for code in reasons]}
-        extra["Message"] = f"Transaction cancelled, please refer cancellation reasons [{', '.join(reasons)}]"
-        self._faults.append(Fault("TransactWriteItems", 400, "TransactionCanceledException", times, when, None, extra))
 
     def answer(
         self,
@@ -145,7 +135,6 @@ class DynamoDBFaults:
                 if fault.respond is not None:
                     return aws_response(request.url, 200, fault.respond(body))
                 message = {"__type": ERROR_TYPE.format(fault.code), "message": f"injected {fault.code}"}
-                message.update(fault.extra or {})
                 return aws_response(request.url, fault.status, message)
         return None
 

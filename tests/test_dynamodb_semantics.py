@@ -1,7 +1,7 @@
-"""What real DynamoDB does and moto does not: transaction conflicts, throttled transactions, lagging indexes.
+"""What real DynamoDB does and moto does not: conflicts with a transaction on the same item, lagging indexes.
 
 Each is injected at the botocore boundary (tests/faults.py); the project's code runs as in AWS. Joins and leaves
-make no transaction any more (tests/test_room_writes.py); Table.transact keeps its retries, tested here directly.
+make no transaction (their interleavings are tests/test_room_writes.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from botocore.exceptions import ClientError as BotoClientError
 
 from handlers import (
     disconnect,
@@ -23,10 +22,10 @@ from handlers import (
 )
 from shared.counters import Counts
 from shared.errors import ConnectionNotFound, Forbidden, TooManyRooms
-from shared.table import BY_CONNECTION_INDEX, CONFLICT_ATTEMPTS, connection_key
+from shared.table import BY_CONNECTION_INDEX, connection_key
 from tests.faults import DynamoDBFaults
 from tests.support import disconnect_event, message_event
-from tests.test_faults import connected, join, keys, owned_by, send
+from tests.test_faults import connected, join, owned_by, send
 
 A, B = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB="
 NOT_REGISTERED = "This connection is no longer registered; reconnect"
@@ -58,36 +57,6 @@ def connection_item(svc, cid: str) -> dict:
 
 def leave(cid: str, dashboard: str) -> dict:
     return send(leave_dashboard, cid, "analytics:leaveDashboard", dashboard)
-
-
-# -- 1. transaction cancellations -------------------------------------------------------------
-def two_puts(svc) -> list[dict]:
-    """A transaction of two new items (neither of them the project's)."""
-    return [
-        {"Put": {"TableName": svc.config.table_name, "Item": {"PK": {"S": f"TX#{n}"}, "SK": {"S": f"TX#{n}"}}}}
-        for n in (1, 2)
-    ]
-
-
-@pytest.mark.parametrize("reason", ["TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"])
-def test_a_transaction_cancelled_for_a_conflict_or_throttling_is_retried_and_applied(
-    lambda_env, faults, backoffs, reason
-):
-    faults.cancel(["None", reason], times=3)
-    lambda_env.table.transact(two_puts(lambda_env))
-    assert faults.injected["TransactWriteItems"] == 3
-    assert len(backoffs) == 3 and all(0 <= delay <= 1.0 for delay in backoffs)
-    assert {("TX#1", "TX#1"), ("TX#2", "TX#2")} <= keys(lambda_env)
-
-
-def test_conflicts_beyond_the_bound_are_raised_and_nothing_is_applied(lambda_env, faults, backoffs):
-    before = keys(lambda_env)
-    faults.cancel(["None", "TransactionConflict"])
-    with pytest.raises(BotoClientError):
-        lambda_env.table.transact(two_puts(lambda_env))
-    assert faults.injected["TransactWriteItems"] == CONFLICT_ATTEMPTS
-    assert len(backoffs) == CONFLICT_ATTEMPTS - 1
-    assert keys(lambda_env) == before
 
 
 def test_each_refusal_is_told_by_the_connection_item_and_only_a_repeated_join_reads_it(lambda_env, faults):
@@ -175,10 +144,3 @@ def test_the_rate_limiter_refuses_an_unregistered_connection(lambda_env):
     lambda_env.store.add_pending(A, None, None, False)
     with pytest.raises(ConnectionNotFound):
         lambda_env.store.take_token(A, 20, 40)
-
-
-def test_a_throttled_transaction_is_not_retried_forever(lambda_env, faults, backoffs):
-    faults.cancel(["ThrottlingError", "ThrottlingError"])
-    with pytest.raises(BotoClientError):
-        lambda_env.table.transact(two_puts(lambda_env))
-    assert faults.injected["TransactWriteItems"] == CONFLICT_ATTEMPTS
