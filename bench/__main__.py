@@ -3,7 +3,7 @@
     BENCH_CLIENTS=10,100,300,1000   client counts, in order
     BENCH_REQUESTS=10               requestLiveMetrics round trips per client
     BENCH_PUSHES=3                  periodic pushes measured per run
-    BENCH_SECTIONS=load,posting,socketio,coldstart
+    BENCH_SECTIONS=load,dynamodb,posting,socketio,coldstart
     BENCH_PEER=auto|off             drive ../shared/peer/server.js too when it exists
     BENCH_GATEWAY_ENV=""            settings of the gateway under test beyond `make run`'s (space-separated)
 
@@ -88,12 +88,17 @@ def load_section(lines: list[str]) -> None:
 
 
 def main() -> int:
-    sections = os.environ.get("BENCH_SECTIONS", "load,posting,socketio,coldstart").split(",")
+    sections = os.environ.get("BENCH_SECTIONS", "load,dynamodb,posting,socketio,coldstart").split(",")
     started = datetime.now(UTC)
     lines = [f"# make bench, {started:%Y-%m-%d %H:%M} UTC", "", f"Machine: {machine()}", ""]
     if "load" in sections:
         print("load: gateway vs baseline, push period 1 s", flush=True)
         load_section(lines)
+    if "dynamodb" in sections:
+        from bench import dynamodb_doors
+
+        print("the embedded DynamoDB: CPU per call, in-process vs HTTP", flush=True)
+        lines += dynamodb_doors.section()
     if "posting" in sections:
         from bench import posting
 

@@ -28,6 +28,7 @@ class Result:
     push_last_ms: float  # median over the pushes waited for
     push_median_ms: float
     kib_per_connection: float
+    cpu_ms_per_request: float  # the server's CPU over the whole load (connects and pushes too) / requests
     raw: dict[str, Any]
 
 
@@ -35,6 +36,7 @@ def run_load(server: Server, clients: int, requests: int, pushes: int, timeout_s
     assert server.process is not None
     process = psutil.Process(server.process.pid)
     before = process.memory_info().rss
+    cpu_before = _cpu_seconds(process)
     connected: dict[str, int] = {}
     load = subprocess.Popen(
         ["node", str(BENCH / "load.js"), server.url, str(clients), str(requests), str(pushes)],
@@ -54,6 +56,7 @@ def run_load(server: Server, clients: int, requests: int, pushes: int, timeout_s
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     out, _ = load.communicate(timeout=timeout_s + 30)
+    cpu_seconds = _cpu_seconds(process) - cpu_before
     watcher.join(timeout=5)
     lines = [line for line in out.splitlines() if line.startswith("{")]
     raw = json.loads(lines[-1]) if lines else {"error": f"no output (exit {load.returncode})"}
@@ -70,8 +73,21 @@ def run_load(server: Server, clients: int, requests: int, pushes: int, timeout_s
         push_last_ms=median(lasts),
         push_median_ms=median(medians),
         kib_per_connection=max(0, connected.get("rss", before) - before) / 1024 / clients,
+        cpu_ms_per_request=cpu_seconds * 1000 / max(1, clients * requests),
         raw=raw,
     )
+
+
+def _cpu_seconds(process: psutil.Process) -> float:
+    """User and system CPU of the server process and its children (the Node peer's npm wrapper has one)."""
+    total = 0.0
+    for each in [process, *process.children(recursive=True)]:
+        try:
+            times = each.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def _path() -> str:

@@ -13,6 +13,7 @@ METRICS = [
     ("push last delivery (ms)", "push_last_ms", True),
     ("push median delivery (ms)", "push_median_ms", True),
     ("memory/connection (KiB)", "kib_per_connection", True),
+    ("server CPU/request, connects included (ms)", "cpu_ms_per_request", True),
 ]
 
 
