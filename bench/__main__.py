@@ -3,7 +3,7 @@
     BENCH_CLIENTS=10,100,300,1000   client counts, in order
     BENCH_REQUESTS=10               requestLiveMetrics round trips per client
     BENCH_PUSHES=3                  periodic pushes measured per run
-    BENCH_SECTIONS=load,dynamodb,posting,socketio,coldstart
+    BENCH_SECTIONS=load,dynamodb,joins,posting,socketio,coldstart
     BENCH_PEER=auto|off             drive ../shared/peer/server.js too when it exists
     BENCH_GATEWAY_ENV=""            settings of the gateway under test beyond `make run`'s (space-separated)
 
@@ -88,7 +88,7 @@ def load_section(lines: list[str]) -> None:
 
 
 def main() -> int:
-    sections = os.environ.get("BENCH_SECTIONS", "load,dynamodb,posting,socketio,coldstart").split(",")
+    sections = os.environ.get("BENCH_SECTIONS", "load,dynamodb,joins,posting,socketio,coldstart").split(",")
     started = datetime.now(UTC)
     lines = [f"# make bench, {started:%Y-%m-%d %H:%M} UTC", "", f"Machine: {machine()}", ""]
     if "load" in sections:
@@ -99,6 +99,11 @@ def main() -> int:
 
         print("the embedded DynamoDB: CPU per call, in-process vs HTTP", flush=True)
         lines += dynamodb_doors.section()
+    if "joins" in sections:
+        from bench import join_load
+
+        print("300 clients x 5 joins through the gateway, then all leave", flush=True)
+        lines += join_load.section()
     if "posting" in sections:
         from bench import posting
 

@@ -46,8 +46,11 @@ def cpu_ms_per_call(client: Any, table: str, rounds: int = 5) -> float:
 
 
 def section() -> list[str]:
+    import logging
+
     import boto3
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access line per call otherwise
     ensure_local_credentials()
     embedded = EmbeddedDynamoDB()
     endpoint = embedded.start()
@@ -72,7 +75,4 @@ def section() -> list[str]:
 
 
 if __name__ == "__main__":
-    import logging
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access line per call otherwise
     print("\n".join(section()))

@@ -20,6 +20,7 @@ class Lane:
     def __init__(self, backlog: int) -> None:
         self._queue: asyncio.Queue[tuple[Job, asyncio.Future[Any]]] = asyncio.Queue(backlog)
         self._worker = asyncio.create_task(self._run())
+        self.refused_in_a_row = 0  # jobs refused since the last one taken
 
     def submit(self, job: Job) -> asyncio.Future[Any] | None:
         """The job's future answer, or None when the backlog is full (the job is not taken)."""
@@ -27,7 +28,9 @@ class Lane:
         try:
             self._queue.put_nowait((job, future))
         except asyncio.QueueFull:
+            self.refused_in_a_row += 1
             return None
+        self.refused_in_a_row = 0
         return future
 
     async def close(self) -> None:

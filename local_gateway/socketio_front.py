@@ -38,6 +38,7 @@ RESERVED_EVENTS = {"connect", "disconnect", "connect_error", "disconnecting", "n
 INTERNAL_SERVER_ERROR = "Internal server error"
 NOT_CONNECTED = "Not connected"
 TOO_MANY_REQUESTS = "Too many requests: wait for the answers to what you sent before sending more"
+HUNG_UP = "Too many requests: disconnected for sending on after more refusals than the backlog holds"
 TOO_MANY_CONNECTIONS = "Too many connections from this address"
 DEFAULT_BACKLOG = 16  # events of one connection waiting behind the one running
 
@@ -173,6 +174,13 @@ class SocketIOFront:
             return {"ok": False, "error": message}
         answer = lane.submit(lambda: self._run_event(sid, event, connection, body))
         if answer is None:  # refused before any work, so a flood costs no DynamoDB call
+            if lane.refused_in_a_row > self.backlog:
+                # A client that sends on through its refusals is hung up on, as API Gateway does with a
+                # connection it throttles hard: its remaining packets are then dropped unread, not answered
+                # one by one in front of everyone else's.
+                await self.server.emit(ERROR, {"message": HUNG_UP, "event": echoed_event_name(event)}, to=sid)
+                await self.server.disconnect(sid)
+                return {"ok": False, "error": HUNG_UP}
             await self.server.emit(ERROR, {"message": TOO_MANY_REQUESTS, "event": echoed_event_name(event)}, to=sid)
             return {"ok": False, "error": TOO_MANY_REQUESTS}
         result = await answer
