@@ -42,9 +42,9 @@ class Refused(Exception):
         self.hang_up = hang_up
 
 
-def check_packet(server: socketio.AsyncServer, text: str) -> int:
-    """The number of binary attachments a text packet announces; Refused when python-socketio could not read it
-    or the packet announces too many."""
+def check_packet(server: socketio.AsyncServer, text: str) -> Any:
+    """The packet as python-socketio reads it; Refused when it could not, or the packet announces too many
+    binary attachments."""
     try:
         # Parsed once more here (payloads are at most 128 KB): python-socketio offers no hook after its parse.
         parsed = server.packet_class(encoded_packet=text)
@@ -58,11 +58,39 @@ def check_packet(server: socketio.AsyncServer, text: str) -> int:
         data = parsed.data
         if not isinstance(data, list) or not data or not isinstance(data[0], str):
             raise Refused("an event must be a JSON array starting with its name")
-    return int(parsed.attachment_count)
+    return parsed
 
 
-def screen_messages(server: socketio.AsyncServer) -> None:
-    """Wrap Engine.IO's message handler (the one python-socketio registered) with the checks above."""
+class Inflow:
+    """Events of each Engine.IO session screened and not yet answered. python-engineio reads a socket's packets
+    as fast as they come and starts a task for each, all run in order before anyone else's: a session with
+    more in flight than a lane can hold or refuse (`limit`) is hung up on here, before the rest of its flood
+    costs anything, as the lane would hang up on it once the refusals reached it."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._count: dict[str, int] = {}
+
+    def arrived(self, eio_sid: str) -> bool:
+        """Count one more; False when that is beyond the limit."""
+        self._count[eio_sid] = self._count.get(eio_sid, 0) + 1
+        return self._count[eio_sid] <= self.limit
+
+    def answered(self, eio_sid: str | None) -> None:
+        if eio_sid is not None and self._count.get(eio_sid, 0) > 0:
+            self._count[eio_sid] -= 1
+
+    def forget(self, eio_sid: str) -> None:
+        self._count.pop(eio_sid, None)
+
+
+def screen_messages(
+    server: socketio.AsyncServer,
+    inflow: Inflow | None = None,
+    hung_up: Callable[[str, str], Awaitable[None]] | None = None,
+) -> None:
+    """Wrap Engine.IO's message handler (the one python-socketio registered) with the checks above; with an
+    `inflow`, a session beyond its limit is told (`hung_up(eio_sid, event)`) and disconnected."""
     eio = server.eio
     handle: Callable[[str, Any], Awaitable[None]] = eio.handlers["message"]
     handle_disconnect: Callable[..., Awaitable[None]] = eio.handlers["disconnect"]
@@ -73,9 +101,16 @@ def screen_messages(server: socketio.AsyncServer) -> None:
             return
         try:
             if isinstance(data, str):
-                due = check_packet(server, data)
-                if due:
-                    expected[eio_sid] = due
+                parsed = check_packet(server, data)
+                if parsed.attachment_count:
+                    expected[eio_sid] = int(parsed.attachment_count)
+                if inflow is not None and parsed.packet_type in EVENTS and not inflow.arrived(eio_sid):
+                    logger.warning("Socket.IO session hung up on: more than %d events in flight", inflow.limit)
+                    if hung_up is not None:
+                        await hung_up(eio_sid, parsed.data[0])
+                    inflow.forget(eio_sid)
+                    await eio.disconnect(eio_sid)
+                    return
             elif expected.get(eio_sid, 0) > 0:  # an attachment announced and not yet received
                 expected[eio_sid] -= 1
                 if not expected[eio_sid]:
@@ -92,6 +127,8 @@ def screen_messages(server: socketio.AsyncServer) -> None:
 
     async def disconnected(eio_sid: str, *reason: Any) -> None:
         expected.pop(eio_sid, None)
+        if inflow is not None:
+            inflow.forget(eio_sid)
         await handle_disconnect(eio_sid, *reason)
 
     eio.on("message", screened)

@@ -21,7 +21,7 @@ from local_gateway.apigw import ConnectionInfo
 from local_gateway.lanes import DROPPED, Lane
 from local_gateway.origins import origin_policy
 from local_gateway.registry import AddressCap, Connection, ConnectionRegistry
-from local_gateway.screening import screen_messages
+from local_gateway.screening import Inflow, screen_messages
 from shared.codec import decode_server_frame, encode_client_frame
 from shared.contract import ERROR, MAX_MESSAGE_BYTES, echoed_event_name
 
@@ -97,7 +97,10 @@ class SocketIOFront:
         self.server.on("connect", self._on_connect)
         self.server.on("disconnect", self._on_disconnect)
         self.server.on("*", self._on_event)
-        screen_messages(self.server)  # unreadable packets and binary attachments stop here
+        # Unreadable packets and binary attachments stop here, and a session whose flood outruns its lane: in
+        # flight, one running, the backlog waiting and the backlog's worth of refusals.
+        self.inflow = Inflow(2 * backlog + 1)
+        screen_messages(self.server, self.inflow, self._hung_up)
 
     def connection_id(self, sid: str) -> str | None:
         return self._by_sid.get(sid)
@@ -159,7 +162,19 @@ class SocketIOFront:
         logger.info("disconnected (%s, %d open)", reason, len(self.registry))
         logger.debug("disconnected %s", connection_id)
 
+    async def _hung_up(self, eio_sid: str, event: str) -> None:
+        sid = self.server.manager.sid_from_eio_sid(eio_sid, "/")
+        if sid is not None:
+            await self.server.emit(ERROR, {"message": HUNG_UP, "event": echoed_event_name(event)}, to=sid)
+
     async def _on_event(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
+        eio_sid = self.server.manager.eio_sid_from_sid(sid, "/")
+        try:
+            return await self._take_event(event, sid, *args)
+        finally:
+            self.inflow.answered(eio_sid)
+
+    async def _take_event(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
         # Nothing here may wait before the event takes its place in the lane: that keeps the client's order.
         connection = self.registry.get(self._by_sid.get(sid, ""))
         lane = self._lanes.get(sid)
