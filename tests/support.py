@@ -60,6 +60,17 @@ def connection_rooms(svc: Any, connection_id: str) -> list[str]:
     return sorted(pk.removeprefix("ROOM#") for pk in pks if pk.startswith("ROOM#"))
 
 
+SECRET = "test-secret-that-is-long-enough-for-hs256"
+
+
+def token(claims: dict[str, Any] | None = None, key: Any = SECRET, algorithm: str = "HS256", **headers: Any) -> str:
+    """A JWT for `$connect`'s `token` query parameter: alice's, for ten minutes, HS256 with SECRET unless told."""
+    import jwt
+
+    body = {"sub": "alice", "exp": int(time.time()) + 600, **(claims or {})}
+    return jwt.encode(body, key, algorithm=algorithm, headers=headers or None)
+
+
 def signed_request(
     url: str, method: str = "GET", data: bytes | None = None, service: str = "execute-api", **headers: str
 ) -> Any:

@@ -19,15 +19,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from handlers import connect, join_dashboard
 from shared.config import AuthSettings
 from shared.counters import Counts
-from tests.support import connect_event, message_event
+from tests.support import SECRET, connect_event, message_event, token
 
 A, B, C = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB=", "CCCCCCCCCCCCCCC="
-SECRET = "test-secret-that-is-long-enough-for-hs256"
-
-
-def token(claims: dict[str, Any] | None = None, key: Any = SECRET, algorithm: str = "HS256", **headers: Any) -> str:
-    body = {"sub": "alice", "exp": int(time.time()) + 600, **(claims or {})}
-    return jwt.encode(body, key, algorithm=algorithm, headers=headers or None)
 
 
 def keys(svc) -> set[tuple[str, str]]:

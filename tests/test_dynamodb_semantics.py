@@ -15,20 +15,18 @@ import pytest
 
 from handlers import (
     disconnect,
-    leave_dashboard,
     request_live_metrics,
     subscribe_live_metrics,
     unsubscribe_live_metrics,
 )
 from shared.counters import Counts
 from shared.errors import ConnectionNotFound, Forbidden, TooManyRooms
-from shared.table import BY_CONNECTION_INDEX, connection_key
+from shared.table import BY_CONNECTION_INDEX
 from tests.faults import DynamoDBFaults
+from tests.handler_calls import NOT_REGISTERED, connected, connection_item, join, owned_by, send
 from tests.support import disconnect_event, message_event
-from tests.test_faults import connected, join, owned_by, send
 
 A, B = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB="
-NOT_REGISTERED = "This connection is no longer registered; reconnect"
 
 
 @pytest.fixture
@@ -48,15 +46,6 @@ def backoffs(lambda_env, monkeypatch) -> list[float]:
 
 def on_connection(body: dict) -> bool:
     return body.get("Key", {}).get("PK", {}).get("S", "").startswith("CONN#")
-
-
-def connection_item(svc, cid: str) -> dict:
-    key = {"PK": {"S": connection_key(cid)}, "SK": {"S": connection_key(cid)}}
-    return svc.table.client.get_item(TableName=svc.config.table_name, Key=key, ConsistentRead=True)["Item"]
-
-
-def leave(cid: str, dashboard: str) -> dict:
-    return send(leave_dashboard, cid, "analytics:leaveDashboard", dashboard)
 
 
 def test_each_refusal_is_told_by_the_connection_item_and_only_a_repeated_join_reads_it(lambda_env, faults):

@@ -9,77 +9,23 @@ from collections.abc import Iterator
 import pytest
 from botocore.retries.standard import ExponentialBackoff
 
-from handlers import (
-    connect,
-    join_dashboard,
-    publish_dashboard_update,
-    publish_metrics,
-    subscribe_live_metrics,
-)
+from handlers import publish_dashboard_update, publish_metrics
 from handlers import reconcile as reconcile_handler
 from shared.contract import INTERNAL_ERROR
 from shared.counters import Counts
-from shared.services import RETRIES
 from tests.faults import DynamoDBFaults
-from tests.support import connect_event, connection_rooms, load_event, message_event
+from tests.handler_calls import ATTEMPTS, connected, expire, join, keys, owned_by, recount, subscribe
+from tests.support import connection_rooms, load_event
 
 A, B, C = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB=", "CCCCCCCCCCCCCCC="
-ATTEMPTS = 1 + RETRIES["max_attempts"]  # botocore's max_attempts counts the retries after the first try
-
-
-def items(svc) -> list[dict]:
-    return svc.table.client.scan(TableName=svc.config.table_name)["Items"]  # a test may scan; the product never
-
-
-def keys(svc) -> set[tuple[str, str]]:
-    return {(item["PK"]["S"], item["SK"]["S"]) for item in items(svc)}
-
-
-def owned_by(svc, connection_id: str) -> set[tuple[str, str]]:
-    return {key for key in keys(svc) if connection_id in key[0] or connection_id in key[1]}
-
-
-def connected(cid: str, user: str | None = None) -> None:
-    assert connect.handler(connect_event(cid, {"userId": user} if user else None), None)["statusCode"] == 200
-
-
-def send(handler, cid: str, action: str, *data) -> dict:
-    return json.loads(handler.handler(message_event(cid, action, *data), None)["body"])
-
-
-def subscribe(cid: str) -> dict:
-    return send(subscribe_live_metrics, cid, "analytics:subscribeLiveMetrics")
-
-
-def join(cid: str, dashboard: str) -> dict:
-    return send(join_dashboard, cid, "analytics:joinDashboard", dashboard)
 
 
 def publish() -> dict:
     return json.loads(publish_metrics.handler(load_event("scheduled"), None)["body"])
 
 
-def recount(svc) -> Counts:
-    """One whole reconciliation pass (as many runs as it takes); the counters as it left them."""
-    while not (run := svc.reconciler.run(svc.config.reconcile_batch)).finished:
-        pass
-    assert run.totals_written
-    return svc.counters.read()
-
-
 def reconcile() -> dict:
     return json.loads(reconcile_handler.handler(load_event("scheduled"), None)["body"])
-
-
-def expire(svc, connection_id: str) -> None:
-    """What two hours do to a connection whose $disconnect never came: every item of it is past expiresAt."""
-    for pk, sk in owned_by(svc, connection_id):
-        svc.table.client.update_item(
-            TableName=svc.config.table_name,
-            Key={"PK": {"S": pk}, "SK": {"S": sk}},
-            UpdateExpression="SET expiresAt = :past",
-            ExpressionAttributeValues={":past": {"N": "1"}},
-        )
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from handlers import (
 from shared.socketio_session import looks_like_socketio
 from shared.validation import DASHBOARD_ID
 from tests.faults import DynamoDBFaults
+from tests.handler_calls import INTERNAL_WORDS, state
 from tests.support import connect_event, message_event
 
 A, B = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB="
@@ -33,18 +34,6 @@ ROUTES = {
     "analytics:leaveDashboard": leave_dashboard,
     "$default": default,
 }
-INTERNAL_WORDS = (
-    "Traceback",
-    'File "',
-    "botocore",
-    "boto3",
-    "Exception",
-    "CONN#",
-    "ROOM#",
-    "analytics-",
-    "PK",
-    "line ",
-)
 EXAMPLES = settings(
     max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
@@ -54,12 +43,6 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
-
-
-def state(svc) -> dict:
-    """Every item and attribute, less the rate limiter's own bookkeeping on the connection item."""
-    items = svc.table.client.scan(TableName=svc.config.table_name)["Items"]  # a test may scan
-    return {(item["PK"]["S"], item["SK"]["S"]): {k: v for k, v in item.items() if k != "rateTat"} for item in items}
 
 
 def is_frame(body: str) -> bool:

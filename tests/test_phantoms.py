@@ -15,7 +15,7 @@ from shared.counters import Counts
 from shared.phantoms import CHECK_AFTER_SECONDS
 from shared.poster import CheckFailed, ManagementApiPoster
 from shared.reconciler import RECONCILE_KEY, RunResult
-from tests.test_faults import connected, join, owned_by, subscribe
+from tests.handler_calls import connected, join, owned_by, subscribe
 
 LIVE, ALICE = "LIVEAAAAAAAAAAA=", "ALICEAAAAAAAAAA="
 GHOST, ANON_GHOST = "GHOSTAAAAAAAAAA=", "ANONGHOSTAAAAAA="

@@ -18,8 +18,8 @@ from shared.counters import Counts
 from shared.items import add_members
 from shared.reconciler import RECONCILE_KEY, Reconciler, RunResult
 from shared.table import CONNECTION_TTL_SECONDS, ROOM_KIND, USER_KIND, connection_key, room_key
+from tests.handler_calls import expire, keys
 from tests.support import connect_event, message_event
-from tests.test_faults import expire, keys
 
 
 @pytest.fixture

@@ -19,9 +19,18 @@ from shared.errors import ClientError, ConnectionNotFound, Forbidden, TooManyRoo
 from shared.items import room_ids
 from shared.table import own_key, room_key
 from tests.faults import DynamoDBFaults
+from tests.handler_calls import (
+    ATTEMPTS,
+    NOT_REGISTERED,
+    connected,
+    connection_item,
+    join,
+    keys,
+    leave,
+    owned_by,
+    recount,
+)
 from tests.support import disconnect_event
-from tests.test_dynamodb_semantics import NOT_REGISTERED, connection_item, leave
-from tests.test_faults import ATTEMPTS, connected, join, keys, owned_by, recount
 
 A = "AAAAAAAAAAAAAAA="
 CONN = (f"CONN#{A}", f"CONN#{A}")

@@ -22,9 +22,8 @@ from shared.counters import Counts
 from shared.errors import ConnectionGone, InvalidInput
 from shared.socketio_open import RETRY_DELAYS_SECONDS, post_open_packet
 from shared.store import SOCKETIO_KEY
-from tests.support import connect_event, connection_rooms, disconnect_event, load_event
-from tests.test_auth import SECRET, token
-from tests.test_hostile_input import INTERNAL_WORDS, state
+from tests.handler_calls import INTERNAL_WORDS, state
+from tests.support import SECRET, connect_event, connection_rooms, disconnect_event, load_event, token
 
 A, B = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB="
 SOCKETIO_QUERY = {"EIO": "4", "transport": "websocket"}
