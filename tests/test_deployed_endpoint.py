@@ -264,8 +264,8 @@ async def test_frames_beyond_32_kb_close_the_connection_with_1009():
 
 async def test_idle_connections_are_closed_after_the_idle_timeout():
     with running(APIGW_IDLE_TIMEOUT_SECONDS="1") as gateway:
+        started = time.monotonic()  # before the handshake: its last step is the connection's last activity
         async with json_client(gateway) as websocket:
-            started = time.monotonic()
             with pytest.raises(ConnectionClosed) as closed:
                 await receive(websocket, timeout=10)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
@@ -275,8 +275,8 @@ async def test_idle_connections_are_closed_after_the_idle_timeout():
 
 async def test_connections_end_after_their_lifetime_even_when_busy():
     with running(APIGW_MAX_CONNECTION_SECONDS="2") as gateway:
+        started = time.monotonic()  # before the handshake: the lifetime counts from the connection's start
         async with json_client(gateway) as websocket:
-            started = time.monotonic()
             with pytest.raises(ConnectionClosed) as closed:
                 while True:
                     await websocket.send(json.dumps({"action": "analytics:requestLiveMetrics"}))
