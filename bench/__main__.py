@@ -13,6 +13,7 @@ METRICS_INTERVAL_SECONDS=1, so that pushes can be timed; any BENCH_GATEWAY_ENV i
 
 from __future__ import annotations
 
+import importlib
 import os
 import platform
 import sys
@@ -87,6 +88,16 @@ def load_section(lines: list[str]) -> None:
     )
 
 
+# (BENCH_SECTIONS name, module with a section() of Markdown lines, what is printed as it starts); after "load"
+SECTIONS = [
+    ("dynamodb", "bench.dynamodb_doors", "the embedded DynamoDB: CPU per call, in-process vs HTTP"),
+    ("joins", "bench.join_load", "300 clients x 5 joins through the gateway, then all leave"),
+    ("posting", "bench.posting", "posting rate: the fan-out engine vs aiohttp vs the naive boto3 loop"),
+    ("socketio", "bench.socketio_open", "Socket.IO on the deployed endpoint: WebSocket open to connect"),
+    ("coldstart", "bench.coldstart", "cold start: python -X importtime"),
+]
+
+
 def main() -> int:
     sections = os.environ.get("BENCH_SECTIONS", "load,dynamodb,joins,posting,socketio,coldstart").split(",")
     started = datetime.now(UTC)
@@ -94,31 +105,10 @@ def main() -> int:
     if "load" in sections:
         print("load: gateway vs baseline, push period 1 s", flush=True)
         load_section(lines)
-    if "dynamodb" in sections:
-        from bench import dynamodb_doors
-
-        print("the embedded DynamoDB: CPU per call, in-process vs HTTP", flush=True)
-        lines += dynamodb_doors.section()
-    if "joins" in sections:
-        from bench import join_load
-
-        print("300 clients x 5 joins through the gateway, then all leave", flush=True)
-        lines += join_load.section()
-    if "posting" in sections:
-        from bench import posting
-
-        print("posting rate: the fan-out engine vs aiohttp vs the naive boto3 loop", flush=True)
-        lines += posting.section()
-    if "socketio" in sections:
-        from bench import socketio_open
-
-        print("Socket.IO on the deployed endpoint: WebSocket open to connect", flush=True)
-        lines += socketio_open.section()
-    if "coldstart" in sections:
-        from bench import coldstart
-
-        print("cold start: python -X importtime", flush=True)
-        lines += coldstart.section()
+    for name, module, title in SECTIONS:
+        if name in sections:
+            print(title, flush=True)
+            lines += importlib.import_module(module).section()
     text = "\n".join(lines) + "\n"
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"bench-{started:%Y%m%d-%H%M%S}.md"

@@ -162,10 +162,14 @@ class SocketIOFront:
         logger.info("disconnected (%s, %d open)", reason, len(self.registry))
         logger.debug("disconnected %s", connection_id)
 
+    async def _tell(self, sid: str, event: str, message: str) -> None:
+        """`analytics:error` about the client's event, as the functions tell theirs."""
+        await self.server.emit(ERROR, {"message": message, "event": echoed_event_name(event)}, to=sid)
+
     async def _hung_up(self, eio_sid: str, event: str) -> None:
         sid = self.server.manager.sid_from_eio_sid(eio_sid, "/")
         if sid is not None:
-            await self.server.emit(ERROR, {"message": HUNG_UP, "event": echoed_event_name(event)}, to=sid)
+            await self._tell(sid, event, HUNG_UP)
 
     async def _on_event(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
         eio_sid = self.server.manager.eio_sid_from_sid(sid, "/")
@@ -185,7 +189,7 @@ class SocketIOFront:
             body = encode_client_frame(event, *args)
         except (TypeError, ValueError):
             message = "Binary or non-JSON arguments are not supported"
-            await self.server.emit(ERROR, {"message": message, "event": echoed_event_name(event)}, to=sid)
+            await self._tell(sid, event, message)
             return {"ok": False, "error": message}
         answer = lane.submit(lambda: self._run_event(sid, event, connection, body))
         if answer is None:  # refused before any work, so a flood costs no DynamoDB call
@@ -193,10 +197,10 @@ class SocketIOFront:
                 # A client that sends on through its refusals is hung up on, as API Gateway does with a
                 # connection it throttles hard: its remaining packets are then dropped unread, not answered
                 # one by one in front of everyone else's.
-                await self.server.emit(ERROR, {"message": HUNG_UP, "event": echoed_event_name(event)}, to=sid)
+                await self._tell(sid, event, HUNG_UP)
                 await self.server.disconnect(sid)
                 return {"ok": False, "error": HUNG_UP}
-            await self.server.emit(ERROR, {"message": TOO_MANY_REQUESTS, "event": echoed_event_name(event)}, to=sid)
+            await self._tell(sid, event, TOO_MANY_REQUESTS)
             return {"ok": False, "error": TOO_MANY_REQUESTS}
         result = await answer
         return {"ok": False, "error": NOT_CONNECTED} if result is DROPPED else result
@@ -224,5 +228,5 @@ class SocketIOFront:
         if isinstance(ack, dict) and isinstance(ack.get("ok"), bool):
             return ack
         # The function crashed: API Gateway tells the client "Internal server error", and so do we.
-        await self.server.emit(ERROR, {"message": INTERNAL_SERVER_ERROR, "event": echoed_event_name(event)}, to=sid)
+        await self._tell(sid, event, INTERNAL_SERVER_ERROR)
         return {"ok": False, "error": INTERNAL_SERVER_ERROR}

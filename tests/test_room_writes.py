@@ -225,9 +225,7 @@ def test_two_joins_of_the_same_room_at_once_count_it_once(lambda_env, faults):
     faults.interleave("UpdateItem", lambda: raced.append(join(A, "sales")), when=on_room_ids)
     assert join(A, "sales") == {"ok": True}
     assert raced == [{"ok": True}]  # the second found the first one's membership: already a member
-    assert rooms_of(lambda_env, A) == memberships(lambda_env, A) == ["sales"]
-    assert members(lambda_env, "sales") == 1
-    assert lambda_env.counters.read().active_dashboards == 1
+    assert_in_sales_once(lambda_env)
 
 
 def test_two_joins_of_the_same_room_at_once_are_both_refused_when_it_is_one_too_many(lambda_env, faults):
@@ -267,14 +265,19 @@ def test_many_joins_of_one_connection_at_once_fill_it_to_the_limit_and_no_furthe
 
 
 # -- writes that landed but whose answer was lost (botocore retries them) ---------------------------------
+def assert_in_sales_once(svc) -> None:
+    """A is a member of sales exactly once: its roomIds, the membership, the room's count, the active rooms."""
+    assert rooms_of(svc, A) == memberships(svc, A) == ["sales"]
+    assert members(svc, "sales") == 1
+    assert svc.counters.read().active_dashboards == 1
+
+
 def test_a_membership_put_whose_answer_was_lost_is_retried_into_one_join(lambda_env, faults):
     connected(A)
     faults.lose_answer("PutItem", when=on_membership)
     assert join(A, "sales") == {"ok": True}
     assert faults.injected["PutItem"] == faults.applied["PutItem"] == 1
-    assert rooms_of(lambda_env, A) == memberships(lambda_env, A) == ["sales"]
-    assert members(lambda_env, "sales") == 1
-    assert lambda_env.counters.read().active_dashboards == 1
+    assert_in_sales_once(lambda_env)
 
 
 def test_a_connection_update_whose_answer_was_lost_at_the_limit_is_one_join_not_too_many(lambda_env, faults):
@@ -282,9 +285,7 @@ def test_a_connection_update_whose_answer_was_lost_at_the_limit_is_one_join_not_
     faults.lose_answer("UpdateItem", when=on_room_ids)
     assert lambda_env.rooms.join_room(A, "sales", 1) is True  # the retry finds the room there: its own write
     assert faults.injected["UpdateItem"] == faults.applied["UpdateItem"] == 1
-    assert rooms_of(lambda_env, A) == memberships(lambda_env, A) == ["sales"]
-    assert members(lambda_env, "sales") == 1
-    assert lambda_env.counters.read().active_dashboards == 1
+    assert_in_sales_once(lambda_env)
 
 
 def test_a_leave_whose_connection_update_lost_its_answer_still_deletes_the_membership(lambda_env, faults):
@@ -314,9 +315,7 @@ def test_a_join_whose_connection_update_landed_before_errors_to_the_end_is_joine
     faults.fail("UpdateItem", when=on_room_ids)  # every retry throttled: one read tells that the first landed
     assert join(A, "sales") == {"ok": True}
     assert faults.injected["UpdateItem"] == ATTEMPTS and faults.applied["UpdateItem"] == 1
-    assert rooms_of(lambda_env, A) == memberships(lambda_env, A) == ["sales"]
-    assert members(lambda_env, "sales") == 1
-    assert lambda_env.counters.read().active_dashboards == 1
+    assert_in_sales_once(lambda_env)
 
 
 def test_a_leave_whose_connection_update_landed_before_errors_to_the_end_is_sent_once_more_and_left_once(
