@@ -34,8 +34,8 @@ WAITS = {
     ("get", "queue.py"),
     ("wait", "threading.py"),
 }
-# Waiting for moto's one-at-a-time lock: the HTTP door's (call) and the in-process door's (answer).
-SERIALIZED = {("call", "local_gateway/dynamodb.py"), ("answer", "local_gateway/dynamodb.py")}
+# Waiting for moto's one-at-a-time lock: the HTTP door's (call) and the in-process doors' (answer).
+SERIALIZED = {("call", "local_gateway/dynamodb.py"), ("answer", "local_gateway/moto_doors.py")}
 
 OURS = {"local_gateway", "shared", "handlers", "bench"}
 

@@ -1,8 +1,8 @@
 """DynamoDB for development: moto in-process, or the endpoint DYNAMODB_ENDPOINT_URL names.
 
-The embedded DynamoDB is moto's backend with two doors onto the same tables: the functions' client hands its
-requests to moto in this process (no socket, no HTTP server), and moto's HTTP server listens on loopback for
-outside tools (the AWS CLI, NoSQL Workbench, a test's own boto3 client).
+The embedded DynamoDB is moto's backend with doors onto the same tables: the functions' client hands its
+requests to moto in this process (no socket, no HTTP server: local_gateway/moto_doors.py), and moto's HTTP
+server listens on loopback for outside tools (the AWS CLI, NoSQL Workbench, a test's own boto3 client).
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from local_gateway.moto_doors import open_direct_door, open_wire_door
 from local_gateway.template import Template
 
 if TYPE_CHECKING:
@@ -41,8 +41,8 @@ class EmbeddedDynamoDB:
 
     The HTTP door is moto's server app (as `moto_server` builds it) on a free loopback port, built from moto's
     public server pieces and werkzeug's public server API rather than ThreadedMotoServer, whose WSGI app could
-    only be wrapped by reaching into its private attributes. The in-process door is moto's own botocore hook
-    (the one `mock_aws` installs in every client), installed in the functions' client alone.
+    only be wrapped by reaching into its private attributes. The in-process doors (local_gateway/moto_doors.py)
+    are installed in the clients this object hands out, never in boto3 at large.
     """
 
     def __init__(self) -> None:
@@ -52,30 +52,26 @@ class EmbeddedDynamoDB:
         self.lock = threading.Lock()  # held while moto serves a request, whichever door it came through
 
     def client(self, config: Any = None) -> Any:
-        """A DynamoDB client whose every request moto serves in this process, from the same tables as the HTTP
-        door: about a third of the CPU of the same call over HTTP (see the README's performance section)."""
-        import boto3
-        from moto.core.botocore_stubber import BotocoreStubber
-
-        stubber = BotocoreStubber()
-        stubber.enabled = True
-        lock = self.lock
-
-        def answer(request: Any, event_name: str) -> Any:
-            with lock:
-                response = stubber(event_name, request)
-            if response is None:  # never let a request leave for the real endpoint the client is named after
-                raise RuntimeError(f"moto did not serve the DynamoDB request to {request.url}")
-            return response
-
-        def serve(request: Any, event_name: str = "", **_: Any) -> Any:
-            return _Deferred(lambda: answer(request, event_name))
-
-        # No endpoint_url: the client keeps AWS's own name for DynamoDB, which is what moto's hook recognises;
-        # the hook answers before any connection is made, after any other hook (a test's injected faults).
-        client = boto3.session.Session().client("dynamodb", config=config)
-        client.meta.events.register_last("before-send.dynamodb", serve)
+        """A DynamoDB client whose every request moto serves in this process through the direct door (see
+        local_gateway/moto_doors.py), from the same tables as the HTTP door."""
+        client = self._unopened_client(config)
+        open_direct_door(client, self.lock)
         return client
+
+    def wire_client(self, config: Any = None) -> Any:
+        """The same, through botocore's whole send path (signing, `before-send` hooks, retries): the client a
+        test injects faults into at botocore's boundary (tests/faults.py)."""
+        client = self._unopened_client(config)
+        open_wire_door(client, self.lock)
+        return client
+
+    @staticmethod
+    def _unopened_client(config: Any) -> Any:
+        import boto3
+
+        # No endpoint_url: the client keeps AWS's own name for DynamoDB, which is what moto's botocore hook
+        # recognises; either door answers before any connection is made.
+        return boto3.session.Session().client("dynamodb", config=config)
 
     def start(self) -> str:
         from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -103,23 +99,8 @@ class EmbeddedDynamoDB:
             self._thread = None
 
 
-class _Deferred:
-    """moto's answer, computed when botocore first reads it. botocore calls every `before-send` hook and takes
-    the first answer; a hook before ours that answers (a test's injected fault) leaves this one unread, so moto
-    never runs a request whose answer nobody takes, as a real endpoint never sees it."""
-
-    def __init__(self, compute: Callable[[], Any]) -> None:
-        self._compute = compute
-        self._answer: Any = None
-
-    def __getattr__(self, name: str) -> Any:
-        if self._answer is None:
-            self._answer = self._compute()
-        return getattr(self._answer, name)
-
-
 def _serialized(app: Any, lock: threading.Lock) -> Any:
-    """One request at a time, the in-process door's included (one lock). moto runs a TransactWriteItems by
+    """One request at a time, the in-process doors' included (one lock). moto runs a TransactWriteItems by
     deep-copying the table and restores that copy when the transaction is cancelled, silently undoing whatever
     another thread wrote meanwhile (and the copy itself can fail with "dictionary changed size during
     iteration"). The GIL serialized moto's work anyway. Found by the 200-client test in

@@ -62,9 +62,11 @@ def lambda_env(
     moto_endpoint: str,
     management_api: ManagementApiEndpoint,
     monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> Iterator[Services]:
     """The environment template.yaml gives the functions, pointed at moto and a local Management API; the
-    functions reach moto through the in-process door, as the gateway's do."""
+    functions reach moto through the direct door, as the gateway's do. A test marked `dynamodb_wire` gets the
+    wire door instead (local_gateway/moto_doors.py): faults injected at botocore's boundary need its send path."""
     monkeypatch.setenv("TABLE_NAME", f"analytics-{uuid.uuid4().hex[:8]}")
     monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("CONNECTIONS_ENDPOINT_URL", management_api.url)
@@ -73,7 +75,9 @@ def lambda_env(
     monkeypatch.setenv("RECONCILE_SETTLE_SECONDS", "0")  # no request is in flight while a test reconciles
     monkeypatch.setenv("RECONCILE_INTERVAL_SECONDS", "0")  # and a test may start pass after pass
     config = Config.from_env()
-    reset_services(Services.from_config(config, dynamodb=embedded_dynamodb.client(client_config())))
+    on_the_wire = request.node.get_closest_marker("dynamodb_wire") is not None
+    door = embedded_dynamodb.wire_client if on_the_wire else embedded_dynamodb.client
+    reset_services(Services.from_config(config, dynamodb=door(client_config())))
     svc = services()
     ensure_table(svc.table.client, svc.config.table_name, template())
     yield svc

@@ -18,6 +18,8 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
+from local_gateway.moto_doors import through_direct_door
+
 ERROR_TYPE = "com.amazonaws.dynamodb.v20120810#{}"
 
 
@@ -57,6 +59,8 @@ class DynamoDBFaults:
     """`faults.fail("UpdateItem", times=2)`: the next two UpdateItem calls get 400 ThrottlingException."""
 
     def __init__(self, client: Any, endpoint_url: str | None = None) -> None:
+        if through_direct_door(client):
+            raise ValueError("faults need botocore's send path: mark the test dynamodb_wire (tests/conftest.py)")
         self.client = client
         # Where a request whose answer is lost is delivered: moto's HTTP door (the functions' own client has no
         # endpoint of its own: moto answers it in-process, after this hook).

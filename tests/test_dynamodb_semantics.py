@@ -26,6 +26,8 @@ from tests.faults import DynamoDBFaults
 from tests.handler_calls import NOT_REGISTERED, connected, connection_item, join, owned_by, send
 from tests.support import disconnect_event, message_event
 
+pytestmark = pytest.mark.dynamodb_wire  # faults are injected at botocore's boundary
+
 A, B = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB="
 
 

@@ -1,5 +1,6 @@
-"""The embedded DynamoDB's two doors: the functions' client served by moto in-process, and moto's HTTP server for
-outside tools, both on the same tables and one request at a time."""
+"""The embedded DynamoDB's doors: the functions' client served by moto in-process (the direct door, and the wire
+door through botocore's whole send path), and moto's HTTP server for outside tools, all on the same tables and
+one request at a time."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import uuid
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError, ParamValidationError
 
 from local_gateway.dynamodb import EmbeddedDynamoDB, ensure_table
+from local_gateway.moto_doors import DIRECT_OPERATIONS, through_direct_door
 from local_gateway.template import template
 
 
@@ -33,10 +36,24 @@ def test_the_functions_client_needs_no_server_and_shares_the_tables_with_the_htt
         embedded.stop()
 
 
-def test_the_in_process_door_answers_dynamodb_errors_as_dynamodb_does():
-    client = EmbeddedDynamoDB().client()
+@pytest.mark.parametrize("door", ["client", "wire_client"])
+def test_the_in_process_doors_answer_dynamodb_errors_as_dynamodb_does(door):
+    client = getattr(EmbeddedDynamoDB(), door)()
     with pytest.raises(client.exceptions.ResourceNotFoundException):
         client.get_item(TableName=f"missing-{uuid.uuid4().hex[:8]}", Key=_item("x"))
+    table = f"embedded-{uuid.uuid4().hex[:8]}"
+    ensure_table(client, table, template())
+    client.put_item(TableName=table, Item={**_item("x"), "n": {"N": "1"}})
+    with pytest.raises(client.exceptions.ConditionalCheckFailedException) as refused:
+        client.put_item(
+            TableName=table,
+            Item=_item("x"),
+            ConditionExpression="attribute_not_exists(PK)",
+            ReturnValuesOnConditionCheckFailure="ALL_OLD",
+        )
+    assert refused.value.response["Item"]["n"] == {"N": "1"}  # the error's modeled fields, parsed by botocore
+    with pytest.raises(ParamValidationError):  # botocore still checks every request against the service model
+        client.put_item(TableName=table, Item={"PK": "not an attribute value"})
 
 
 def test_both_doors_take_one_request_at_a_time():
@@ -49,11 +66,11 @@ def test_both_doors_take_one_request_at_a_time():
     try:
         outside = boto3.session.Session().client("dynamodb", endpoint_url=endpoint)
         done = threading.Event()
-        with embedded.lock:  # held as a request through the other door would hold it
-            for door in (client, outside):
+        with embedded.lock:  # held as a request through another door would hold it
+            for door in (client, embedded.wire_client(), outside):
                 done.clear()
                 worker = threading.Thread(
-                    target=lambda door=door: (door.describe_table(TableName=table), done.set()), daemon=True
+                    target=lambda door=door: (door.get_item(TableName=table, Key=_item("x")), done.set()), daemon=True
                 )
                 worker.start()
                 assert not done.wait(0.5), "a request got through while moto was busy"
@@ -67,9 +84,10 @@ def test_both_doors_take_one_request_at_a_time():
         embedded.stop()
 
 
-def test_the_gateway_functions_use_the_in_process_door(gateway):
+def test_the_gateway_functions_use_the_direct_door(gateway):
     environment = gateway.gateway.environment
     functions_client = environment.dynamodb
+    assert through_direct_door(functions_client)
     assert "amazonaws.com" in functions_client.meta.endpoint_url  # AWS's name, answered before any connection
     assert environment.config.dynamodb_endpoint_url.startswith("http://127.0.0.1:")  # the door for others
 
@@ -78,7 +96,7 @@ def test_a_request_another_hook_answers_is_never_run_by_moto():
     """botocore runs every `before-send` hook and takes the first answer: an injected fault must leave no trace."""
     from tests.faults import DynamoDBFaults
 
-    client = EmbeddedDynamoDB().client()
+    client = EmbeddedDynamoDB().wire_client()
     table = f"embedded-{uuid.uuid4().hex[:8]}"
     ensure_table(client, table, template())
     faults = DynamoDBFaults(client)
@@ -87,3 +105,81 @@ def test_a_request_another_hook_answers_is_never_run_by_moto():
         client.put_item(TableName=table, Item=_item("refused"))
     faults.close()
     assert "Item" not in client.get_item(TableName=table, Key=_item("refused"))
+
+
+def test_faults_refuse_a_client_whose_requests_never_reach_the_send_path():
+    from tests.faults import DynamoDBFaults
+
+    with pytest.raises(ValueError, match="dynamodb_wire"):
+        DynamoDBFaults(EmbeddedDynamoDB().client())
+
+
+def test_the_direct_door_answers_every_request_the_functions_send_as_the_wire_door_does(lambda_env):
+    """The handlers' whole life (connects, joins, refusals, the rate limiter, a tick, a reconciliation with
+    one-item pages, disconnects) recorded as botocore receives it, then replayed in order on two fresh tables,
+    one through each in-process door: the answers must be the same, errors included."""
+    recorded = _requests_of_a_life(lambda_env)
+    operations = {operation for operation, _ in recorded}
+    assert operations == DIRECT_OPERATIONS
+    embedded = EmbeddedDynamoDB()
+    answers = []
+    for door in (embedded.client(), embedded.wire_client()):
+        table = f"replay-{uuid.uuid4().hex[:8]}"
+        ensure_table(door, table, template())
+        answers.append([_replay(door, lambda_env.config.table_name, table, call) for call in recorded])
+    direct, wire = answers
+    assert [code for code, _ in direct if code] and direct == wire  # some refusals, and the same answers
+
+
+def _requests_of_a_life(svc) -> list[tuple[str, dict]]:
+    import copy
+
+    from handlers import disconnect, request_live_metrics
+    from shared import publisher
+    from tests.handler_calls import connected, join, leave, recount, send, subscribe
+    from tests.support import disconnect_event
+
+    recorded: list[tuple[str, dict]] = []
+
+    def record(params, model, **_):
+        recorded.append((model.name, copy.deepcopy(params)))
+
+    events = svc.table.client.meta.events
+    events.register("before-parameter-build.dynamodb", record)
+    try:
+        connected("AAAAAAAAAAAAAAA=")
+        connected("BBBBBBBBBBBBBBB=", user="alice")
+        join("AAAAAAAAAAAAAAA=", "sales")
+        join("AAAAAAAAAAAAAAA=", "sales")
+        join("BBBBBBBBBBBBBBB=", "ops")
+        subscribe("AAAAAAAAAAAAAAA=")
+        send(request_live_metrics, "AAAAAAAAAAAAAAA=", "analytics:requestLiveMetrics")
+        leave("AAAAAAAAAAAAAAA=", "sales")
+        leave("AAAAAAAAAAAAAAA=", "never-joined")
+        join("CCCCCCCCCCCCCCC=", "sales")  # never connected: refused
+        publisher.tick(svc, svc.poster())
+        svc.table.page_size = 1
+        recount(svc)
+        disconnect.handler(disconnect_event("BBBBBBBBBBBBBBB="), None)
+        disconnect.handler(disconnect_event("AAAAAAAAAAAAAAA="), None)
+    finally:
+        events.unregister("before-parameter-build.dynamodb", record)
+    return recorded
+
+
+def _replay(client, recorded_table: str, table: str, call: tuple[str, dict]) -> tuple[str, dict]:
+    """(error code or "", the answer without its ResponseMetadata), the request aimed at `table` and the answer
+    naming the table it was recorded on."""
+    import json
+
+    from botocore import xform_name
+
+    operation, params = call
+    params = json.loads(json.dumps(params).replace(json.dumps(recorded_table), json.dumps(table)))
+    try:
+        answer = getattr(client, xform_name(operation))(**params)
+        code = ""
+    except ClientError as error:
+        answer, code = error.response, error.response["Error"]["Code"]
+    answer = {name: value for name, value in answer.items() if name != "ResponseMetadata"}
+    return code, json.loads(json.dumps(answer).replace(json.dumps(table), json.dumps(recorded_table)))

@@ -17,6 +17,8 @@ from tests.faults import DynamoDBFaults
 from tests.handler_calls import ATTEMPTS, connected, expire, join, keys, owned_by, recount, subscribe
 from tests.support import connection_rooms, load_event
 
+pytestmark = pytest.mark.dynamodb_wire  # faults are injected at botocore's boundary
+
 A, B, C = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB=", "CCCCCCCCCCCCCCC="
 
 

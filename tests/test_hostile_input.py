@@ -114,6 +114,7 @@ def test_unknown_events_of_any_name_are_refused(svc, management_api, action, dat
     assert_refused(svc, management_api, "$default", json.dumps({"action": action, "data": data}), echoed=action[:128])
 
 
+@pytest.mark.dynamodb_wire
 def test_an_internal_failure_reaches_the_client_as_a_generic_message(svc, management_api):
     faults = DynamoDBFaults(svc.table.client)
     faults.fail("PutItem", status=400, code="ValidationException")  # not retried: a crash at once

@@ -32,6 +32,8 @@ from tests.handler_calls import (
 )
 from tests.support import disconnect_event
 
+pytestmark = pytest.mark.dynamodb_wire  # faults are injected at botocore's boundary
+
 A = "AAAAAAAAAAAAAAA="
 CONN = (f"CONN#{A}", f"CONN#{A}")
 SALES = ("ROOM#sales", f"CONN#{A}")  # A's membership of sales

@@ -582,6 +582,7 @@ def test_the_open_function_refuses_a_malformed_event(svc, management_api, event)
     assert management_api.requests == 0
 
 
+@pytest.mark.dynamodb_wire
 def test_a_failure_inside_default_is_still_answered_in_engine_io(svc, management_api):
     """A raising function would make API Gateway send its own JSON error frame, which drops a Socket.IO client."""
     from shared.contract import INTERNAL_ERROR

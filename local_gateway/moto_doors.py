@@ -1,0 +1,137 @@
+"""The two ways a boto3 DynamoDB client reaches moto in this process, both under the embedded DynamoDB's lock.
+
+- The direct door (the functions' client, for item reads and writes): botocore validates and serializes the
+  request as for AWS; at botocore's `before-call` (the hook botocore's own Stubber answers at) moto's
+  DynamoHandler runs the operation on the serialized parameters, and botocore's JSON parser reads moto's
+  answer, modeled error fields included. No signing, no HTTP request built, no retry loop: moto never
+  throttles. About a quarter of the CPU of the wire door (`bench/dynamodb_doors.py`).
+- The wire door: the request goes all the way through botocore's send path (signed, `before-send` hooks, the
+  retry loop) and moto's own botocore hook (the one `mock_aws` installs) answers it as the last `before-send`
+  hook. Faults injected at botocore's boundary (tests/faults.py) need this path; nothing else does.
+
+Both serve the same moto backend as moto's HTTP server, so all three doors see the same tables.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+# The item reads and writes the product sends, whose answers are plain JSON. Everything else (CreateTable, a
+# waiter's DescribeTable, UpdateTimeToLive: answers with timestamps, which moto's serializer formats; a test's
+# Scan) takes the wire door.
+DIRECT_OPERATIONS = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem"})
+_DIRECT_CLIENTS: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def through_direct_door(client: Any) -> bool:
+    """True for a client whose item reads and writes never reach botocore's send path (nor its hooks)."""
+    return client in _DIRECT_CLIENTS
+
+
+def open_direct_door(client: Any, lock: threading.Lock) -> None:
+    from botocore.awsrequest import AWSResponse
+    from botocore.parsers import create_parser
+    from moto.core.exceptions import JsonRESTError
+    from moto.core.utils import camelcase_to_underscores
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.utilities.aws_headers import gen_amzn_requestid_long
+
+    parser = create_parser("json")
+    region = client.meta.region_name
+    account = _moto_account(client)
+
+    def answer(model: Any, params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]] | None:
+        if model.name not in DIRECT_OPERATIONS:
+            return None  # on to the wire door
+        handler = DynamoHandler()
+        handler.body = handler.params = json.loads(params["body"] or b"{}")
+        handler.region, handler.current_account = region, account
+        handler.headers, handler.querystring, handler.uri_match = {}, {}, {}
+        operation = getattr(handler, camelcase_to_underscores(model.name), None)
+        if operation is None:
+            raise RuntimeError(f"moto does not serve the DynamoDB operation {model.name}")
+        with lock:
+            try:
+                status, body = 200, json.dumps(operation().result).encode()
+            except JsonRESTError as error:  # what moto's HTTP door answers for it, body and status alike
+                status, body = error.code, error.get_body().encode()
+        headers = {"x-amzn-requestid": gen_amzn_requestid_long(), "content-type": "application/x-amz-json-1.0"}
+        response = {"status_code": status, "headers": headers, "body": body}
+        parsed = parser.parse(response, model.output_shape)
+        if status >= 300:
+            _add_modeled_error_fields(parser, model, response, parsed)
+        parsed["ResponseMetadata"]["RetryAttempts"] = 0
+        return AWSResponse(params["url"], status, headers, _Raw(body)), parsed
+
+    # Last: a test's before-call observer (tests/test_performance.py counts calls) still sees every call.
+    client.meta.events.register_last("before-call.dynamodb", answer)
+    open_wire_door(client, lock)
+    _DIRECT_CLIENTS.add(client)
+
+
+def open_wire_door(client: Any, lock: threading.Lock) -> None:
+    from moto.core.botocore_stubber import BotocoreStubber
+
+    stubber = BotocoreStubber()
+    stubber.enabled = True
+
+    def answer(request: Any, event_name: str) -> Any:
+        with lock:
+            response = stubber(event_name, request)
+        if response is None:  # never let a request leave for the real endpoint the client is named after
+            raise RuntimeError(f"moto did not serve the DynamoDB request to {request.url}")
+        return response
+
+    def serve(request: Any, event_name: str = "", **_: Any) -> Any:
+        return _Deferred(lambda: answer(request, event_name))
+
+    # After any other hook (a test's injected faults): the first answer is the one botocore takes.
+    client.meta.events.register_last("before-send.dynamodb", serve)
+
+
+def _moto_account(client: Any) -> str:
+    """The account moto's HTTP door files this client's requests under: it reads it from the access key."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    credentials = client._request_signer._credentials  # the client's own, whatever provided them
+    access_key = credentials.access_key if credentials is not None else ""
+    handler = DynamoHandler()
+    handler.querystring = {}
+    handler.headers = {"Authorization": f"AWS4-HMAC-SHA256 Credential={access_key}/"}
+    account: str = handler.get_current_account()
+    return account
+
+
+def _add_modeled_error_fields(parser: Any, model: Any, response: dict[str, Any], parsed: dict[str, Any]) -> None:
+    """What botocore's endpoint adds to an error it parses: the fields of the error's modeled shape (the item
+    of a ConditionalCheckFailedException asked for with ReturnValuesOnConditionCheckFailure)."""
+    shape = model.service_model.shape_for_error_code(parsed.get("Error", {}).get("Code"))
+    if shape is not None:
+        parsed.update(parser.parse(response, shape))
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: Any) -> Any:
+        yield self._body
+
+
+class _Deferred:
+    """moto's answer, computed when botocore first reads it. botocore calls every `before-send` hook and takes
+    the first answer; a hook before ours that answers (a test's injected fault) leaves this one unread, so moto
+    never runs a request whose answer nobody takes, as a real endpoint never sees it."""
+
+    def __init__(self, compute: Callable[[], Any]) -> None:
+        self._compute = compute
+        self._answer: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._answer is None:
+            self._answer = self._compute()
+        return getattr(self._answer, name)
