@@ -244,6 +244,7 @@ def test_artifact_runs_its_handler_with_only_what_was_packaged(
         "CONNECTIONS_ENDPOINT_URL": management_api.url,
         "DYNAMODB_ENDPOINT_URL": moto_endpoint,
         "PUBLISH_WINDOW_SECONDS": "0",
+        "RECONCILE_SETTLE_SECONDS": "0",  # the reconciler's wait for requests in flight: none here
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": stack.REGION,
