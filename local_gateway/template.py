@@ -11,9 +11,6 @@ from typing import Any
 import yaml
 
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "template.yaml"
-# The shapes template.yaml itself uses (tests/stack.py reads them); Template.route_functions() takes any shape.
-FUNCTION_ARN = re.compile(r"\$\{(\w+)\.Arn\}")
-INTEGRATION = re.compile(r"\$\{(\w+)\}")
 SUB_REFERENCE = re.compile(r"\$\{([^!}][^}]*)\}")  # ${Name} or ${Name.Attribute}; ${!Literal} is no reference
 FUNCTION_TYPES = ("AWS::Serverless::Function", "AWS::Lambda::Function")
 INTEGRATION_TYPES = ("AWS::ApiGatewayV2::Integration",)

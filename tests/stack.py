@@ -7,7 +7,7 @@ import re
 from fnmatch import fnmatchcase
 from typing import Any
 
-from local_gateway.template import FUNCTION_ARN, INTEGRATION, Template
+from local_gateway.template import Template
 
 REGION, ACCOUNT, API_ID, STAGE = "us-east-1", "123456789012", "abcdef1234", "prod"
 SUB = re.compile(r"\$\{([\w:.]+)\}")
@@ -77,16 +77,6 @@ def resolve(value: Any, refs: dict[str, str]) -> str:
 
 def functions(template: Template) -> dict[str, dict[str, Any]]:
     return template.of_type(FUNCTION)
-
-
-def route_functions(template: Template) -> dict[str, str]:
-    """Route key -> the logical id of the function its integration invokes."""
-    routes = {}
-    for route in template.of_type("AWS::ApiGatewayV2::Route").values():
-        props = route["Properties"]
-        integration = template.resources[INTEGRATION.search(props["Target"]["Fn::Sub"]).group(1)]
-        routes[props["RouteKey"]] = FUNCTION_ARN.search(integration["Properties"]["IntegrationUri"]["Fn::Sub"]).group(1)
-    return routes
 
 
 def functions_with_event(template: Template, event_type: str) -> list[str]:

@@ -199,7 +199,7 @@ def run_isolated(
 def event_for(logical_id: str) -> tuple[dict[str, Any], int, list[str]]:
     """An event the function handles without computing metrics (psutil's arm64 build cannot load on x86),
     the status it answers, and the frames it posts to X."""
-    routes = {function: route for route, function in stack.route_functions(TEMPLATE).items()}
+    routes = {function: route for route, function in TEMPLATE.route_functions().items()}
     if logical_id == "PublishMetricsFunction":
         return load_event("scheduled"), 200, []  # nobody subscribed: a tick with nothing to push
     if logical_id == "ReconcileFunction":

@@ -81,6 +81,17 @@ def test_take_token_retries_a_transaction_conflict_on_the_connection_item(lambda
     assert faults.injected["UpdateItem"] == 2 and len(backoffs) == 2
 
 
+def test_conflicts_without_end_are_raised_after_eight_attempts_and_nothing_is_applied(lambda_env, faults, backoffs):
+    connected(A)
+    before = connection_item(lambda_env, A)
+    faults.fail("UpdateItem", code="TransactionConflictException", when=on_connection)  # every time
+    body = send(subscribe_live_metrics, A, "analytics:subscribeLiveMetrics")
+    assert body == {"ok": False, "error": "Internal error: the request was not applied; try again"}
+    assert faults.injected["UpdateItem"] == 8 and len(backoffs) == 7  # CONFLICT_ATTEMPTS, a backoff between two
+    assert all(0 <= slept <= 1.0 for slept in backoffs)
+    assert connection_item(lambda_env, A) == before
+
+
 def test_concurrent_joins_from_one_connection_all_succeed(lambda_env, faults, backoffs):
     connected(A)
     dashboards = [f"d{n}" for n in range(12)]

@@ -67,7 +67,7 @@ class SimulatedStack:
     ) -> None:
         self.template = template
         self.refs = stack.local_refs(template, table_name)
-        self.routes = stack.route_functions(template)
+        self.routes = template.route_functions()
         self.dynamodb_url = dynamodb_url
         self.management_url = management_api.url
         self.calls: dict[str, list[tuple[str, str]]] = defaultdict(list)

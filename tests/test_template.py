@@ -92,7 +92,7 @@ def props(logical_id: str) -> dict:
 
 
 def test_template_routes_every_client_event_to_its_own_function():
-    routes = stack.route_functions(TEMPLATE)
+    routes = TEMPLATE.route_functions()
     assert set(routes) == {"$connect", "$disconnect", "$default", *EVENTS}
     assert len(set(routes.values())) == len(routes)
     assert props("WebSocketApi")["ProtocolType"] == "WEBSOCKET"
@@ -112,7 +112,7 @@ def test_template_every_function_handler_is_an_importable_callable():
 
 
 def test_template_integrations_are_lambda_proxies_with_permissions():
-    routes = stack.route_functions(TEMPLATE)
+    routes = TEMPLATE.route_functions()
     permissions = {
         p["Properties"]["FunctionName"]["Ref"]: p["Properties"]
         for p in TEMPLATE.of_type("AWS::Lambda::Permission").values()
@@ -164,7 +164,7 @@ def test_template_publisher_outlives_its_window():
     assert publisher["Timeout"] >= window + 20  # the last tick starts before the window ends; its fan-out finishes
     assert publisher["EventInvokeConfig"]["MaximumRetryAttempts"] == 0
     default_timeout = TEMPLATE.body["Globals"]["Function"]["Timeout"]
-    for logical_id in stack.route_functions(TEMPLATE).values():
+    for logical_id in TEMPLATE.route_functions().values():
         assert props(logical_id).get("Timeout", default_timeout) <= 29  # API Gateway's integration limit
 
 
