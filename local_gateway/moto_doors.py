@@ -4,7 +4,7 @@
   request as for AWS; at botocore's `before-call` (the hook botocore's own Stubber answers at) moto's
   DynamoHandler runs the operation on the serialized parameters, and botocore's JSON parser reads moto's
   answer, modeled error fields included. No signing, no HTTP request built, no retry loop: moto never
-  throttles. About a quarter of the CPU of the wire door (`bench/dynamodb_doors.py`).
+  throttles. About a fifth of the CPU of the wire door (`bench/dynamodb_doors.py`).
 - The wire door: the request goes all the way through botocore's send path (signed, `before-send` hooks, the
   retry loop) and moto's own botocore hook (the one `mock_aws` installs) answers it as the last `before-send`
   hook. Faults injected at botocore's boundary (tests/faults.py) need this path; nothing else does.
@@ -51,9 +51,7 @@ def open_direct_door(client: Any, lock: threading.Lock) -> None:
         handler.body = handler.params = json.loads(params["body"] or b"{}")
         handler.region, handler.current_account = region, account
         handler.headers, handler.querystring, handler.uri_match = {}, {}, {}
-        operation = getattr(handler, camelcase_to_underscores(model.name), None)
-        if operation is None:
-            raise RuntimeError(f"moto does not serve the DynamoDB operation {model.name}")
+        operation = getattr(handler, camelcase_to_underscores(model.name))
         with lock:
             try:
                 status, body = 200, json.dumps(operation().result).encode()
