@@ -321,7 +321,9 @@ async def test_100_clients_x_5_joins_and_10_phantoms_leave_every_count_exact_onc
         )
         load_ended = time.monotonic()
         timeline = [load_started, *(at for at in pushes if load_started <= at <= load_ended), load_ended]
-        assert max(b - a for a, b in itertools.pairwise(timeline)) < 5 * 2.0  # the period is 2 s
+        longest_gap = max(b - a for a, b in itertools.pairwise(timeline))
+        logging.getLogger(__name__).info("load %.1f s, longest push gap %.2f s", load_ended - load_started, longest_gap)
+        assert longest_gap < 5 * 2.0  # the period is 2 s
         await watcher.disconnect()
         await until(lambda: svc.counters.read().subscribers == 0, timeout=60)
         active = len({dashboard for plan in plans + phantom_plans for dashboard in plan})
