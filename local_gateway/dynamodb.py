@@ -71,7 +71,8 @@ class EmbeddedDynamoDB:
         import boto3
 
         # One session for every client handed out: it loads DynamoDB's service model once (a new session took
-        # 0.1 to 0.2 s a client, which the tests paid for each table). Each client keeps its own event hooks.
+        # 0.1 to 0.2 s a client, which the tests paid for each table). Each client keeps its own event hooks;
+        # the session resolves credentials once, when its first client is made.
         with self._session_lock:
             if self._session is None:
                 self._session = boto3.session.Session()

@@ -14,11 +14,12 @@ Both serve the same moto backend as moto's HTTP server, so all three doors see t
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 # The item reads and writes the product sends, whose answers are plain JSON. Everything else (CreateTable, a
 # waiter's DescribeTable, UpdateTimeToLive: answers with timestamps, which moto's serializer formats; a test's
@@ -35,40 +36,54 @@ def through_direct_door(client: Any) -> bool:
 def open_direct_door(client: Any, lock: threading.Lock) -> None:
     from botocore.awsrequest import AWSResponse
     from botocore.parsers import create_parser
-    from moto.core.exceptions import JsonRESTError
-    from moto.core.utils import camelcase_to_underscores
+    from moto.core.exceptions import ServiceException
+    from moto.core.parse import PROTOCOL_PARSERS
+    from moto.core.utils import camelcase_to_underscores, get_service_model
     from moto.dynamodb.responses import DynamoHandler
     from moto.utilities.aws_headers import gen_amzn_requestid_long
+    from werkzeug.exceptions import HTTPException
 
     parser = create_parser("json")
+    moto_model = get_service_model("dynamodb")
     region = client.meta.region_name
-    account = _moto_account(client)
 
     def answer(model: Any, params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]] | None:
         if model.name not in DIRECT_OPERATIONS:
             return None  # on to the wire door
         handler = DynamoHandler()
-        handler.body = handler.params = json.loads(params["body"] or b"{}")
-        handler.region, handler.current_account = region, account
+        # moto's own parser reads the body as its HTTP door does (blobs decoded from base64, for one).
+        parse = PROTOCOL_PARSERS["json"](moto_model.operation_model(model.name), map_type=dict).parse
+        request = {"method": "POST", "values": {}, "headers": {}, "body": params["body"], "url_path": "/"}
+        handler.body = handler.params = parse(cast(Any, {**request, "url_params": {}}))
+        handler.region, handler.current_account = region, _moto_account(client)
         handler.headers, handler.querystring, handler.uri_match = {}, {}, {}
         operation = getattr(handler, camelcase_to_underscores(model.name))
         with lock:
             try:
-                status, body = 200, json.dumps(operation().result).encode()
-            except JsonRESTError as error:  # what moto's HTTP door answers for it, body and status alike
-                status, body = error.code, error.get_body().encode()
+                status, body = 200, json.dumps(operation().result, default=_base64).encode()
+            except HTTPException as error:  # moto's DynamoDB errors: what its HTTP door answers, body and status
+                status, body = error.code or 500, error.get_body().encode()
+            except ServiceException as error:  # moto's newer style, none in DynamoDB yet: the JSON protocol's error
+                status, body = 400, json.dumps({"__type": error.code, "message": error.message}).encode()
         headers = {"x-amzn-requestid": gen_amzn_requestid_long(), "content-type": "application/x-amz-json-1.0"}
         response = {"status_code": status, "headers": headers, "body": body}
         parsed = parser.parse(response, model.output_shape)
         if status >= 300:
             _add_modeled_error_fields(parser, model, response, parsed)
         parsed["ResponseMetadata"]["RetryAttempts"] = 0
-        return AWSResponse(params["url"], status, headers, _Raw(body)), parsed
+        return AWSResponse(params["url"], status, headers, BodyStream(body)), parsed
 
     # Last: a test's before-call observer (tests/test_performance.py counts calls) still sees every call.
     client.meta.events.register_last("before-call.dynamodb", answer)
     open_wire_door(client, lock)
     _DIRECT_CLIENTS.add(client)
+
+
+def _base64(value: Any) -> str:
+    """A binary attribute's bytes, as the JSON protocol carries them (botocore's parser decodes them back)."""
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"{type(value).__name__} in moto's answer is not JSON")
 
 
 def open_wire_door(client: Any, lock: threading.Lock) -> None:
@@ -92,7 +107,8 @@ def open_wire_door(client: Any, lock: threading.Lock) -> None:
 
 
 def _moto_account(client: Any) -> str:
-    """The account moto's HTTP door files this client's requests under: it reads it from the access key."""
+    """The account moto's HTTP door would file this request under, worked out as it does for each request: from
+    MOTO_ACCOUNT_ID, else the client's access key."""
     from moto.dynamodb.responses import DynamoHandler
 
     credentials = client._request_signer._credentials  # the client's own, whatever provided them
@@ -106,13 +122,16 @@ def _moto_account(client: Any) -> str:
 
 def _add_modeled_error_fields(parser: Any, model: Any, response: dict[str, Any], parsed: dict[str, Any]) -> None:
     """What botocore's endpoint adds to an error it parses: the fields of the error's modeled shape (the item
-    of a ConditionalCheckFailedException asked for with ReturnValuesOnConditionCheckFailure)."""
+    of a ConditionalCheckFailedException asked for with ReturnValuesOnConditionCheckFailure). The same steps as
+    botocore's private `Endpoint._add_modeled_error_fields` (botocore 1.44.5), which no public API exposes."""
     shape = model.service_model.shape_for_error_code(parsed.get("Error", {}).get("Code"))
     if shape is not None:
         parsed.update(parser.parse(response, shape))
 
 
-class _Raw:
+class BodyStream:
+    """A whole HTTP body as botocore's AWSResponse reads it (`raw.stream()`)."""
+
     def __init__(self, body: bytes) -> None:
         self._body = body
 

@@ -18,23 +18,15 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
-from local_gateway.moto_doors import through_direct_door
+from local_gateway.moto_doors import BodyStream, through_direct_door
 
 ERROR_TYPE = "com.amazonaws.dynamodb.v20120810#{}"
-
-
-class _Raw:
-    def __init__(self, body: bytes) -> None:
-        self._body = body
-
-    def stream(self, **_: Any) -> Any:
-        yield self._body
 
 
 def aws_response(url: str, status: int, body: dict[str, Any]) -> AWSResponse:
     data = json.dumps(body).encode()
     headers = {"Content-Type": "application/x-amz-json-1.0", "Content-Length": str(len(data))}
-    return AWSResponse(url, status, headers, _Raw(data))
+    return AWSResponse(url, status, headers, BodyStream(data))
 
 
 @dataclass

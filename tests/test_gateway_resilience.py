@@ -269,11 +269,16 @@ async def test_100_clients_x_5_joins_and_10_phantoms_leave_every_count_exact_onc
         stop = threading.Event()
         runs: list[Any] = []
 
+        failures: list[BaseException] = []
+
         def reconcile_meanwhile() -> None:
             # On to the end of the pass under way once stopped: the check after the load makes a whole pass of
             # its own (resuming one begun here, it would only see the connections listed after the cursor).
-            while not (stop.is_set() and runs and runs[-1].finished):
-                runs.append(during.run(200))
+            try:
+                while not (stop.is_set() and runs and runs[-1].finished):
+                    runs.append(during.run(200))
+            except BaseException as error:  # a thread's exception would otherwise only be printed
+                failures.append(error)
 
         meanwhile = threading.Thread(target=reconcile_meanwhile, daemon=True)
         meanwhile.start()
@@ -335,7 +340,8 @@ async def test_100_clients_x_5_joins_and_10_phantoms_leave_every_count_exact_onc
         await until(lambda: len(gateway.gateway.registry) == 0, timeout=60)
         await until(lambda: svc.counters.read().connections == 10, timeout=60)  # every $disconnect has run
         stop.set()
-        await asyncio.to_thread(meanwhile.join)
+        await asyncio.to_thread(meanwhile.join, 120)
+        assert not meanwhile.is_alive() and failures == []
         assert sum(run.visited for run in runs) > 0
         started = time.monotonic()
         # The phantom check over the gateway's own poster, with a grace of 1 s instead of 60 (all are older).
