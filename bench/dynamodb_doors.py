@@ -38,15 +38,22 @@ def _calls(client: Any, table: str, n: int) -> None:
         client.get_item(TableName=table, Key=KEY, ConsistentRead=True)
 
 
-def cpu_ms_per_call(client: Any, table: str, rounds: int = 5) -> float:
-    """CPU of this process (both ends of the HTTP door are in it), median of `rounds`, per call."""
-    _calls(client, table, 20)  # warm: connections, botocore's caches
+def median_cpu_ms(work: Callable[[], Any], repeat: int, warm: int = 10, rounds: int = 5) -> float:
+    """CPU of this process per `work()` (both ends of the HTTP door are in it), after `warm` unmeasured ones
+    (connections, botocore's caches): the median of `rounds` runs of `repeat`."""
+    for _ in range(warm):
+        work()
     samples = []
     for _ in range(rounds):
         started = time.process_time()
-        _calls(client, table, CALLS // 2)
-        samples.append((time.process_time() - started) / CALLS * 1000)
+        for _ in range(repeat):
+            work()
+        samples.append((time.process_time() - started) / repeat * 1000)
     return median(samples)
+
+
+def cpu_ms_per_call(client: Any, table: str) -> float:
+    return median_cpu_ms(lambda: _calls(client, table, 1), CALLS // 2, warm=20) / 2  # two calls a round
 
 
 def product_calls(client: Any, table_name: str) -> list[tuple[str, str, float]]:
@@ -92,17 +99,12 @@ def product_calls(client: Any, table_name: str) -> list[tuple[str, str, float]]:
     client.meta.events.register("before-call.dynamodb", count)  # before the door, which answers last
     figures = []
     for label, call in shapes:
-        for _ in range(10):
+        for _ in range(10):  # warm, and the first join of the room (which also counts a new active dashboard)
             call()
         requests.clear()
-        samples = []
-        for _ in range(5):
-            started = time.process_time()
-            for _ in range(CALLS // 10):
-                call()
-            samples.append((time.process_time() - started) / (CALLS // 10) * 1000)
-        per_call = ", ".join(f"{n / (CALLS // 10 * 5):g} {name}" for name, n in sorted(requests.items()))
-        figures.append((label, per_call, median(samples)))
+        ms = median_cpu_ms(call, CALLS // 10, warm=0)
+        calls = 5 * (CALLS // 10)
+        figures.append((label, ", ".join(f"{n / calls:g} {name}" for name, n in sorted(requests.items())), ms))
     client.meta.events.unregister("before-call.dynamodb", count)
     return figures
 

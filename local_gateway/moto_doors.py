@@ -53,10 +53,19 @@ def open_direct_door(client: Any, lock: threading.Lock) -> None:
         handler = DynamoHandler()
         # moto's own parser reads the body as its HTTP door does (blobs decoded from base64, for one).
         parse = PROTOCOL_PARSERS["json"](moto_model.operation_model(model.name), map_type=dict).parse
-        request = {"method": "POST", "values": {}, "headers": {}, "body": params["body"], "url_path": "/"}
-        handler.body = handler.params = parse(cast(Any, {**request, "url_params": {}}))
-        handler.region, handler.current_account = region, _moto_account(client)
-        handler.headers, handler.querystring, handler.uri_match = {}, {}, {}
+        request = {
+            "method": "POST",
+            "values": {},
+            "headers": {},
+            "body": params["body"],
+            "url_path": "/",
+            "url_params": {},
+        }
+        handler.body = handler.params = parse(cast(Any, request))
+        handler.region, handler.querystring, handler.uri_match = region, {}, {}
+        # The account, as moto's HTTP door works it out for each request: MOTO_ACCOUNT_ID, else the access key.
+        handler.headers = {"Authorization": f"AWS4-HMAC-SHA256 Credential={_access_key(client)}/"}
+        handler.current_account = handler.get_current_account()
         operation = getattr(handler, camelcase_to_underscores(model.name))
         with lock:
             try:
@@ -106,18 +115,9 @@ def open_wire_door(client: Any, lock: threading.Lock) -> None:
     client.meta.events.register_last("before-send.dynamodb", serve)
 
 
-def _moto_account(client: Any) -> str:
-    """The account moto's HTTP door would file this request under, worked out as it does for each request: from
-    MOTO_ACCOUNT_ID, else the client's access key."""
-    from moto.dynamodb.responses import DynamoHandler
-
+def _access_key(client: Any) -> str:
     credentials = client._request_signer._credentials  # the client's own, whatever provided them
-    access_key = credentials.access_key if credentials is not None else ""
-    handler = DynamoHandler()
-    handler.querystring = {}
-    handler.headers = {"Authorization": f"AWS4-HMAC-SHA256 Credential={access_key}/"}
-    account: str = handler.get_current_account()
-    return account
+    return credentials.access_key if credentials is not None else ""
 
 
 def _add_modeled_error_fields(parser: Any, model: Any, response: dict[str, Any], parsed: dict[str, Any]) -> None:
