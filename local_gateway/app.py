@@ -82,7 +82,14 @@ class Gateway:
         self.system_invoker = FunctionInvoker(self.registry, timeout, SYSTEM_THREADS, "system")
         cap = AddressCap(settings.max_connections_per_address)  # both fronts together
         self.socketio = SocketIOFront(
-            self.registry, self.invoker, routes, settings.cors_allowed_origins, self.stage, settings.event_backlog, cap
+            self.registry,
+            self.invoker,
+            routes,
+            settings.cors_allowed_origins,
+            self.stage,
+            settings.event_backlog,
+            cap,
+            settings.socketio_connect_timeout_seconds,
         )
         limits = Limits(settings.idle_timeout_seconds, settings.max_connection_seconds)
         self.apigw = ApiGatewayFront(

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from local_gateway.handshakes import CONNECT_TIMEOUT_SECONDS
 from shared.config import ConfigError, read_number, read_optional
 from shared.contract import IDLE_TIMEOUT_SECONDS, MAX_CONNECTION_SECONDS
 
@@ -19,6 +20,7 @@ EVENT_BACKLOG = "EVENT_BACKLOG"
 APIGW_IDLE_TIMEOUT_SECONDS = "APIGW_IDLE_TIMEOUT_SECONDS"
 APIGW_MAX_CONNECTION_SECONDS = "APIGW_MAX_CONNECTION_SECONDS"
 MAX_CONNECTIONS_PER_ADDRESS = "MAX_CONNECTIONS_PER_ADDRESS"
+SOCKETIO_CONNECT_TIMEOUT_SECONDS = "SOCKETIO_CONNECT_TIMEOUT_SECONDS"
 
 
 def _port(environ: Mapping[str, str]) -> int:
@@ -44,6 +46,8 @@ class GatewaySettings:
     event_backlog: int = 16
     # Open connections one client address may hold, Socket.IO and /{stage} together; beyond: refused.
     max_connections_per_address: int = 1000
+    # An Engine.IO session without a Socket.IO connection is closed after this long (Socket.IO's connectTimeout).
+    socketio_connect_timeout_seconds: float = CONNECT_TIMEOUT_SECONDS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -61,4 +65,7 @@ class GatewaySettings:
             max_connection_seconds=read_number(environ, APIGW_MAX_CONNECTION_SECONDS, MAX_CONNECTION_SECONDS, 0.1),
             event_backlog=int(read_number(environ, EVENT_BACKLOG, 16, 1)),
             max_connections_per_address=int(read_number(environ, MAX_CONNECTIONS_PER_ADDRESS, 1000, 1)),
+            socketio_connect_timeout_seconds=read_number(
+                environ, SOCKETIO_CONNECT_TIMEOUT_SECONDS, CONNECT_TIMEOUT_SECONDS, 0.1
+            ),
         )

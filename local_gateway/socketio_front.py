@@ -18,6 +18,7 @@ import socketio
 
 from local_gateway import apigw
 from local_gateway.apigw import ConnectionInfo
+from local_gateway.handshakes import CONNECT_TIMEOUT_SECONDS, Handshakes, client_address
 from local_gateway.lanes import DROPPED, Lane
 from local_gateway.origins import origin_policy
 from local_gateway.registry import AddressCap, Connection, ConnectionRegistry
@@ -79,6 +80,7 @@ class SocketIOFront:
         stage: str,
         backlog: int = DEFAULT_BACKLOG,
         cap: AddressCap | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
     ) -> None:
         self.registry = registry
         self.cap = cap or AddressCap(2**31)
@@ -101,6 +103,7 @@ class SocketIOFront:
         # flight, one running, the backlog waiting and the backlog's worth of refusals.
         self.inflow = Inflow(2 * backlog + 1)
         screen_messages(self.server, self.inflow, self._hung_up)
+        self.handshakes = Handshakes(self.server, self.cap.limit, connect_timeout)
 
     def connection_id(self, sid: str) -> str | None:
         return self._by_sid.get(sid)
@@ -122,7 +125,7 @@ class SocketIOFront:
             query.update({k: v for k, v in auth.items() if isinstance(k, str) and isinstance(v, str)})
         info = ConnectionInfo(
             connection_id=new_connection_id(),
-            source_ip=(environ.get("asgi.scope", {}).get("client") or ("127.0.0.1",))[0],
+            source_ip=client_address(environ),
             user_agent=headers.get("User-Agent", ""),
             domain_name=headers.get("Host", "localhost"),
             stage=self.stage,
@@ -143,6 +146,7 @@ class SocketIOFront:
         self.registry.add(Connection(info, SocketIOEndpoint(self.server, sid)))
         self._by_sid[sid] = info.connection_id
         self._lanes[sid] = Lane(self.backlog)
+        self.handshakes.connected(self.server.manager.eio_sid_from_sid(sid, "/"))
         # Connection ids are what the Management API addresses: DEBUG only, as they are not for every eye.
         logger.info("connected (%d open)", len(self.registry))
         logger.debug("connected %s", info.connection_id)
@@ -151,6 +155,7 @@ class SocketIOFront:
         address = self._addresses.pop(sid, None)
         if address is not None:
             self.cap.release(address)
+            self.handshakes.left(self.server.manager.eio_sid_from_sid(sid, "/"))
         connection_id = self._by_sid.pop(sid, None)
         lane = self._lanes.pop(sid, None)
         if lane is not None:

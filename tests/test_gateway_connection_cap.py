@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import time
+import urllib.request
 
 import pytest
 import socketio
@@ -10,7 +13,7 @@ import websockets
 
 from local_gateway.settings import GatewaySettings
 from shared.config import ConfigError
-from tests.support import RunningGateway
+from tests.support import RunningGateway, http_status
 
 TOO_MANY = {"message": "Too many connections from this address"}
 
@@ -67,5 +70,64 @@ async def test_connections_beyond_the_cap_per_address_are_refused_on_both_fronts
         assert await third.call("analytics:requestLiveMetrics", timeout=10) == {"ok": True}
         await second.disconnect()
         await third.disconnect()
+    finally:
+        gateway.stop()
+
+
+async def engineio_session(gateway: RunningGateway) -> websockets.ClientConnection:
+    """An Engine.IO session over WebSocket, its open packet read: no Socket.IO connection (yet)."""
+    ws = await websockets.connect(gateway.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket")
+    assert str(await ws.recv()).startswith("0{")
+    return ws
+
+
+async def closed_at(ws: websockets.ClientConnection, at_most: float) -> float:
+    """When the server ends the session (monotonic): Engine.IO's close packet (on which every client closes) or
+    the socket's end; pings are not answered, and none comes before 25 s."""
+    async with asyncio.timeout(at_most):
+        try:
+            while await ws.recv() != "1":
+                pass
+        except websockets.ConnectionClosed:
+            pass
+    await ws.close()
+    return time.monotonic()
+
+
+async def test_engineio_sessions_without_a_socketio_connection_end_after_the_connect_timeout_and_are_capped():
+    timeout = 1.5
+    gateway = RunningGateway(
+        MAX_CONNECTIONS_PER_ADDRESS="2", SOCKETIO_CONNECT_TIMEOUT_SECONDS=str(timeout), METRICS_INTERVAL_SECONDS="30"
+    ).start()
+    handshakes = gateway.gateway.socketio.handshakes
+    try:
+        opened = time.monotonic()
+        idle = [await engineio_session(gateway), await engineio_session(gateway)]
+        assert handshakes.waiting("127.0.0.1") == 2
+        # A third handshake while two wait: refused by Engine.IO, before any session or function call; over
+        # WebSocket as ASGI refuses an upgrade (403), over polling with Engine.IO's 401 and the reason.
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await engineio_session(gateway)
+        assert refused.value.response.status_code == 403
+        polling = urllib.request.Request(f"{gateway.url}/socket.io/?EIO=4&transport=polling")
+        status, _, body = await asyncio.to_thread(http_status, polling)
+        assert (status, json.loads(body)) == (401, TOO_MANY["message"])
+        for ws in idle:  # ended by the server although they would answer pings (the first comes after 25 s)
+            assert await closed_at(ws, timeout + 5) - opened >= timeout
+        assert handshakes.waiting("127.0.0.1") == 0 and len(gateway.gateway.registry) == 0
+        # A Socket.IO client connects at once: it no longer waits, and outlives the timeout.
+        client = await socketio_client(gateway.url)
+        assert handshakes.waiting("127.0.0.1") == 0
+        await asyncio.sleep(timeout + 0.5)
+        assert await client.call("analytics:requestLiveMetrics", timeout=10) == {"ok": True}
+        # A session that leaves its namespace and keeps the socket waits again, and is ended in its turn.
+        leaving = await engineio_session(gateway)
+        await leaving.send("40")
+        assert str(await leaving.recv()).startswith("40{")
+        await leaving.send("41")
+        left = time.monotonic()
+        assert await closed_at(leaving, timeout + 5) - left > timeout / 2
+        assert len(gateway.gateway.registry) == 1  # the client's; the leaver's $disconnect ran
+        await client.disconnect()
     finally:
         gateway.stop()

@@ -157,6 +157,7 @@ def test_gateway_uses_the_dynamodb_endpoint_it_is_given(moto_endpoint):
         {"LOCAL_POSTER": "carrier-pigeon"},
         # The functions' own settings, read by shared/config.py: checked before the gateway serves.
         {"METRICS_INTERVAL_SECONDS": "abc"},
+        {"METRICS_INTERVAL_SECONDS": "nan"},
         {"SOCKETIO_PING_INTERVAL_SECONDS": "0"},
         {"RATE_LIMIT_BURST": "-1"},
     ],
