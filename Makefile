@@ -60,10 +60,11 @@ lint: $(INSTALLED)
 # REQUIRE_SAM_BUILD: the artifact tests fail, never skip, when the build is missing or stale.
 # TEST_WORKERS: pytest-xdist processes, two per core by default (much of the suite waits on servers, timers and
 # subprocesses: on 2 cores, 4 workers took 2 min 42 s where 2 took 3 min 31 s); a module's tests stay on one
-# worker (loadscope), so each module's gateway starts once. TEST_WORKERS=0 runs everything in this one process.
+# worker (loadscope), so each module's gateway starts once, and modules are handed out in the order conftest.py
+# gives them (load tests first). TEST_WORKERS=0 runs everything in this one process.
 TEST_WORKERS ?= $(shell python3 -c 'import os; print(2 * (os.cpu_count() or 1))')
 test: $(INSTALLED) $(JS_INSTALLED) $(PAGE_INSTALLED) browser lint validate build
-	REQUIRE_SAM_BUILD=1 CHROMIUM=$(CHROMIUM) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope
+	REQUIRE_SAM_BUILD=1 CHROMIUM=$(CHROMIUM) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # The SAM stack (issue 3). SAM CLI lives in a virtualenv of its own: it pins its own boto3 and friends.
 SAM_VENV := .venv-sam

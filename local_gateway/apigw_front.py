@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("local_gateway")
 
 MESSAGE_TOO_BIG = 1009
+UNSUPPORTED_DATA = 1003  # API Gateway's answer to a binary frame
 GOING_AWAY = 1001
 NORMAL_CLOSURE = 1000
 
@@ -157,14 +158,17 @@ class ApiGatewayFront:
                 return "Client closed"
             if message["type"] == "websocket.disconnect":
                 return "Client closed"
-            text, data = message.get("text"), message.get("bytes")
-            size = len(text.encode()) if text is not None else len(data or b"")
+            text = message.get("text")
+            if text is None:  # API Gateway takes text frames only: a binary one ends the connection
+                await endpoint.close(UNSUPPORTED_DATA, "Binary frames are not supported")
+                return "Binary frame"
             # A browser sends each message as one frame: past 32 KB it is an oversized frame.
+            size = len(text.encode())
             if size > limits.max_frame_bytes or size > limits.max_message_bytes:
                 await endpoint.close(MESSAGE_TOO_BIG, "Message too big")
                 return "Message too big"
             info.last_active_at = time.time()
-            await self._message(endpoint, info, text if text is not None else (data or b"").decode("latin-1"))
+            await self._message(endpoint, info, text)
 
     def select_route(self, body: str) -> str:
         """`$request.body.action`: the route whose key it names, else `$default`."""

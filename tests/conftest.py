@@ -20,6 +20,19 @@ FAKE_AWS = {
 }
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules holding a load test first, then the rest by number of tests (what xdist's loadscope does by itself;
+    `make test` turns that off so that this order holds): a long test handed out last keeps one worker busy
+    after the others are done."""
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    ordered = sorted(
+        modules.values(), key=lambda tests: (not any(t.get_closest_marker("load") for t in tests), -len(tests))
+    )
+    items[:] = [item for tests in ordered for item in tests]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def fake_aws_credentials() -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in [*FAKE_AWS, "AWS_PROFILE"]}

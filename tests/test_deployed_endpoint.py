@@ -262,6 +262,16 @@ async def test_frames_beyond_32_kb_close_the_connection_with_1009():
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
 
 
+async def test_a_binary_frame_closes_the_connection_with_1003_and_reaches_no_function():
+    with running() as gateway:
+        async with json_client(gateway) as websocket:
+            await websocket.send(json.dumps({"action": "analytics:requestLiveMetrics"}).encode())  # bytes: binary
+            with pytest.raises(ConnectionClosed) as closed:
+                await receive(websocket)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1003
+        await until(lambda: len(gateway.gateway.registry) == 0)
+
+
 async def test_idle_connections_are_closed_after_the_idle_timeout():
     with running(APIGW_IDLE_TIMEOUT_SECONDS="1") as gateway:
         started = time.monotonic()  # before the handshake: its last step is the connection's last activity

@@ -129,7 +129,7 @@ async def test_gateway_serves_requests_with_either_local_poster(mode):
         client = socketio.AsyncClient(reconnection=False)
         pushes: list = []
         client.on("analytics:liveMetrics", pushes.append)
-        await client.connect(gateway.url, transports=["websocket"])
+        await client.connect(gateway.url, transports=["websocket"], wait_timeout=10)
         assert await client.call("analytics:requestLiveMetrics") == {"ok": True}
         assert len(pushes) == 1 and pushes[0][0]["name"] == "Active Users"
         await client.disconnect()

@@ -144,6 +144,7 @@ def test_a_join_in_flight_during_the_first_look_is_not_healed_into_drift(lambda_
     assert lambda_env.counters.read().active_dashboards == 1
 
 
+@pytest.mark.load
 def test_counts_are_exact_after_a_load_whose_connections_vanish_without_disconnect(lambda_env, management_api):
     """60 connections x 5 joins at once; then every one vanishes without $disconnect: half expire (their items
     remain until TTL), half have been deleted by TTL already. One whole pass makes every count exact."""
