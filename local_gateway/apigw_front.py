@@ -23,6 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from local_gateway import apigw
 from local_gateway.apigw import ConnectionInfo
 from local_gateway.invoker import FunctionFailed
+from local_gateway.origins import origin_check
 from local_gateway.registry import AddressCap, Connection, ConnectionRegistry
 from local_gateway.socketio_front import new_connection_id
 from shared.contract import MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
@@ -81,9 +82,11 @@ class ApiGatewayFront:
         stage: str,
         limits: Limits,
         cap: AddressCap | None = None,
+        cors_allowed_origins: str | list[str] = "*",
     ) -> None:
         self.registry = registry
         self.cap = cap or AddressCap(2**31)
+        self.origin_allowed = origin_check(cors_allowed_origins)
         self.invoker = invoker
         self.routes = routes
         self.route_responses = route_responses
@@ -92,6 +95,10 @@ class ApiGatewayFront:
 
     async def serve(self, websocket: WebSocket) -> None:
         if websocket.path_params.get("stage") != self.stage:
+            await websocket.send_denial_response(PlainTextResponse("Forbidden", status_code=403))
+            return
+        if not self._origin_allowed(websocket):  # before $connect, as the Socket.IO front's handshake
+            logger.info("upgrade refused: a web page of another origin")
             await websocket.send_denial_response(PlainTextResponse("Forbidden", status_code=403))
             return
         address = websocket.client.host if websocket.client else "127.0.0.1"
@@ -103,6 +110,13 @@ class ApiGatewayFront:
             await self._serve(websocket, address)
         finally:
             self.cap.release(address)
+
+    def _origin_allowed(self, websocket: WebSocket) -> bool:
+        origin = websocket.headers.get("origin")
+        if origin is None or self.origin_allowed is None:
+            return True
+        scheme = "https" if websocket.url.scheme == "wss" else "http"
+        return self.origin_allowed(origin, f"{scheme}://{websocket.headers.get('host', '')}")
 
     async def _serve(self, websocket: WebSocket, address: str) -> None:
         headers = {name.title(): value for name, value in websocket.headers.items()}

@@ -93,7 +93,14 @@ class Gateway:
         )
         limits = Limits(settings.idle_timeout_seconds, settings.max_connection_seconds)
         self.apigw = ApiGatewayFront(
-            self.registry, self.invoker, routes, route_response_keys(source), self.stage, limits, cap
+            self.registry,
+            self.invoker,
+            routes,
+            route_response_keys(source),
+            self.stage,
+            limits,
+            cap,
+            settings.cors_allowed_origins,
         )
         # The credentials the functions sign with, known once the environment has started.
         self.verifier = SignatureVerifier()

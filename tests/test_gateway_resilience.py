@@ -15,6 +15,7 @@ from typing import Any
 import jwt
 import pytest
 import socketio
+import websockets
 
 from shared.counters import Counts
 from shared.reconciler import Reconciler
@@ -216,6 +217,17 @@ def polling_handshake(url: str, origin: str) -> tuple[int, str | None]:
         return error.code, error.headers.get("Access-Control-Allow-Origin")
 
 
+async def stage_upgrade(url: str, origin: str | None) -> int:
+    """The status of a `/prod` WebSocket upgrade sent with `origin` (None: no Origin, as clients that are not
+    browsers): 101 when it connects."""
+    headers = {} if origin is None else {"Origin": origin}
+    try:
+        async with websockets.connect(url.replace("http", "ws") + "/prod", additional_headers=headers):
+            return 101
+    except websockets.InvalidStatus as refused:
+        return refused.response.status_code
+
+
 async def test_cors_allows_the_configured_origins_and_refuses_the_others():
     allowed = "https://dashboards.example.com"
     with running(CORS_ALLOWED_ORIGINS=f"{allowed}, http://localhost:3000") as gateway:
@@ -239,5 +251,11 @@ async def test_cors_allows_only_this_machines_pages_by_default_and_star_when_ask
             await socketio.AsyncClient(reconnection=False).connect(
                 gateway.url, transports=["websocket"], headers={"Origin": "https://anywhere.example.org"}
             )
+        # The /{stage} front keeps the same pages out, before $connect (API Gateway checks no Origin).
+        assert [await stage_upgrade(gateway.url, local) for local in (None, "http://localhost:3000", gateway.url)] == [
+            101
+        ] * 3
+        assert await stage_upgrade(gateway.url, "https://anywhere.example.org") == 403
     with running(CORS_ALLOWED_ORIGINS="*") as gateway:
         assert polling_handshake(gateway.url, "https://anywhere.example.org") == (200, "https://anywhere.example.org")
+        assert await stage_upgrade(gateway.url, "https://anywhere.example.org") == 101
