@@ -23,16 +23,16 @@ Delivery = tuple[str, bytes | None]  # (connection id, frame); None closes the c
 _outbox = threading.local()
 
 
-def run_collecting(handler: Callable[..., Any], *args: Any) -> tuple[Any, list[Delivery]]:
-    """Run a handler in this worker thread, collecting its single posts for the gateway to send on return.
+def run_collecting(deliveries: list[Delivery], handler: Callable[..., Any], *args: Any) -> Any:
+    """Run a handler in this worker thread, collecting its single posts into `deliveries` for the gateway to send
+    once it has returned, raised or timed out.
 
     The gateway sends them on the event loop before it answers the event, so a push still precedes its ack
     (route response), and the handler's thread never waits for the loop.
     """
-    deliveries: list[Delivery] = []
     _outbox.deliveries = deliveries
     try:
-        return handler(*args), deliveries
+        return handler(*args)
     finally:
         _outbox.deliveries = None
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from local_gateway.apigw import LambdaContext
-from local_gateway.inprocess import deliver, run_collecting
+from local_gateway.inprocess import Delivery, deliver, run_collecting
 from local_gateway.registry import ConnectionRegistry
 from shared.services import Services, bound_services
 
@@ -50,23 +50,29 @@ class FunctionInvoker:
             if not started.done():
                 started.set_result(None)
 
-        def run() -> tuple[Any, list[Any]]:
+        deliveries: list[Delivery] = []
+
+        def run() -> Any:
             # The timeout counts from here, as Lambda's does: waiting for a free thread is not running.
             loop.call_soon_threadsafe(mark_started)
             with bound_services(self.services):
-                return run_collecting(handler, event, context)
+                return run_collecting(deliveries, handler, event, context)
 
         running = loop.run_in_executor(self.executor, run)
         try:
             await asyncio.wait({started, running}, return_when=asyncio.FIRST_COMPLETED)
-            result, deliveries = await asyncio.wait_for(running, self.timeout_seconds)
+            result = await asyncio.wait_for(running, self.timeout_seconds)
         except TimeoutError:
             if log_failure:
                 logger.error("function %s timed out after %ss", name, self.timeout_seconds)
+            # What it posted before Lambda would have stopped it has reached its clients in AWS; it runs on here,
+            # but what it posts from now on is not sent.
+            await deliver(self.registry, list(deliveries))
             raise FunctionFailed(name) from None
         except Exception as error:
             if log_failure:
                 logger.exception("function %s raised", name)
+            await deliver(self.registry, deliveries)  # posted before it raised: delivered in AWS too
             raise FunctionFailed(name) from error
         await deliver(self.registry, deliveries)  # its own posts precede its answer, as in AWS
         return result

@@ -8,7 +8,7 @@ import contextlib
 import json
 import shutil
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,10 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from shared.contract import METRIC_NAMES
+from local_gateway.invoker import Handler
+from shared.codec import encode_server_frame
+from shared.contract import ERROR, METRIC_NAMES
+from shared.services import services
 from shared.validation import ID_RULE
 from tests.support import RunningGateway, contract_validator, http_status, running_gateway, signed_request
 
@@ -219,6 +222,42 @@ async def test_posting_to_a_connection_during_its_connect_answers_410():
         finally:
             front.routes["$connect"] = original
     assert during == [410]
+
+
+async def test_what_a_function_posted_before_it_failed_reaches_the_client_as_in_aws():
+    """In AWS each post is delivered when the Management API answers it: a function that raises or times out
+    afterwards does not take it back. (The gateway sends a function's posts once it ends: they used to be dropped
+    when it failed.)"""
+    with running() as gateway:
+        front = gateway.gateway.apigw
+        originals = dict(front.routes)
+        told = {"message": "posted before the failure", "event": "analytics:joinDashboard"}
+
+        def post_then(failure: Callable[[], None]) -> Handler:
+            def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+                services().poster().post(event["requestContext"]["connectionId"], encode_server_frame(ERROR, told))
+                failure()
+                return {"statusCode": 200, "body": "{}"}
+
+            return handler
+
+        def raises() -> None:
+            raise RuntimeError("boom")
+
+        def outlives_its_timeout() -> None:
+            time.sleep(gateway.gateway.invoker.timeout_seconds + 0.5)
+
+        front.routes["analytics:joinDashboard"] = post_then(raises)
+        front.routes["analytics:leaveDashboard"] = post_then(outlives_its_timeout)
+        gateway.gateway.invoker.timeout_seconds = 1.0
+        try:
+            async with json_client(gateway) as websocket:
+                for action in ("analytics:joinDashboard", "analytics:leaveDashboard"):
+                    await websocket.send(json.dumps({"action": action, "data": "ops"}))
+                    assert await receive(websocket) == {"event": ERROR, "data": told}
+                    assert (await receive(websocket))["message"] == "Internal server error"
+        finally:
+            front.routes.update(originals)
 
 
 async def test_a_failing_function_gives_api_gateways_internal_server_error_frame():
