@@ -1,5 +1,6 @@
-"""What the handlers get locally: their configuration, built here and passed in (the process environment is
-read, never written), and a DynamoDB with the template's table."""
+"""What the handlers get locally: their configuration, built here and passed in, and a DynamoDB with the
+template's table. The process environment is read; the one thing written to it is local AWS credentials and a
+region where it has none (ensure_local_credentials: boto3's chain finds them there for every client)."""
 
 from __future__ import annotations
 

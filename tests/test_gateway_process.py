@@ -147,6 +147,19 @@ def test_gateway_uses_the_dynamodb_endpoint_it_is_given(moto_endpoint):
     assert os.environ.get("DYNAMODB_ENDPOINT_URL") is None
 
 
+def test_the_gateway_writes_nothing_to_the_process_environment_that_has_credentials():
+    """Its functions' configuration is passed in; only credentials and a region are written where none are set
+    (there are, here: conftest's)."""
+    before = dict(os.environ)
+    gateway = RunningGateway(METRICS_INTERVAL_SECONDS="30").start()
+    try:
+        assert urllib.request.urlopen(f"{gateway.url}/health", timeout=10).status == 200
+        assert dict(os.environ) == before
+    finally:
+        gateway.stop()
+    assert dict(os.environ) == before
+
+
 @pytest.mark.parametrize(
     "environment",
     [
@@ -167,7 +180,7 @@ def test_bad_configuration_is_one_clear_line_and_a_non_zero_exit(environment):
     finished = subprocess.run(
         [sys.executable, "-m", "local_gateway"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
-    assert finished.returncode != 0
+    assert finished.returncode == 2
     lines = (finished.stdout + finished.stderr).strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("local_gateway: bad configuration: "), lines
     assert next(iter(environment)) in lines[0]
@@ -239,7 +252,7 @@ def run_to_exit(**environment: str) -> tuple[int, list[str], float]:
 def test_an_unreachable_dynamodb_endpoint_is_one_clear_line_and_a_non_zero_exit():
     endpoint = f"http://127.0.0.1:{free_port()}"  # nobody listens there
     status, lines, took = run_to_exit(DYNAMODB_ENDPOINT_URL=endpoint)
-    assert status != 0 and took < 20
+    assert status == 1 and took < 20
     assert lines == [f"local_gateway: DynamoDB at {endpoint} does not answer (EndpointConnectionError)"]
 
 
@@ -251,5 +264,5 @@ def test_the_gateway_says_it_is_on_only_once_its_port_is_bound():
         taken.listen()
         port = taken.getsockname()[1]
         status, lines, _ = run_to_exit(PORT=str(port))
-    assert status != 0
+    assert status == 1
     assert len(lines) == 1 and lines[0].startswith(f"local_gateway: cannot listen on 127.0.0.1:{port}: "), lines

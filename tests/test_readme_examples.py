@@ -68,3 +68,37 @@ async def test_readme_example_runs_as_pasted(example_gateway, language, code):
         assert "'name': 'Active Users'" in output  # the pushes printed
     else:
         assert "{ ok: true }" in output and "Active Users" in output  # the ack, and console.table of a push
+
+
+# A row of a settings table: the variables in its first cell, the default in its last.
+SETTING_ROW = re.compile(r"^\| ((?:`[A-Z_]+`(?:, )?)+) \|.*\| ([^|]+) \|$", re.MULTILINE)
+NUMBER = re.compile(r"\d+(\.\d+)?")
+
+
+def documented_number_defaults() -> dict[str, str]:
+    """Each setting whose README default is a plain number (`20, 40` for a row of two): {name: number}."""
+    found: dict[str, str] = {}
+    for names, cell in SETTING_ROW.findall((ROOT / "README.md").read_text()):
+        stated = [value.strip() for value in cell.split(";")[0].split("(")[0].split(",")]
+        for name, value in zip(re.findall(r"`([A-Z_]+)`", names), stated, strict=False):
+            if NUMBER.fullmatch(value):
+                found[name] = value
+    return found
+
+
+def test_the_readmes_number_defaults_are_the_codes():
+    """Setting a variable to the default the README states changes nothing, and to another value changes what
+    the gateway or the functions read: the README's default is the code's, and the variable is read."""
+    from local_gateway.settings import GatewaySettings
+    from shared.config import Config
+
+    def read(environ: dict[str, str]) -> tuple[object, object]:
+        return GatewaySettings.from_env(environ), Config.from_env(environ)
+
+    base = {"TABLE_NAME": "readme"}
+    defaults = documented_number_defaults()
+    assert {"METRICS_INTERVAL_SECONDS", "RATE_LIMIT_BURST", "SOCKETIO_CONNECT_TIMEOUT_SECONDS", "PORT"} <= set(defaults)
+    for name, value in defaults.items():
+        assert read({**base, name: value}) == read(base), f"{name}: the README's default {value} is not the code's"
+        other = str(float(value) + 1)
+        assert read({**base, name: other}) != read(base), f"{name} is read by neither the gateway nor the functions"
