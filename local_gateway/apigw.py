@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,7 @@ API_ID = "local"
 STAGE = "local"
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
+NO_STATUS = 1005  # a close frame without a status code
 
 
 @dataclass
@@ -50,12 +52,39 @@ def _request_context(info: ConnectionInfo, route_key: str, event_type: str, **ex
     return context
 
 
-def connect_event(info: ConnectionInfo, headers: dict[str, str], query: dict[str, str]) -> dict[str, Any]:
+def header_name(name: str) -> str:
+    """A header's name as clients write it (ASGI hands them over lowercased): `Sec-WebSocket-Key`, `User-Agent`."""
+    return "-".join("WebSocket" if part == "websocket" else part.capitalize() for part in name.lower().split("-"))
+
+
+def request_headers(raw: Iterable[tuple[str, str]], source_ip: str, port: int, scheme: str) -> list[tuple[str, str]]:
+    """The upgrade request's headers as API Gateway hands them on: the client's, and the ones its front adds."""
+    trace = f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
+    added = {"X-Amzn-Trace-Id": trace, "X-Forwarded-For": source_ip, "X-Forwarded-Port": str(port)}
+    added["X-Forwarded-Proto"] = scheme
+    named = [(header_name(name), value) for name, value in raw if header_name(name) not in added]
+    return [*named, *added.items()]
+
+
+def _single_and_multi(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    single: dict[str, str] = {}
+    multi: dict[str, list[str]] = {}
+    for name, value in pairs:
+        single[name] = value  # the last, as API Gateway's single-value map keeps
+        multi.setdefault(name, []).append(value)
+    return single, multi
+
+
+def connect_event(
+    info: ConnectionInfo, headers: Iterable[tuple[str, str]], query: Iterable[tuple[str, str]]
+) -> dict[str, Any]:
+    single_headers, multi_headers = _single_and_multi(headers)
+    single_query, multi_query = _single_and_multi(query)
     return {
-        "headers": headers,
-        "multiValueHeaders": {name: [value] for name, value in headers.items()},
-        "queryStringParameters": query or None,
-        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} or None,
+        "headers": single_headers,
+        "multiValueHeaders": multi_headers,
+        "queryStringParameters": single_query or None,
+        "multiValueQueryStringParameters": multi_query or None,
         "requestContext": _request_context(info, "$connect", "CONNECT"),
         "isBase64Encoded": False,
     }
@@ -69,12 +98,14 @@ def message_event(info: ConnectionInfo, route_key: str, body: str) -> dict[str, 
     }
 
 
-def disconnect_event(info: ConnectionInfo, reason: str) -> dict[str, Any]:
+def disconnect_event(info: ConnectionInfo, reason: str, status_code: int = NO_STATUS) -> dict[str, Any]:
+    """`status_code`: the WebSocket close code, the closing side's (1005 when the close carried none or the
+    front cannot know it, as Engine.IO's)."""
     return {
         "headers": {"Host": info.domain_name, "x-api-key": "", "x-restapi": ""},
         "multiValueHeaders": {},
         "requestContext": _request_context(
-            info, "$disconnect", "DISCONNECT", disconnectStatusCode=1005, disconnectReason=reason
+            info, "$disconnect", "DISCONNECT", disconnectStatusCode=status_code, disconnectReason=reason
         ),
         "isBase64Encoded": False,
     }

@@ -119,45 +119,56 @@ class ApiGatewayFront:
         return self.origin_allowed(origin, f"{scheme}://{websocket.headers.get('host', '')}")
 
     async def _serve(self, websocket: WebSocket, address: str) -> None:
-        headers = {name.title(): value for name, value in websocket.headers.items()}
-        query = dict(websocket.query_params)
+        server = websocket.scope.get("server") or ("127.0.0.1", 0)
+        raw = ((name.decode("latin-1"), value.decode("latin-1")) for name, value in websocket.headers.raw)
+        headers = apigw.request_headers(raw, address, server[1], "https" if websocket.url.scheme == "wss" else "http")
+        named = dict(headers)
         info = ConnectionInfo(
             connection_id=new_connection_id(),
             source_ip=address,
-            user_agent=headers.get("User-Agent", ""),
-            domain_name=headers.get("Host", "localhost"),
+            user_agent=named.get("User-Agent", ""),
+            domain_name=named.get("Host", "localhost"),
             stage=self.stage,
         )
-        status = await self._connect(info, headers, query)
+        status, answered = await self._connect(info, headers, websocket.query_params.multi_items())
         if not 200 <= status < 300:
             logger.info("upgrade refused (%s)", status)
             await websocket.send_denial_response(PlainTextResponse("Forbidden", status_code=status))
             return
-        await websocket.accept()
+        # The subprotocol `$connect` chose, as API Gateway returns its integration's Sec-WebSocket-Protocol header.
+        chosen = {name.lower(): value for name, value in answered.items()}.get("sec-websocket-protocol")
+        await websocket.accept(subprotocol=chosen if isinstance(chosen, str) else None)
         endpoint = WebSocketEndpoint(websocket)
         self.registry.add(Connection(info, endpoint))  # from now on, posts reach it (no more 410)
         logger.info("connected on /%s (%d open)", self.stage, len(self.registry))
         logger.debug("connected %s on /%s", info.connection_id, self.stage)
-        reason = "Client closed"
+        reason, code = "Client closed", apigw.NO_STATUS
         try:
-            reason = await self._receive(websocket, endpoint, info)
+            reason, code = await self._receive(websocket, endpoint, info)
         finally:
             self.registry.remove(info.connection_id)
             with contextlib.suppress(FunctionFailed):  # logged by the invoker; the socket is gone either way
-                await self._call("$disconnect", apigw.disconnect_event(info, reason))
+                await self._call("$disconnect", apigw.disconnect_event(info, reason, code))
             logger.info("disconnected from /%s (%s, %d open)", self.stage, reason, len(self.registry))
             logger.debug("disconnected %s", info.connection_id)
 
-    async def _connect(self, info: ConnectionInfo, headers: dict[str, str], query: dict[str, str]) -> int:
+    async def _connect(
+        self, info: ConnectionInfo, headers: list[tuple[str, str]], query: list[tuple[str, str]]
+    ) -> tuple[int, dict[str, Any]]:
+        """`$connect`'s status and the headers it answered with."""
         try:
             result = await self.invoker.invoke_route(
                 self.routes["$connect"], apigw.connect_event(info, headers, query), "$connect"
             )
         except FunctionFailed:
-            return 500
-        return int(result.get("statusCode", 200))
+            return 500, {}
+        answered = result.get("headers")
+        return int(result.get("statusCode", 200)), answered if isinstance(answered, dict) else {}
 
-    async def _receive(self, websocket: WebSocket, endpoint: WebSocketEndpoint, info: ConnectionInfo) -> str:
+    async def _receive(
+        self, websocket: WebSocket, endpoint: WebSocketEndpoint, info: ConnectionInfo
+    ) -> tuple[str, int]:
+        """Messages until the connection ends: why, and the close code the `$disconnect` event reports."""
         limits = self.limits
         deadline = info.connected_at + limits.max_connection_seconds
         while True:
@@ -167,20 +178,20 @@ class ApiGatewayFront:
             except TimeoutError:
                 going_away = "Connection lifetime exceeded" if time.time() >= deadline else "Idle timeout"
                 await endpoint.close(GOING_AWAY, "Going away")
-                return going_away
-            except WebSocketDisconnect:
-                return "Client closed"
+                return going_away, GOING_AWAY
+            except WebSocketDisconnect as closed:
+                return "Client closed", closed.code
             if message["type"] == "websocket.disconnect":
-                return "Client closed"
+                return "Client closed", int(message.get("code", apigw.NO_STATUS))
             text = message.get("text")
             if text is None:  # API Gateway takes text frames only: a binary one ends the connection
                 await endpoint.close(UNSUPPORTED_DATA, "Binary frames are not supported")
-                return "Binary frame"
+                return "Binary frame", UNSUPPORTED_DATA
             # A browser sends each message as one frame: past 32 KB it is an oversized frame.
             size = len(text.encode())
             if size > limits.max_frame_bytes or size > limits.max_message_bytes:
                 await endpoint.close(MESSAGE_TOO_BIG, "Message too big")
-                return "Message too big"
+                return "Message too big", MESSAGE_TOO_BIG
             info.last_active_at = time.time()
             await self._message(endpoint, info, text)
 

@@ -116,18 +116,21 @@ class SocketIOFront:
             await self.server.disconnect(sid)
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        headers = {
-            key[5:].replace("_", "-").title(): value for key, value in environ.items() if key.startswith("HTTP_")
-        }
-        query = {k: v for k, v in parse_qsl(environ.get("QUERY_STRING", "")) if k not in TRANSPORT_PARAMS}
+        scope = environ.get("asgi.scope", {})
+        raw = ((name.decode("latin-1"), value.decode("latin-1")) for name, value in scope.get("headers", []))
+        scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+        port = (scope.get("server") or ("127.0.0.1", 0))[1]
+        headers = apigw.request_headers(raw, client_address(environ), port, scheme)
+        named = dict(headers)
+        query = [(k, v) for k, v in parse_qsl(environ.get("QUERY_STRING", "")) if k not in TRANSPORT_PARAMS]
         if isinstance(auth, dict):
             # Socket.IO's `auth` travels as query parameters: what a browser can send to API Gateway.
-            query.update({k: v for k, v in auth.items() if isinstance(k, str) and isinstance(v, str)})
+            query += [(k, v) for k, v in auth.items() if isinstance(k, str) and isinstance(v, str)]
         info = ConnectionInfo(
             connection_id=new_connection_id(),
             source_ip=client_address(environ),
-            user_agent=headers.get("User-Agent", ""),
-            domain_name=headers.get("Host", "localhost"),
+            user_agent=named.get("User-Agent", ""),
+            domain_name=named.get("Host", "localhost"),
             stage=self.stage,
         )
         if not self.cap.take(info.source_ip):  # before $connect: a flood of handshakes costs no function call

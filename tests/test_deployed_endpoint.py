@@ -202,6 +202,42 @@ async def test_connect_refusal_refuses_the_websocket_upgrade_with_its_status():
             assert (await receive_until(websocket, is_ack))[-1] == {"ok": True}
 
 
+async def test_the_connect_and_disconnect_events_carry_what_api_gateway_puts_in_them():
+    """Repeated query parameters in the multi-value map, header names as clients write them with the headers API
+    Gateway adds, the subprotocol `$connect` answers with, and the close code the client sent."""
+    with running() as gateway:
+        front = gateway.gateway.apigw
+        originals = dict(front.routes)
+        events: dict[str, dict[str, Any]] = {}
+
+        def recorded(route: str, answer_headers: dict[str, str] | None = None) -> Handler:
+            def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+                events[route] = event
+                result: dict[str, Any] = originals[route](event, context)
+                return {**result, "headers": answer_headers} if answer_headers else result
+
+            return handler
+
+        front.routes["$connect"] = recorded("$connect", {"Sec-WebSocket-Protocol": "analytics.v1"})
+        front.routes["$disconnect"] = recorded("$disconnect")
+        try:
+            async with connect(ws_url(gateway, "?tag=a&tag=b"), subprotocols=["analytics.v1", "other"]) as websocket:
+                assert websocket.subprotocol == "analytics.v1"
+                await websocket.close(4001, "bye")
+            await until(lambda: "$disconnect" in events)
+        finally:
+            front.routes.update(originals)
+    connected = events["$connect"]
+    assert connected["multiValueQueryStringParameters"] == {"tag": ["a", "b"]}
+    assert connected["queryStringParameters"] == {"tag": "b"}
+    headers = connected["headers"]
+    assert {"Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Protocol", "Host"} <= set(headers)
+    assert headers["X-Forwarded-For"] == "127.0.0.1" and headers["X-Forwarded-Proto"] == "http"
+    assert headers["X-Forwarded-Port"] == str(gateway.port) and headers["X-Amzn-Trace-Id"].startswith("Root=1-")
+    assert connected["multiValueHeaders"]["Host"] == [headers["Host"]]
+    assert events["$disconnect"]["requestContext"]["disconnectStatusCode"] == 4001
+
+
 async def test_posting_to_a_connection_during_its_connect_answers_410():
     with running() as gateway:
         front = gateway.gateway.apigw
