@@ -72,6 +72,8 @@ class Gateway:
         self.reconcile = import_handler(source.function_handler("ReconcileFunction"))
         self.publish_dashboard_update = import_handler(source.handler_for_event("EventBridgeRule"))
         functions = {name: import_handler(source.function_handler(name)) for name in source.functions()}
+        # Lambda's Invoke API runs each function with its own Timeout, not API Gateway's 29 s integration cap.
+        self.function_timeouts = {name: function_timeout(source, name) for name in functions}
         public_url = f"http://127.0.0.1:{settings.port}"
         self.environment = LocalEnvironment(source, public_url, os.environ if environ is None else environ)
         self.registry = ConnectionRegistry()
@@ -108,7 +110,7 @@ class Gateway:
         http = Starlette(
             routes=[
                 *management_routes(self.registry, self.verifier),
-                *lambda_routes(functions, self.system_invoker, self.verifier),
+                *lambda_routes(functions, self.system_invoker, self.verifier, self.function_timeouts),
                 *page_routes(),
                 Route("/dashboards/{dashboard_id}/updates", self._post_dashboard_update, methods=["POST"]),
                 Route("/health", self._health, methods=["GET"]),

@@ -39,10 +39,19 @@ class FunctionInvoker:
         self.threads, self.name = threads, name
         self.executor = self._new_executor()
 
-    async def invoke(self, handler: Handler, event: dict[str, Any], name: str, log_failure: bool = True) -> Any:
-        """The function's answer; FunctionFailed when it raised or ran past its timeout (logged unless the
-        caller logs it its own way: `log_failure=False`)."""
-        context = LambdaContext(function_name=name, timeout_seconds=self.timeout_seconds)
+    async def invoke(
+        self,
+        handler: Handler,
+        event: dict[str, Any],
+        name: str,
+        log_failure: bool = True,
+        timeout_seconds: float | None = None,
+    ) -> Any:
+        """The function's answer; FunctionFailed when it raised (its `__cause__`) or ran past its timeout (this
+        invoker's, unless `timeout_seconds` gives the function's own), logged unless the caller logs it its own
+        way: `log_failure=False`."""
+        timeout = timeout_seconds or self.timeout_seconds
+        context = LambdaContext(function_name=name, timeout_seconds=timeout)
         loop = asyncio.get_running_loop()
         started = loop.create_future()
 
@@ -61,10 +70,10 @@ class FunctionInvoker:
         running = loop.run_in_executor(self.executor, run)
         try:
             await asyncio.wait({started, running}, return_when=asyncio.FIRST_COMPLETED)
-            result = await asyncio.wait_for(running, self.timeout_seconds)
+            result = await asyncio.wait_for(running, timeout)
         except TimeoutError:
             if log_failure:
-                logger.error("function %s timed out after %ss", name, self.timeout_seconds)
+                logger.error("function %s timed out after %ss", name, timeout)
             # What it posted before Lambda would have stopped it has reached its clients in AWS; it runs on here,
             # but what it posts from now on is not sent.
             await deliver(self.registry, list(deliveries))

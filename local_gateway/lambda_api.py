@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import traceback
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -34,7 +35,23 @@ def _error(status: int, error_type: str, message: str) -> JSONResponse:
     )
 
 
-def lambda_routes(functions: dict[str, Handler], invoker: FunctionInvoker, verifier: SignatureVerifier) -> list[Route]:
+def failure_payload(failed: FunctionFailed, timeout_seconds: float) -> dict[str, Any]:
+    """What Lambda answers for a function that raised (its exception, as the Python runtime reports it) or timed
+    out."""
+    cause = failed.__cause__
+    if cause is None:
+        return {"errorType": "Sandbox.Timedout", "errorMessage": f"Task timed out after {timeout_seconds:.2f} seconds"}
+    return {
+        "errorMessage": str(cause),
+        "errorType": type(cause).__name__,
+        "stackTrace": traceback.format_tb(cause.__traceback__),
+    }
+
+
+def lambda_routes(
+    functions: dict[str, Handler], invoker: FunctionInvoker, verifier: SignatureVerifier, timeouts: dict[str, float]
+) -> list[Route]:
+    """`timeouts`: each function's own Timeout (Lambda's, not API Gateway's 29 s cap on integrations)."""
     background: set[asyncio.Task[None]] = set()
 
     async def invoke(request: Request) -> Response:
@@ -62,17 +79,15 @@ def lambda_routes(functions: dict[str, Handler], invoker: FunctionInvoker, verif
             task.add_done_callback(background.discard)
             return Response(status_code=202)
         try:
-            return JSONResponse(await invoker.invoke(handler, event, name))
-        except FunctionFailed:
+            return JSONResponse(await invoker.invoke(handler, event, name, timeout_seconds=timeouts.get(name)))
+        except FunctionFailed as failed:
             # Lambda answers 200 with the error in the payload and the X-Amz-Function-Error header.
-            return JSONResponse(
-                {"errorMessage": "The function failed", "errorType": "FunctionError"},
-                headers={"X-Amz-Function-Error": "Unhandled"},
-            )
+            timeout = timeouts.get(name, invoker.timeout_seconds)
+            return JSONResponse(failure_payload(failed, timeout), headers={"X-Amz-Function-Error": "Unhandled"})
 
     async def run(handler: Handler, event: Any, name: str) -> None:
         # Logged by the invoker; an asynchronous invocation has nobody to answer.
         with contextlib.suppress(FunctionFailed):
-            await invoker.invoke(handler, event, name)
+            await invoker.invoke(handler, event, name, timeout_seconds=timeouts.get(name))
 
     return [Route("/2015-03-31/functions/{function_name}/invocations", invoke, methods=["POST"])]

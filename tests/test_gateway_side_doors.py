@@ -18,6 +18,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from local_gateway.invoker import FunctionFailed
+from local_gateway.lambda_api import failure_payload
 from local_gateway.settings import GatewaySettings
 from tests.support import RunningGateway, http_status, signed_request
 
@@ -159,6 +161,18 @@ async def test_lambda_invoke_api_refuses_unsigned_and_forged_calls_and_serves_bo
     genuine = boto3.client("lambda", endpoint_url=gateway.url, region_name="us-east-1")
     with pytest.raises(genuine.exceptions.ResourceNotFoundException):  # past the signature check
         await asyncio.to_thread(genuine.invoke, FunctionName="NoSuchFunction", Payload=b"{}")
+    # A function that raises: Lambda's answer, with the exception as the Python runtime reports it.
+    crashed = await asyncio.to_thread(genuine.invoke, FunctionName="DisconnectFunction", Payload=b"{}")
+    failure = json.loads(crashed["Payload"].read())
+    assert crashed["FunctionError"] == "Unhandled"
+    assert (failure["errorType"], failure["errorMessage"]) == ("KeyError", "'connectionId'") and failure["stackTrace"]
+    assert failure_payload(FunctionFailed("F"), 90) == {
+        "errorType": "Sandbox.Timedout",
+        "errorMessage": "Task timed out after 90.00 seconds",
+    }
+    # Each function runs with its own Timeout (the template's), not API Gateway's 29 s integration cap.
+    assert gateway.gateway.function_timeouts["PublishMetricsFunction"] == 90
+    assert gateway.gateway.function_timeouts["FanoutWorkerFunction"] == 30  # the 10 s of Globals before
     await sio.disconnect()
 
 
