@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import secrets
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +66,29 @@ def request_headers(raw: Iterable[tuple[str, str]], source_ip: str, port: int, s
     added["X-Forwarded-Proto"] = scheme
     named = [(header_name(name), value) for name, value in raw if header_name(name) not in added]
     return [*named, *added.items()]
+
+
+def new_connection_id() -> str:
+    """An id shaped like API Gateway's (16 characters ending in '='), safe in a URL path."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(11)).decode()
+
+
+def upgrade(scope: Mapping[str, Any], source_ip: str, stage: str) -> tuple[ConnectionInfo, list[tuple[str, str]]]:
+    """The connection API Gateway opens for an upgrade request (its ASGI scope), and the headers its `$connect`
+    event carries."""
+    raw = ((name.decode("latin-1"), value.decode("latin-1")) for name, value in scope.get("headers", []))
+    scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
+    port = (scope.get("server") or ("127.0.0.1", 0))[1]
+    headers = request_headers(raw, source_ip, port, scheme)
+    named = dict(headers)
+    info = ConnectionInfo(
+        connection_id=new_connection_id(),
+        source_ip=source_ip,
+        user_agent=named.get("User-Agent", ""),
+        domain_name=named.get("Host", "localhost"),
+        stage=stage,
+    )
+    return info, headers
 
 
 def _single_and_multi(pairs: Iterable[tuple[str, str]]) -> tuple[dict[str, str], dict[str, list[str]]]:

@@ -25,7 +25,6 @@ from local_gateway.apigw import ConnectionInfo
 from local_gateway.invoker import FunctionFailed
 from local_gateway.origins import origin_check
 from local_gateway.registry import AddressCap, Connection, ConnectionRegistry
-from local_gateway.socketio_front import new_connection_id
 from shared.contract import MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
 
 if TYPE_CHECKING:
@@ -119,17 +118,7 @@ class ApiGatewayFront:
         return self.origin_allowed(origin, f"{scheme}://{websocket.headers.get('host', '')}")
 
     async def _serve(self, websocket: WebSocket, address: str) -> None:
-        server = websocket.scope.get("server") or ("127.0.0.1", 0)
-        raw = ((name.decode("latin-1"), value.decode("latin-1")) for name, value in websocket.headers.raw)
-        headers = apigw.request_headers(raw, address, server[1], "https" if websocket.url.scheme == "wss" else "http")
-        named = dict(headers)
-        info = ConnectionInfo(
-            connection_id=new_connection_id(),
-            source_ip=address,
-            user_agent=named.get("User-Agent", ""),
-            domain_name=named.get("Host", "localhost"),
-            stage=self.stage,
-        )
+        info, headers = apigw.upgrade(websocket.scope, address, self.stage)
         status, answered = await self._connect(info, headers, websocket.query_params.multi_items())
         if not 200 <= status < 300:
             logger.info("upgrade refused (%s)", status)
@@ -179,8 +168,6 @@ class ApiGatewayFront:
                 going_away = "Connection lifetime exceeded" if time.time() >= deadline else "Idle timeout"
                 await endpoint.close(GOING_AWAY, "Going away")
                 return going_away, GOING_AWAY
-            except WebSocketDisconnect as closed:
-                return "Client closed", closed.code
             if message["type"] == "websocket.disconnect":
                 return "Client closed", int(message.get("code", apigw.NO_STATUS))
             text = message.get("text")

@@ -23,8 +23,8 @@ from starlette.routing import Route, WebSocketRoute
 from local_gateway import apigw
 from local_gateway.apigw_front import ApiGatewayFront, Limits
 from local_gateway.bodies import BodyTooLarge, bounded_body
-from local_gateway.dynamodb import quick_client
 from local_gateway.environment import LocalEnvironment
+from local_gateway.health import Health
 from local_gateway.inprocess import InProcessPoster
 from local_gateway.invoker import SYSTEM_THREADS, FunctionFailed, FunctionInvoker, Handler
 from local_gateway.lambda_api import lambda_routes
@@ -43,8 +43,6 @@ from shared.services import Services, management_api_poster, reset_services
 
 logger = logging.getLogger("local_gateway")
 RECONCILE_RUN_SECONDS = 60.0  # the ReconcileFunction's schedule; a pass starts at most every RECONCILE_INTERVAL_SECONDS
-
-HEALTH_TIMEOUT_SECONDS = 1.0
 
 
 def function_credentials() -> Any:
@@ -71,9 +69,9 @@ class Gateway:
         self.publish_metrics = import_handler(source.function_handler("PublishMetricsFunction"))
         self.reconcile = import_handler(source.function_handler("ReconcileFunction"))
         self.publish_dashboard_update = import_handler(source.handler_for_event("EventBridgeRule"))
-        functions = {name: import_handler(source.function_handler(name)) for name in source.functions()}
+        self.functions = {name: import_handler(source.function_handler(name)) for name in source.functions()}
         # Lambda's Invoke API runs each function with its own Timeout, not API Gateway's 29 s integration cap.
-        self.function_timeouts = {name: function_timeout(source, name) for name in functions}
+        self.function_timeouts = {name: function_timeout(source, name) for name in self.functions}
         public_url = f"http://127.0.0.1:{settings.port}"
         self.environment = LocalEnvironment(source, public_url, os.environ if environ is None else environ)
         self.registry = ConnectionRegistry()
@@ -106,14 +104,14 @@ class Gateway:
         )
         # The credentials the functions sign with, known once the environment has started.
         self.verifier = SignatureVerifier()
-        self._health_client: Any = None  # /health's own DynamoDB client: short timeouts, no retries
+        self.health = Health(self.environment, self.registry)
         http = Starlette(
             routes=[
                 *management_routes(self.registry, self.verifier),
-                *lambda_routes(functions, self.system_invoker, self.verifier, self.function_timeouts),
+                *lambda_routes(self.functions, self.system_invoker, self.verifier, self.function_timeouts),
                 *page_routes(),
                 Route("/dashboards/{dashboard_id}/updates", self._post_dashboard_update, methods=["POST"]),
-                Route("/health", self._health, methods=["GET"]),
+                Route("/health", self.health.answer, methods=["GET"]),
                 WebSocketRoute("/{stage}", self.apigw.serve),
             ],
             lifespan=self._lifespan,
@@ -154,36 +152,6 @@ class Gateway:
             answer = {"error": "Internal server error"}
         return JSONResponse(answer, status_code=202 if status == 200 else status)
 
-    async def _health(self, request: Request) -> JSONResponse:
-        """200 when DynamoDB answers a DescribeTable of the table within a second, else 503 and why; what a
-        developer needs, not the endpoint's address nor the table's name."""
-        problem = await run_in_threadpool(self._dynamodb_problem)
-        body: dict[str, Any] = {
-            "status": "ok" if problem is None else "unavailable",
-            "connections": len(self.registry),
-            "dynamodb": self.environment.dynamodb_kind(),
-        }
-        if problem is not None:
-            body["reason"] = problem
-        return JSONResponse(body, status_code=200 if problem is None else 503)
-
-    def _dynamodb_problem(self) -> str | None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        config = self.environment.config
-        if config is None:
-            return "starting"
-        if self._health_client is None:
-            self._health_client = quick_client(config.dynamodb_endpoint_url, HEALTH_TIMEOUT_SECONDS)
-        try:
-            self._health_client.describe_table(TableName=config.table_name)
-        except ClientError as error:
-            code = error.response.get("Error", {}).get("Code", "an error")
-            return "the table is missing" if code == "ResourceNotFoundException" else f"DynamoDB answered {code}"
-        except BotoCoreError:
-            return "DynamoDB does not answer"
-        return None
-
     # -- life --------------------------------------------------------------------------------
     async def _run_forever(self, interval: float, handler: Handler, name: str, role: str, work: str) -> None:
         """A scheduled function on its own clock (the publisher's, the reconciler's): one never waits for the
@@ -220,7 +188,8 @@ class Gateway:
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         config = await run_in_threadpool(self.environment.start)
         self.verifier.credentials = await run_in_threadpool(function_credentials)
-        # Every function runs here under the one timeout of the invoker: the reconciler's settle fits in half.
+        # The scheduled functions run under the invoker's one timeout (the Invoke API gives each its own): the
+        # reconciler's settle fits in half of it.
         settle = min(config.reconcile_settle_seconds, self.invoker.timeout_seconds / 2)
         config = dataclasses.replace(config, reconcile_settle_seconds=settle)
         svc = self._services(config)
@@ -254,7 +223,7 @@ class Gateway:
             await self.socketio.close_all()
             await self.apigw.close_all()
             await run_in_threadpool(self.environment.stop)
-            self._health_client = None
+            self.health.forget_client()
             reset_services(None)
             self.invoker.restart()
             self.system_invoker.restart()

@@ -26,7 +26,9 @@ class BodyTooLarge(Exception):
 async def bounded_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        if declared.isdigit() and int(declared) <= limit + DRAIN_BYTES:
+        # A client that waits for "100 Continue" has sent nothing yet: reading would only ask it for the body.
+        waiting = request.headers.get("expect", "").lower() == "100-continue"
+        if declared.isdigit() and int(declared) <= limit + DRAIN_BYTES and not waiting:
             await _drain(request.stream())
         raise BodyTooLarge
     chunks, size = [], 0

@@ -1,14 +1,18 @@
-"""Engine.IO sessions without a Socket.IO connection: ended after a while, and bounded per client address.
+"""Engine.IO sessions without a Socket.IO connection: ended after a while, and the never-connected ones bounded
+per client address.
 
 python-socketio keeps an Engine.IO session that never connects to a namespace (or has left it) for as long as
 it answers pings, and the per-address cap only counts Socket.IO connections. Socket.IO's own server ends such a
-session after its `connectTimeout` (45 s); the gateway does the same, and lets one address hold at most its
-cap of them at a time: beyond, the Engine.IO handshake is refused (401, the reason as its JSON body).
+session after its `connectTimeout` (45 s); the gateway does the same. And one address may hold at most its cap
+of sessions that have not connected yet: beyond, the Engine.IO handshake is refused (401, the reason as its JSON
+body). A session that has left its connection is not counted there: after a load, clients that have gone leave
+their sessions behind for a moment, and a new client must not be refused for them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -16,10 +20,12 @@ from typing import Any
 
 import socketio
 
+from local_gateway.registry import TOO_MANY_CONNECTIONS
+from local_gateway.settings import CONNECT_TIMEOUT_SECONDS
+
 logger = logging.getLogger("local_gateway")
 
-CONNECT_TIMEOUT_SECONDS = 45.0  # Socket.IO's connectTimeout
-TOO_MANY_HANDSHAKES = "Too many connections from this address"
+CLOSE_WAIT_SECONDS = 1.0  # Engine.IO's close waits for its last packet to be taken: an abandoned poll never is
 
 
 def client_address(environ: dict[str, Any]) -> str:
@@ -30,6 +36,7 @@ def client_address(environ: dict[str, Any]) -> str:
 class _Session:
     address: str
     timer: asyncio.TimerHandle | None = None  # set while the session has no Socket.IO connection
+    new: bool = True  # has never had one: counted against the address's cap
 
 
 class Handshakes:
@@ -41,7 +48,7 @@ class Handshakes:
         self.limit = limit
         self.timeout = timeout
         self._sessions: dict[str, _Session] = {}
-        self._waiting: Counter[str] = Counter()  # by address: sessions without a Socket.IO connection
+        self._new: Counter[str] = Counter()  # by address: sessions that have never had a Socket.IO connection
         self._closing: set[asyncio.Task[None]] = set()
         eio = server.eio
         handle_connect = eio.handlers["connect"]
@@ -49,53 +56,79 @@ class Handshakes:
 
         async def on_handshake(eio_sid: str, environ: dict[str, Any]) -> Any:
             address = client_address(environ)
-            if self._waiting[address] >= self.limit:
-                logger.info("Engine.IO handshake refused: %d sessions without a connection from one address", limit)
-                return TOO_MANY_HANDSHAKES  # Engine.IO answers 401 with it
+            if self._new[address] >= self.limit:
+                logger.info("Engine.IO handshake refused: %d sessions not yet connected from one address", limit)
+                return TOO_MANY_CONNECTIONS  # Engine.IO answers 401 with it
             self._sessions[eio_sid] = _Session(address)
-            self._wait(eio_sid)
+            self._new[address] += 1
+            self._start_timer(self._sessions[eio_sid], eio_sid)
             return await handle_connect(eio_sid, environ)
 
         async def on_end(eio_sid: str, *reason: Any) -> None:
-            session = self._sessions.pop(eio_sid, None)
-            if session is not None and session.timer is not None:
-                self._stop_waiting(session)
+            self._forget(eio_sid)
             await handle_disconnect(eio_sid, *reason)
 
         eio.on("connect", on_handshake)
         eio.on("disconnect", on_end)
 
-    def waiting(self, address: str) -> int:
-        return self._waiting[address]
+    def not_yet_connected(self, address: str) -> int:
+        return self._new[address]
+
+    def alive(self, eio_sid: str | None) -> bool:
+        """Whether the session is still open (it may end while its `$connect` runs)."""
+        return eio_sid in self._sessions
 
     def connected(self, eio_sid: str | None) -> None:
         session = self._sessions.get(eio_sid or "")
-        if session is not None and session.timer is not None:
-            self._stop_waiting(session)
+        if session is None:
+            return
+        self._uncount(session)
+        if session.timer is not None:
+            session.timer.cancel()
+            session.timer = None
 
     def left(self, eio_sid: str | None) -> None:
         """The session's Socket.IO connection ended; the session itself may live on (a client may leave the
-        namespace and keep the socket): it waits again."""
-        if eio_sid in self._sessions and self._sessions[eio_sid].timer is None:
-            self._wait(eio_sid)
+        namespace and keep the socket): its clock starts again."""
+        session = self._sessions.get(eio_sid or "")
+        if session is not None and session.timer is None:
+            self._start_timer(session, eio_sid or "")
 
-    def _wait(self, eio_sid: str) -> None:
-        session = self._sessions[eio_sid]
-        self._waiting[session.address] += 1
+    async def close(self) -> None:
+        """At shutdown: no timer left to fire, no close left waiting."""
+        for eio_sid in list(self._sessions):
+            self._forget(eio_sid)
+        for task in list(self._closing):
+            task.cancel()
+
+    def _start_timer(self, session: _Session, eio_sid: str) -> None:
         session.timer = asyncio.get_running_loop().call_later(self.timeout, self._expire, eio_sid)
 
-    def _stop_waiting(self, session: _Session) -> None:
-        assert session.timer is not None
-        session.timer.cancel()
-        session.timer = None
-        self._waiting[session.address] -= 1
-        if self._waiting[session.address] <= 0:
-            del self._waiting[session.address]
+    def _uncount(self, session: _Session) -> None:
+        if session.new:
+            session.new = False
+            self._new[session.address] -= 1
+            if self._new[session.address] <= 0:
+                del self._new[session.address]
+
+    def _forget(self, eio_sid: str) -> None:
+        session = self._sessions.pop(eio_sid, None)
+        if session is None:
+            return
+        self._uncount(session)
+        if session.timer is not None:
+            session.timer.cancel()
 
     def _expire(self, eio_sid: str) -> None:
-        session = self._sessions.get(eio_sid)
-        if session is not None and session.timer is not None:
-            logger.info("Engine.IO session closed: no Socket.IO connection within %g s", self.timeout)
-            task = asyncio.get_running_loop().create_task(self.server.eio.disconnect(eio_sid))
-            self._closing.add(task)  # held until done: the loop keeps only a weak reference
-            task.add_done_callback(self._closing.discard)
+        if eio_sid not in self._sessions:
+            return
+        logger.info("Engine.IO session closed: no Socket.IO connection within %g s", self.timeout)
+        self._forget(eio_sid)  # counted out here, whether or not Engine.IO still tells of the end
+        task = asyncio.get_running_loop().create_task(self._close(eio_sid))
+        self._closing.add(task)  # held until done: the loop keeps only a weak reference
+        task.add_done_callback(self._closing.discard)
+
+    async def _close(self, eio_sid: str) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(CLOSE_WAIT_SECONDS):
+                await self.server.eio.disconnect(eio_sid)

@@ -9,6 +9,7 @@ an unknown connection with ConnectionGone (or, asked whether it is connected, Fa
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
@@ -16,6 +17,8 @@ from typing import Any
 from local_gateway.registry import ConnectionRegistry
 from local_gateway.socketio_front import SocketIOEndpoint
 from shared.errors import ConnectionGone
+
+logger = logging.getLogger("local_gateway")
 
 EMIT_TIMEOUT_SECONDS = 10.0
 
@@ -44,8 +47,11 @@ async def deliver(registry: ConnectionRegistry, deliveries: list[Delivery]) -> N
             continue
         if frame is None:
             await connection.endpoint.close()
-        else:
+            continue
+        try:
             await connection.endpoint.send(frame)
+        except ValueError as refused:  # what the Management API answers 400: that frame is dropped, not the rest
+            logger.warning("a posted frame was not delivered: %s", refused)
 
 
 class InProcessPoster:

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from local_gateway.bodies import MAX_BODY_BYTES, BodyTooLarge, bounded_body
+from local_gateway.inprocess import run_collecting
 from local_gateway.invoker import FunctionFailed
 from local_gateway.signatures import SignatureVerifier
 
@@ -41,10 +42,13 @@ def failure_payload(failed: FunctionFailed, timeout_seconds: float) -> dict[str,
     cause = failed.__cause__
     if cause is None:
         return {"errorType": "Sandbox.Timedout", "errorMessage": f"Task timed out after {timeout_seconds:.2f} seconds"}
+    frames = traceback.extract_tb(cause.__traceback__)
+    # The function's own frames, after the gateway's (as the runtime leaves its bootstrap out).
+    ours = [i for i, frame in enumerate(frames) if frame.name == run_collecting.__name__]
     return {
         "errorMessage": str(cause),
         "errorType": type(cause).__name__,
-        "stackTrace": traceback.format_tb(cause.__traceback__),
+        "stackTrace": traceback.format_list(frames[ours[-1] + 1 if ours else 0 :]),
     }
 
 
@@ -79,15 +83,15 @@ def lambda_routes(
             task.add_done_callback(background.discard)
             return Response(status_code=202)
         try:
-            return JSONResponse(await invoker.invoke(handler, event, name, timeout_seconds=timeouts.get(name)))
+            return JSONResponse(await invoker.invoke(handler, event, name, timeout_seconds=timeouts[name]))
         except FunctionFailed as failed:
             # Lambda answers 200 with the error in the payload and the X-Amz-Function-Error header.
-            timeout = timeouts.get(name, invoker.timeout_seconds)
-            return JSONResponse(failure_payload(failed, timeout), headers={"X-Amz-Function-Error": "Unhandled"})
+            payload = failure_payload(failed, timeouts[name])
+            return JSONResponse(payload, headers={"X-Amz-Function-Error": "Unhandled"})
 
     async def run(handler: Handler, event: Any, name: str) -> None:
         # Logged by the invoker; an asynchronous invocation has nobody to answer.
         with contextlib.suppress(FunctionFailed):
-            await invoker.invoke(handler, event, name, timeout_seconds=timeouts.get(name))
+            await invoker.invoke(handler, event, name, timeout_seconds=timeouts[name])
 
     return [Route("/2015-03-31/functions/{function_name}/invocations", invoke, methods=["POST"])]

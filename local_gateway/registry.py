@@ -44,6 +44,9 @@ class ConnectionRegistry:
         return len(self._connections)
 
 
+TOO_MANY_CONNECTIONS = "Too many connections from this address"
+
+
 class AddressCap:
     """At most `limit` open connections per client address, over both fronts: one machine cannot take them all.
     A connection takes its place before `$connect` runs (so a flood of handshakes costs no function call) and

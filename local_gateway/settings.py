@@ -6,7 +6,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from local_gateway.handshakes import CONNECT_TIMEOUT_SECONDS
 from shared.config import ConfigError, read_number, read_optional
 from shared.contract import IDLE_TIMEOUT_SECONDS, MAX_CONNECTION_SECONDS
 
@@ -21,6 +20,7 @@ APIGW_IDLE_TIMEOUT_SECONDS = "APIGW_IDLE_TIMEOUT_SECONDS"
 APIGW_MAX_CONNECTION_SECONDS = "APIGW_MAX_CONNECTION_SECONDS"
 MAX_CONNECTIONS_PER_ADDRESS = "MAX_CONNECTIONS_PER_ADDRESS"
 SOCKETIO_CONNECT_TIMEOUT_SECONDS = "SOCKETIO_CONNECT_TIMEOUT_SECONDS"
+CONNECT_TIMEOUT_SECONDS = 45.0  # Socket.IO's connectTimeout
 
 
 def _port(environ: Mapping[str, str]) -> int:

@@ -6,10 +6,8 @@ JSON-frame connections: the front turns their frames back into Socket.IO emits.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
-import secrets
 import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
@@ -17,12 +15,12 @@ from urllib.parse import parse_qsl
 import socketio
 
 from local_gateway import apigw
-from local_gateway.apigw import ConnectionInfo
-from local_gateway.handshakes import CONNECT_TIMEOUT_SECONDS, Handshakes, client_address
+from local_gateway.handshakes import Handshakes, client_address
 from local_gateway.lanes import DROPPED, Lane
 from local_gateway.origins import origin_policy
-from local_gateway.registry import AddressCap, Connection, ConnectionRegistry
+from local_gateway.registry import TOO_MANY_CONNECTIONS, AddressCap, Connection, ConnectionRegistry
 from local_gateway.screening import Inflow, screen_messages
+from local_gateway.settings import CONNECT_TIMEOUT_SECONDS
 from shared.codec import decode_server_frame, encode_client_frame
 from shared.contract import ERROR, MAX_MESSAGE_BYTES, echoed_event_name
 
@@ -40,13 +38,7 @@ INTERNAL_SERVER_ERROR = "Internal server error"
 NOT_CONNECTED = "Not connected"
 TOO_MANY_REQUESTS = "Too many requests: wait for the answers to what you sent before sending more"
 HUNG_UP = "Too many requests: disconnected for sending on after more refusals than the backlog holds"
-TOO_MANY_CONNECTIONS = "Too many connections from this address"
 DEFAULT_BACKLOG = 16  # events of one connection waiting behind the one running
-
-
-def new_connection_id() -> str:
-    """An id shaped like API Gateway's (16 characters ending in '='), safe in a URL path."""
-    return base64.urlsafe_b64encode(secrets.token_bytes(11)).decode()
 
 
 class SocketIOEndpoint:
@@ -109,6 +101,7 @@ class SocketIOFront:
         return self._by_sid.get(sid)
 
     async def close_all(self) -> None:
+        await self.handshakes.close()
         lanes, self._lanes = list(self._lanes.values()), {}
         for lane in lanes:  # first: shutdown does not wait for anything a client queued
             await lane.close()
@@ -116,23 +109,11 @@ class SocketIOFront:
             await self.server.disconnect(sid)
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        scope = environ.get("asgi.scope", {})
-        raw = ((name.decode("latin-1"), value.decode("latin-1")) for name, value in scope.get("headers", []))
-        scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
-        port = (scope.get("server") or ("127.0.0.1", 0))[1]
-        headers = apigw.request_headers(raw, client_address(environ), port, scheme)
-        named = dict(headers)
+        info, headers = apigw.upgrade(environ.get("asgi.scope", {}), client_address(environ), self.stage)
         query = [(k, v) for k, v in parse_qsl(environ.get("QUERY_STRING", "")) if k not in TRANSPORT_PARAMS]
         if isinstance(auth, dict):
             # Socket.IO's `auth` travels as query parameters: what a browser can send to API Gateway.
             query += [(k, v) for k, v in auth.items() if isinstance(k, str) and isinstance(v, str)]
-        info = ConnectionInfo(
-            connection_id=new_connection_id(),
-            source_ip=client_address(environ),
-            user_agent=named.get("User-Agent", ""),
-            domain_name=named.get("Host", "localhost"),
-            stage=self.stage,
-        )
         if not self.cap.take(info.source_ip):  # before $connect: a flood of handshakes costs no function call
             logger.info("connection refused: %d open from one address", self.cap.limit)
             raise socketio.exceptions.ConnectionRefusedError(TOO_MANY_CONNECTIONS)
@@ -145,11 +126,16 @@ class SocketIOFront:
             self.cap.release(info.source_ip)
             logger.info("connection refused (%s): %s", result.get("statusCode"), result.get("body"))
             raise socketio.exceptions.ConnectionRefusedError(result.get("body") or "Forbidden")
+        eio_sid = self.server.manager.eio_sid_from_sid(sid, "/")
+        if not self.handshakes.alive(eio_sid):  # it ended while $connect ran: API Gateway's $disconnect follows
+            self.cap.release(info.source_ip)
+            await self._call("$disconnect", apigw.disconnect_event(info, "Client left during $connect"))
+            raise socketio.exceptions.ConnectionRefusedError("Gone")
         self._addresses[sid] = info.source_ip
         self.registry.add(Connection(info, SocketIOEndpoint(self.server, sid)))
         self._by_sid[sid] = info.connection_id
         self._lanes[sid] = Lane(self.backlog)
-        self.handshakes.connected(self.server.manager.eio_sid_from_sid(sid, "/"))
+        self.handshakes.connected(eio_sid)
         # Connection ids are what the Management API addresses: DEBUG only, as they are not for every eye.
         logger.info("connected (%d open)", len(self.registry))
         logger.debug("connected %s", info.connection_id)

@@ -14,6 +14,7 @@ import boto3
 import pytest
 import socketio
 
+from shared.codec import encode_server_frame
 from shared.contract import METRIC_NAMES
 from shared.services import services
 from tests.support import RunningGateway, connection_rooms, contract_validator
@@ -375,3 +376,26 @@ async def test_gateway_serves_fifty_concurrent_clients(gateway):
     await asyncio.gather(*(c.close() for c in clients))
     await wait_until(lambda: services().counters.read().subscribers == 0, timeout=10)
     assert services().counters.read().active_dashboards == 0
+
+
+async def test_a_frame_a_function_posts_that_socketio_cannot_carry_is_dropped_and_the_rest_delivered(gateway, caplog):
+    """A frame naming an event Socket.IO keeps for itself: the Management API would answer 400; the frames the
+    function posted beside it still arrive, and its answer too."""
+    front = gateway.gateway.socketio
+    original = front.routes["analytics:requestLiveMetrics"]
+
+    def posts_a_reserved_event(event: dict[str, Any], context: Any) -> Any:
+        connection_id = event["requestContext"]["connectionId"]
+        services().poster().post(connection_id, encode_server_frame("connect", {}))
+        services().poster().post(connection_id, encode_server_frame(ERROR, {"message": "after", "event": "x"}))
+        return original(event, context)
+
+    front.routes["analytics:requestLiveMetrics"] = posts_a_reserved_event
+    try:
+        (client,) = await connected(gateway)
+        assert await client.call("analytics:requestLiveMetrics") == {"ok": True}
+        assert await client.wait_for(ERROR) == [{"message": "after", "event": "x"}]
+        assert "a posted frame was not delivered: connect is reserved by Socket.IO" in caplog.text
+        await client.close()
+    finally:
+        front.routes["analytics:requestLiveMetrics"] = original
