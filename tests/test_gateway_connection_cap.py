@@ -155,3 +155,35 @@ async def test_engineio_sessions_without_a_socketio_connection_end_after_the_con
         await client.disconnect()
     finally:
         gateway.stop()
+
+
+async def test_a_session_the_gateway_ends_while_its_connect_runs_is_not_left_registered():
+    """The connect timeout (or Engine.IO's ping timeout) ends a session while its `$connect` still runs: the
+    gateway must not then register a connection nobody holds (it would stay forever, its place of the cap
+    taken); API Gateway's `$disconnect` follows. (A client's own close waits: Engine.IO reads the socket's next
+    message only once the CONNECT has been handled.)"""
+    gateway = RunningGateway(SOCKETIO_CONNECT_TIMEOUT_SECONDS="0.5", METRICS_INTERVAL_SECONDS="30").start()
+    front = gateway.gateway.socketio
+    originals = dict(front.routes)
+    disconnected: list[str] = []
+
+    def slow_connect(event: dict[str, Any], context: Any) -> Any:
+        result = originals["$connect"](event, context)
+        time.sleep(1.5)
+        return result
+
+    def recorded_disconnect(event: dict[str, Any], context: Any) -> Any:
+        disconnected.append(event["requestContext"]["connectionId"])
+        return originals["$disconnect"](event, context)
+
+    front.routes.update({"$connect": slow_connect, "$disconnect": recorded_disconnect})
+    try:
+        ws = await engineio_session(gateway)
+        await ws.send("40")
+        await closed_at(ws, 10)
+        await until(lambda: len(disconnected) == 1)
+        await asyncio.sleep(0.3)
+        assert len(gateway.gateway.registry) == 0 and front.cap.count("127.0.0.1") == 0
+    finally:
+        front.routes.update(originals)
+        gateway.stop()
