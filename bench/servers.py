@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -48,10 +49,15 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.process.returncode}")
             try:
-                urllib.request.urlopen(f"{self.url}/socket.io/?EIO=4&transport=polling", timeout=1).read()
-                return self
+                opened = urllib.request.urlopen(f"{self.url}/socket.io/?EIO=4&transport=polling", timeout=1).read()
             except OSError:
                 time.sleep(0.1)
+                continue
+            # The probe closes its Engine.IO session (close packet "1"), so that none is left over in the load.
+            sid = json.loads(opened.decode()[1:])["sid"]
+            close = urllib.request.Request(f"{self.url}/socket.io/?EIO=4&transport=polling&sid={sid}", data=b"1")
+            urllib.request.urlopen(close, timeout=5).read()
+            return self
         raise RuntimeError(f"{self.name} did not answer within {timeout:.0f} s")
 
     def stop(self) -> None:

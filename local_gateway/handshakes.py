@@ -3,8 +3,8 @@ per client address.
 
 python-socketio keeps an Engine.IO session that never connects to a namespace (or has left it) for as long as
 it answers pings, and the per-address cap only counts Socket.IO connections. Socket.IO's own server ends such a
-session after its `connectTimeout` (45 s); the gateway does the same. And one address may hold at most its cap
-of sessions that have not connected yet: beyond, the Engine.IO handshake is refused (401, the reason as its JSON
+session after its `connectTimeout` (45 s); the gateway does the same. And one address may hold at most `limit`
+sessions that have not connected yet: beyond, the Engine.IO handshake is refused (401, the reason as its JSON
 body). A session that has left its connection is not counted there: after a load, clients that have gone leave
 their sessions behind for a moment, and a new client must not be refused for them.
 """
@@ -73,6 +73,9 @@ class Handshakes:
 
     def not_yet_connected(self, address: str) -> int:
         return self._new[address]
+
+    def alive_sessions(self) -> int:
+        return len(self._sessions)
 
     def alive(self, eio_sid: str | None) -> bool:
         """Whether the session is still open (it may end while its `$connect` runs)."""

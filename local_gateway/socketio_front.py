@@ -95,7 +95,9 @@ class SocketIOFront:
         # flight, one running, the backlog waiting and the backlog's worth of refusals.
         self.inflow = Inflow(2 * backlog + 1)
         screen_messages(self.server, self.inflow, self._hung_up)
-        self.handshakes = Handshakes(self.server, self.cap.limit, connect_timeout)
+        # Room for a burst of as many clients as the cap lets connect, and as many again: a handshake left over
+        # (a probe, a tab that never connected) must not refuse the last of them.
+        self.handshakes = Handshakes(self.server, 2 * self.cap.limit, connect_timeout)
 
     def connection_id(self, sid: str) -> str | None:
         return self._by_sid.get(sid)
