@@ -62,7 +62,14 @@ class Handshakes:
             self._sessions[eio_sid] = _Session(address)
             self._new[address] += 1
             self._start_timer(self._sessions[eio_sid], eio_sid)
-            return await handle_connect(eio_sid, environ)
+            try:
+                accepted = await handle_connect(eio_sid, environ)
+            except BaseException:
+                self._forget(eio_sid)
+                raise
+            if accepted is not None and accepted is not True:  # refused: Engine.IO tells no end of it
+                self._forget(eio_sid)
+            return accepted
 
         async def on_end(eio_sid: str, *reason: Any) -> None:
             self._forget(eio_sid)
@@ -101,8 +108,10 @@ class Handshakes:
         """At shutdown: no timer left to fire, no close left waiting."""
         for eio_sid in list(self._sessions):
             self._forget(eio_sid)
-        for task in list(self._closing):
+        closing = list(self._closing)
+        for task in closing:
             task.cancel()
+        await asyncio.gather(*closing, return_exceptions=True)
 
     def _start_timer(self, session: _Session, eio_sid: str) -> None:
         session.timer = asyncio.get_running_loop().call_later(self.timeout, self._expire, eio_sid)

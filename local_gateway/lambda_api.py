@@ -36,6 +36,9 @@ def _error(status: int, error_type: str, message: str) -> JSONResponse:
     )
 
 
+RUN_COLLECTING = (run_collecting.__name__, run_collecting.__code__.co_filename)
+
+
 def failure_payload(failed: FunctionFailed, timeout_seconds: float) -> dict[str, Any]:
     """What Lambda answers for a function that raised (its exception, as the Python runtime reports it) or timed
     out."""
@@ -43,12 +46,14 @@ def failure_payload(failed: FunctionFailed, timeout_seconds: float) -> dict[str,
     if cause is None:
         return {"errorType": "Sandbox.Timedout", "errorMessage": f"Task timed out after {timeout_seconds:.2f} seconds"}
     frames = traceback.extract_tb(cause.__traceback__)
-    # The function's own frames, after the gateway's (as the runtime leaves its bootstrap out).
-    ours = [i for i, frame in enumerate(frames) if frame.name == run_collecting.__name__]
+    # The function's own frames, after the gateway's (as the runtime leaves its bootstrap out); all of them when
+    # the call itself failed (a handler that takes other arguments).
+    gateway = [i for i, frame in enumerate(frames) if (frame.name, frame.filename) == RUN_COLLECTING]
+    own = frames[gateway[-1] + 1 :] if gateway else frames
     return {
         "errorMessage": str(cause),
         "errorType": type(cause).__name__,
-        "stackTrace": traceback.format_list(frames[ours[-1] + 1 if ours else 0 :]),
+        "stackTrace": traceback.format_list(own or frames),
     }
 
 

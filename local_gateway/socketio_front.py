@@ -131,7 +131,7 @@ class SocketIOFront:
         eio_sid = self.server.manager.eio_sid_from_sid(sid, "/")
         if not self.handshakes.alive(eio_sid):  # it ended while $connect ran: API Gateway's $disconnect follows
             self.cap.release(info.source_ip)
-            await self._call("$disconnect", apigw.disconnect_event(info, "Client left during $connect"))
+            await self._call("$disconnect", apigw.disconnect_event(info, "Session ended during $connect"))
             raise socketio.exceptions.ConnectionRefusedError("Gone")
         self._addresses[sid] = info.source_ip
         self.registry.add(Connection(info, SocketIOEndpoint(self.server, sid)))

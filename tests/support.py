@@ -442,3 +442,14 @@ def contract_validator() -> ContractValidator:
     if _contract is None:
         _contract = ContractValidator(asyncapi_document())
     return _contract
+
+
+async def until(condition: Any, timeout: float = 15.0) -> None:
+    """Poll `condition` until it holds; AssertionError when it has not within `timeout` seconds."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)

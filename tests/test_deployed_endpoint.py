@@ -22,7 +22,7 @@ from shared.codec import encode_server_frame
 from shared.contract import ERROR, METRIC_NAMES
 from shared.services import services
 from shared.validation import ID_RULE
-from tests.support import RunningGateway, contract_validator, http_status, running_gateway, signed_request
+from tests.support import RunningGateway, contract_validator, http_status, running_gateway, signed_request, until
 
 SCRIPT = Path(__file__).parent / "js" / "deployed_client.js"
 STAGE = "prod"  # template.yaml's StageName default
@@ -385,13 +385,6 @@ async def test_management_api_serves_the_deployed_endpoints_connections():
             with pytest.raises(ConnectionClosed):
                 await receive(websocket)
         await until(lambda: management(gateway, "GET", connection_id) == 410)
-
-
-async def until(condition: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 async def test_a_frame_for_a_connection_that_has_just_left_is_dropped_not_raised():

@@ -17,7 +17,7 @@ import socketio
 from shared.codec import encode_server_frame
 from shared.contract import METRIC_NAMES
 from shared.services import services
-from tests.support import RunningGateway, connection_rooms, contract_validator
+from tests.support import RunningGateway, connection_rooms, contract_validator, until
 
 LIVE = "analytics:liveMetrics"
 ERROR = "analytics:error"
@@ -101,14 +101,6 @@ def footprint(connection_id: str) -> set[tuple[str, str]]:
     return {(i["PK"]["S"], i["SK"]["S"]) for i in items if connection_id in i["PK"]["S"] + i["SK"]["S"]}
 
 
-async def wait_until(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
 async def test_gateway_health_reports_state(gateway):
     (client,) = await connected(gateway)
     async with aiohttp.ClientSession() as http, http.get(f"{gateway.url}/health") as response:
@@ -183,7 +175,7 @@ async def test_gateway_counts_drop_when_clients_leave(gateway):
     users_with_all = metric(first[-1], "Active Users")
     await asyncio.gather(*(other.close() for other in others))
     # $disconnect runs after the socket closes; the pushes then show the drop.
-    await wait_until(lambda: metric(watcher.data(LIVE)[-1], "Active Users") == users_with_all - 3, timeout=10)
+    await until(lambda: metric(watcher.data(LIVE)[-1], "Active Users") == users_with_all - 3, timeout=10)
     assert metric(watcher.data(LIVE)[-1], "Active Dashboards") == 0
     await watcher.close()
 
@@ -313,7 +305,7 @@ async def test_gateway_disconnect_removes_the_connection_state(gateway):
     await client.call("analytics:joinDashboard", "cleanup")
     assert ("ROOM#cleanup", f"CONN#{connection_id}") in footprint(connection_id)
     await client.close()
-    await wait_until(lambda: footprint(connection_id) == set())
+    await until(lambda: footprint(connection_id) == set())
 
 
 async def test_gateway_serves_the_management_api_to_boto3(gateway):
@@ -337,8 +329,8 @@ async def test_gateway_serves_the_management_api_to_boto3(gateway):
     assert client.sio.connected
     connection_id = client.connection_id
     await asyncio.to_thread(api.delete_connection, ConnectionId=connection_id)
-    await wait_until(lambda: not client.sio.connected)
-    await wait_until(lambda: footprint(connection_id) == set())
+    await until(lambda: not client.sio.connected)
+    await until(lambda: footprint(connection_id) == set())
 
 
 async def test_gateway_polling_transport_works(gateway):
@@ -354,7 +346,7 @@ async def test_gateway_polling_transport_works(gateway):
     ):
         assert response.status == 200
     await client.sio.eio.disconnect(abort=True)
-    await wait_until(lambda: services().counters.read().subscribers == 0, timeout=10)
+    await until(lambda: services().counters.read().subscribers == 0, timeout=10)
 
 
 async def test_gateway_serves_fifty_concurrent_clients(gateway):
@@ -374,7 +366,7 @@ async def test_gateway_serves_fifty_concurrent_clients(gateway):
     ):
         assert (await response.json())["delivered"] == 10
     await asyncio.gather(*(c.close() for c in clients))
-    await wait_until(lambda: services().counters.read().subscribers == 0, timeout=10)
+    await until(lambda: services().counters.read().subscribers == 0, timeout=10)
     assert services().counters.read().active_dashboards == 0
 
 

@@ -14,7 +14,7 @@ import websockets
 
 from local_gateway.settings import GatewaySettings
 from shared.config import ConfigError
-from tests.support import RunningGateway, http_status
+from tests.support import RunningGateway, http_status, until
 
 TOO_MANY = {"message": "Too many connections from this address"}
 
@@ -33,12 +33,6 @@ async def refused_socketio(url: str) -> object:
     with pytest.raises(socketio.exceptions.ConnectionError):
         await client.connect(url, transports=["websocket"], wait_timeout=10)
     return said[0]
-
-
-async def until(condition: Any, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.02)
 
 
 async def wait_for_open(gateway: RunningGateway, count: int) -> None:
@@ -164,7 +158,8 @@ async def test_a_session_the_gateway_ends_while_its_connect_runs_is_not_left_reg
     gateway must not then register a connection nobody holds (it would stay forever, its place of the cap
     taken); API Gateway's `$disconnect` follows. (A client's own close waits: Engine.IO reads the socket's next
     message only once the CONNECT has been handled.)"""
-    gateway = RunningGateway(SOCKETIO_CONNECT_TIMEOUT_SECONDS="2", METRICS_INTERVAL_SECONDS="30").start()
+    # 4 s: the CONNECT, sent at once, is surely handled before; `$connect` then lasts until the timeout ends it.
+    gateway = RunningGateway(SOCKETIO_CONNECT_TIMEOUT_SECONDS="4", METRICS_INTERVAL_SECONDS="30").start()
     front = gateway.gateway.socketio
     originals = dict(front.routes)
     disconnected: list[str] = []

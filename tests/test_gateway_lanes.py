@@ -12,7 +12,7 @@ from typing import Any
 import socketio
 
 from shared.services import services
-from tests.support import RunningGateway, connection_rooms
+from tests.support import RunningGateway, connection_rooms, until
 
 TOO_MANY = "Too many requests: wait for the answers to what you sent before sending more"
 HUNG_UP = "Too many requests: disconnected for sending on after more refusals than the backlog holds"
@@ -87,21 +87,14 @@ async def test_a_client_sending_on_through_its_refusals_is_hung_up_on():
         sio.on("analytics:error", errors.append)
         for n in range(40):
             await sio.emit("analytics:joinDashboard", f"d{n}")
-        await wait_until(lambda: not sio.connected)
+        await until(lambda: not sio.connected)
         messages = [e["message"] for e in errors]
         # Refusals (as many as the lane could tell before the flood outran it), then the hang-up, nothing after.
         assert set(messages) <= {TOO_MANY, HUNG_UP} and messages[-1] == HUNG_UP and messages.count(HUNG_UP) == 1
-        await wait_until(lambda: len(gateway.gateway.registry) == 0)
-        await wait_until(lambda: services().counters.read().connections == 0)  # its $disconnect ran
+        await until(lambda: len(gateway.gateway.registry) == 0)
+        await until(lambda: services().counters.read().connections == 0)  # its $disconnect ran
     finally:
         gateway.stop()
-
-
-async def wait_until(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 async def test_a_connections_queued_events_are_dropped_when_it_leaves():

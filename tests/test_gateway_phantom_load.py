@@ -20,8 +20,8 @@ from shared.counters import Counts
 from shared.phantoms import PhantomCheck
 from shared.reconciler import Reconciler
 from shared.services import services
-from tests.support import connect_event, invoke_function, message_event
-from tests.test_gateway_resilience import running, until
+from tests.support import connect_event, invoke_function, message_event, until
+from tests.test_gateway_resilience import running
 
 
 @pytest.mark.load

@@ -24,6 +24,7 @@ from tests.support import (
     RunningGateway,
     connection_rooms,
     running_gateway,
+    until,
 )
 
 SECRET = "gateway-test-secret-long-enough-for-hs256"
@@ -42,14 +43,6 @@ async def client(url: str, **connect: Any) -> AsyncIterator[socketio.AsyncClient
         yield sio
     finally:
         await sio.disconnect()
-
-
-async def until(condition: Any, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 def metric(snapshot: list[dict[str, Any]], name: str) -> Any:

@@ -247,3 +247,23 @@ async def test_bodies_beyond_the_bound_are_answered_413_even_while_the_client_se
         for data in (big, iter([big])):
             request = urllib.request.Request(f"{gateway.url}{path}", data=data, method="POST", headers=json_type)
             assert (await asyncio.to_thread(http_status, request))[0] == 413, path
+
+
+def first_line_of_the_answer(port: int, head: str) -> str:
+    """Send a request's head alone and read the status line the gateway answers with."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(head.encode())
+        return sock.makefile("rb").readline().decode().strip()
+
+
+async def test_a_client_waiting_to_send_a_body_too_large_is_answered_413_without_being_asked_for_it(gateway):
+    """`Expect: 100-continue` with a Content-Length beyond the bound: 413 at once, never "100 Continue" (which
+    would ask for a body only to throw it away)."""
+    head = (
+        "POST /dashboards/sales/updates HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        "Content-Length: 300000\r\nExpect: 100-continue\r\n\r\n"
+    )
+    first = await asyncio.to_thread(first_line_of_the_answer, gateway.port, head)
+    assert first == "HTTP/1.1 413 Request Entity Too Large"
