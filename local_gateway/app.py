@@ -107,7 +107,7 @@ class Gateway:
         self.health = Health(self.environment, self.registry)
         http = Starlette(
             routes=[
-                *management_routes(self.registry, self.verifier),
+                *management_routes(self.registry, self.verifier, self.stage),
                 *lambda_routes(self.functions, self.system_invoker, self.verifier, self.function_timeouts),
                 *page_routes(),
                 Route("/dashboards/{dashboard_id}/updates", self._post_dashboard_update, methods=["POST"]),

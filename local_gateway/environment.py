@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from local_gateway.dynamodb import EmbeddedDynamoDB, ensure_local_credentials, ensure_table, reachable
-from local_gateway.template import Template
+from local_gateway.template import Template, stage_name
 from shared import config as names
 from shared.config import Config
 from shared.services import client_config, dynamodb_client
@@ -57,7 +57,7 @@ class LocalEnvironment:
             config,
             dynamodb_endpoint_url=endpoint,
             # The handlers post back through the gateway itself, and the gateway is their clock: one tick a call.
-            connections_endpoint_url=self.public_url,
+            connections_endpoint_url=f"{self.public_url}/{stage_name(self.template)}",  # AWS's shape: the stage
             publish_window_seconds=0.0,
             # Other functions are invoked through the gateway's own Lambda Invoke API, as in AWS.
             lambda_endpoint_url=self.public_url,

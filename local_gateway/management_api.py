@@ -27,12 +27,17 @@ def _error(status: int, error_type: str, message: str) -> JSONResponse:
     return JSONResponse({"message": message}, status_code=status, headers={"x-amzn-ErrorType": error_type})
 
 
-def management_routes(registry: ConnectionRegistry, verifier: SignatureVerifier) -> list[Route]:
+def management_routes(registry: ConnectionRegistry, verifier: SignatureVerifier, stage: str) -> list[Route]:
+    """Served at `/{stage}/@connections/{id}`, as API Gateway serves it (another stage: 403), and, for tools on
+    this machine, at `/@connections/{id}` too."""
+
     def connection(request: Request) -> Connection | None:
         return registry.get(request.path_params["connection_id"])
 
     def signed(handler: Callable[[Request, bytes], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
         async def checked(request: Request) -> Response:
+            if request.path_params.get("stage", stage) != stage:
+                return _error(403, "ForbiddenException", "Forbidden")
             try:
                 body = await bounded_body(request)
             except BodyTooLarge:

@@ -135,6 +135,13 @@ async def test_management_api_refuses_unsigned_forged_stale_and_tampered_request
     path = f"/@connections/{connection_id}"
     status, _, _ = await asgi(gateway.gateway.app, "GET", path, sign(f"http://gateway.test{path}", "GET", b"", real))
     assert status == 200
+    # Under the stage, as in AWS (where the functions post: CONNECTIONS_ENDPOINT_URL names it); another: 403.
+    assert gateway.gateway.environment.config.connections_endpoint_url == f"{gateway.url}/prod"
+    staged = f"{gateway.url}/prod/@connections/{connection_id}"
+    assert (await asyncio.to_thread(http_status, signed_request(staged, "GET")))[0] == 200
+    other = f"{gateway.url}/beta/@connections/{connection_id}"
+    status, headers, _ = await asyncio.to_thread(http_status, signed_request(other, "GET"))
+    assert (status, headers.get("x-amzn-errortype")) == (403, "ForbiddenException")
     await sio.disconnect()
 
 
