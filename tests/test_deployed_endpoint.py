@@ -8,7 +8,7 @@ import contextlib
 import json
 import shutil
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -314,6 +314,10 @@ async def test_a_failing_function_gives_api_gateways_internal_server_error_frame
                 # The connection stays open and usable.
                 await websocket.send(json.dumps({"action": "analytics:leaveDashboard", "data": "ops"}))
                 assert (await receive_until(websocket, is_ack))[-1] == {"ok": True}
+                # An answer that is not {"statusCode", "body"}: the same frame.
+                front.routes["analytics:joinDashboard"] = lambda event, context: "not an integration response"
+                await websocket.send(json.dumps({"action": "analytics:joinDashboard", "data": "ops"}))
+                assert (await receive(websocket))["message"] == "Internal server error"
         finally:
             front.routes["analytics:joinDashboard"] = original
 
@@ -328,34 +332,53 @@ async def test_a_functions_answer_reaches_the_client_only_on_routes_with_a_route
             assert await receive(websocket) == {"ok": True}  # the leave's; the join answered nothing
 
 
+@contextlib.contextmanager
+def disconnect_codes(gateway: RunningGateway) -> Iterator[list[int]]:
+    """The `disconnectStatusCode` of every `$disconnect` the gateway runs meanwhile."""
+    front = gateway.gateway.apigw
+    original = front.routes["$disconnect"]
+    codes: list[int] = []
+
+    def recorded(event: dict[str, Any], context: Any) -> Any:
+        codes.append(event["requestContext"]["disconnectStatusCode"])
+        return original(event, context)
+
+    front.routes["$disconnect"] = recorded
+    try:
+        yield codes
+    finally:
+        front.routes["$disconnect"] = original
+
+
 async def test_frames_beyond_32_kb_close_the_connection_with_1009():
-    with running() as gateway:
+    with running() as gateway, disconnect_codes(gateway) as codes:
         async with json_client(gateway) as websocket:
             await websocket.send(json.dumps({"action": "analytics:joinDashboard", "data": "x" * 33_000}))
             with pytest.raises(ConnectionClosed) as closed:
                 await receive(websocket)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+        await until(lambda: codes == [1009])
 
 
 async def test_a_binary_frame_closes_the_connection_with_1003_and_reaches_no_function():
-    with running() as gateway:
+    with running() as gateway, disconnect_codes(gateway) as codes:
         async with json_client(gateway) as websocket:
             await websocket.send(json.dumps({"action": "analytics:requestLiveMetrics"}).encode())  # bytes: binary
             with pytest.raises(ConnectionClosed) as closed:
                 await receive(websocket)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1003
-        await until(lambda: len(gateway.gateway.registry) == 0)
+        await until(lambda: codes == [1003])
 
 
 async def test_idle_connections_are_closed_after_the_idle_timeout():
-    with running(APIGW_IDLE_TIMEOUT_SECONDS="1") as gateway:
+    with running(APIGW_IDLE_TIMEOUT_SECONDS="1") as gateway, disconnect_codes(gateway) as codes:
         started = time.monotonic()  # before the handshake: its last step is the connection's last activity
         async with json_client(gateway) as websocket:
             with pytest.raises(ConnectionClosed) as closed:
                 await receive(websocket, timeout=10)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
             assert 0.9 < time.monotonic() - started < 5
-        await until(lambda: len(gateway.gateway.registry) == 0)
+        await until(lambda: codes == [1001])
 
 
 async def test_connections_end_after_their_lifetime_even_when_busy():
@@ -372,7 +395,7 @@ async def test_connections_end_after_their_lifetime_even_when_busy():
 
 
 async def test_management_api_serves_the_deployed_endpoints_connections():
-    with running() as gateway:
+    with running() as gateway, disconnect_codes(gateway) as codes:
         async with json_client(gateway) as websocket:
             await websocket.send(json.dumps({"action": "analytics:joinDashboard", "data": "ops"}))
             await receive_until(websocket, is_ack)
@@ -385,6 +408,7 @@ async def test_management_api_serves_the_deployed_endpoints_connections():
             with pytest.raises(ConnectionClosed):
                 await receive(websocket)
         await until(lambda: management(gateway, "GET", connection_id) == 410)
+        await until(lambda: codes == [1000])
 
 
 async def test_a_frame_for_a_connection_that_has_just_left_is_dropped_not_raised():
