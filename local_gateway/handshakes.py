@@ -111,7 +111,8 @@ class Handshakes:
         closing = list(self._closing)
         for task in closing:
             task.cancel()
-        await asyncio.gather(*closing, return_exceptions=True)
+        if closing:  # bounded: Engine.IO's handlers swallow a cancellation, and a close may then wait on
+            await asyncio.wait(closing, timeout=CLOSE_WAIT_SECONDS)  # a queue nobody reads
 
     def _start_timer(self, session: _Session, eio_sid: str) -> None:
         session.timer = asyncio.get_running_loop().call_later(self.timeout, self._expire, eio_sid)

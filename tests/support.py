@@ -262,6 +262,7 @@ class RunningGateway:
         self.gateway: Any = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._loop: Any = None
 
     def start(self) -> RunningGateway:
         import os
@@ -278,7 +279,7 @@ class RunningGateway:
             self.gateway.app, host="127.0.0.1", port=self.port, log_level="warning", timeout_graceful_shutdown=5
         )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 20
         while not self._server.started:
@@ -287,13 +288,33 @@ class RunningGateway:
             time.sleep(0.02)
         return self
 
+    def _run(self) -> None:
+        import asyncio
+
+        async def serve() -> None:
+            self._loop = asyncio.get_running_loop()  # for stop() to tell what a stop that hangs waits on
+            await self._server.serve()
+
+        # The loop uvicorn's own run() would make (uvloop where installed).
+        with asyncio.Runner(loop_factory=self._server.config.get_loop_factory()) as runner:
+            runner.run(serve())
+
     def stop(self) -> None:
         if self._thread is None:
             raise RuntimeError("the gateway was not started")
         self._server.should_exit = True
         self._thread.join(timeout=60)
         if self._thread.is_alive():
-            raise RuntimeError("the gateway did not stop within 60 s")
+            raise RuntimeError(f"the gateway did not stop within 60 s; its tasks:\n{self._tasks()}")
+
+    def _tasks(self) -> str:
+        import asyncio
+        import io
+
+        described = io.StringIO()
+        for task in list(asyncio.all_tasks(self._loop)):  # read from another thread: a diagnosis, not a result
+            task.print_stack(limit=8, file=described)
+        return described.getvalue()
 
 
 class LambdaEndpoint:
