@@ -24,6 +24,7 @@ from shared.services import client_config
 
 KEY = {"PK": {"S": "CONN#bench"}, "SK": {"S": "CONN#bench"}}
 CALLS = int(os.environ.get("DOORS_CALLS", "300"))
+ROUNDS = 5  # timed runs of each measure; the median is reported
 
 
 def _calls(client: Any, table: str, n: int) -> None:
@@ -38,13 +39,13 @@ def _calls(client: Any, table: str, n: int) -> None:
         client.get_item(TableName=table, Key=KEY, ConsistentRead=True)
 
 
-def median_cpu_ms(work: Callable[[], Any], repeat: int, warm: int = 10, rounds: int = 5) -> float:
+def median_cpu_ms(work: Callable[[], Any], repeat: int, warm: int = 10) -> float:
     """CPU of this process per `work()` (both ends of the HTTP door are in it), after `warm` unmeasured ones
-    (connections, botocore's caches): the median of `rounds` runs of `repeat`."""
+    (connections, botocore's caches): the median of ROUNDS runs of `repeat`."""
     for _ in range(warm):
         work()
     samples = []
-    for _ in range(rounds):
+    for _ in range(ROUNDS):
         started = time.process_time()
         for _ in range(repeat):
             work()
@@ -98,12 +99,12 @@ def product_calls(client: Any, table_name: str) -> list[tuple[str, str, float]]:
 
     client.meta.events.register("before-call.dynamodb", count)  # before the door, which answers last
     figures = []
+    calls = ROUNDS * (CALLS // 10)
     for label, call in shapes:
         for _ in range(10):  # warm, and the first join of the room (which also counts a new active dashboard)
             call()
         requests.clear()
         ms = median_cpu_ms(call, CALLS // 10, warm=0)
-        calls = 5 * (CALLS // 10)
         figures.append((label, ", ".join(f"{n / calls:g} {name}" for name, n in sorted(requests.items())), ms))
     client.meta.events.unregister("before-call.dynamodb", count)
     return figures
@@ -132,7 +133,8 @@ def section() -> list[str]:
         embedded.stop()
     return [
         "",
-        f"## The embedded DynamoDB: CPU per call ({CALLS} calls x 5, UpdateItem and GetItem alternating, median)",
+        f"## The embedded DynamoDB: CPU per call ({CALLS} calls x {ROUNDS}, UpdateItem and GetItem alternating,"
+        " median)",
         "",
         "| door | CPU per call (ms) | vs HTTP |",
         "|---|---:|---:|",
@@ -140,7 +142,7 @@ def section() -> list[str]:
         f"| the wire door: botocore's send path, moto's botocore hook | {wire_ms:.2f} | {wire_ms / http_ms:.2f}x |",
         f"| the direct door (the functions' client) | {direct_ms:.2f} | {direct_ms / http_ms:.2f}x |",
         "",
-        f"The product's own calls through the direct door ({CALLS // 10} x 5, median):",
+        f"The product's own calls through the direct door ({CALLS // 10} x {ROUNDS}, median):",
         "",
         "| call | its DynamoDB requests | CPU per call (ms) |",
         "|---|---|---:|",

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from local_gateway.origins import page_scheme
+
 API_ID = "local"
 STAGE = "local"
 ACCOUNT = "000000000000"
@@ -64,7 +66,7 @@ def request_headers(raw: Iterable[tuple[str, str]], source_ip: str, port: int, s
     trace = f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]}"
     added = {"X-Amzn-Trace-Id": trace, "X-Forwarded-For": source_ip, "X-Forwarded-Port": str(port)}
     added["X-Forwarded-Proto"] = scheme
-    named = [(header_name(name), value) for name, value in raw if header_name(name) not in added]
+    named = [(name, value) for name, value in ((header_name(name), value) for name, value in raw) if name not in added]
     return [*named, *added.items()]
 
 
@@ -77,9 +79,8 @@ def upgrade(scope: Mapping[str, Any], source_ip: str, stage: str) -> tuple[Conne
     """The connection API Gateway opens for an upgrade request (its ASGI scope), and the headers its `$connect`
     event carries."""
     raw = ((name.decode("latin-1"), value.decode("latin-1")) for name, value in scope.get("headers", []))
-    scheme = "https" if scope.get("scheme") in ("https", "wss") else "http"
     port = (scope.get("server") or ("127.0.0.1", 0))[1]
-    headers = request_headers(raw, source_ip, port, scheme)
+    headers = request_headers(raw, source_ip, port, page_scheme(scope.get("scheme", "http")))
     named = dict(headers)
     info = ConnectionInfo(
         connection_id=new_connection_id(),

@@ -23,7 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from local_gateway import apigw
 from local_gateway.apigw import ConnectionInfo
 from local_gateway.invoker import FunctionFailed
-from local_gateway.origins import origin_check
+from local_gateway.origins import origin_check, page_scheme
 from local_gateway.registry import AddressCap, Connection, ConnectionRegistry
 from shared.contract import MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
 
@@ -80,11 +80,11 @@ class ApiGatewayFront:
         route_responses: set[str],
         stage: str,
         limits: Limits,
-        cap: AddressCap | None = None,
-        cors_allowed_origins: str | list[str] = "*",
+        cap: AddressCap,
+        cors_allowed_origins: str | list[str],
     ) -> None:
         self.registry = registry
-        self.cap = cap or AddressCap(2**31)
+        self.cap = cap
         self.origin_allowed = origin_check(cors_allowed_origins)
         self.invoker = invoker
         self.routes = routes
@@ -114,8 +114,8 @@ class ApiGatewayFront:
         origin = websocket.headers.get("origin")
         if origin is None or self.origin_allowed is None:
             return True
-        scheme = "https" if websocket.url.scheme == "wss" else "http"
-        return self.origin_allowed(origin, f"{scheme}://{websocket.headers.get('host', '')}")
+        own = f"{page_scheme(websocket.scope.get('scheme', 'ws'))}://{websocket.headers.get('host', '')}"
+        return self.origin_allowed(origin, own)
 
     async def _serve(self, websocket: WebSocket, address: str) -> None:
         info, headers = apigw.upgrade(websocket.scope, address, self.stage)

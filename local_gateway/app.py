@@ -71,7 +71,7 @@ class Gateway:
         self.publish_dashboard_update = import_handler(source.handler_for_event("EventBridgeRule"))
         self.functions = {name: import_handler(source.function_handler(name)) for name in source.functions()}
         # Lambda's Invoke API runs each function with its own Timeout, not API Gateway's 29 s integration cap.
-        self.function_timeouts = {name: function_timeout(source, name) for name in self.functions}
+        function_timeouts = {name: function_timeout(source, name) for name in self.functions}
         public_url = f"http://127.0.0.1:{settings.port}"
         self.environment = LocalEnvironment(source, public_url, os.environ if environ is None else environ)
         self.registry = ConnectionRegistry()
@@ -108,7 +108,7 @@ class Gateway:
         http = Starlette(
             routes=[
                 *management_routes(self.registry, self.verifier, self.stage),
-                *lambda_routes(self.functions, self.system_invoker, self.verifier, self.function_timeouts),
+                *lambda_routes(self.functions, self.system_invoker, self.verifier, function_timeouts),
                 *page_routes(),
                 Route("/dashboards/{dashboard_id}/updates", self._post_dashboard_update, methods=["POST"]),
                 Route("/health", self.health.answer, methods=["GET"]),

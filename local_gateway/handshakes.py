@@ -21,7 +21,6 @@ from typing import Any
 import socketio
 
 from local_gateway.registry import TOO_MANY_CONNECTIONS
-from local_gateway.settings import CONNECT_TIMEOUT_SECONDS
 
 logger = logging.getLogger("local_gateway")
 
@@ -43,7 +42,7 @@ class Handshakes:
     """Wraps Engine.IO's connect and disconnect handlers (the ones python-socketio registered); the front
     reports each Socket.IO connection made (`connected`) and ended (`left`)."""
 
-    def __init__(self, server: socketio.AsyncServer, limit: int, timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
+    def __init__(self, server: socketio.AsyncServer, limit: int, timeout: float) -> None:
         self.server = server
         self.limit = limit
         self.timeout = timeout

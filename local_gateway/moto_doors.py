@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import threading
 import weakref
 from collections.abc import Callable
@@ -46,13 +47,31 @@ def open_direct_door(client: Any, lock: threading.Lock) -> None:
     parser = create_parser("json")
     moto_model = get_service_model("dynamodb")
     region = client.meta.region_name
+    # Per operation, once: moto's own parser of its body, as its HTTP door reads it (blobs decoded from base64,
+    # for one), and the DynamoHandler method that runs it.
+    operations = {
+        name: (
+            PROTOCOL_PARSERS["json"](moto_model.operation_model(name), map_type=dict).parse,
+            camelcase_to_underscores(name),
+        )
+        for name in DIRECT_OPERATIONS
+    }
+    accounts: dict[tuple[str | None, str], str] = {}
+
+    def account(handler: Any) -> str:
+        """As moto's HTTP door works it out for each request (MOTO_ACCOUNT_ID, else the access key), looked up
+        once per pair: the lookup walks every IAM backend."""
+        key = (os.environ.get("MOTO_ACCOUNT_ID"), _access_key(client))
+        handler.headers = {"Authorization": f"AWS4-HMAC-SHA256 Credential={key[1]}/"}
+        if key not in accounts:
+            accounts[key] = handler.get_current_account()
+        return accounts[key]
 
     def answer(model: Any, params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]] | None:
         if model.name not in DIRECT_OPERATIONS:
             return None  # on to the wire door
+        parse, method = operations[model.name]
         handler = DynamoHandler()
-        # moto's own parser reads the body as its HTTP door does (blobs decoded from base64, for one).
-        parse = PROTOCOL_PARSERS["json"](moto_model.operation_model(model.name), map_type=dict).parse
         request = {
             "method": "POST",
             "values": {},
@@ -63,10 +82,8 @@ def open_direct_door(client: Any, lock: threading.Lock) -> None:
         }
         handler.body = handler.params = parse(cast(Any, request))
         handler.region, handler.querystring, handler.uri_match = region, {}, {}
-        # The account, as moto's HTTP door works it out for each request: MOTO_ACCOUNT_ID, else the access key.
-        handler.headers = {"Authorization": f"AWS4-HMAC-SHA256 Credential={_access_key(client)}/"}
-        handler.current_account = handler.get_current_account()
-        operation = getattr(handler, camelcase_to_underscores(model.name))
+        handler.current_account = account(handler)
+        operation = getattr(handler, method)
         with lock:
             try:
                 status, body = 200, json.dumps(operation().result, default=_base64).encode()

@@ -16,6 +16,11 @@ from urllib.parse import urlsplit
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
+def page_scheme(scheme: str) -> str:
+    """The scheme of the pages a request of this scheme serves: https behind TLS (https, wss), else http."""
+    return "https" if scheme in ("https", "wss") else "http"
+
+
 def origin_check(configured: str | list[str]) -> Callable[[str, str], bool] | None:
     """Whether a page's `Origin` may connect, given the gateway's own origin; None when every origin may."""
     if configured == "*" or "*" in configured:
@@ -40,5 +45,5 @@ def origin_policy(configured: str | list[str]) -> str | Callable[[str, dict[str,
     if check is None:
         return "*"
     return lambda origin, environ: check(
-        origin, f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+        origin, f"{page_scheme(environ.get('wsgi.url_scheme', 'http'))}://{environ.get('HTTP_HOST', '')}"
     )

@@ -20,7 +20,6 @@ from local_gateway.lanes import DROPPED, Lane
 from local_gateway.origins import origin_policy
 from local_gateway.registry import TOO_MANY_CONNECTIONS, AddressCap, Connection, ConnectionRegistry
 from local_gateway.screening import Inflow, screen_messages
-from local_gateway.settings import CONNECT_TIMEOUT_SECONDS
 from shared.codec import decode_server_frame, encode_client_frame
 from shared.contract import ERROR, MAX_MESSAGE_BYTES, echoed_event_name
 
@@ -38,7 +37,6 @@ INTERNAL_SERVER_ERROR = "Internal server error"
 NOT_CONNECTED = "Not connected"
 TOO_MANY_REQUESTS = "Too many requests: wait for the answers to what you sent before sending more"
 HUNG_UP = "Too many requests: disconnected for sending on after more refusals than the backlog holds"
-DEFAULT_BACKLOG = 16  # events of one connection waiting behind the one running
 
 
 class SocketIOEndpoint:
@@ -70,12 +68,12 @@ class SocketIOFront:
         routes: dict[str, Handler],
         cors_allowed_origins: str | list[str],
         stage: str,
-        backlog: int = DEFAULT_BACKLOG,
-        cap: AddressCap | None = None,
-        connect_timeout: float = CONNECT_TIMEOUT_SECONDS,
+        backlog: int,
+        cap: AddressCap,
+        connect_timeout: float,
     ) -> None:
         self.registry = registry
-        self.cap = cap or AddressCap(2**31)
+        self.cap = cap
         self._addresses: dict[str, str] = {}  # the address each sid holds a place of the cap for
         self.backlog = backlog
         self._lanes: dict[str, Lane] = {}
