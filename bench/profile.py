@@ -60,12 +60,14 @@ def _frame(text: str) -> tuple[str, str]:
     return (match.group(1), match.group(2)) if match else (text, "")
 
 
-def parse(raw: Path) -> tuple[Counter[str], Counter[str], int]:
+def parse(raw: Path) -> tuple[Counter[str], Counter[str], Counter[str], int]:
     """py-spy's raw output (`frame;frame;... count` per stack, innermost frame last, a frame reading
-    `function (file:line)`): the busy samples' inclusive share by package, their self share by frame, their
-    number; the waiting samples are counted under the package `(waiting)` only."""
+    `function (file:line)`): the busy samples' inclusive share by package, their self share by frame, the
+    inclusive share of each of our own functions, their number; the waiting samples are counted under the
+    package `(waiting)` only."""
     by_package: Counter[str] = Counter()
     by_frame: Counter[str] = Counter()
+    by_ours: Counter[str] = Counter()
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
@@ -78,10 +80,12 @@ def parse(raw: Path) -> tuple[Counter[str], Counter[str], int]:
             continue
         for package in {package_of(filename) for _, filename in frames}:
             by_package[package] += count
+        for name in {f"{function} ({filename})" for function, filename in frames if package_of(filename) == "ours"}:
+            by_ours[name] += count
         function, filename = frames[-1]
         by_frame[f"{function} ({Path(filename).name})"] += count
         total += count
-    return by_package, by_frame, total
+    return by_package, by_frame, by_ours, total
 
 
 def main() -> int:
@@ -113,7 +117,7 @@ def main() -> int:
         spy.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
         spy.wait(timeout=30)
         server.stop()
-    by_package, by_frame, total = parse(raw)
+    by_package, by_frame, by_ours, total = parse(raw)
     lines = [
         f"# python -m bench.profile, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
@@ -132,6 +136,10 @@ def main() -> int:
         "| innermost frame | share |",
         "|---|---:|",
         *(f"| {name} | {100 * count / total:.1f}% |" for name, count in by_frame.most_common(top)),
+        "",
+        "| our function, on the stack | share |",
+        "|---|---:|",
+        *(f"| {name} | {100 * count / total:.1f}% |" for name, count in by_ours.most_common(top)),
     ]
     text = "\n".join(lines) + "\n"
     RESULTS.mkdir(exist_ok=True)
