@@ -27,7 +27,7 @@ Operand = Callable[[Item, Values], Value | None]
 Condition = Callable[[Item, Values], bool]
 
 MAX_DIGITS = 38  # DynamoDB's precision for numbers
-_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)\Z")
+_INTEGER = re.compile(r"(?!-0\Z)-?(?:0|[1-9][0-9]*)\Z")  # as DynamoDB writes integers back
 _TOKEN = re.compile(
     r"\s*(?:(?P<name>#[A-Za-z0-9_]+)|(?P<value>:[A-Za-z0-9_]+)|(?P<word>[A-Za-z_][A-Za-z0-9_]*)"
     r"|(?P<op><>|<=|>=|[=<>(),+\-]))"
@@ -203,8 +203,8 @@ def _size(value: Value | None) -> Value | None:
     if value is None:
         return None
     kind, content = value
-    if kind == "S":
-        return number_value(len(content.encode()))
+    if kind == "S" and content.isascii():  # beyond ASCII, DynamoDB's "length" and moto's may differ
+        return number_value(len(content))
     if kind in ("SS", "NS", "L", "M"):
         return number_value(len(content))
     raise Unsupported(f"size of {kind}")

@@ -97,7 +97,7 @@ def _add(parser: Parser, name: str) -> Change:
             return number_value((0 if current is None else integer(current)) + integer(addition))
         if addition[0] not in ("SS", "NS") or (current is not None and current[0] != addition[0]):
             raise Unsupported(f"ADD of {addition[0]}")
-        elements = [] if current is None else current[1]
+        elements = [] if current is None else _elements(current)
         return (addition[0], elements + [element for element in addition[1] if element not in elements])
 
     return add
@@ -113,10 +113,18 @@ def _delete(parser: Parser, name: str) -> Change:
             raise Unsupported(f"DELETE of {removal[0]}")
         if current is None:
             return None
-        left = [element for element in current[1] if element not in removal[1]]
+        left = [element for element in _elements(current) if element not in _elements(removal)]
         return (current[0], left) if left else None  # DynamoDB keeps no empty set
 
     return delete
+
+
+def _elements(value: Value) -> list[str]:
+    """A set's elements, compared as text: for a number set, only when each is an integer as DynamoDB writes it."""
+    if value[0] == "NS":
+        for element in value[1]:
+            integer(("N", element))
+    return list(value[1])
 
 
 _ACTIONS: dict[str, Callable[[Parser, str], Change]] = {"SET": _set, "REMOVE": _remove, "ADD": _add, "DELETE": _delete}

@@ -24,6 +24,7 @@ ITEM = {
     "roomIds": {"SS": ["ROOM#x", "ROOM#y"]},
     "allowed": {"L": [{"S": "x"}, {"S": "z"}]},
     "userId": {"S": "alice"},
+    "city": {"S": "Zürich"},
     "ratio": {"N": "2.5"},
     "flag": {"BOOL": True},
     "blob": {"B": b"\x00\x01"},
@@ -257,6 +258,19 @@ CASES: dict[str, tuple[tuple[str, dict], bool]] = {
     "two actions on one attribute": (update("SET a = :a REMOVE a", {":a": n(1)}), DECLINED),
     "a clause twice": (update("SET a = :a SET b = :a", {":a": n(1)}), DECLINED),
     "list_append": (update("SET allowed = list_append(allowed, :l)", {":l": {"L": [s("q")]}}), DECLINED),
+    "REMOVE on a missing item": (
+        (
+            "update_item",
+            {"Key": {"PK": s("k"), "SK": s("k")}, "UpdateExpression": "REMOVE a", "ReturnValues": "ALL_NEW"},
+        ),
+        SERVED,
+    ),
+    "ADD to a number set": (update("ADD tags :t", {":t": {"NS": ["1", "2"]}}), SERVED),
+    "size of a string": (update("REMOVE flag", {":max": n(6)}, ConditionExpression="size(userId) < :max"), SERVED),
+    "size of a string beyond ASCII": (
+        update("REMOVE flag", {":max": n(7)}, ConditionExpression="size(city) < :max"),
+        DECLINED,
+    ),
     "the legacy AttributeUpdates": (
         ("update_item", {"Key": KEY, "AttributeUpdates": {"a": {"Value": n(1), "Action": "PUT"}}}),
         DECLINED,
