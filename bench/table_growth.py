@@ -1,9 +1,10 @@
-"""Does a connect, a join or a leave get slower as the table grows? Each timed against moto in-process
-(`moto.mock_aws`, no server, no socket) on two tables: one empty, one with ITEMS items already in it. The
-calls alternate between the two, so that whatever else the machine does weighs on both alike.
+"""Does a connect, a join or a leave get slower as the table grows? Each timed through the embedded DynamoDB's
+direct door, the gateway functions' own client (the item engine, then moto), or with TABLE_GROWTH_DOOR=mock_aws
+against moto alone in-process (`moto.mock_aws`), on two tables: one empty, one with ITEMS items already in it.
+The calls alternate between the two, so that whatever else the machine does weighs on both alike.
 
     python -m bench.table_growth
-    TABLE_GROWTH_ITEMS=20000 TABLE_GROWTH_REPEAT=30 python -m bench.table_growth
+    TABLE_GROWTH_ITEMS=20000 TABLE_GROWTH_REPEAT=30 TABLE_GROWTH_DOOR=direct|mock_aws python -m bench.table_growth
 
 The filler is the project's own item layout: connections (with `roomIds`) and their memberships, five items a
 connection, written by BatchWriteItem. Each round trip is one call of Store.add_connection, Rooms.join_room or
@@ -75,31 +76,42 @@ def round_trips(tables: dict[str, tuple[Any, Any]], prefix: str, repeat: int) ->
     }
 
 
+def measure(client: Any, items: int, repeat: int) -> tuple[dict[str, int], dict[str, dict[str, float]]]:
+    from local_gateway.dynamodb import ensure_table
+    from local_gateway.template import template
+    from shared.rooms import Rooms
+    from shared.store import Store
+    from shared.table import Table
+
+    tables = {}
+    for name in (EMPTY, FULL):
+        ensure_table(client, name, template())
+        table = Table(client, name)
+        tables[name] = (Store(table), Rooms(table))
+    fill(client, FULL, items)
+    round_trips(tables, "WARMUP", 5)  # botocore's models and moto's first requests, not counted
+    sizes = {name: count(client, name) for name in tables}
+    return sizes, round_trips(tables, "TIMED", repeat)
+
+
 def main() -> None:
     for name, value in FAKE_AWS.items():
         os.environ.setdefault(name, value)
     import boto3
     from moto import mock_aws
 
-    from local_gateway.template import template
-    from shared.rooms import Rooms
-    from shared.store import Store
-    from shared.table import Table
+    from local_gateway.dynamodb import EmbeddedDynamoDB
 
     items = int(os.environ.get("TABLE_GROWTH_ITEMS", "20000"))
     repeat = int(os.environ.get("TABLE_GROWTH_REPEAT", "30"))
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        tables = {}
-        for name in (EMPTY, FULL):
-            client.create_table(TableName=name, **template().table_definition())
-            table = Table(client, name)
-            tables[name] = (Store(table), Rooms(table))
-        fill(client, FULL, items)
-        round_trips(tables, "WARMUP", 5)  # botocore's models and moto's first requests, not counted
-        sizes = {name: count(client, name) for name in tables}
-        medians = round_trips(tables, "TIMED", repeat)
-    print(f"Median round trip of {repeat} calls each, moto in-process (mock_aws), Python {platform.python_version()}")
+    if os.environ.get("TABLE_GROWTH_DOOR", "direct") == "mock_aws":
+        door = "moto in-process (mock_aws)"
+        with mock_aws():
+            sizes, medians = measure(boto3.client("dynamodb", region_name="us-east-1"), items, repeat)
+    else:
+        door = "the embedded DynamoDB's direct door (the item engine, then moto)"
+        sizes, medians = measure(EmbeddedDynamoDB().client(), items, repeat)
+    print(f"Median round trip of {repeat} calls each, {door}, Python {platform.python_version()}")
     print()
     print(f"| call | table of {sizes[EMPTY]} items (ms) | table of {sizes[FULL]:,} items (ms) | ratio |")
     print("|---|---:|---:|---:|")

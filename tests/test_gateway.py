@@ -391,3 +391,20 @@ async def test_a_frame_a_function_posts_that_socketio_cannot_carry_is_dropped_an
         await client.close()
     finally:
         front.routes["analytics:requestLiveMetrics"] = original
+
+
+async def test_the_functions_item_requests_are_answered_by_the_item_engine(gateway):
+    """`make run`'s gateway: a client's connect, join, request, leave and disconnect reach the embedded DynamoDB's
+    item engine (local_gateway/item_engine.py), which answers each item read and write itself."""
+    from local_gateway.moto_doors import item_engine
+
+    engine = item_engine(gateway.gateway.environment.dynamodb)
+    served, declined = dict(engine.served), dict(engine.declined)
+    (client,) = await connected(gateway)
+    assert await client.call("analytics:joinDashboard", "engine-test") == {"ok": True}
+    assert await client.call("analytics:requestLiveMetrics") == {"ok": True}
+    assert await client.call("analytics:leaveDashboard", "engine-test") == {"ok": True}
+    await client.close()
+    operations = ("GetItem", "PutItem", "UpdateItem", "DeleteItem")
+    await until(lambda: all(engine.served[operation] > served.get(operation, 0) for operation in operations))
+    assert dict(engine.declined) == declined
