@@ -53,31 +53,46 @@ class FunctionInvoker:
         timeout = timeout_seconds or self.timeout_seconds
         context = LambdaContext(function_name=name, timeout_seconds=timeout)
         loop = asyncio.get_running_loop()
-        started = loop.create_future()
+        settled = loop.create_future()  # the function has returned or raised, or its time is up
+        timer: asyncio.TimerHandle | None = None
 
-        def mark_started() -> None:
-            if not started.done():
-                started.set_result(None)
+        def settle(*_: Any) -> None:
+            if not settled.done():
+                settled.set_result(None)
+
+        def start_the_clock() -> None:
+            nonlocal timer
+            if not running.done():
+                timer = loop.call_later(timeout, settle)
 
         deliveries: list[Delivery] = []
 
         def run() -> Any:
             # The timeout counts from here, as Lambda's does: waiting for a free thread is not running.
-            loop.call_soon_threadsafe(mark_started)
+            loop.call_soon_threadsafe(start_the_clock)
             with bound_services(self.services):
                 return run_collecting(deliveries, handler, event, context)
 
         running = loop.run_in_executor(self.executor, run)
+        running.add_done_callback(settle)
         try:
-            await asyncio.wait({started, running}, return_when=asyncio.FIRST_COMPLETED)
-            result = await asyncio.wait_for(running, timeout)
-        except TimeoutError:
+            await settled  # one future and one timer: asyncio.wait and wait_for cost twice the CPU here
+        except asyncio.CancelledError:
+            running.cancel()  # not started yet: it never will be
+            raise
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if not running.done():
+            running.cancel()  # whatever it ends with now is nobody's: not logged as never retrieved
             if log_failure:
                 logger.error("function %s timed out after %ss", name, timeout)
             # What it posted before Lambda would have stopped it has reached its clients in AWS; it runs on here,
             # but what it posts from now on is not sent.
             await deliver(self.registry, list(deliveries))
-            raise FunctionFailed(name) from None
+            raise FunctionFailed(name)
+        try:
+            result = running.result()
         except Exception as error:
             if log_failure:
                 logger.exception("function %s raised", name)
