@@ -2,11 +2,13 @@
 
 botocore spends about half a millisecond on each call before the direct door's `before-call` hook answers it:
 the endpoint's rules, the user-agent string, the JSON body. The door's client skips those for the item reads
-and writes (`_make_api_call` replaced on that one client, the same steps as botocore's own, botocore 1.44.5),
-and keeps what a caller can see: `provide-client-params` and `before-parameter-build` hooks, botocore's
-parameter validation against the service model, the `before-call` and `after-call` hooks, and the error
-classes raised. The parameters reach the door unserialized; it serializes them itself only when moto, not
-the item engine, answers (local_gateway/moto_doors.py).
+and writes (`_make_api_call` replaced on that one client, botocore 1.44.5's steps less those), and keeps what the
+product relies on: the `provide-client-params` and `before-parameter-build` hooks, botocore's parameter
+validation against the service model, the `before-call` and `after-call` hooks, the answer as botocore parses
+it and the error classes raised. What it gives up: endpoint resolution (its hooks and its errors, such as
+`account_id_endpoint_mode="required"` without an account), `auth_scheme_preference`, and a `before-call` hook
+sees the parameters unserialized (`params["body"]` a dict, no headers). The door serializes them itself only
+when moto, not the item engine, answers (local_gateway/moto_doors.py).
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """The two ways a boto3 DynamoDB client reaches moto in this process, both under the embedded DynamoDB's lock.
 
-- The direct door (the functions' client, for item reads and writes): botocore validates and serializes the
-  request as for AWS; at botocore's `before-call` (the hook botocore's own Stubber answers at) moto's
-  DynamoHandler runs the operation on the serialized parameters, and botocore's JSON parser reads moto's
-  answer, modeled error fields included. No signing, no HTTP request built, no retry loop: moto never
-  throttles. About a fifth of the CPU of the wire door (`bench/dynamodb_doors.py`).
+- The direct door (the functions' client, for item reads and writes): botocore validates the request against
+  the service model and runs its hooks, without building it (local_gateway/direct_calls.py); at botocore's
+  `before-call` (the hook botocore's own Stubber answers at) the item engine answers GetItem, PutItem,
+  UpdateItem and DeleteItem on moto's tables (local_gateway/item_engine.py), or else moto's DynamoHandler
+  runs the operation on the serialized parameters and botocore's JSON parser reads moto's answer, modeled
+  error fields included. No signing, no HTTP request, no retry loop: moto never throttles. About a twentieth
+  of the CPU of the wire door (`bench/dynamodb_doors.py`).
 - The wire door: the request goes all the way through botocore's send path (signed, `before-send` hooks, the
   retry loop) and moto's own botocore hook (the one `mock_aws` installs) answers it as the last `before-send`
   hook. Faults injected at botocore's boundary (tests/faults.py) need this path; nothing else does.
@@ -137,7 +139,7 @@ def _engine_response(url: str, status: int, answer: dict[str, Any]) -> tuple[Any
     headers = _headers()
     metadata = {"RequestId": headers["x-amzn-requestid"], "HTTPStatusCode": status, "HTTPHeaders": headers}
     parsed = {**answer, "ResponseMetadata": {**metadata, "RetryAttempts": 0}}
-    body = _LazyBody(lambda: json.dumps(answer, default=_base64).encode())
+    body = BodyStream(lambda: json.dumps(answer, default=_base64).encode())
     return AWSResponse(url, status, headers, body), parsed
 
 
@@ -188,24 +190,15 @@ def _add_modeled_error_fields(parser: Any, model: Any, response: dict[str, Any],
         parsed.update(parser.parse(response, shape))
 
 
-class _LazyBody:
-    """A body nobody usually reads, written when someone does."""
-
-    def __init__(self, write: Callable[[], bytes]) -> None:
-        self._write = write
-
-    def stream(self, **_: Any) -> Any:
-        yield self._write()
-
-
 class BodyStream:
-    """A whole HTTP body as botocore's AWSResponse reads it (`raw.stream()`)."""
+    """A whole HTTP body as botocore's AWSResponse reads it (`raw.stream()`): bytes, or what writes them when
+    someone reads it (the engine's answers, whose body nobody usually reads)."""
 
-    def __init__(self, body: bytes) -> None:
+    def __init__(self, body: bytes | Callable[[], bytes]) -> None:
         self._body = body
 
     def stream(self, **_: Any) -> Any:
-        yield self._body
+        yield self._body if isinstance(self._body, bytes) else self._body()
 
 
 class _Deferred:

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from local_gateway.conditions import Condition, parse_condition
 from local_gateway.expressions import (
-    Condition,
     Item,
     Operand,
     Parser,
@@ -50,7 +50,14 @@ def _set(parser: Parser, name: str) -> Change:
     left = _set_operand(parser)
     sign = parser.peek()[1]
     if sign not in ("+", "-"):
-        return left
+
+        def assignment(item: Item, values: Values) -> Value:
+            value = left(item, values)
+            if value is None:  # DynamoDB: the expression refers to an attribute that does not exist
+                raise Unsupported("SET from a missing attribute")
+            return value
+
+        return assignment
     parser.position += 1
     right, direction = _set_operand(parser), 1 if sign == "+" else -1
 
@@ -81,14 +88,8 @@ def _remove(parser: Parser, name: str) -> Change:
     return lambda item, values: None
 
 
-def _action_value(parser: Parser) -> Operand:
-    if parser.peek()[0] != "value":
-        raise Unsupported("ADD and DELETE take a value")
-    return parser.operand()
-
-
 def _add(parser: Parser, name: str) -> Change:
-    operand = _action_value(parser)
+    operand = parser.value()
 
     def add(item: Item, values: Values) -> Value:
         current, addition = item.get(name), operand(item, values)
@@ -104,7 +105,7 @@ def _add(parser: Parser, name: str) -> Change:
 
 
 def _delete(parser: Parser, name: str) -> Change:
-    operand = _action_value(parser)
+    operand = parser.value()
 
     def delete(item: Item, values: Values) -> Value | None:
         current, removal = item.get(name), operand(item, values)
@@ -157,7 +158,7 @@ def _compile(condition: str | None, update: str | None, projection: str | None, 
     compiled_condition = compiled_changes = projected = None
     if condition is not None:
         parser = Parser(condition, names)
-        compiled_condition = parser.condition()
+        compiled_condition = parse_condition(parser)
         parser.done()
         names_used |= parser.names_used
         values_used |= parser.values_used

@@ -15,7 +15,7 @@ from local_gateway.dynamodb import EmbeddedDynamoDB, ensure_table
 from local_gateway.item_engine import OPERATIONS as ENGINE_OPERATIONS
 from local_gateway.moto_doors import DIRECT_OPERATIONS, item_engine, through_direct_door
 from local_gateway.template import template
-from local_gateway.updates import compile_expressions
+from tests.test_item_engine import as_dynamodb_lists_them
 
 
 def _item(name: str) -> dict:
@@ -191,19 +191,11 @@ def test_the_direct_door_answers_every_request_the_functions_send_as_the_wire_do
 
 
 def _as_dynamodb_answers(call: tuple[str, dict], moto_answer: tuple[str, dict], engine_answer: tuple[str, dict]):
-    """moto's answer where DynamoDB answers otherwise, mended: UPDATED_OLD and UPDATED_NEW list every attribute
-    the update names (moto: those whose value changed, and the keys of an item the update creates). The mended
-    answer keeps all moto listed but the keys, adds only named attributes, and takes their values from the engine's
-    answer only where moto had none."""
+    """moto's answer, with UPDATED_OLD and UPDATED_NEW listed as DynamoDB lists them (tests/test_item_engine.py)."""
     operation, params = call
     if operation != "UpdateItem" or not params.get("ReturnValues", "").startswith("UPDATED_") or moto_answer[0]:
         return moto_answer
-    named = set(compile_expressions(None, params["UpdateExpression"], None, ()).changes)
-    listed = {name: value for name, value in moto_answer[1].get("Attributes", {}).items() if name in named}
-    added = {name: value for name, value in engine_answer[1].get("Attributes", {}).items() if name not in listed}
-    assert set(added) <= named
-    attributes = {**listed, **added}
-    return "", {**moto_answer[1], **({"Attributes": attributes} if attributes else {})}
+    return "", as_dynamodb_lists_them(params, moto_answer[1], engine_answer[1])
 
 
 def _requests_of_a_life(svc) -> list[tuple[str, dict]]:

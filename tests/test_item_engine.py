@@ -271,6 +271,26 @@ CASES: dict[str, tuple[tuple[str, dict], bool]] = {
         update("REMOVE flag", {":max": n(7)}, ConditionExpression="size(city) < :max"),
         DECLINED,
     ),
+    "SET from a missing attribute": (update("SET rateTat = nothing"), DECLINED),
+    "SET from if_not_exists of missing attributes": (update("SET rateTat = if_not_exists(nothing, nada)"), DECLINED),
+    "an index key of its type": (update("SET live = :k", {":k": s("LIVE")}, ReturnValues="ALL_NEW"), SERVED),
+    "an index key of another type": (update("SET live = :k", {":k": n(1)}), DECLINED),
+    "an index key as NULL": (("put_item", {"Item": {**KEY, "live": {"NULL": True}}}), DECLINED),
+    "an index key too long": (("put_item", {"Item": {**KEY, "live": s("x" * 2049)}}), DECLINED),
+    "a name starting with an underscore": (update("SET _x = :v", {":v": n(1)}), DECLINED),
+    "ordering a boolean": (update("REMOVE flag", {":b": {"BOOL": True}}, ConditionExpression="nothing < :b"), DECLINED),
+    "begins_with a number": (
+        update("REMOVE flag", {":p": n(1)}, ConditionExpression="NOT begins_with(nothing, :p)"),
+        DECLINED,
+    ),
+    "a key update behind a failing condition": (
+        update("SET PK = :v", {":v": s("other")}, ConditionExpression="attribute_not_exists(PK)"),
+        DECLINED,
+    ),
+    "an ADD of a string behind a failing condition": (
+        update("ADD q :s", {":s": s("text")}, ConditionExpression="attribute_not_exists(PK)"),
+        DECLINED,
+    ),
     "the legacy AttributeUpdates": (
         ("update_item", {"Key": KEY, "AttributeUpdates": {"a": {"Value": n(1), "Action": "PUT"}}}),
         DECLINED,
@@ -321,18 +341,25 @@ def test_the_engine_answers_as_moto_does(doors, case):
     through_engine, through_moto = _run(reader, direct, engine_table, call), _run(reader, wire, moto_table, call)
     assert (sum(engine.served.values()) > before) is served
     if served and call[1].get("ReturnValues", "").startswith("UPDATED_"):
-        through_moto = (_listing_what_the_update_names(call[1], through_moto[0], through_engine[0]), through_moto[1])
+        through_moto = (as_dynamodb_lists_them(call[1], through_moto[0], through_engine[0]), through_moto[1])
     assert through_engine == through_moto
 
 
-def _listing_what_the_update_names(request: dict, moto_answer: dict, engine_answer: dict) -> dict:
-    """DynamoDB lists every attribute the update names; moto only those whose value changed, and the keys of an
-    item the update creates."""
-    named = set(compile_expressions(None, request["UpdateExpression"], None, ()).changes or ())
+def as_dynamodb_lists_them(request: dict, moto_answer: dict, engine_answer: dict) -> dict:
+    """An UpdateItem's UPDATED_OLD or UPDATED_NEW answer from moto, mended where DynamoDB answers otherwise:
+    DynamoDB lists every attribute the update names, moto only those whose value changed (and the keys of an
+    item the update creates). What moto listed must be in the engine's answer, and the engine's answer may list
+    nothing the update does not name; then the engine's answer is DynamoDB's."""
+    names = tuple(sorted(request.get("ExpressionAttributeNames", {}).items()))
+    named = set(compile_expressions(None, request["UpdateExpression"], None, names).changes or ())
     moto_listed = {name: value for name, value in moto_answer.get("Attributes", {}).items() if name in named}
     assert moto_listed.items() <= engine_answer.get("Attributes", {}).items()
     assert set(engine_answer.get("Attributes", {})) <= named
-    return engine_answer
+    return (
+        {**moto_answer, **engine_answer}
+        if "Attributes" in engine_answer
+        else {name: value for name, value in moto_answer.items() if name != "Attributes"}
+    )
 
 
 def test_updated_values_list_every_attribute_the_update_names_as_dynamodb_does(doors):

@@ -1,0 +1,112 @@
+"""The item engine's side of moto (local_gateway/item_engine.py): request values checked as plain ones, keys,
+and items read from and written into moto's own tables (moto 5.2.5's Table.items, DynamoType and Item), so that
+every door onto the embedded DynamoDB sees the same items."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from local_gateway.expressions import MAX_DIGITS, Unsupported, Value
+
+MAX_ITEM_BYTES = 400_000
+KEY_LIMITS = (2048, 1024)  # bytes: a partition key, a sort key (of the table or of an index)
+# A number as DynamoDB writes it back: no exponent, no leading or trailing zero, no -0 (compared or added to,
+# only an integer will do: local_gateway/expressions.py)
+_NUMBER = re.compile(r"(?!-0\Z)-?(?:0|[1-9][0-9]*)(?:\.[0-9]*[1-9])?\Z")
+
+
+def plain(value: Any) -> Value:
+    """A request's attribute value as a (type, value) pair, if it is one the engine handles."""
+    if not isinstance(value, dict) or len(value) != 1:
+        raise Unsupported("not an attribute value")
+    kind, content = next(iter(value.items()))
+    if kind == "S" and isinstance(content, str) and content:
+        return kind, content
+    if kind == "N" and isinstance(content, str) and _NUMBER.match(content) and len(content) <= MAX_DIGITS:
+        return kind, content  # written as DynamoDB writes numbers back, so moto's stored text is DynamoDB's too
+    if (kind == "BOOL" and isinstance(content, bool)) or (kind == "NULL" and content is True):
+        return kind, content
+    if kind in ("SS", "NS") and isinstance(content, list) and content:
+        elements = [plain({kind[0]: element})[1] for element in content]
+        if len(set(elements)) == len(elements):
+            return kind, elements
+    if kind in ("L", "M") and isinstance(content, list | dict):
+        for element in content if isinstance(content, list) else content.values():
+            plain(element)
+        return kind, content
+    raise Unsupported(f"attribute value {kind}")
+
+
+def key_names(table: Any) -> list[str]:
+    return [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
+
+
+def key_of(table: Any, key: dict[str, Any]) -> tuple[Any, Any]:
+    """moto's DynamoType for each part of a key the request gives exactly, with the table's types."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    names = key_names(table)
+    if set(key) != set(names):
+        raise Unsupported("not the table's key")
+    parts = []
+    for name, kind, limit in zip(names, (table.hash_key_type, table.range_key_type), KEY_LIMITS, strict=False):
+        pair = plain(key[name])
+        if pair[0] != kind or pair[0] not in ("S", "N") or len(str(pair[1]).encode()) > limit:
+            raise Unsupported("a key DynamoDB would refuse")
+        parts.append(DynamoType({pair[0]: pair[1]}))
+    return parts[0], (parts[1] if len(parts) > 1 else None)
+
+
+def check_index_keys(table: Any, written: dict[str, Value | None]) -> None:
+    """Unsupported when a written attribute is an index's key with another type than its definition's, or
+    longer than a key may be: DynamoDB refuses the write (and moto checks some of it its own way)."""
+    defined = {definition["AttributeName"]: definition["AttributeType"] for definition in table.attr}
+    for name in (set(table.attribute_keys) - set(key_names(table))) & written.keys():
+        value = written[name]
+        if value is not None and (value[0] != defined.get(name) or len(str(value[1]).encode()) > KEY_LIMITS[1]):
+            raise Unsupported(f"{name} is an index key DynamoDB would refuse")
+
+
+def stored(table: Any, hash_key: Any, range_key: Any) -> Any:
+    """The item under the key, without adding the empty partition moto's defaultdict would."""
+    if range_key is None:
+        return table.items.get(hash_key)
+    return table.items.get(hash_key, {}).get(range_key)
+
+
+def stored_value(value: Value) -> Any:
+    """A new DynamoType for a changed attribute, sharing no list with any other: moto changes sets and lists in
+    place. (An update's unchanged attributes keep their objects: the item they leave is dropped.)"""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    kind, content = value
+    return DynamoType({kind: copy.deepcopy(content) if isinstance(content, list | dict) else content})
+
+
+def make_item(hash_key: Any, range_key: Any, attributes: dict[str, Any]) -> Any:
+    from moto.dynamodb.models.dynamo_type import Item
+
+    item = Item(hash_key, range_key, {})
+    dict.update(item.attrs, attributes)  # moto's size check, once for the whole item below
+    if item.size() > MAX_ITEM_BYTES:
+        raise Unsupported("an item beyond 400 KB")
+    return item
+
+
+def replace(table: Any, hash_key: Any, range_key: Any, old: Any, new: Any) -> None:
+    """Put `new` (None: delete) where `old` was, as moto's own writes do, streams included."""
+    partition, key = (table.items, hash_key) if range_key is None else (table.items[hash_key], range_key)
+    if new is None:
+        partition.pop(key, None)
+    else:
+        partition[key] = new
+    if table.stream_shard is not None:
+        table.stream_shard.add(old, new)
+
+
+def parsed(attributes: Any, projection: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Attributes as botocore hands them to the caller (binary as bytes)."""
+    names = attributes.keys() if projection is None else [name for name in projection if name in attributes]
+    return {name: attributes[name].to_regular_json() for name in names}
