@@ -91,14 +91,15 @@ class ItemEngine:
             return None
         values = {name: plain(value) for name, value in request.get("ExpressionAttributeValues", {}).items()}
         if operation == "PutItem":
-            written: dict[str, Value | None] = {name: plain(value) for name, value in request["Item"].items()}
+            put = {name: plain(value) for name, value in request["Item"].items()}
+            written: dict[str, Value | None] = dict(put)
             hash_key, range_key = key_of(table, {name: request["Item"].get(name) for name in key_names(table)})
         else:
             hash_key, range_key = key_of(table, request["Key"])
         old = stored(table, hash_key, range_key)
-        current = {} if old is None else {name: (value.type, value.value) for name, value in old.attrs.items()}
         if operation == "GetItem":
             return (200, {} if old is None else {"Item": parsed(old.attrs, expressions.projection)}), None
+        current = {} if old is None else {name: (value.type, value.value) for name, value in old.attrs.items()}
         if operation == "UpdateItem":
             assert expressions.changes is not None
             if expressions.changes.keys() & set(key_names(table)):
@@ -112,7 +113,7 @@ class ItemEngine:
         if operation == "DeleteItem":
             return (200, _returned(request, old, None, {})), _write(table, hash_key, range_key, old, None)
         if operation == "PutItem":
-            attributes = {name: stored_value(value) for name, value in written.items() if value is not None}
+            attributes = {name: stored_value(value) for name, value in put.items()}
             changed: dict[str, Value | None] = {}
         else:
             changed = written

@@ -474,3 +474,22 @@ async def until(condition: Any, timeout: float = 15.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.02)
+
+
+def as_dynamodb_lists_them(request: dict, moto_answer: dict, engine_answer: dict) -> dict:
+    """An UpdateItem's UPDATED_OLD or UPDATED_NEW answer from moto, mended where DynamoDB answers otherwise:
+    DynamoDB lists every attribute the update names, moto only those whose value changed (and the keys of an
+    item the update creates). What moto listed must be in the engine's answer, and the engine's answer may list
+    nothing the update does not name; then the engine's answer is DynamoDB's."""
+    from local_gateway.updates import compile_expressions
+
+    names = tuple(sorted(request.get("ExpressionAttributeNames", {}).items()))
+    named = set(compile_expressions(None, request["UpdateExpression"], None, names).changes or ())
+    moto_listed = {name: value for name, value in moto_answer.get("Attributes", {}).items() if name in named}
+    assert moto_listed.items() <= engine_answer.get("Attributes", {}).items()
+    assert set(engine_answer.get("Attributes", {})) <= named
+    return (
+        {**moto_answer, **engine_answer}
+        if "Attributes" in engine_answer
+        else {name: value for name, value in moto_answer.items() if name != "Attributes"}
+    )

@@ -15,7 +15,7 @@ from local_gateway.dynamodb import EmbeddedDynamoDB, ensure_table
 from local_gateway.item_engine import OPERATIONS as ENGINE_OPERATIONS
 from local_gateway.moto_doors import DIRECT_OPERATIONS, item_engine, through_direct_door
 from local_gateway.template import template
-from tests.test_item_engine import as_dynamodb_lists_them
+from tests.support import as_dynamodb_lists_them
 
 
 def _item(name: str) -> dict:
@@ -191,7 +191,7 @@ def test_the_direct_door_answers_every_request_the_functions_send_as_the_wire_do
 
 
 def _as_dynamodb_answers(call: tuple[str, dict], moto_answer: tuple[str, dict], engine_answer: tuple[str, dict]):
-    """moto's answer, with UPDATED_OLD and UPDATED_NEW listed as DynamoDB lists them (tests/test_item_engine.py)."""
+    """moto's answer, with UPDATED_OLD and UPDATED_NEW listed as DynamoDB lists them (tests/support.py)."""
     operation, params = call
     if operation != "UpdateItem" or not params.get("ReturnValues", "").startswith("UPDATED_") or moto_answer[0]:
         return moto_answer

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 from local_gateway.dynamodb import EmbeddedDynamoDB, ensure_table
 from local_gateway.moto_doors import item_engine
 from local_gateway.template import template
-from local_gateway.updates import compile_expressions
+from tests.support import as_dynamodb_lists_them
 
 KEY = {"PK": {"S": "CONN#a"}, "SK": {"S": "CONN#a"}}
 ITEM = {
@@ -343,23 +343,6 @@ def test_the_engine_answers_as_moto_does(doors, case):
     if served and call[1].get("ReturnValues", "").startswith("UPDATED_"):
         through_moto = (as_dynamodb_lists_them(call[1], through_moto[0], through_engine[0]), through_moto[1])
     assert through_engine == through_moto
-
-
-def as_dynamodb_lists_them(request: dict, moto_answer: dict, engine_answer: dict) -> dict:
-    """An UpdateItem's UPDATED_OLD or UPDATED_NEW answer from moto, mended where DynamoDB answers otherwise:
-    DynamoDB lists every attribute the update names, moto only those whose value changed (and the keys of an
-    item the update creates). What moto listed must be in the engine's answer, and the engine's answer may list
-    nothing the update does not name; then the engine's answer is DynamoDB's."""
-    names = tuple(sorted(request.get("ExpressionAttributeNames", {}).items()))
-    named = set(compile_expressions(None, request["UpdateExpression"], None, names).changes or ())
-    moto_listed = {name: value for name, value in moto_answer.get("Attributes", {}).items() if name in named}
-    assert moto_listed.items() <= engine_answer.get("Attributes", {}).items()
-    assert set(engine_answer.get("Attributes", {})) <= named
-    return (
-        {**moto_answer, **engine_answer}
-        if "Attributes" in engine_answer
-        else {name: value for name, value in moto_answer.items() if name != "Attributes"}
-    )
 
 
 def test_updated_values_list_every_attribute_the_update_names_as_dynamodb_does(doors):
