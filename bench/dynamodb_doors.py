@@ -27,19 +27,18 @@ CALLS = int(os.environ.get("DOORS_CALLS", "300"))
 ROUNDS = 5  # timed runs of each measure; the median is reported
 
 
-def _calls(client: Any, table: str, n: int) -> None:
+def _call_pair(client: Any, table: str) -> None:
     """What requestLiveMetrics asks of DynamoDB: the rate limiter's UpdateItem, then the counters' GetItem."""
-    for _ in range(n):
-        client.update_item(
-            TableName=table,
-            Key=KEY,
-            UpdateExpression="ADD rateTat :one",
-            ExpressionAttributeValues={":one": {"N": "1"}},
-        )
-        client.get_item(TableName=table, Key=KEY, ConsistentRead=True)
+    client.update_item(
+        TableName=table,
+        Key=KEY,
+        UpdateExpression="ADD rateTat :one",
+        ExpressionAttributeValues={":one": {"N": "1"}},
+    )
+    client.get_item(TableName=table, Key=KEY, ConsistentRead=True)
 
 
-def median_cpu_ms(work: Callable[[], Any], repeat: int, warm: int = 10) -> float:
+def median_cpu_ms(work: Callable[[], Any], repeat: int, warm: int) -> float:
     """CPU of this process per `work()` (both ends of the HTTP door are in it), after `warm` unmeasured ones
     (connections, botocore's caches): the median of ROUNDS runs of `repeat`."""
     for _ in range(warm):
@@ -54,7 +53,7 @@ def median_cpu_ms(work: Callable[[], Any], repeat: int, warm: int = 10) -> float
 
 
 def cpu_ms_per_call(client: Any, table: str) -> float:
-    return median_cpu_ms(lambda: _calls(client, table, 1), CALLS // 2, warm=20) / 2  # two calls a round
+    return median_cpu_ms(lambda: _call_pair(client, table), CALLS // 2, warm=20) / 2  # two calls a round
 
 
 def product_calls(client: Any, table_name: str) -> list[tuple[str, str, float]]:

@@ -23,8 +23,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from local_gateway import apigw
 from local_gateway.apigw import ConnectionInfo
 from local_gateway.invoker import FunctionFailed
-from local_gateway.origins import origin_check, page_scheme
-from local_gateway.registry import AddressCap, Connection, ConnectionRegistry
+from local_gateway.origins import origin_check, own_origin
+from local_gateway.registry import AddressCap, Connection, ConnectionRegistry, client_address
 from shared.contract import MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class ApiGatewayFront:
             logger.info("upgrade refused: a web page of another origin")
             await websocket.send_denial_response(PlainTextResponse("Forbidden", status_code=403))
             return
-        address = websocket.client.host if websocket.client else "127.0.0.1"
+        address = client_address(websocket.scope)
         if not self.cap.take(address):  # before $connect: a flood of upgrades costs no function call
             logger.info("upgrade refused: %d open from one address", self.cap.limit)
             await websocket.send_denial_response(PlainTextResponse("Too many connections", status_code=429))
@@ -114,8 +114,9 @@ class ApiGatewayFront:
         origin = websocket.headers.get("origin")
         if origin is None or self.origin_allowed is None:
             return True
-        own = f"{page_scheme(websocket.scope.get('scheme', 'ws'))}://{websocket.headers.get('host', '')}"
-        return self.origin_allowed(origin, own)
+        return self.origin_allowed(
+            origin, own_origin(websocket.scope.get("scheme", "ws"), websocket.headers.get("host", ""))
+        )
 
     async def _serve(self, websocket: WebSocket, address: str) -> None:
         info, headers = apigw.upgrade(websocket.scope, address, self.stage)

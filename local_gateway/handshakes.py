@@ -20,15 +20,11 @@ from typing import Any
 
 import socketio
 
-from local_gateway.registry import TOO_MANY_CONNECTIONS
+from local_gateway.registry import TOO_MANY_CONNECTIONS, client_address
 
 logger = logging.getLogger("local_gateway")
 
 CLOSE_WAIT_SECONDS = 1.0  # Engine.IO's close waits for its last packet to be taken: an abandoned poll never is
-
-
-def client_address(environ: dict[str, Any]) -> str:
-    return str((environ.get("asgi.scope", {}).get("client") or ("127.0.0.1",))[0])
 
 
 @dataclass
@@ -54,7 +50,7 @@ class Handshakes:
         handle_disconnect = eio.handlers["disconnect"]
 
         async def on_handshake(eio_sid: str, environ: dict[str, Any]) -> Any:
-            address = client_address(environ)
+            address = client_address(environ.get("asgi.scope", {}))
             if self._new[address] >= self.limit:
                 logger.info("Engine.IO handshake refused: %d sessions not yet connected from one address", limit)
                 return TOO_MANY_CONNECTIONS  # Engine.IO answers 401 with it
@@ -89,12 +85,8 @@ class Handshakes:
 
     def connected(self, eio_sid: str | None) -> None:
         session = self._sessions.get(eio_sid or "")
-        if session is None:
-            return
-        self._uncount(session)
-        if session.timer is not None:
-            session.timer.cancel()
-            session.timer = None
+        if session is not None:
+            self._stop(session)
 
     def left(self, eio_sid: str | None) -> None:
         """The session's Socket.IO connection ended; the session itself may live on (a client may leave the
@@ -116,6 +108,13 @@ class Handshakes:
     def _start_timer(self, session: _Session, eio_sid: str) -> None:
         session.timer = asyncio.get_running_loop().call_later(self.timeout, self._expire, eio_sid)
 
+    def _stop(self, session: _Session) -> None:
+        """Counted out of the not-yet-connected, its clock stopped."""
+        self._uncount(session)
+        if session.timer is not None:
+            session.timer.cancel()
+            session.timer = None
+
     def _uncount(self, session: _Session) -> None:
         if session.new:
             session.new = False
@@ -125,11 +124,8 @@ class Handshakes:
 
     def _forget(self, eio_sid: str) -> None:
         session = self._sessions.pop(eio_sid, None)
-        if session is None:
-            return
-        self._uncount(session)
-        if session.timer is not None:
-            session.timer.cancel()
+        if session is not None:
+            self._stop(session)
 
     def _expire(self, eio_sid: str) -> None:
         if eio_sid not in self._sessions:

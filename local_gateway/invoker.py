@@ -83,23 +83,23 @@ class FunctionInvoker:
         finally:
             if timer is not None:
                 timer.cancel()
-        if not running.done():
+        timed_out = not running.done()
+        error = None if timed_out else running.exception()
+        if timed_out:
             running.cancel()  # whatever it ends with now is nobody's: not logged as never retrieved
             if log_failure:
                 logger.error("function %s timed out after %ss", name, timeout)
-            # What it posted before Lambda would have stopped it has reached its clients in AWS; it runs on here,
-            # but what it posts from now on is not sent.
-            await deliver(self.registry, list(deliveries))
+        elif isinstance(error, Exception) and log_failure:
+            logger.error("function %s raised", name, exc_info=error)
+        # Its posts reach their clients before its answer, and when it raised or timed out too, as AWS delivers
+        # each post when it is made; once it has timed out it runs on here, but what it posts from now on is not
+        # sent (a copy is delivered).
+        await deliver(self.registry, list(deliveries))
+        if timed_out:
             raise FunctionFailed(name)
-        try:
-            result = running.result()
-        except Exception as error:
-            if log_failure:
-                logger.exception("function %s raised", name)
-            await deliver(self.registry, deliveries)  # posted before it raised: delivered in AWS too
+        if isinstance(error, Exception):
             raise FunctionFailed(name) from error
-        await deliver(self.registry, deliveries)  # its own posts precede its answer, as in AWS
-        return result
+        return running.result()
 
     async def invoke_route(self, handler: Handler, event: dict[str, Any], name: str) -> dict[str, Any]:
         """A route's integration: the function's `{"statusCode", "body"}`; FunctionFailed for anything else."""

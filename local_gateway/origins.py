@@ -45,5 +45,10 @@ def origin_policy(configured: str | list[str]) -> str | Callable[[str, dict[str,
     if check is None:
         return "*"
     return lambda origin, environ: check(
-        origin, f"{page_scheme(environ.get('wsgi.url_scheme', 'http'))}://{environ.get('HTTP_HOST', '')}"
+        origin, own_origin(environ.get("wsgi.url_scheme", "http"), environ.get("HTTP_HOST", ""))
     )
+
+
+def own_origin(scheme: str, host: str) -> str:
+    """The origin of a page the gateway itself served, from its request's scheme (HTTP or WebSocket) and Host."""
+    return f"{page_scheme(scheme)}://{host}"

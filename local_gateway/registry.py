@@ -4,8 +4,9 @@ handlers' in-process poster reach. It holds sockets, never state that belongs in
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from local_gateway.apigw import ConnectionInfo
 
@@ -69,3 +70,8 @@ class AddressCap:
         self._open[address] -= 1
         if self._open[address] <= 0:
             del self._open[address]
+
+
+def client_address(scope: Mapping[str, Any]) -> str:
+    """The peer's address, from an ASGI scope (the Socket.IO front reads it from its WSGI-like environ's)."""
+    return str((scope.get("client") or ("127.0.0.1",))[0])

@@ -15,10 +15,10 @@ from urllib.parse import parse_qsl
 import socketio
 
 from local_gateway import apigw
-from local_gateway.handshakes import Handshakes, client_address
+from local_gateway.handshakes import Handshakes
 from local_gateway.lanes import DROPPED, Lane
 from local_gateway.origins import origin_policy
-from local_gateway.registry import TOO_MANY_CONNECTIONS, AddressCap, Connection, ConnectionRegistry
+from local_gateway.registry import TOO_MANY_CONNECTIONS, AddressCap, Connection, ConnectionRegistry, client_address
 from local_gateway.screening import Inflow, screen_messages
 from shared.codec import decode_server_frame, encode_client_frame
 from shared.contract import ERROR, MAX_MESSAGE_BYTES, echoed_event_name
@@ -109,7 +109,8 @@ class SocketIOFront:
             await self.server.disconnect(sid)
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        info, headers = apigw.upgrade(environ.get("asgi.scope", {}), client_address(environ), self.stage)
+        scope = environ.get("asgi.scope", {})
+        info, headers = apigw.upgrade(scope, client_address(scope), self.stage)
         query = [(k, v) for k, v in parse_qsl(environ.get("QUERY_STRING", "")) if k not in TRANSPORT_PARAMS]
         if isinstance(auth, dict):
             # Socket.IO's `auth` travels as query parameters: what a browser can send to API Gateway.

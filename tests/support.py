@@ -493,3 +493,27 @@ def as_dynamodb_lists_them(request: dict, moto_answer: dict, engine_answer: dict
         if "Attributes" in engine_answer
         else {name: value for name, value in moto_answer.items() if name != "Attributes"}
     )
+
+
+@contextlib.contextmanager
+def replaced_routes(front: Any, replacements: dict[str, Any]) -> Iterator[None]:
+    """A front's routes replaced for a while (a test's stand-ins for the functions); all of them as they were
+    afterwards, whatever the test changed meanwhile."""
+    originals = dict(front.routes)
+    front.routes.update(replacements)
+    try:
+        yield
+    finally:
+        front.routes.update(originals)
+
+
+async def engineio_session(gateway: RunningGateway) -> Any:
+    """An Engine.IO session over WebSocket (a `websockets` client), its open packet read: no Socket.IO
+    connection (yet)."""
+    import asyncio
+
+    import websockets
+
+    ws = await websockets.connect(gateway.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket")
+    assert str(await asyncio.wait_for(ws.recv(), 5)).startswith("0{")
+    return ws

@@ -22,7 +22,15 @@ from shared.codec import encode_server_frame
 from shared.contract import ERROR, METRIC_NAMES
 from shared.services import services
 from shared.validation import ID_RULE
-from tests.support import RunningGateway, contract_validator, http_status, running_gateway, signed_request, until
+from tests.support import (
+    RunningGateway,
+    contract_validator,
+    http_status,
+    replaced_routes,
+    running_gateway,
+    signed_request,
+    until,
+)
 
 SCRIPT = Path(__file__).parent / "js" / "deployed_client.js"
 STAGE = "prod"  # template.yaml's StageName default
@@ -218,15 +226,17 @@ async def test_the_connect_and_disconnect_events_carry_what_api_gateway_puts_in_
 
             return handler
 
-        front.routes["$connect"] = recorded("$connect", {"Sec-WebSocket-Protocol": "analytics.v1"})
-        front.routes["$disconnect"] = recorded("$disconnect")
-        try:
+        with replaced_routes(
+            front,
+            {
+                "$connect": recorded("$connect", {"Sec-WebSocket-Protocol": "analytics.v1"}),
+                "$disconnect": recorded("$disconnect"),
+            },
+        ):
             async with connect(ws_url(gateway, "?tag=a&tag=b"), subprotocols=["analytics.v1", "other"]) as websocket:
                 assert websocket.subprotocol == "analytics.v1"
                 await websocket.close(4001, "bye")
             await until(lambda: "$disconnect" in events)
-        finally:
-            front.routes.update(originals)
     connected = events["$connect"]
     assert connected["multiValueQueryStringParameters"] == {"tag": ["a", "b"]}
     assert connected["queryStringParameters"] == {"tag": "b"}
@@ -250,13 +260,10 @@ async def test_posting_to_a_connection_during_its_connect_answers_410():
             result: dict[str, Any] = original(event, context)
             return result
 
-        front.routes["$connect"] = connect_that_posts
-        try:
+        with replaced_routes(front, {"$connect": connect_that_posts}):
             async with json_client(gateway) as websocket:
                 await websocket.send(json.dumps({"action": "analytics:requestLiveMetrics"}))
                 await receive_until(websocket, is_ack)
-        finally:
-            front.routes["$connect"] = original
     assert during == [410]
 
 
@@ -266,7 +273,6 @@ async def test_what_a_function_posted_before_it_failed_reaches_the_client_as_in_
     when it failed.)"""
     with running() as gateway:
         front = gateway.gateway.apigw
-        originals = dict(front.routes)
         told = {"message": "posted before the failure", "event": "analytics:joinDashboard"}
 
         def post_then(failure: Callable[[], None]) -> Handler:
@@ -283,29 +289,26 @@ async def test_what_a_function_posted_before_it_failed_reaches_the_client_as_in_
         def outlives_its_timeout() -> None:
             time.sleep(gateway.gateway.invoker.timeout_seconds + 0.5)
 
-        front.routes["analytics:joinDashboard"] = post_then(raises)
-        front.routes["analytics:leaveDashboard"] = post_then(outlives_its_timeout)
         gateway.gateway.invoker.timeout_seconds = 1.0
-        try:
+        with replaced_routes(
+            front,
+            {"analytics:joinDashboard": post_then(raises), "analytics:leaveDashboard": post_then(outlives_its_timeout)},
+        ):
             async with json_client(gateway) as websocket:
                 for action in ("analytics:joinDashboard", "analytics:leaveDashboard"):
                     await websocket.send(json.dumps({"action": action, "data": "ops"}))
                     assert await receive(websocket) == {"event": ERROR, "data": told}
                     assert (await receive(websocket))["message"] == "Internal server error"
-        finally:
-            front.routes.update(originals)
 
 
 async def test_a_failing_function_gives_api_gateways_internal_server_error_frame():
     with running() as gateway:
         front = gateway.gateway.apigw
-        original = front.routes["analytics:joinDashboard"]
 
         def crashing(event: dict[str, Any], context: Any) -> dict[str, Any]:
             raise RuntimeError("boom: a secret detail")
 
-        front.routes["analytics:joinDashboard"] = crashing
-        try:
+        with replaced_routes(front, {"analytics:joinDashboard": crashing}):
             async with json_client(gateway) as websocket:
                 await websocket.send(json.dumps({"action": "analytics:joinDashboard", "data": "ops"}))
                 frame = await receive(websocket)
@@ -318,8 +321,6 @@ async def test_a_failing_function_gives_api_gateways_internal_server_error_frame
                 front.routes["analytics:joinDashboard"] = lambda event, context: "not an integration response"
                 await websocket.send(json.dumps({"action": "analytics:joinDashboard", "data": "ops"}))
                 assert (await receive(websocket))["message"] == "Internal server error"
-        finally:
-            front.routes["analytics:joinDashboard"] = original
 
 
 async def test_a_functions_answer_reaches_the_client_only_on_routes_with_a_route_response():
@@ -343,11 +344,8 @@ def disconnect_codes(gateway: RunningGateway) -> Iterator[list[int]]:
         codes.append(event["requestContext"]["disconnectStatusCode"])
         return original(event, context)
 
-    front.routes["$disconnect"] = recorded
-    try:
+    with replaced_routes(front, {"$disconnect": recorded}):
         yield codes
-    finally:
-        front.routes["$disconnect"] = original
 
 
 async def test_frames_beyond_32_kb_close_the_connection_with_1009():

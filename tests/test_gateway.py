@@ -17,7 +17,7 @@ import socketio
 from shared.codec import encode_server_frame
 from shared.contract import METRIC_NAMES
 from shared.services import services
-from tests.support import RunningGateway, connection_rooms, contract_validator, until
+from tests.support import RunningGateway, connection_rooms, contract_validator, replaced_routes, until
 
 LIVE = "analytics:liveMetrics"
 ERROR = "analytics:error"
@@ -382,15 +382,12 @@ async def test_a_frame_a_function_posts_that_socketio_cannot_carry_is_dropped_an
         services().poster().post(connection_id, encode_server_frame(ERROR, {"message": "after", "event": "x"}))
         return original(event, context)
 
-    front.routes["analytics:requestLiveMetrics"] = posts_a_reserved_event
-    try:
+    with replaced_routes(front, {"analytics:requestLiveMetrics": posts_a_reserved_event}):
         (client,) = await connected(gateway)
         assert await client.call("analytics:requestLiveMetrics") == {"ok": True}
         assert await client.wait_for(ERROR) == [{"message": "after", "event": "x"}]
         assert "a posted frame was not delivered: connect is reserved by Socket.IO" in caplog.text
         await client.close()
-    finally:
-        front.routes["analytics:requestLiveMetrics"] = original
 
 
 async def test_the_functions_item_requests_are_answered_by_the_item_engine(gateway):

@@ -13,7 +13,7 @@ import socketio
 import websockets
 
 from local_gateway.screening import MAX_ATTACHMENTS
-from tests.support import RunningGateway
+from tests.support import RunningGateway, engineio_session
 
 REFUSED = "Socket.IO packet refused"
 
@@ -27,8 +27,7 @@ def gateway() -> Iterator[RunningGateway]:
 
 async def engineio_socket(gateway: RunningGateway) -> websockets.ClientConnection:
     """A raw Engine.IO WebSocket, connected to Socket.IO's main namespace."""
-    ws = await websockets.connect(gateway.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket")
-    assert (await asyncio.wait_for(ws.recv(), 5)).startswith("0{")
+    ws = await engineio_session(gateway)
     await ws.send("40")
     assert (await asyncio.wait_for(ws.recv(), 5)).startswith("40{")
     return ws

@@ -14,7 +14,7 @@ import websockets
 
 from local_gateway.settings import GatewaySettings
 from shared.config import ConfigError
-from tests.support import RunningGateway, http_status, until
+from tests.support import RunningGateway, engineio_session, http_status, replaced_routes, until
 
 TOO_MANY = {"message": "Too many connections from this address"}
 
@@ -71,13 +71,6 @@ async def test_connections_beyond_the_cap_per_address_are_refused_on_both_fronts
         await third.disconnect()
     finally:
         gateway.stop()
-
-
-async def engineio_session(gateway: RunningGateway) -> websockets.ClientConnection:
-    """An Engine.IO session over WebSocket, its open packet read: no Socket.IO connection (yet)."""
-    ws = await websockets.connect(gateway.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket")
-    assert str(await ws.recv()).startswith("0{")
-    return ws
 
 
 async def closed_at(ws: websockets.ClientConnection, at_most: float) -> float:
@@ -175,14 +168,13 @@ async def test_a_session_the_gateway_ends_while_its_connect_runs_is_not_left_reg
         disconnected.append(event["requestContext"]["connectionId"])
         return originals["$disconnect"](event, context)
 
-    front.routes.update({"$connect": slow_connect, "$disconnect": recorded_disconnect})
     try:
-        ws = await engineio_session(gateway)
-        await ws.send("40")
-        await closed_at(ws, 10)
-        await until(lambda: len(disconnected) == 1)
-        await asyncio.sleep(0.3)
-        assert len(gateway.gateway.registry) == 0 and front.cap.count("127.0.0.1") == 0
+        with replaced_routes(front, {"$connect": slow_connect, "$disconnect": recorded_disconnect}):
+            ws = await engineio_session(gateway)
+            await ws.send("40")
+            await closed_at(ws, 10)
+            await until(lambda: len(disconnected) == 1)
+            await asyncio.sleep(0.3)
+            assert len(gateway.gateway.registry) == 0 and front.cap.count("127.0.0.1") == 0
     finally:
-        front.routes.update(originals)
         gateway.stop()

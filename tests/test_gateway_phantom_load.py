@@ -20,8 +20,7 @@ from shared.counters import Counts
 from shared.phantoms import PhantomCheck
 from shared.reconciler import Reconciler
 from shared.services import services
-from tests.support import connect_event, invoke_function, message_event, until
-from tests.test_gateway_resilience import running
+from tests.support import connect_event, invoke_function, message_event, running_gateway, until
 
 
 @pytest.mark.load
@@ -39,7 +38,7 @@ async def test_100_clients_x_5_joins_and_10_phantoms_leave_every_count_exact_onc
     plans = [[f"d{rng.randrange(200)}" for _ in range(5)] for _ in range(100)]
     phantoms = [f"PHANTOM{n:08d}=" for n in range(10)]
     phantom_plans = [[f"d{rng.randrange(200)}" for _ in range(5)] for _ in phantoms]
-    with running(METRICS_INTERVAL_SECONDS="2", RECONCILE_INTERVAL_SECONDS="3600") as gateway:
+    with running_gateway(METRICS_INTERVAL_SECONDS="2", RECONCILE_INTERVAL_SECONDS="3600") as gateway:
         svc = services()
         during = Reconciler(svc.table, settle_seconds=0.5)
         stop = threading.Event()
