@@ -83,7 +83,7 @@ class InProcessPoster:
 
     def post_many(self, connection_ids: Iterable[str], frame: bytes) -> list[str]:
         """One frame to many connections (Socket.IO-front ones in one emit, encoded once); the gone ones back."""
-        sids: list[str] = []
+        sids: dict[bool, list[str]] = {True: [], False: []}  # by whether the client takes offsets
         others: list[Delivery] = []
         gone: list[str] = []
         server = None
@@ -92,12 +92,13 @@ class InProcessPoster:
             if connection is None:
                 gone.append(connection_id)
             elif isinstance(connection.endpoint, SocketIOEndpoint):
-                sids.append(connection.endpoint.sid)
+                sids[connection.endpoint.offsets].append(connection.endpoint.sid)
                 server = connection.endpoint.server
             else:
                 others.append((connection_id, frame))
-        if sids and server is not None:
-            self._run(SocketIOEndpoint.emit_frame(server, sids, frame))
+        for offsets, group in sids.items():
+            if group and server is not None:
+                self._run(SocketIOEndpoint.emit_frame(server, group, frame, offsets))
         if others:
             self._run(deliver(self.registry, others))
         return gone

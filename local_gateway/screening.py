@@ -34,6 +34,9 @@ FROM_CLIENTS = (
 )
 
 
+ROOT_DISCONNECT = str(sio_packet.DISCONNECT)  # `41` less Engine.IO's `4`: `socket.disconnect()` on "/"
+
+
 class Refused(Exception):
     """The packet is not passed on; `hang_up`: the client is disconnected too."""
 
@@ -88,15 +91,20 @@ def screen_messages(
     server: socketio.AsyncServer,
     inflow: Inflow | None = None,
     hung_up: Callable[[str, str], Awaitable[None]] | None = None,
+    leaving: Callable[[str], None] | None = None,
 ) -> None:
     """Wrap Engine.IO's message handler (the one python-socketio registered) with the checks above; with an
-    `inflow`, a session beyond its limit is told (`hung_up(eio_sid, event)`) and disconnected."""
+    `inflow`, a session beyond its limit is told (`hung_up(eio_sid, event)`) and disconnected. `leaving(eio_sid)`
+    hears of a namespace DISCONNECT (`socket.disconnect()`), which python-socketio reports with the same reason
+    as a closed transport."""
     eio = server.eio
     handle: Callable[[str, Any], Awaitable[None]] = eio.handlers["message"]
     handle_disconnect: Callable[..., Awaitable[None]] = eio.handlers["disconnect"]
     expected: dict[str, int] = {}  # attachments still due, by Engine.IO session
 
     async def screened(eio_sid: str, data: Any) -> None:
+        if leaving is not None and data == ROOT_DISCONNECT:
+            leaving(eio_sid)  # first: the transport's close that follows may have removed the session already
         if eio_sid not in eio.sockets:  # hung up on (a client may ignore Engine.IO's close): dropped unlogged
             return
         try:

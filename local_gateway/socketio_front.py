@@ -6,6 +6,7 @@ JSON-frame connections: the front turns their frames back into Socket.IO emits.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -18,10 +19,12 @@ from local_gateway import apigw
 from local_gateway.handshakes import Handshakes
 from local_gateway.lanes import DROPPED, Lane
 from local_gateway.origins import origin_policy
+from local_gateway.recovery import RECOVERY_FIELDS, answering_packets, takes_offsets
 from local_gateway.registry import TOO_MANY_CONNECTIONS, AddressCap, Connection, ConnectionRegistry, client_address
 from local_gateway.screening import Inflow, screen_messages
 from shared.codec import decode_server_frame, encode_client_frame
-from shared.contract import ERROR, MAX_MESSAGE_BYTES, echoed_event_name
+from shared.connections import NORMAL_CLOSURE
+from shared.contract import ERROR, MAX_MESSAGE_BYTES, RESUME, echoed_event_name
 
 if TYPE_CHECKING:
     from local_gateway.invoker import FunctionInvoker, Handler
@@ -40,24 +43,28 @@ HUNG_UP = "Too many requests: disconnected for sending on after more refusals th
 
 
 class SocketIOEndpoint:
-    """A connection of this front: JSON server frames become Socket.IO emits."""
+    """A connection of this front: JSON server frames become Socket.IO emits. A dashboard update's offset becomes
+    its last argument for a client that keeps offsets (`offsets`), and is left out for one whose handlers would
+    get an argument they do not take."""
 
-    def __init__(self, server: socketio.AsyncServer, sid: str) -> None:
+    def __init__(self, server: socketio.AsyncServer, sid: str, offsets: bool = False) -> None:
         self.server = server
         self.sid = sid
+        self.offsets = offsets
 
     async def send(self, frame: bytes) -> None:
-        await self.emit_frame(self.server, self.sid, frame)
+        await self.emit_frame(self.server, self.sid, frame, self.offsets)
 
     async def close(self) -> None:
         await self.server.disconnect(self.sid)
 
     @staticmethod
-    async def emit_frame(server: socketio.AsyncServer, to: str | list[str], frame: bytes) -> None:
-        event, data = decode_server_frame(frame)
-        if event in RESERVED_EVENTS:
-            raise ValueError(f"{event} is reserved by Socket.IO")
-        await server.emit(event, data, to=to)
+    async def emit_frame(server: socketio.AsyncServer, to: str | list[str], frame: bytes, offsets: bool) -> None:
+        decoded = decode_server_frame(frame)
+        if decoded.event in RESERVED_EVENTS:
+            raise ValueError(f"{decoded.event} is reserved by Socket.IO")
+        with_offset = offsets and decoded.offset is not None
+        await server.emit(decoded.event, (decoded.data, decoded.offset) if with_offset else decoded.data, to=to)
 
 
 class SocketIOFront:
@@ -81,10 +88,13 @@ class SocketIOFront:
         self.routes = routes
         self.stage = stage
         self._by_sid: dict[str, str] = {}
+        self._pids: dict[str, str] = {}  # what each sid's CONNECT answer carries as `pid`, until it is sent
+        self._leaving: set[str] = set()  # Engine.IO sessions whose client sent a namespace DISCONNECT
         self.server = socketio.AsyncServer(
             async_mode="asgi",
             cors_allowed_origins=origin_policy(cors_allowed_origins),
             max_http_buffer_size=MAX_MESSAGE_BYTES,
+            serializer=answering_packets(self._pids),
         )
         self.server.on("connect", self._on_connect)
         self.server.on("disconnect", self._on_disconnect)
@@ -92,7 +102,7 @@ class SocketIOFront:
         # Unreadable packets and binary attachments stop here, and a session whose flood outruns its lane: in
         # flight, one running, the backlog waiting and the backlog's worth of refusals.
         self.inflow = Inflow(2 * backlog + 1)
-        screen_messages(self.server, self.inflow, self._hung_up)
+        screen_messages(self.server, self.inflow, self._hung_up, self._leaving.add)
         # Room for a burst of as many clients as the cap lets connect, and as many again: a handshake left over
         # (a probe, a tab that never connected) must not refuse the last of them.
         self.handshakes = Handshakes(self.server, 2 * self.cap.limit, connect_timeout)
@@ -112,9 +122,10 @@ class SocketIOFront:
         scope = environ.get("asgi.scope", {})
         info, headers = apigw.upgrade(scope, client_address(scope), self.stage)
         query = [(k, v) for k, v in parse_qsl(environ.get("QUERY_STRING", "")) if k not in TRANSPORT_PARAMS]
-        if isinstance(auth, dict):
-            # Socket.IO's `auth` travels as query parameters: what a browser can send to API Gateway.
-            query += [(k, v) for k, v in auth.items() if isinstance(k, str) and isinstance(v, str)]
+        recovery = auth if isinstance(auth, dict) else {}
+        # Socket.IO's `auth` travels as query parameters: what a browser can send to API Gateway (not the
+        # recovery's private session id, which goes to the `resume` route).
+        query += [(k, v) for k, v in recovery.items() if isinstance(v, str) and k not in RECOVERY_FIELDS]
         if not self.cap.take(info.source_ip):  # before $connect: a flood of handshakes costs no function call
             logger.info("connection refused: %d open from one address", self.cap.limit)
             raise socketio.exceptions.ConnectionRefusedError(TOO_MANY_CONNECTIONS)
@@ -133,19 +144,45 @@ class SocketIOFront:
             await self._call("$disconnect", apigw.disconnect_event(info, "Session ended during $connect"))
             raise socketio.exceptions.ConnectionRefusedError("Gone")
         self._addresses[sid] = info.source_ip
-        self.registry.add(Connection(info, SocketIOEndpoint(self.server, sid)))
+        offsets = takes_offsets(environ.get("QUERY_STRING", ""))
+        connection = Connection(info, SocketIOEndpoint(self.server, sid, offsets))
+        self.registry.add(connection)
         self._by_sid[sid] = info.connection_id
         self._lanes[sid] = Lane(self.backlog)
         self.handshakes.connected(eio_sid)
+        if offsets:  # a client that keeps offsets can recover: its session is resumed, or begun
+            await self._resume(sid, connection, recovery)
         # Connection ids are what the Management API addresses: DEBUG only, as they are not for every eye.
         logger.info("connected (%d open)", len(self.registry))
         logger.debug("connected %s", info.connection_id)
 
+    async def _resume(self, sid: str, connection: Connection, recovery: dict[str, Any]) -> None:
+        """The `resume` route, as a JSON client would call it; its answer's session becomes CONNECT's `pid`. The
+        replay it posts reaches the client before that answer, and the client emits it once connected."""
+        wanted = {"session": recovery.get("pid"), "offset": recovery.get("offset")}
+        body = encode_client_frame(RESUME, {key: value for key, value in wanted.items() if isinstance(value, str)})
+        result = await self._call(RESUME, apigw.message_event(connection.info, RESUME, body))
+        try:
+            ack = json.loads(result.get("body") or "")
+        except (TypeError, ValueError):
+            ack = None
+        if isinstance(ack, dict) and isinstance(ack.get("session"), str):
+            self._pids[sid] = ack["session"]
+        else:  # the client connects without recovery, as a python-socketio client does
+            logger.warning("resume answered %s: the connection has no session", result.get("statusCode"))
+
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self._pids.pop(sid, None)
+        eio_sid = self.server.manager.eio_sid_from_sid(sid, "/")
+        # Engine.IO runs each message's handler as a task of its own: a `41` read just before the transport
+        # closed may not have been screened yet. One turn of the loop lets it say the client is leaving.
+        await asyncio.sleep(0)
+        deliberate = eio_sid in self._leaving
+        self._leaving.discard(eio_sid)
         address = self._addresses.pop(sid, None)
         if address is not None:
             self.cap.release(address)
-            self.handshakes.left(self.server.manager.eio_sid_from_sid(sid, "/"))
+            self.handshakes.left(eio_sid)
         connection_id = self._by_sid.pop(sid, None)
         lane = self._lanes.pop(sid, None)
         if lane is not None:
@@ -153,7 +190,9 @@ class SocketIOFront:
         connection = self.registry.remove(connection_id) if connection_id else None
         if connection is None:
             return
-        await self._call("$disconnect", apigw.disconnect_event(connection.info, str(reason)))
+        # A client's `socket.disconnect()` closes as a client closing normally does: its session ends with it.
+        code = NORMAL_CLOSURE if deliberate else apigw.NO_STATUS
+        await self._call("$disconnect", apigw.disconnect_event(connection.info, str(reason), code))
         logger.info("disconnected (%s, %d open)", reason, len(self.registry))
         logger.debug("disconnected %s", connection_id)
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from shared import metrics, validation
+import time
+from typing import Any
+
+from shared import metrics, recovery, validation
+from shared.codec import MISSING
 from shared.contract import (
+    DASHBOARD_UPDATE,
     JOIN_DASHBOARD,
     LEAVE_DASHBOARD,
     LIVE_METRICS,
@@ -12,7 +17,8 @@ from shared.contract import (
     UNSUBSCRIBE_LIVE_METRICS,
     echoed_event_name,
 )
-from shared.errors import UnknownEvent
+from shared.errors import InvalidInput, UnknownEvent
+from shared.history import Offset
 from shared.runtime import Action, Request
 
 
@@ -33,13 +39,36 @@ def request_live_metrics(request: Request) -> None:
 
 def join_dashboard(request: Request) -> None:
     dashboard_id = validation.dashboard_id(request.data)
-    max_rooms = request.services.config.max_rooms_per_connection
-    request.services.rooms.join_room(request.connection_id, dashboard_id, max_rooms, request.protocol)
+    svc = request.services
+    joined = svc.rooms.join_room(
+        request.connection_id, dashboard_id, svc.config.max_rooms_per_connection, request.protocol
+    )
+    latest = svc.history.latest_unexpired(dashboard_id) if joined and svc.config.last_value_on_join else None
+    if latest is not None:
+        # Its offset is of now: the client has seen this dashboard up to it, and the others up to this moment.
+        offset = Offset(max(int(time.time() * 1000), latest.ms), latest.seq, dashboard_id)
+        request.send(DASHBOARD_UPDATE, latest.payload, str(offset))
 
 
 def leave_dashboard(request: Request) -> None:
     dashboard_id = validation.dashboard_id(request.data)
     request.services.rooms.leave_room(request.connection_id, dashboard_id)
+
+
+def resume(request: Request) -> dict[str, Any]:
+    """JSON frames' connection state recovery: `{"session"?: str, "offset"?: str}`; the ack names the session."""
+    data = {} if request.data is MISSING or request.data is None else request.data
+    if not isinstance(data, dict):
+        raise InvalidInput('resume expects {"session": ..., "offset": ...} (both optional)')
+    resumed = recovery.resume(
+        request.services,
+        request.poster,
+        request.connection_id,
+        request.protocol,
+        data.get("session"),
+        data.get("offset"),
+    )
+    return {"session": resumed.pid, "recovered": resumed.recovered}
 
 
 def unknown_event(request: Request) -> None:

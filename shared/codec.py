@@ -42,18 +42,30 @@ def encode_client_frame(action: str, *args: Any) -> str:
     return json.dumps(frame, separators=(",", ":"))
 
 
-def encode_server_frame(event: str, data: Any) -> bytes:
-    return json.dumps({"event": event, "data": data}, separators=(",", ":"), allow_nan=False).encode()
+@dataclass(frozen=True)
+class ServerFrame:
+    event: str
+    data: Any
+    offset: str | None = None  # a dashboard update's place in its history (connection state recovery)
 
 
-def decode_server_frame(body: bytes) -> tuple[str, Any]:
+def encode_server_frame(event: str, data: Any, offset: str | None = None) -> bytes:
+    frame: dict[str, Any] = {"event": event, "data": data}
+    if offset is not None:
+        frame["offset"] = offset
+    return json.dumps(frame, separators=(",", ":"), allow_nan=False).encode()
+
+
+def decode_server_frame(body: bytes) -> ServerFrame:
     frame = json.loads(body)
     if not isinstance(frame, dict) or not isinstance(frame.get("event"), str) or "data" not in frame:
         raise ValueError('a server frame is {"event": str, "data": any}')
-    return frame["event"], frame["data"]
+    offset = frame.get("offset")
+    return ServerFrame(frame["event"], frame["data"], offset if isinstance(offset, str) else None)
 
 
-def encode_ack(error: str | None = None) -> str:
-    """The handler's answer, which becomes the Socket.IO acknowledgement (or the route response)."""
-    ack: dict[str, Any] = {"ok": True} if error is None else {"ok": False, "error": error}
+def encode_ack(error: str | None = None, result: dict[str, Any] | None = None) -> str:
+    """The handler's answer, which becomes the Socket.IO acknowledgement (or the route response); `result` adds
+    an action's own fields to a success (the resume action's session)."""
+    ack: dict[str, Any] = {"ok": True, **(result or {})} if error is None else {"ok": False, "error": error}
     return json.dumps(ack, separators=(",", ":"))

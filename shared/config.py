@@ -29,6 +29,10 @@ SOCKETIO_OPEN_FUNCTION = "SOCKETIO_OPEN_FUNCTION"
 SOCKETIO_PING_INTERVAL_SECONDS = "SOCKETIO_PING_INTERVAL_SECONDS"
 SOCKETIO_PING_TIMEOUT_SECONDS = "SOCKETIO_PING_TIMEOUT_SECONDS"
 MAX_CLIENT_TIMER_MS = 2**31 - 1  # browsers' setTimeout: a longer delay fires at once
+RECOVERY_WINDOW_SECONDS = "RECOVERY_WINDOW_SECONDS"
+HISTORY_MAX_UPDATES = "HISTORY_MAX_UPDATES"
+HISTORY_MAX_AGE_SECONDS = "HISTORY_MAX_AGE_SECONDS"
+LAST_VALUE_ON_JOIN = "LAST_VALUE_ON_JOIN"
 AUTH_JWT_SECRET = "AUTH_JWT_SECRET"
 AUTH_JWKS_URL = "AUTH_JWKS_URL"
 AUTH_JWT_AUDIENCE = "AUTH_JWT_AUDIENCE"
@@ -52,6 +56,15 @@ def read_number(environ: Mapping[str, str], name: str, default: float, minimum: 
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
     return value
+
+
+def read_switch(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("on", "off"):
+        raise ConfigError(f"{name} must be on or off, got {raw!r}")
+    return raw == "on"
 
 
 def read_optional(environ: Mapping[str, str], name: str) -> str | None:
@@ -102,6 +115,10 @@ class Config:
     open_function: str | None = None  # the function that posts Socket.IO's open packet after $connect
     ping_interval_seconds: float = 300.0  # Socket.IO heartbeat: the publisher pings this often
     ping_timeout_seconds: float = 60.0  # the client gives up this long after a ping was due
+    recovery_window_seconds: float = 120.0  # a session that left may be recovered this long (0: never)
+    history_max_updates: int = 100  # updates kept per dashboard for recovery and the last value on join
+    history_max_age_seconds: float = 86400.0  # ... and for this long after their publication
+    last_value_on_join: bool = True  # a join delivers the dashboard's latest update at once
     auth: AuthSettings = field(default_factory=lambda: AuthSettings())
 
     @classmethod
@@ -139,5 +156,9 @@ class Config:
             open_function=read_optional(environ, SOCKETIO_OPEN_FUNCTION),
             ping_interval_seconds=ping_interval,
             ping_timeout_seconds=ping_timeout,
+            recovery_window_seconds=read_number(environ, RECOVERY_WINDOW_SECONDS, 120.0, 0.0),
+            history_max_updates=int(read_number(environ, HISTORY_MAX_UPDATES, 100, 1)),
+            history_max_age_seconds=read_number(environ, HISTORY_MAX_AGE_SECONDS, 86400.0, 1.0),
+            last_value_on_join=read_switch(environ, LAST_VALUE_ON_JOIN, True),
             auth=AuthSettings.from_env(environ),
         )

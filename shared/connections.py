@@ -77,5 +77,9 @@ def register_socketio(svc: Services, connection_id: str, auth: dict[str, Any]) -
     svc.store.add_connection(connection_id, user, allowed, SOCKETIO)
 
 
+NORMAL_CLOSURE = 1000  # a client that closes with it means to leave: its session ends with the connection
+
+
 def disconnect(svc: Services, event: WebSocketEvent) -> bool:
-    return svc.store.remove_connection(event.connection_id)
+    deliberate = event.disconnect_status_code == NORMAL_CLOSURE
+    return svc.store.remove_connection(event.connection_id, deliberate=deliberate) is not None

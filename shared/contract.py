@@ -10,6 +10,8 @@ UNSUBSCRIBE_LIVE_METRICS = "analytics:unsubscribeLiveMetrics"
 REQUEST_LIVE_METRICS = "analytics:requestLiveMetrics"
 JOIN_DASHBOARD = "analytics:joinDashboard"
 LEAVE_DASHBOARD = "analytics:leaveDashboard"
+# JSON frames only: take over a session (connection state recovery); Socket.IO clients do it in their CONNECT.
+RESUME = "resume"
 CLIENT_EVENTS = (
     SUBSCRIBE_LIVE_METRICS,
     UNSUBSCRIBE_LIVE_METRICS,

@@ -41,6 +41,12 @@ class WebSocketEvent:
         return self.raw.get("queryStringParameters") or {}
 
     @property
+    def disconnect_status_code(self) -> int | None:
+        """The close code `$disconnect` reports (1000: the client closed normally, on purpose)."""
+        code = self._context.get("disconnectStatusCode")
+        return code if isinstance(code, int) else None
+
+    @property
     def management_endpoint(self) -> str | None:
         """The @connections endpoint API Gateway itself implies: https://{domain}/{stage}."""
         if not self.domain_name or not self.stage:

@@ -25,24 +25,25 @@ def of_connect(query: Mapping[str, str]) -> str:
     return SOCKETIO if query.get("EIO") == ENGINE_IO_VERSION else JSON
 
 
-def server_frame(protocol: str, event: str, data: Any) -> bytes:
+def server_frame(protocol: str, event: str, data: Any, offset: str | None = None) -> bytes:
     """One server event encoded for one protocol; ValueError when `data` is not JSON (NaN, Infinity)."""
     if protocol == SOCKETIO:
-        return socketio_codec.event(event, data).encode()
-    return encode_server_frame(event, data)
+        return socketio_codec.event(event, data, offset).encode()
+    return encode_server_frame(event, data, offset)
 
 
 class FramesByProtocol:
     """One event, encoded at most once per protocol however many connections receive it."""
 
-    def __init__(self, event: str, data: Any) -> None:
+    def __init__(self, event: str, data: Any, offset: str | None = None) -> None:
         self.event = event
         self.data = data
+        self.offset = offset
         self._frames: dict[str, bytes] = {}
 
     def for_protocol(self, protocol: str) -> bytes:
         if protocol not in self._frames:
-            self._frames[protocol] = server_frame(protocol, self.event, self.data)
+            self._frames[protocol] = server_frame(protocol, self.event, self.data, self.offset)
         return self._frames[protocol]
 
 

@@ -48,7 +48,9 @@ class Rooms:
         self.table = table
         self.counters = Counters(table)
 
-    def join_room(self, connection_id: str, dashboard_id: str, max_rooms: int, protocol: str = JSON) -> bool:
+    def join_room(
+        self, connection_id: str, dashboard_id: str, max_rooms: int, protocol: str = JSON, recovering: bool = False
+    ) -> bool:
         """Add the connection to the room; False when it was already a member.
 
         1. Put the membership unless one exists. One does: a member already, told from a connection that is not
@@ -70,6 +72,8 @@ class Rooms:
                     "expiresAt": num(now + CONNECTION_TTL_SECONDS),
                     "joinToken": text(token),
                     **({} if protocol == JSON else {"protocol": text(protocol)}),
+                    # A recovery's replay delivers to it until the hand-over (shared/handover.py).
+                    **({"recovering": {"BOOL": True}} if recovering else {}),
                 },
                 # Or our own put, retried by botocore after its answer was lost.
                 ConditionExpression="attribute_not_exists(PK) OR joinToken = :token",

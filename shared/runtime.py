@@ -27,11 +27,12 @@ class Request:
     services: Services
     protocol: str = JSON
 
-    def send(self, event: str, payload: Any) -> None:
-        self.poster.post(self.connection_id, server_frame(self.protocol, event, payload))
+    def send(self, event: str, payload: Any, offset: str | None = None) -> None:
+        self.poster.post(self.connection_id, server_frame(self.protocol, event, payload, offset))
 
 
-Action = Callable[[Request], None]
+# An action returns nothing, or the fields its acknowledgement adds to {"ok": true}.
+Action = Callable[[Request], "dict[str, Any] | None"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Outcome:
 
     status: int = 200
     error: str | None = None
+    result: dict[str, Any] | None = None
 
 
 def handle_message(raw_event: dict[str, Any], action: Action) -> dict[str, Any]:
@@ -55,7 +57,7 @@ def handle_message(raw_event: dict[str, Any], action: Action) -> dict[str, Any]:
         outcome = refuse(svc, poster, event.connection_id, JSON, name, error)
     else:
         outcome = perform(svc, poster, event.connection_id, JSON, frame.action, frame.data, action)
-    return {"statusCode": outcome.status, "body": encode_ack(outcome.error)}
+    return {"statusCode": outcome.status, "body": encode_ack(outcome.error, outcome.result)}
 
 
 def perform(
@@ -65,7 +67,7 @@ def perform(
     try:
         config = svc.config
         svc.store.take_token(connection_id, config.rate_limit_per_second, config.rate_limit_burst)
-        action(Request(connection_id, name, data, poster, svc, protocol))
+        result = action(Request(connection_id, name, data, poster, svc, protocol))
     except ClientError as error:
         return refuse(svc, poster, connection_id, protocol, name, error)
     except ConnectionGone:
@@ -76,7 +78,7 @@ def perform(
     except Exception:
         logger.exception("%s failed for %s", echoed_event_name(name), connection_id)
         return _tell(svc, poster, connection_id, protocol, name, INTERNAL_ERROR, 500)
-    return Outcome()
+    return Outcome(result=result)
 
 
 def refuse(

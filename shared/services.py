@@ -12,11 +12,13 @@ from typing import Any, Generic, TypeVar, cast
 
 from shared.config import CONNECTIONS_ENDPOINT_URL, SOCKETIO_OPEN_FUNCTION, Config, ConfigError
 from shared.counters import Counters
+from shared.history import History
 from shared.invoker import Invoker, LambdaInvoker
 from shared.phantoms import PhantomCheck
 from shared.poster import Poster
 from shared.reconciler import Reconciler
 from shared.rooms import Rooms
+from shared.sessions import Sessions
 from shared.signed_poster import SignedPoster
 from shared.snapshots import LatestSnapshot
 from shared.store import Store
@@ -110,7 +112,15 @@ class Services:
 
     @built_once
     def store(self) -> Store:
-        return Store(self.table)
+        return Store(self.table, self.sessions)
+
+    @built_once
+    def sessions(self) -> Sessions:
+        return Sessions(self.table, self.config.recovery_window_seconds)
+
+    @built_once
+    def history(self) -> History:
+        return History(self.table, self.config.history_max_updates, self.config.history_max_age_seconds)
 
     @built_once
     def rooms(self) -> Rooms:

@@ -115,16 +115,18 @@ def open_packet(sid: str, ping_interval_ms: int, ping_timeout_ms: int, max_paylo
     return EIO_OPEN + _json(handshake)
 
 
-def connected(sid: str, namespace: str = ROOT_NAMESPACE) -> str:
-    return _socket_frame(CONNECT, {"sid": sid}, namespace)
+def connected(sid: str, pid: str | None = None, namespace: str = ROOT_NAMESPACE) -> str:
+    """The namespace CONNECT's answer; `pid` is the private session id of connection state recovery."""
+    return _socket_frame(CONNECT, {"sid": sid} if pid is None else {"sid": sid, "pid": pid}, namespace)
 
 
 def connect_error(message: str, namespace: str = ROOT_NAMESPACE) -> str:
     return _socket_frame(CONNECT_ERROR, {"message": message}, namespace)
 
 
-def event(name: str, data: Any) -> str:
-    return _socket_frame(EVENT, [name, data])
+def event(name: str, data: Any, offset: str | None = None) -> str:
+    """An event; `offset`, a last argument the stock client keeps for its recovery, when given."""
+    return _socket_frame(EVENT, [name, data] if offset is None else [name, data, offset])
 
 
 def ack(ack_id: int, payload: Any, namespace: str = ROOT_NAMESPACE) -> str:

@@ -18,6 +18,7 @@ from shared.errors import ClientError, InvalidInput
 from shared.events import WebSocketEvent
 from shared.poster import Poster
 from shared.protocols import SOCKETIO
+from shared.recovery import resume
 from shared.runtime import Outcome, perform, refuse
 from shared.services import Services, services
 
@@ -52,7 +53,7 @@ def answer(svc: Services, event: WebSocketEvent) -> str:
         # Costs nothing: no DynamoDB call, no post; the client reads it as an ordinary analytics:error.
         return sio.event(ERROR, {"message": error.message})
     if packet.engine_type == sio.EIO_CLOSE:
-        svc.store.remove_connection(event.connection_id)
+        svc.store.remove_connection(event.connection_id, deliberate=True)
         return sio.NOOP_FRAME
     if packet.engine_type != sio.EIO_MESSAGE:
         return sio.NOOP_FRAME  # pongs above all: the heartbeat must cost no DynamoDB call
@@ -63,8 +64,8 @@ def answer(svc: Services, event: WebSocketEvent) -> str:
     poster = svc.poster(event.management_endpoint)
     if packet.socket_type == sio.CONNECT:
         return _connect(svc, poster, event, packet.data)
-    if packet.socket_type == sio.DISCONNECT:
-        svc.store.remove_connection(event.connection_id)
+    if packet.socket_type == sio.DISCONNECT:  # `socket.disconnect()`: the client ends its session for good
+        svc.store.remove_connection(event.connection_id, deliberate=True)
         return sio.NOOP_FRAME
     if packet.socket_type in (sio.EVENT, sio.BINARY_EVENT):
         outcome = _event(svc, poster, event.connection_id, packet)
@@ -100,4 +101,6 @@ def _connect(svc: Services, poster: Poster, event: WebSocketEvent, auth: Any) ->
         poster.post(event.connection_id, sio.connect_error(error.message).encode())
         poster.disconnect(event.connection_id)
         return sio.NOOP_FRAME
-    return sio.connected(event.connection_id)
+    recovery = auth if isinstance(auth, dict) else {}
+    resumed = resume(svc, poster, event.connection_id, SOCKETIO, recovery.get("pid"), recovery.get("offset"))
+    return sio.connected(resumed.sid, resumed.pid)

@@ -16,6 +16,7 @@ from shared.counters import Counters
 from shared.errors import ConnectionNotFound, RateLimited
 from shared.items import add_members, connection_item, is_registered, recipients, registered_connection, room_ids
 from shared.protocols import JSON, SOCKETIO
+from shared.sessions import Sessions
 from shared.table import (
     ANON,
     BY_CONNECTION_INDEX,
@@ -49,9 +50,10 @@ class Pending:
 class Store:
     """Connections, subscriptions and the rate-limit token; every change also adds to the counters."""
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, sessions: Sessions | None = None) -> None:
         self.table = table
         self.counters = Counters(table)
+        self.sessions = sessions  # None: no session outlives its connection
 
     # -- connections -------------------------------------------------------------------------
     def add_connection(
@@ -89,17 +91,22 @@ class Store:
         users = add_members(self.table, owner, 1, now, None if user_id is None else USER_KIND) == 1
         self.counters.add(connections=1, activeUsers=int(users or user_id is None))
 
-    def remove_connection(self, connection_id: str) -> bool:
-        """Delete everything the connection owns; False when another call already did."""
+    def remove_connection(self, connection_id: str, deliberate: bool = False) -> dict[str, Any] | None:
+        """Delete everything the connection owns; its item as it was, or None when another call already did.
+
+        Its session (shared/sessions.py) is kept for the recovery window, unless the client left `deliberate`ly.
+        """
         key = connection_key(connection_id)
         deleted = self.table.conditional(
             "delete_item", Key=own_key(key), ConditionExpression="attribute_exists(PK)", ReturnValues="ALL_OLD"
         )
         if deleted is None:
-            return False
-        old = deleted.get("Attributes", {})
+            return None
+        old: dict[str, Any] = deleted.get("Attributes", {})
         if "pending" in old:
-            return True  # a Socket.IO connection that never completed its handshake: nothing was counted
+            return old  # a Socket.IO connection that never completed its handshake: nothing was counted
+        if self.sessions is not None and "pid" in old:
+            (self.sessions.end if deliberate else self.sessions.keep)(old)
         now = self.table.clock()
         # The connection's footprint comes from its own item as the delete read it back, never from the
         # eventually consistent ByConnection index, which can miss a membership written a moment ago.
@@ -119,7 +126,7 @@ class Store:
             subscribers=-int("live" in old),
             activeDashboards=-emptied,
         )
-        return True
+        return old
 
     def connection_exists(self, connection_id: str) -> bool:
         return registered_connection(self.table, connection_id) is not None

@@ -63,6 +63,9 @@ class DynamoDBFaults:
         self.applied: Counter[str] = Counter()  # requests whose answer was lost, that DynamoDB applied (200)
         self._faults: list[Fault] = []
         self._interleavings: list[Interleaving] = []
+        self._at: list[tuple[int, Callable[[], Any]]] = []  # (call number, action): see interleave_at
+        self._seen = 0  # calls seen, those of an interleaved action aside
+        self._acting = False
         self._lock = threading.Lock()
         client.meta.events.register("before-send.dynamodb", self._before_send)
 
@@ -106,9 +109,26 @@ class DynamoDBFaults:
         writes of one. Its own calls go through the same client, and through these faults."""
         self._interleavings.append(Interleaving(operation, action, when))
 
+    def interleave_at(self, index: int, action: Callable[[], Any]) -> None:
+        """Run `action` once, just before the `index`-th call from now (0: the next), whatever its operation: a
+        concurrent request landing at any chosen step of a sequence of calls."""
+        with self._lock:
+            self._at.append((self._seen + index, action))
+
     def _before_send(self, request: Any, event_name: str, **_: Any) -> AWSResponse | None:
         operation = event_name.rsplit(".", 1)[-1]
         body = json.loads(request.body or b"{}")
+        if not self._acting:
+            with self._lock:
+                number, self._seen = self._seen, self._seen + 1
+                now = [action for at, action in self._at if at == number]
+                self._at = [(at, action) for at, action in self._at if at != number]
+            for action in now:
+                self._acting = True  # its own calls are not counted
+                try:
+                    action()
+                finally:
+                    self._acting = False
         with self._lock:
             due = [i for i in self._interleavings if i.operation == operation and (i.when is None or i.when(body))]
             for interleaving in due:

@@ -128,7 +128,7 @@ def test_acks_in_a_namespace_decode_with_python_socketio():
 
 @pytest.mark.parametrize("namespace", ["/", "/admin"])
 def test_connected_decodes_with_python_socketio(namespace):
-    packet = theirs(codec.connected(SID, namespace))
+    packet = theirs(codec.connected(SID, namespace=namespace))
     assert packet.packet_type == sio.CONNECT
     assert packet.namespace == (None if namespace == "/" else namespace)
     assert packet.data == {"sid": SID}
@@ -165,6 +165,11 @@ def test_our_answers_are_what_python_socketio_itself_would_send():
         return frame_of(sio.Packet(packet_type, data=data, namespace=namespace, id=ack_id))
 
     assert codec.connected(SID) == their_frame(sio.CONNECT, {"sid": SID})
+    # Connection state recovery: the private session id beside the sid, the offset as an update's last argument.
+    assert codec.connected(SID, "p" * 32) == their_frame(sio.CONNECT, {"sid": SID, "pid": "p" * 32})
+    assert codec.event("analytics:dashboardUpdate", {"a": 1}, "0000000000001-1-d") == their_frame(
+        sio.EVENT, ["analytics:dashboardUpdate", {"a": 1}, "0000000000001-1-d"]
+    )
     assert codec.connect_error("Unauthorized") == their_frame(sio.CONNECT_ERROR, {"message": "Unauthorized"})
     assert codec.connect_error("Invalid namespace", "/admin") == their_frame(
         sio.CONNECT_ERROR, {"message": "Invalid namespace"}, "/admin"

@@ -91,10 +91,19 @@ def socketio_connect(connection_id: str, **query: str) -> None:
     assert result == {"statusCode": 200, "body": "Connected"}
 
 
-def opened(connection_id: str, **query: str) -> None:
-    """$connect as a Socket.IO client, then its namespace CONNECT."""
+def connect_answer(frame: str, sid: str) -> str:
+    """The namespace CONNECT's answer, held to its shape: the sid, and the session's private id (returned)."""
+    packet = socketio_packet(frame)
+    assert packet.packet_type == sio.CONNECT and packet.data["sid"] == sid
+    assert set(packet.data) == {"sid", "pid"} and len(packet.data["pid"]) >= 32
+    pid: str = packet.data["pid"]
+    return pid
+
+
+def opened(connection_id: str, **query: str) -> str:
+    """$connect as a Socket.IO client, then its namespace CONNECT; the session's private id (`pid`)."""
     socketio_connect(connection_id, **query)
-    assert send(connection_id, "40") == codec.connected(connection_id)
+    return connect_answer(send(connection_id, "40"), connection_id)
 
 
 def socketio_packet(frame: str) -> sio.Packet:
@@ -126,8 +135,6 @@ def test_connect_stores_a_pending_item_and_has_the_open_packet_posted(svc, manag
 
 def test_namespace_connect_answers_the_sid_and_registers(svc, management_api):
     opened(A)
-    packet = socketio_packet(codec.connected(A))
-    assert (packet.packet_type, packet.data) == (sio.CONNECT, {"sid": A})
     assert svc.counters.read() == Counts(connections=1, active_users=1)
     items = state(svc)
     assert items[(f"CONN#{A}", f"CONN#{A}")]["protocol"] == {"S": "socketio"}
@@ -137,22 +144,22 @@ def test_namespace_connect_answers_the_sid_and_registers(svc, management_api):
 
 
 def test_a_repeated_namespace_connect_is_answered_and_counted_once(svc):
-    opened(A)
+    pid = opened(A)
     before = state(svc)
-    assert send(A, "40") == codec.connected(A)
+    assert connect_answer(send(A, "40"), A) == pid
     assert state(svc) == before and svc.counters.read().connections == 1
 
 
 def test_user_id_in_the_connect_auth_names_the_user_without_auth(svc):
     socketio_connect(A, userId="mallory")
-    assert send(A, '40{"userId":"alice"}') == codec.connected(A)
+    connect_answer(send(A, '40{"userId":"alice"}'), A)
     assert ("USER#alice", f"CONN#{A}") in keys(svc)
     assert not any("mallory" in pk for pk, _ in keys(svc))
 
 
 def test_a_token_in_the_connect_auth_registers_its_sub(hs256):
     socketio_connect(A)
-    assert send(A, "40" + json.dumps({"token": token({"sub": "alice"})})) == codec.connected(A)
+    connect_answer(send(A, "40" + json.dumps({"token": token({"sub": "alice"})})), A)
     assert ("USER#alice", f"CONN#{A}") in keys(hs256)
     assert hs256.counters.read() == Counts(connections=1, active_users=1)
 
@@ -165,7 +172,7 @@ def test_a_token_in_the_connect_query_string_is_honoured_when_the_connect_carrie
 
 def test_the_connect_auth_token_wins_over_the_query_strings(hs256):
     socketio_connect(A, token=token({"sub": "alice"}))
-    assert send(A, "40" + json.dumps({"token": token({"sub": "bob"})})) == codec.connected(A)
+    connect_answer(send(A, "40" + json.dumps({"token": token({"sub": "bob"})})), A)
     assert ("USER#bob", f"CONN#{A}") in keys(hs256)
     assert not any("alice" in pk for pk, _ in keys(hs256))
 
@@ -595,4 +602,4 @@ def test_a_failure_inside_default_is_still_answered_in_engine_io(svc, management
         assert send(A, "40") == codec.connect_error(INTERNAL_ERROR)  # connect_error: the client may retry
     finally:
         faults.close()
-    assert send(A, "40") == codec.connected(A)  # the retry, once DynamoDB answers again
+    connect_answer(send(A, "40"), A)  # the retry, once DynamoDB answers again

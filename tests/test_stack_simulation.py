@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
 from unittest import mock
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import pytest
 from botocore.awsrequest import AWSResponse
@@ -370,6 +370,9 @@ def test_stack_simulation_a_whole_life(simulated: SimulatedStack, management_api
         ("METRICS", "COUNTS"),
         ("METRICS", "LATEST"),
         ("METRICS", "RECONCILE"),
+        # The dashboard's history: one item per update published, kept for recovery and the last value on join.
+        ("HIST#sales", "000000000001"),
+        ("HIST#sales", "000000000002"),
     }
     connection = items[(f"CONN#{A}", f"CONN#{A}")]
     assert "live" not in connection and "roomIds" not in connection and connection["userId"]["S"] == "alice"
@@ -385,8 +388,9 @@ def test_stack_simulation_a_whole_life(simulated: SimulatedStack, management_api
     assert json.loads(items[("METRICS", "LATEST")]["snapshot"]["S"]) == a[1]["data"]
     assert all("expiresAt" in item for item in items.values())
 
-    # Every function but the Socket.IO open-packet one (see the Socket.IO life below) ran, within its grants.
-    assert set(simulated.calls) == set(stack.functions(simulated.template)) - {"SocketIOOpenFunction"}
+    # Every function but the Socket.IO open-packet one (see the Socket.IO life below) and the JSON frames' resume
+    # (see the recovery below) ran, within its grants.
+    assert set(simulated.calls) == set(stack.functions(simulated.template)) - {"SocketIOOpenFunction", "ResumeFunction"}
     assert_least_privilege(simulated)
 
 
@@ -439,8 +443,8 @@ SOCKETIO_QUERY = {"EIO": "4", "transport": "websocket"}
 def socketio_event(raw: bytes) -> dict[str, Any]:
     """A server event as Socket.IO frames it (`42["name",data]`), in the shape the JSON frames have."""
     assert raw.startswith(b"42["), raw
-    name, data = json.loads(raw[2:])
-    return {"event": name, "data": data}
+    name, data, *offset = json.loads(raw[2:])
+    return {"event": name, "data": data, **({"offset": offset[0]} if offset else {})}
 
 
 def one_push(delivered: int, gone: int) -> dict[str, int]:
@@ -480,8 +484,9 @@ def test_stack_simulation_a_socketio_life(simulated: SimulatedStack, management_
     assert A not in raw and C not in raw
 
     # The namespace handshake, answered in the route response; then events with acks.
-    assert simulated.send_socketio(S, "40") == f'40{{"sid":"{S}"}}'
-    assert simulated.send_socketio(T, "40") == f'40{{"sid":"{T}"}}'
+    for cid in (S, T):  # the sid, and the session's private id for connection state recovery
+        answer = json.loads(simulated.send_socketio(cid, "40").removeprefix("40"))
+        assert answer["sid"] == cid and set(answer) == {"sid", "pid"}
     assert simulated.send_socketio(S, '420["analytics:subscribeLiveMetrics"]') == '430[{"ok":true}]'
     assert simulated.send_socketio(T, '421["analytics:subscribeLiveMetrics"]') == '431[{"ok":true}]'
     assert simulated.send(A, frame("analytics:subscribeLiveMetrics")) == {"ok": True}
@@ -532,14 +537,18 @@ def test_stack_simulation_a_socketio_life(simulated: SimulatedStack, management_
     assert not [i for i in simulated.scan() if S in i["SK"]["S"] or S in i["PK"]["S"]]
     assert [simulated.disconnect(cid) for cid in (S, T, A, C)] == [200] * 4
 
-    # Every item left is a counter: all back to zero, and the latest snapshot.
+    # Every item left is a counter (all back to zero), the latest snapshot, the dashboard's history, and the
+    # session of T, which left without a word: kept for the recovery window (S's `41` ended its own).
     items = {(i["PK"]["S"], i["SK"]["S"]): i for i in simulated.scan()}
-    assert set(items) == {
+    (session,) = [item for (pk, _), item in items.items() if pk.startswith("SESSION#")]
+    assert session["connectionId"]["S"] == T and "leftAt" in session
+    assert set(items) - {(session["PK"]["S"], session["SK"]["S"])} == {
         ("USER#sam", "USER#sam"),
         ("ROOM#sales", "ROOM#sales"),
         ("ANON", "ANON"),  # the anonymous connections' count
         ("METRICS", "COUNTS"),
         ("METRICS", "LATEST"),
+        ("HIST#sales", "000000000001"),
     }
     assert items[("ANON", "ANON")]["members"]["N"] == "0"
     assert items[("USER#sam", "USER#sam")]["members"]["N"] == items[("ROOM#sales", "ROOM#sales")]["members"]["N"] == "0"
@@ -587,4 +596,52 @@ def test_stack_simulation_open_packet_is_refused_during_connect(simulated: Simul
     ]
     assert ("execute-api:ManageConnections", stack.connection_arn(U, "DELETE")) in simulated.calls["DefaultFunction"]
     assert simulated.scan() == []
+    assert_least_privilege(simulated)
+
+
+def test_stack_simulation_a_recovery_through_the_deployed_functions(simulated, management_api):
+    """A JSON client starts a session, drops, and takes it over on a new connection (the resume route); a
+    Socket.IO client does the same in its CONNECT (at $default), and so does one whose old connection API Gateway
+    has not noticed gone yet (a half-open one, taken over and closed)."""
+    assert simulated.connect(A, "alice") == 200
+    started = simulated.send(A, frame("resume"))
+    assert started["ok"] is True and started["recovered"] is False
+    assert simulated.send(A, frame("analytics:joinDashboard", "sales")) == {"ok": True}
+    assert simulated.send(A, frame("analytics:subscribeLiveMetrics")) == {"ok": True}
+    assert simulated.put_event(dashboard_update("sales", {"n": 1})) == {"delivered": 1, "gone": 0}
+    offset = management_api.events(A)[-1]["offset"]
+    event = disconnect_event(A)
+    event["requestContext"]["disconnectStatusCode"] = 1006  # a drop, not a goodbye
+    assert simulated.invoke(simulated.routes["$disconnect"], event)["statusCode"] == 200
+    assert simulated.put_event(dashboard_update("sales", {"n": 2})) == {"delivered": 0, "gone": 0}
+    assert simulated.put_event(dashboard_update("sales", {"n": 3})) == {"delivered": 0, "gone": 0}
+
+    assert simulated.connect(B, "alice") == 200
+    resumed = simulated.send(B, frame("resume", {"session": started["session"], "offset": offset}))
+    assert resumed == {"ok": True, "session": started["session"], "recovered": True}
+    b = management_api.events(B)
+    assert [m["event"] for m in b] == [
+        "analytics:liveMetrics",
+        "analytics:dashboardUpdate",
+        "analytics:dashboardUpdate",
+    ]
+    assert [m["data"]["data"] for m in b[1:]] == [{"n": 2}, {"n": 3}]
+    assert simulated.put_event(dashboard_update("sales", {"n": 4})) == {"delivered": 1, "gone": 0}
+    assert management_api.events(B)[-1]["data"]["data"] == {"n": 4}
+    # Another user presenting the session gets a new one.
+    assert simulated.connect(C, "mallory") == 200
+    assert simulated.send(C, frame("resume", {"session": started["session"]}))["recovered"] is False
+
+    # Socket.IO at $default: the CONNECT carries {pid, offset}. S's connection is still registered (half-open):
+    # the recovery takes it over and closes it.
+    assert simulated.connect(S, query=SOCKETIO_QUERY) == 200
+    pid = json.loads(simulated.send_socketio(S, "40").removeprefix("40"))["pid"]
+    assert simulated.send_socketio(S, '420["analytics:joinDashboard","ops"]') == '430[{"ok":true}]'
+    assert simulated.connect(T, query=SOCKETIO_QUERY) == 200
+    answer = json.loads(simulated.send_socketio(T, "40" + json.dumps({"pid": pid})).removeprefix("40"))
+    assert answer == {"sid": S, "pid": pid}  # the same sid and pid: `socket.recovered` is true on the client
+    assert ("DELETE", f"/{stack.STAGE}/@connections/{quote(S)}") in management_api.served
+    assert simulated.put_event(dashboard_update("ops", {"n": 1})) == {"delivered": 1, "gone": 0}
+
+    assert "ResumeFunction" in simulated.calls
     assert_least_privilege(simulated)

@@ -24,6 +24,7 @@ EVENTS = [
     "analytics:requestLiveMetrics",
     "analytics:joinDashboard",
     "analytics:leaveDashboard",
+    "resume",  # JSON frames' connection state recovery (Socket.IO clients recover in their CONNECT)
 ]
 
 # Least privilege, read off the code: what each function's path through shared/ calls. Every message function
@@ -46,11 +47,23 @@ EXPECTED_GRANTS = {
     "DisconnectFunction": CLEANUP,
     # Every Socket.IO frame: the namespace handshake (registration, or a refusal that closes the connection)
     # and all five events through the command table.
+    # A CONNECT with a `pid` recovers a session as ResumeFunction does.
     "DefaultFunction": CLEANUP
     | POST
     | {
         ("dynamodb:GetItem", TABLE),
         ("dynamodb:PutItem", TABLE),
+        ("dynamodb:Query", TABLE),
+        ("execute-api:ManageConnections", stack.connection_arn("*", "DELETE")),
+    },
+    # The session's GetItem, its PutItem (a new one) or claim (UpdateItem), the rejoins' PutItems, the history's
+    # Query; taking over a half-open connection closes it (DELETE).
+    "ResumeFunction": CLEANUP
+    | POST
+    | {
+        ("dynamodb:GetItem", TABLE),
+        ("dynamodb:PutItem", TABLE),
+        ("dynamodb:Query", TABLE),
         ("execute-api:ManageConnections", stack.connection_arn("*", "DELETE")),
     },
     "SocketIOOpenFunction": CLEANUP | POST,
@@ -59,7 +72,10 @@ EXPECTED_GRANTS = {
     "RequestLiveMetricsFunction": CLEANUP | POST | {("dynamodb:GetItem", TABLE)},  # the counters, as of now
     # PutItem of the membership, UpdateItem of the connection, DeleteItem of a refused join's membership (in
     # CLEANUP); GetItem tells "already a member" from "not registered", and whether an update that failed landed.
-    "JoinDashboardFunction": CLEANUP | POST | {("dynamodb:GetItem", TABLE), ("dynamodb:PutItem", TABLE)},
+    # Query: the history's latest update, delivered on join.
+    "JoinDashboardFunction": CLEANUP
+    | POST
+    | {("dynamodb:GetItem", TABLE), ("dynamodb:PutItem", TABLE), ("dynamodb:Query", TABLE)},
     # UpdateItem of the connection, then DeleteItem of the membership: both already in CLEANUP.
     "LeaveDashboardFunction": CLEANUP | POST,
     # Query on the table: the Socket.IO partition the heartbeat pings.
@@ -83,7 +99,8 @@ EXPECTED_GRANTS = {
         ("dynamodb:Query", f"{TABLE}/index/ByLiveKind"),
         ("execute-api:ManageConnections", stack.connection_arn("*", "GET")),
     },
-    "PublishDashboardUpdateFunction": CLEANUP | POST | {("dynamodb:Query", TABLE)},
+    # The history's latest (Query) and next update (PutItem), the members (Query).
+    "PublishDashboardUpdateFunction": CLEANUP | POST | {("dynamodb:Query", TABLE), ("dynamodb:PutItem", TABLE)},
 }
 
 
@@ -267,7 +284,8 @@ def test_template_lets_only_posting_functions_manage_this_apis_connections():
         granted = stack.grants(TEMPLATE, logical_id, REFS)
         manage = {resource for action, resource in granted if action.startswith("execute-api:")}
         posts = logical_id not in ("ConnectFunction", "DisconnectFunction", "ReconcileFunction")
-        closes = logical_id == "DefaultFunction"  # a refused Socket.IO handshake closes its connection
+        # A refused Socket.IO handshake closes its connection; a recovery closes the half-open one it takes over.
+        closes = logical_id in ("DefaultFunction", "ResumeFunction")
         asks = logical_id == "ReconcileFunction"  # is each connection still there? (GET @connections/{id})
         expected = (
             ({stack.connection_arn("*")} if posts else set())

@@ -1,0 +1,175 @@
+"""A dashboard's recent updates, in publish order: what a recovering session missed, and the last value on join.
+
+HIST#d / <seq>: one item per published update, `seq` counting 1, 2, 3... per dashboard with no gap: a publisher
+reads the latest item and writes the next one on condition that it does not exist yet (one read, one write per
+update, whatever the number of members). So when an update is in the history, every earlier one is too, and one
+strongly consistent Query reads a gap-free run.
+
+An offset names one update: `<ms>-<seq>-<dashboard>`. `ms` is its publish time, never earlier than the previous
+update's of the same dashboard, so offsets of one dashboard order as their seqs, and offsets of different
+dashboards order by time: what a client's last offset says about the other dashboards it is in.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from shared.contract import MAX_ID_LENGTH
+from shared.table import Table, num, text
+
+HISTORY_PREFIX = "HIST#"
+SEQ_DIGITS = 12
+APPEND_ATTEMPTS = 16  # concurrent publishers of one dashboard each take the next seq; beyond this, give up
+OFFSET = re.compile(rf"(\d{{13}})-(\d{{1,{SEQ_DIGITS}}})-([A-Za-z0-9_.:\-]{{1,{MAX_ID_LENGTH}}})")
+LONGEST_OFFSET = f"{'9' * 13}-{'9' * SEQ_DIGITS}-{'x' * MAX_ID_LENGTH}"
+
+
+class HistoryBusy(Exception):
+    """Too many publishers of one dashboard at once: no seq could be taken."""
+
+
+@dataclass(frozen=True)
+class Offset:
+    ms: int
+    seq: int
+    dashboard_id: str
+
+    def __str__(self) -> str:
+        return f"{self.ms:013d}-{self.seq}-{self.dashboard_id}"
+
+    @classmethod
+    def parse(cls, raw: Any) -> Offset | None:
+        """The offset a client sent back, or None when it is not one (never an error: it is the client's)."""
+        match = OFFSET.fullmatch(raw) if isinstance(raw, str) else None
+        if match is None:
+            return None
+        return cls(int(match[1]), int(match[2]), match[3])
+
+
+@dataclass(frozen=True)
+class Update:
+    seq: int
+    ms: int
+    payload: dict[str, Any]
+    dashboard_id: str
+
+    @property
+    def offset(self) -> Offset:
+        return Offset(self.ms, self.seq, self.dashboard_id)
+
+
+@dataclass(frozen=True)
+class Missed:
+    """What a client missed of one dashboard, oldest first, and the seq it has seen up to once it has them."""
+
+    updates: list[Update]
+    position: int
+
+
+def history_key(dashboard_id: str) -> str:
+    return f"{HISTORY_PREFIX}{dashboard_id}"
+
+
+def _sort_key(seq: int) -> str:
+    return f"{seq:0{SEQ_DIGITS}d}"
+
+
+class History:
+    """Append and read the updates of each dashboard; items expire `max_age_seconds` after their publication."""
+
+    def __init__(self, table: Table, max_updates: int, max_age_seconds: float) -> None:
+        self.table = table
+        self.max_updates = max_updates
+        self.max_age_seconds = max_age_seconds
+
+    def append(self, dashboard_id: str, payload: dict[str, Any], now_ms: int) -> Update:
+        """Write the dashboard's next update; HistoryBusy when other publishers keep taking the seq first."""
+        body = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+        for _ in range(APPEND_ATTEMPTS):
+            latest = self.latest(dashboard_id)
+            seq = 1 if latest is None else latest.seq + 1
+            ms = now_ms if latest is None else max(now_ms, latest.ms + 1)
+            item = {
+                "PK": text(history_key(dashboard_id)),
+                "SK": text(_sort_key(seq)),
+                "ms": num(ms),
+                "payload": text(body),
+                "expiresAt": num(ms // 1000 + self.max_age_seconds + 1),
+            }
+            if self.table.conditional("put_item", Item=item, ConditionExpression="attribute_not_exists(PK)"):
+                return Update(seq, ms, payload, dashboard_id)
+        raise HistoryBusy(dashboard_id)
+
+    def latest(self, dashboard_id: str) -> Update | None:
+        """The dashboard's last update, expired or not (its seq is still the one to follow)."""
+        page = self.table.client.query(
+            TableName=self.table.table_name,
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": text(history_key(dashboard_id))},
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )
+        items = page.get("Items", [])
+        return _update(items[0], dashboard_id) if items else None
+
+    def latest_unexpired(self, dashboard_id: str) -> Update | None:
+        latest = self.latest(dashboard_id)
+        return latest if latest is not None and self._fresh(latest, self.table.clock()) else None
+
+    def after(self, dashboard_id: str, seq: int) -> Iterator[Update]:
+        """The updates after `seq`, oldest first (strongly consistent, every page)."""
+        for page in self.table.items(
+            KeyConditionExpression="PK = :pk AND SK > :seq",
+            ExpressionAttributeValues={":pk": text(history_key(dashboard_id)), ":seq": text(_sort_key(seq))},
+            ConsistentRead=True,
+        ):
+            for item in page:
+                yield _update(item, dashboard_id)
+
+    def missed(self, dashboard_id: str, since: Offset | None, since_ms: int) -> Missed | None:
+        """What a client that last saw `since` (or, without one, nothing after `since_ms`) missed of this dashboard,
+        oldest first; None when the history no longer holds all of it (trimmed by count or age)."""
+        exact = since is not None and since.dashboard_id == dashboard_id
+        after_ms = since.ms if since is not None else since_ms
+        newest_first: list[Update] = []
+        for page in self.table.items(
+            KeyConditionExpression="PK = :pk",
+            ExpressionAttributeValues={":pk": text(history_key(dashboard_id))},
+            ScanIndexForward=False,
+            ConsistentRead=True,
+        ):
+            for item in page:
+                update = _update(item, dashboard_id)
+                if (update.seq <= since.seq) if exact and since is not None else update.ms <= after_ms:
+                    return self._complete(newest_first, update.seq)
+                newest_first.append(update)
+                if len(newest_first) > self.max_updates:
+                    return None
+        # The whole history is newer than what the client saw: complete only when it starts right after it.
+        first_needed = since.seq + 1 if exact and since is not None else 1
+        if newest_first and newest_first[-1].seq != first_needed:
+            return None
+        return self._complete(newest_first, first_needed - 1)
+
+    def _complete(self, newest_first: list[Update], seen_seq: int) -> Missed | None:
+        now = self.table.clock()
+        if any(not self._fresh(update, now) for update in newest_first):
+            return None  # one it would replay has aged out: the client would see a gap
+        return Missed(newest_first[::-1], newest_first[0].seq if newest_first else seen_seq)
+
+    def _fresh(self, update: Update, now: float) -> bool:
+        return update.ms / 1000 + self.max_age_seconds > now
+
+
+def _update(item: dict[str, Any], dashboard_id: str) -> Update:
+    return Update(
+        seq=int(item["SK"]["S"]),
+        ms=int(item["ms"]["N"]),
+        payload=json.loads(item["payload"]["S"]),
+        dashboard_id=dashboard_id,
+    )

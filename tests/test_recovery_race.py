@@ -1,0 +1,165 @@
+"""Connection state recovery at the functions: a publish landing at every step of a recovery, and the sessions
+that must not be recovered (tests/faults.py interleaves the publish at botocore's boundary)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from handlers import disconnect, publish_dashboard_update, resume
+from tests.faults import DynamoDBFaults
+from tests.handler_calls import connected, join, send, subscribe
+from tests.support import disconnect_event, load_event
+
+A, B, C = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB=", "CCCCCCCCCCCCCCC="
+DROPPED = 1006  # the close code of a connection that dropped (1000: the client closed on purpose)
+
+
+def publish(dashboard_id: str, n: int) -> dict[str, Any]:
+    event = load_event("dashboard_update")
+    event["detail"] = {"dashboardId": dashboard_id, "data": {"n": n}}
+    result: dict[str, Any] = json.loads(publish_dashboard_update.handler(event, None)["body"])
+    return result
+
+
+def leave(connection_id: str, code: int = DROPPED) -> None:
+    event = disconnect_event(connection_id)
+    event["requestContext"]["disconnectStatusCode"] = code
+    disconnect.handler(event, None)
+
+
+def updates(management_api, connection_id: str) -> list[tuple[str, int]]:
+    return [
+        (m["data"]["dashboardId"], m["data"]["data"]["n"])
+        for m in management_api.events(connection_id)
+        if m["event"] == "analytics:dashboardUpdate"
+    ]
+
+
+def session_that_left(management_api) -> tuple[str, str]:
+    """A's session: in `sales` and `ops`, subscribed, one update seen; then A drops and two more are published.
+    (Its session id, the offset it last saw.)"""
+    connected(A, "alice")
+    session = send(resume, A, "resume")["session"]
+    assert join(A, "sales")["ok"] and join(A, "ops")["ok"] and subscribe(A)["ok"]
+    publish("sales", 1)
+    offset = management_api.events(A)[-1]["offset"]
+    leave(A)
+    publish("ops", 2)
+    publish("sales", 3)
+    return session, offset
+
+
+def recover(session: str, offset: str | None) -> dict[str, Any]:
+    connected(B, "alice")
+    return send(resume, B, "resume", {"session": session, **({"offset": offset} if offset else {})})
+
+
+def test_a_recovery_replays_what_was_missed_and_goes_on_live(lambda_env, management_api):
+    session, offset = session_that_left(management_api)
+    assert recover(session, offset) == {"ok": True, "session": session, "recovered": True}
+    events = [m["event"] for m in management_api.events(B)]
+    assert events[0] == "analytics:liveMetrics"  # subscribed again: a snapshot at once
+    assert updates(management_api, B) == [("ops", 2), ("sales", 3)]
+    publish("sales", 4)
+    publish("ops", 5)
+    assert updates(management_api, B) == [("ops", 2), ("sales", 3), ("sales", 4), ("ops", 5)]
+
+
+def test_a_client_that_saw_no_update_gets_everything_since_its_session_began(lambda_env, management_api):
+    connected(A, "alice")
+    session = send(resume, A, "resume")["session"]
+    assert join(A, "sales")["ok"]
+    leave(A)
+    publish("sales", 1)
+    publish("sales", 2)
+    assert recover(session, None)["recovered"] is True
+    assert updates(management_api, B) == [("sales", 1), ("sales", 2)]
+
+
+RECOVERY_CALLS = 20  # the DynamoDB calls this recovery makes: a publish is raced in before each one
+
+
+@pytest.mark.dynamodb_wire
+@pytest.mark.parametrize("step", range(RECOVERY_CALLS))
+def test_a_publish_racing_a_recovery_reaches_it_once_in_order(lambda_env, management_api, step):
+    """Whatever step of the recovery a publish lands at: every update once, in publish order per dashboard."""
+    session, offset = session_that_left(management_api)
+    connected(B, "alice")
+    faults = DynamoDBFaults(lambda_env.table.client)
+    raced: list[dict[str, Any]] = []
+    faults.interleave_at(step, lambda: raced.append(publish("sales", 10)))
+    try:
+        answer = send(resume, B, "resume", {"session": session, "offset": offset})
+    finally:
+        faults.close()
+    assert raced, f"the recovery made fewer than {step + 1} calls: lower RECOVERY_CALLS"
+    assert answer["recovered"] is True
+    publish("sales", 11)
+    received = updates(management_api, B)
+    assert sorted(received) == sorted(set(received)), "no update twice"
+    assert {n for _, n in received} == {2, 3, 10, 11}, "no update missed"
+    sales = [n for dashboard, n in received if dashboard == "sales"]
+    assert sales == sorted(sales), "in publish order"
+
+
+def test_a_deliberate_leave_ends_the_session(lambda_env, management_api):
+    session, offset = session_that_left(management_api)
+    assert recover(session, offset)["recovered"] is True
+    leave(B, code=1000)
+    connected(C, "alice")
+    again = send(resume, C, "resume", {"session": session, "offset": offset})
+    assert again["recovered"] is False and again["session"] != session
+    assert updates(management_api, C) == []
+
+
+def test_another_users_session_is_not_recovered(lambda_env, management_api):
+    session, offset = session_that_left(management_api)
+    connected(B, "mallory")
+    answer = send(resume, B, "resume", {"session": session, "offset": offset})
+    assert answer["recovered"] is False and answer["session"] != session
+    assert updates(management_api, B) == []
+
+
+def test_a_session_belongs_to_one_connection_the_newest(lambda_env, management_api):
+    """A client whose connection is half-open (it gave up on it; API Gateway has not noticed yet) takes its session
+    over: the older connection is closed, its rooms and subscription move, and nothing is replayed twice."""
+    session, offset = session_that_left(management_api)
+    assert recover(session, offset)["recovered"] is True
+    connected(C, "alice")
+    assert send(resume, C, "resume", {"session": session, "offset": offset})["recovered"] is True
+    assert ("DELETE", f"/@connections/{quote(B)}") in management_api.served
+    assert updates(management_api, C) == [("ops", 2), ("sales", 3)]  # B's offset: the same missed updates
+    publish("sales", 4)
+    assert updates(management_api, C)[-1] == ("sales", 4) and updates(management_api, B)[-1] == ("sales", 3)
+
+
+def test_a_session_past_the_window_is_not_recovered(lambda_env, management_api, monkeypatch):
+    session, offset = session_that_left(management_api)
+    clock = lambda_env.table.clock
+    monkeypatch.setattr(lambda_env.table, "clock", lambda: clock() + lambda_env.config.recovery_window_seconds + 1)
+    answer = recover(session, offset)
+    assert answer["recovered"] is False and updates(management_api, B) == []
+
+
+def test_a_history_trimmed_past_the_offset_is_not_recovered(lambda_env, management_api, monkeypatch):
+    monkeypatch.setattr(lambda_env.history, "max_updates", 1)
+    session, offset = session_that_left(management_api)
+    publish("sales", 4)  # sales: 3 and 4 missed, more than the history holds
+    answer = recover(session, offset)
+    assert answer["recovered"] is False and updates(management_api, B) == []
+    assert send(resume, C, "resume")["ok"] is False  # C never connected: not registered
+
+
+@pytest.mark.parametrize(
+    "session",
+    [None, 42, "", "short", "x" * 65, "not a session id at all!", "A" * 32, ["list"], {"pid": "x"}],
+)
+@pytest.mark.parametrize("offset", [None, 7, "", "garbage", "9999999999999-1-sales", "1-2-3-4", {"o": 1}])
+def test_bad_session_ids_and_offsets_get_a_new_session(lambda_env, management_api, session, offset):
+    connected(B, "alice")
+    answer = send(resume, B, "resume", {"session": session, "offset": offset})
+    assert answer["ok"] is True and answer["recovered"] is False and len(answer["session"]) >= 32
