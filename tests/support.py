@@ -433,6 +433,8 @@ class ContractValidator:
         self._events = {name: validator(f"/components/messages/{key}/payload") for name, key in self.payloads.items()}
         self._frame = validator("/components/schemas/ServerFrame")
         self._ack = validator("/components/schemas/Ack")
+        self._offset = validator("/components/schemas/Offset")
+        self._session = validator("/components/schemas/SessionId")
 
     @staticmethod
     def _check(validator: Any, what: str, payload: Any) -> None:
@@ -445,6 +447,19 @@ class ContractValidator:
         if event not in self._events:
             raise AssertionError(f"{event!r} is neither a server event of asyncapi.yaml nor an ack")
         self._check(self._events[event], event, payload)
+
+    def socketio_event(self, event: str, *args: Any) -> None:
+        """A Socket.IO event as a client received it: its payload, and a dashboard update's offset after it."""
+        self(event, args[0])
+        extra = args[1:]
+        if event == "analytics:dashboardUpdate" and extra:
+            (offset,) = extra
+            self._check(self._offset, "offset", offset)
+        elif extra:
+            raise AssertionError(f"{event} came with more arguments than its payload: {extra!r}")
+
+    def session(self, session: Any) -> None:
+        self._check(self._session, "session id", session)
 
     def frame(self, frame: Any) -> None:
         """A JSON frame the deployed API sent: an ack (the route response) or a server event."""

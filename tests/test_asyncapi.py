@@ -16,7 +16,9 @@ import pytest
 from local_gateway.template import stage_name, template
 from shared import contract
 from shared.actions import COMMANDS
+from shared.history import LONGEST_OFFSET, OFFSET
 from shared.metrics import iso_timestamp
+from shared.sessions import MAX_PID_LENGTH, new_pid
 from tests.support import ASYNCAPI, asyncapi_document, contract_validator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +61,7 @@ def test_asyncapi_events_are_the_codes_events(document):
     assert contract_validator().server_events == list(contract.SERVER_EVENTS)
     schemas = document["components"]["schemas"]
     actions = [name for variant in schemas["ClientFrame"]["oneOf"] for name in variant["properties"]["action"]["enum"]]
-    assert sorted(actions) == sorted(contract.CLIENT_EVENTS)
+    assert sorted(actions) == sorted([*contract.CLIENT_EVENTS, contract.RESUME])
     events = [v["properties"]["event"]["const"] for v in schemas["ServerFrame"]["oneOf"] if "properties" in v]
     assert sorted(events) == sorted(contract.SERVER_EVENTS)
 
@@ -80,6 +82,10 @@ def test_asyncapi_limits_and_names_are_the_contracts(document):
     assert document["servers"]["localStage"]["pathname"] == f"/{stage}"
     assert document["channels"]["frames"]["parameters"]["stage"]["default"] == stage
     assert contract.INTERNAL_ERROR in document["info"]["description"]
+    for offset in [LONGEST_OFFSET, "1796591173448-1-sales", "1-1-sales", "1796591173448-1-", "1796591173448-1-a b"]:
+        assert bool(re.fullmatch(schemas["Offset"]["pattern"].strip("^$"), offset)) == bool(OFFSET.fullmatch(offset))
+    assert re.fullmatch(schemas["SessionId"]["pattern"].strip("^$"), new_pid())
+    assert schemas["SessionId"]["maxLength"] == MAX_PID_LENGTH
 
 
 def test_contract_validator_refuses_what_the_document_does_not_allow():

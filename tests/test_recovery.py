@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import socketio
 
-from tests.support import RunningGateway, running_gateway
+from tests.support import RunningGateway, contract_validator, running_gateway
 
 SCRIPT = Path(__file__).parent / "js" / "recovery_client.js"
 FAST = {"METRICS_INTERVAL_SECONDS": "0.5"}
@@ -35,6 +35,11 @@ async def finished(process: asyncio.subprocess.Process) -> dict[str, Any]:
     stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=90)
     assert process.returncode == 0, (stdout + stderr).decode()
     result: dict[str, Any] = json.loads(stdout.decode().strip().splitlines()[-1])
+    validate = contract_validator()  # every event with all its arguments, and the session id, held to asyncapi.yaml
+    assert result["frames"], "the client recorded no server event"
+    for event, *args in result["frames"]:
+        validate.socketio_event(event, *args)
+    validate.session(result["pid"])
     return result
 
 

@@ -3,16 +3,18 @@ that must not be recovered (tests/faults.py interleaves the publish at botocore'
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-from handlers import disconnect, publish_dashboard_update, resume
+from handlers import connect, disconnect, publish_dashboard_update, resume
+from shared.config import AuthSettings
 from tests.faults import DynamoDBFaults
 from tests.handler_calls import connected, join, send, subscribe
-from tests.support import disconnect_event, load_event
+from tests.support import SECRET, connect_event, contract_validator, disconnect_event, load_event, token
 
 A, B, C = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB=", "CCCCCCCCCCCCCCC="
 DROPPED = 1006  # the close code of a connection that dropped (1000: the client closed on purpose)
@@ -32,6 +34,9 @@ def leave(connection_id: str, code: int = DROPPED) -> None:
 
 
 def updates(management_api, connection_id: str) -> list[tuple[str, int]]:
+    """The dashboard updates the connection received, after holding every frame it got to asyncapi.yaml."""
+    for frame in management_api.events(connection_id):
+        contract_validator().frame(frame)
     return [
         (m["data"]["dashboardId"], m["data"]["data"]["n"])
         for m in management_api.events(connection_id)
@@ -55,7 +60,9 @@ def session_that_left(management_api) -> tuple[str, str]:
 
 def recover(session: str, offset: str | None) -> dict[str, Any]:
     connected(B, "alice")
-    return send(resume, B, "resume", {"session": session, **({"offset": offset} if offset else {})})
+    answer = send(resume, B, "resume", {"session": session, **({"offset": offset} if offset else {})})
+    contract_validator().frame(answer)
+    return answer
 
 
 def test_a_recovery_replays_what_was_missed_and_goes_on_live(lambda_env, management_api):
@@ -163,3 +170,33 @@ def test_bad_session_ids_and_offsets_get_a_new_session(lambda_env, management_ap
     connected(B, "alice")
     answer = send(resume, B, "resume", {"session": session, "offset": offset})
     assert answer["ok"] is True and answer["recovered"] is False and len(answer["session"]) >= 32
+
+
+@pytest.fixture
+def hs256(lambda_env, monkeypatch):
+    monkeypatch.setattr(
+        lambda_env, "config", dataclasses.replace(lambda_env.config, auth=AuthSettings(jwt_secret=SECRET))
+    )
+    return lambda_env
+
+
+def authenticated(connection_id: str, sub: str, dashboards: list[str]) -> None:
+    query = {"token": token({"sub": sub, "dashboards": dashboards})}
+    assert connect.handler(connect_event(connection_id, query), None)["statusCode"] == 200
+
+
+def test_with_auth_a_session_needs_a_token_of_its_user_and_its_dashboards_are_checked_again(hs256, management_api):
+    authenticated(A, "alice", ["sales", "ops"])
+    session = send(resume, A, "resume")["session"]
+    assert join(A, "sales")["ok"] and join(A, "ops")["ok"]
+    leave(A)
+    publish("sales", 1)
+    publish("ops", 2)
+    authenticated(B, "bob", ["sales", "ops"])  # another user holding alice's session id
+    assert send(resume, B, "resume", {"session": session})["recovered"] is False
+    assert updates(management_api, B) == []
+    authenticated(C, "alice", ["sales"])  # alice again, whose token no longer allows `ops`
+    assert send(resume, C, "resume", {"session": session}) == {"ok": True, "session": session, "recovered": True}
+    assert updates(management_api, C) == [("sales", 1)]
+    publish("ops", 3)
+    assert updates(management_api, C) == [("sales", 1)], "not in ops"

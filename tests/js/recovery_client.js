@@ -22,6 +22,8 @@ const id = `rec-${process.pid}-${Date.now()}`;
 const dashboards = [`${id}-a`, `${id}-b`];
 const updates = []; // [dashboardId, n] in arrival order
 const connects = []; // socket.recovered at each connect
+const frames = []; // every server event with all its arguments, for the test to hold to asyncapi.yaml
+socket.onAny((event, ...args) => frames.push([event, ...args]));
 let metricsSinceConnect = 0;
 socket.on('analytics:dashboardUpdate', (update) => updates.push([update.dashboardId, update.data.n]));
 socket.on('analytics:liveMetrics', () => { metricsSinceConnect += 1; });
@@ -94,7 +96,7 @@ async function run() {
   } else {
     await sleep(1000);
   }
-  return { connects, updates, published: n, dashboards, metricsSinceConnect };
+  return { connects, updates, published: n, dashboards, metricsSinceConnect, frames, pid: socket._pid };
 }
 
 run().then((result) => {
