@@ -93,6 +93,14 @@ async def test_page_in_chromium_shows_live_metrics_dashboards_and_errors_and_sta
     assert result["update"]["dashboard"] == "browser-test"
     assert json.loads(result["update"]["data"]) == {"revenue": 1200, "note": "<b>bold?</b>"}
     assert result["update"]["elements"] == 0
+    # The drop button: the client reconnected, recovered its session, and got what was published meanwhile, once.
+    assert result["awayPublish"] == 202
+    assert result["recovery"] == {
+        "session": "session recovered",
+        "updatesAdded": 1,
+        "latest": '{"away":true}',
+        "state": "connected",
+    }
     # The hostile id: refused by the server (analytics:error shown with its event), rendered inert.
     assert result["error"] == {"event": "analytics:joinDashboard", "message": ID_RULE}
     assert result["xssPublishResult"] == "400 " + json.dumps({"error": ID_RULE}, separators=(",", ":"))

@@ -28,7 +28,7 @@
   const token = new URLSearchParams(location.search).get('token'); // when the gateway has auth on
   const socket = io({ auth: token ? { token } : {} });
 
-  let wantLive = false;
+  let wantLive = true; // the page is live when it opens; the toggle stops and starts the pushes
   const joined = new Set();
   const series = new Map(); // metric name -> [{t, value}]
   const cards = new Map(); // metric name -> {item, value, line}
@@ -59,21 +59,32 @@
     $('transport').textContent = socket.connected ? socket.io.engine.transport.name : 'none';
   }
 
+  let connects = 0;
   socket.on('connect', async () => {
+    connects += 1;
     $('state').textContent = 'connected';
     $('state').className = 'state connected';
     $('subscribe').disabled = false;
+    $('drop').disabled = false;
     showTransport();
     socket.io.engine.once('upgrade', showTransport);
-    // After a reconnection the server knows nothing of this client: subscribe and join again.
+    // A recovered session keeps its subscription and dashboards, and the updates missed meanwhile arrive on
+    // their own: nothing to do. A new session knows nothing of this page: subscribe and join again.
+    const session = $('session');
+    session.textContent = connects === 1 ? '' : socket.recovered ? 'session recovered' : 'new session';
+    session.dataset.recovered = String(socket.recovered);
+    if (socket.recovered) return;
     if (wantLive) await call(SUBSCRIBE);
     for (const id of joined) await call(JOIN, id);
   });
   socket.on('disconnect', (reason) => {
     $('state').textContent = `disconnected (${reason})`;
     $('state').className = 'state disconnected';
+    $('drop').disabled = true;
     showTransport();
   });
+  // What a network drop (or API Gateway's 2-hour cut) does: the client reconnects by itself and recovers.
+  $('drop').addEventListener('click', () => socket.io.engine.close());
   socket.on('connect_error', (error) => {
     $('state').textContent = `cannot connect: ${error.message}`;
     $('state').className = 'state disconnected';
