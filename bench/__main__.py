@@ -3,7 +3,7 @@
     BENCH_CLIENTS=10,100,300,1000   client counts, in order
     BENCH_REQUESTS=10               requestLiveMetrics round trips per client
     BENCH_PUSHES=3                  periodic pushes measured per run
-    BENCH_SECTIONS=load,dynamodb,joins,posting,socketio,coldstart
+    BENCH_SECTIONS=load,dynamodb,joins,posting,socketio,coldstart,recovery
     BENCH_PEER=auto|off             drive ../shared/peer/server.js too when it exists
     BENCH_GATEWAY_ENV=""            settings of the gateway under test beyond `make run`'s (space-separated)
 
@@ -95,11 +95,12 @@ SECTIONS = [
     ("posting", "bench.posting", "posting rate: the fan-out engine vs aiohttp vs the naive boto3 loop"),
     ("socketio", "bench.socketio_open", "Socket.IO on the deployed endpoint: WebSocket open to connect"),
     ("coldstart", "bench.coldstart", "cold start: python -X importtime"),
+    ("recovery", "bench.recovery", "connection state recovery: 1 client's drops, a herd after a restart, publish cost"),
 ]
 
 
 def main() -> int:
-    sections = os.environ.get("BENCH_SECTIONS", "load,dynamodb,joins,posting,socketio,coldstart").split(",")
+    sections = os.environ.get("BENCH_SECTIONS", "load,dynamodb,joins,posting,socketio,coldstart,recovery").split(",")
     started = datetime.now(UTC)
     lines = [f"# make bench, {started:%Y-%m-%d %H:%M} UTC", "", f"Machine: {machine()}", ""]
     if "load" in sections:

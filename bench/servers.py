@@ -38,8 +38,9 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60.0) -> Server:
-        self.port = free_port()
+    def start(self, timeout: float = 60.0, port: int | None = None) -> Server:
+        """Start on a free port, or on `port` (a restart where clients reconnect)."""
+        self.port = port or free_port()
         env = {**os.environ, **self.environment, "PORT": str(self.port), "HOST": "127.0.0.1"}
         self.process = subprocess.Popen(
             self.command, cwd=self.cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

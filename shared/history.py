@@ -2,8 +2,8 @@
 
 HIST#d / <seq>: one item per published update, `seq` counting 1, 2, 3... per dashboard with no gap: a publisher
 reads the latest item and writes the next one on condition that it does not exist yet (one read, one write per
-update, whatever the number of members). So when an update is in the history, every earlier one is too, and one
-strongly consistent Query reads a gap-free run.
+update, whatever the number of members; the read is skipped when this process wrote the latest one). So when an
+update is in the history, every earlier one is too, and one strongly consistent Query reads a gap-free run.
 
 An offset names one update: `<ms>-<seq>-<dashboard>`. `ms` is its publish time, never earlier than the previous
 update's of the same dashboard, so offsets of one dashboard order as their seqs, and offsets of different
@@ -24,6 +24,7 @@ from shared.table import Table, num, text
 HISTORY_PREFIX = "HIST#"
 SEQ_DIGITS = 12
 APPEND_ATTEMPTS = 16  # concurrent publishers of one dashboard each take the next seq; beyond this, give up
+MAX_REMEMBERED = 10_000  # dashboards whose last written seq a process keeps
 OFFSET = re.compile(rf"(\d{{13}})-(\d{{1,{SEQ_DIGITS}}})-([A-Za-z0-9_.:\-]{{1,{MAX_ID_LENGTH}}})")
 LONGEST_OFFSET = f"{'9' * 13}-{'9' * SEQ_DIGITS}-{'x' * MAX_ID_LENGTH}"
 
@@ -85,12 +86,18 @@ class History:
         self.table = table
         self.max_updates = max_updates
         self.max_age_seconds = max_age_seconds
+        # The last update this process wrote or read of each dashboard (seq, ms): a publisher that published the
+        # dashboard's latest update writes the next one without reading first. A guess, never trusted: the put's
+        # condition refuses a seq already taken, and then the latest is read.
+        self._written: dict[str, tuple[int, int]] = {}
 
     def append(self, dashboard_id: str, payload: dict[str, Any], now_ms: int) -> Update:
         """Write the dashboard's next update; HistoryBusy when other publishers keep taking the seq first."""
         body = json.dumps(payload, separators=(",", ":"), allow_nan=False)
+        known = self._written.get(dashboard_id)
         for _ in range(APPEND_ATTEMPTS):
-            latest = self.latest(dashboard_id)
+            latest = Update(known[0], known[1], {}, dashboard_id) if known else self.latest(dashboard_id)
+            known = None  # a guess is tried once
             seq = 1 if latest is None else latest.seq + 1
             ms = now_ms if latest is None else max(now_ms, latest.ms + 1)
             item = {
@@ -101,6 +108,9 @@ class History:
                 "expiresAt": num(ms // 1000 + self.max_age_seconds + 1),
             }
             if self.table.conditional("put_item", Item=item, ConditionExpression="attribute_not_exists(PK)"):
+                if len(self._written) >= MAX_REMEMBERED and dashboard_id not in self._written:
+                    self._written.clear()  # a bound on the memory of a long-lived process; guesses only
+                self._written[dashboard_id] = (seq, ms)
                 return Update(seq, ms, payload, dashboard_id)
         raise HistoryBusy(dashboard_id)
 

@@ -200,3 +200,15 @@ def test_with_auth_a_session_needs_a_token_of_its_user_and_its_dashboards_are_ch
     assert updates(management_api, C) == [("sales", 1)]
     publish("ops", 3)
     assert updates(management_api, C) == [("sales", 1)], "not in ops"
+
+
+def test_publishers_in_different_processes_number_a_dashboards_updates_without_a_gap(lambda_env):
+    """Each process remembers the last seq it wrote and tries the next one first; a guess another process has
+    made stale meets the put's condition, and the latest is read instead."""
+    from shared.history import History
+
+    first, second = (History(lambda_env.table, 100, 3600) for _ in range(2))
+    seqs = [(first if n % 3 else second).append("sales", {"n": n}, 1_000 + n).seq for n in range(10)]
+    assert seqs == list(range(1, 11))
+    assert [u.payload["n"] for u in first.after("sales", 0)] == list(range(10))
+    assert [u.ms for u in first.after("sales", 0)] == sorted(u.ms for u in first.after("sales", 0))
