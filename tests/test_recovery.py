@@ -61,7 +61,7 @@ def gateway():
         yield running
 
 
-@pytest.mark.parametrize("endpoint", ["local", "prod"])
+@pytest.mark.parametrize("endpoint", ["local", "polling", "prod"])
 @pytest.mark.parametrize("scenario", ["drop", "fresh", "drops3"])
 async def test_a_dropped_client_recovers_its_session_and_every_missed_update(gateway, endpoint, scenario):
     result = await run(gateway, endpoint, scenario)

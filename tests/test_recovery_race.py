@@ -212,3 +212,32 @@ def test_publishers_in_different_processes_number_a_dashboards_updates_without_a
     assert seqs == list(range(1, 11))
     assert [u.payload["n"] for u in first.after("sales", 0)] == list(range(10))
     assert [u.ms for u in first.after("sales", 0)] == sorted(u.ms for u in first.after("sales", 0))
+
+
+def test_a_join_delivers_the_dashboards_latest_update_at_once(lambda_env, management_api):
+    connected(A, "alice")
+    assert join(A, "sales")["ok"]
+    publish("sales", 1)
+    publish("sales", 2)
+    connected(B, "bob")
+    assert join(B, "sales")["ok"]
+    (latest,) = [m for m in management_api.events(B) if m["event"] == "analytics:dashboardUpdate"]
+    assert latest["data"]["data"] == {"n": 2} and latest["offset"].split("-")[1:] == ["2", "sales"]
+    assert join(B, "sales")["ok"] and len(updates(management_api, B)) == 1, "not again for a member"
+
+
+def test_the_last_value_on_join_can_be_turned_off(lambda_env, management_api, monkeypatch):
+    monkeypatch.setattr(lambda_env, "config", dataclasses.replace(lambda_env.config, last_value_on_join=False))
+    connected(A, "alice")
+    assert join(A, "sales")["ok"]
+    publish("sales", 1)
+    connected(B, "bob")
+    assert join(B, "sales")["ok"] and updates(management_api, B) == []
+
+
+def test_session_ids_are_never_logged(lambda_env, management_api, caplog):
+    caplog.set_level("DEBUG")
+    session, offset = session_that_left(management_api)
+    assert recover(session, offset)["recovered"] is True
+    leave(B)
+    assert caplog.records and not [r for r in caplog.records if session in r.getMessage()]

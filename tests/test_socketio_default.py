@@ -603,3 +603,38 @@ def test_a_failure_inside_default_is_still_answered_in_engine_io(svc, management
     finally:
         faults.close()
     connect_answer(send(A, "40"), A)  # the retry, once DynamoDB answers again
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [{"pid": 42}, {"pid": ""}, {"pid": "x" * 500}, {"pid": ["a"]}, {"pid": "A" * 32, "offset": {"x": 1}},
+     {"pid": "A" * 32, "offset": "9" * 5000}, {"offset": "1796591173448-1-sales"}, {"pid": None, "offset": None}],
+)  # fmt: skip
+def test_a_connect_with_a_bad_pid_or_offset_gets_a_new_session(svc, management_api, auth):
+    socketio_connect(A)
+    pid = connect_answer(send(A, "40" + json.dumps(auth)), A)
+    assert pid != auth.get("pid") and management_api.raw_frames(A) == []  # nothing replayed, no error
+
+
+def test_a_socketio_session_is_recovered_at_default_with_its_offsets(svc, management_api):
+    """The deployed Socket.IO path: a CONNECT with {pid, offset} after a drop gets the same pid and sid back, the
+    missed update with its offset as the event's last argument, and its room again."""
+    from handlers import disconnect, publish_dashboard_update
+
+    pid = opened(A)
+    assert send(A, '420["analytics:joinDashboard","sales"]') == '430[{"ok":true}]'
+    update = load_event("dashboard_update")
+    update["detail"] = {"dashboardId": "sales", "data": {"n": 1}}
+    publish_dashboard_update.handler(update, None)
+    (name, data, offset) = pushed(management_api, A)[-1]
+    assert name == "analytics:dashboardUpdate" and data["data"] == {"n": 1}
+    gone = disconnect_event(A)
+    gone["requestContext"]["disconnectStatusCode"] = 1006
+    disconnect.handler(gone, None)
+    update["detail"] = {"dashboardId": "sales", "data": {"n": 2}}
+    publish_dashboard_update.handler(update, None)
+    socketio_connect(B)
+    answer = socketio_packet(send(B, "40" + json.dumps({"pid": pid, "offset": offset})))
+    assert answer.data == {"sid": A, "pid": pid}
+    ((name, data, replayed_offset),) = pushed(management_api, B)
+    assert data["data"] == {"n": 2} and replayed_offset > offset

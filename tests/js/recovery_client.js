@@ -1,6 +1,6 @@
 // The stock socket.io-client through drops, as a dashboard on a wall screen lives: connection state recovery
 // with no client code (no option, no rejoin). Prints one JSON line describing what happened.
-//   node recovery_client.js ORIGIN local|prod SCENARIO [awayMs]
+//   node recovery_client.js ORIGIN local|polling|prod SCENARIO [awayMs]
 // SCENARIO: drop (an update received before the drop), fresh (none received), drops3 (three drops in a row),
 // leave (socket.disconnect() then connect()), cut (the server ends the connection: API Gateway's lifetime cut),
 // restart (the test restarts the gateway once this prints {"event": "ready"}). awayMs: how long the client
@@ -12,10 +12,12 @@ const away = Number(awayArg || 0);
 const fail = (why) => { console.log(JSON.stringify({ error: String(why), stack: why && why.stack })); process.exit(1); };
 setTimeout(() => fail('timeout'), 60000);
 
-const options = endpoint === 'prod'
+const options = {
   // The production client's options, verbatim: only the origin differs.
-  ? { path: '/prod', addTrailingSlash: false, transports: ['websocket'] }
-  : {};
+  prod: { path: '/prod', addTrailingSlash: false, transports: ['websocket'] },
+  polling: { transports: ['polling'] },
+  local: {}, // polling first, then the upgrade to WebSocket
+}[endpoint];
 const socket = io(origin, { ...options, reconnectionDelay: away || 200, reconnectionDelayMax: away || 500, randomizationFactor: 0 });
 const http = origin.replace(/^ws/, 'http');
 const id = `rec-${process.pid}-${Date.now()}`;
