@@ -66,8 +66,8 @@ class Counters:
             return
         adds = ", ".join([*(f"{name} :{name}" for name in deltas), *(["version :one"] if bump else [])])
         now = self.table.clock()
-        self.table.client.update_item(
-            TableName=self.table.table_name,
+        self.table.call(
+            "update_item",
             Key=COUNTS_KEY,
             UpdateExpression=f"ADD {adds} SET expiresAt = :exp",
             ExpressionAttributeValues={

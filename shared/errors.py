@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ClientError(Exception):
     """The client's request cannot be honoured; the message says why, in the client's terms."""
@@ -37,6 +39,15 @@ class ConnectionNotFound(ClientError):
     def __init__(self, connection_id: str) -> None:
         super().__init__("This connection is no longer registered; reconnect")
         self.connection_id = connection_id
+
+
+class ConditionFailed(Exception):
+    """A conditional write's condition did not hold. `item`: the item as it was, when the request asked for it
+    (ReturnValuesOnConditionCheckFailure=ALL_OLD); None when it did not, or when there was no item."""
+
+    def __init__(self, item: dict[str, Any] | None) -> None:
+        super().__init__("the condition did not hold")
+        self.item = item
 
 
 class ConnectionGone(Exception):

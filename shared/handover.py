@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError as BotoClientError
-
+from shared.errors import ConditionFailed
 from shared.protocols import JSON
-from shared.table import Table, connection_key, error_code, num, room_key, text
+from shared.table import Table, connection_key, num, room_key, text
 
 RECOVERING = "recovering"
 
@@ -34,7 +33,6 @@ def finish(table: Table, dashboard_id: str, connection_id: str, replayed_seq: in
     try:
         table.call(
             "update_item",
-            TableName=table.table_name,
             Key=membership_key(dashboard_id, connection_id),
             UpdateExpression=f"REMOVE {RECOVERING} SET deliveredSeq = :seq",
             ConditionExpression=f"attribute_exists({RECOVERING})"
@@ -43,13 +41,8 @@ def finish(table: Table, dashboard_id: str, connection_id: str, replayed_seq: in
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
         return True
-    except BotoClientError as error:
-        if error_code(error) != "ConditionalCheckFailedException":
-            raise
-        item = error.response.get("Item")
-        if item is None or RECOVERING not in item:
-            return None
-        return False
+    except ConditionFailed as failed:
+        return None if failed.item is None or RECOVERING not in failed.item else False
 
 
 def live_recipients(table: Table, dashboard_id: str, seq: int) -> list[tuple[str, str]]:
@@ -82,7 +75,6 @@ def _queue(table: Table, dashboard_id: str, connection_id: str, seq: int) -> dic
     try:
         table.call(
             "update_item",
-            TableName=table.table_name,
             Key=membership_key(dashboard_id, connection_id),
             UpdateExpression="SET queuedMax = :seq",
             ConditionExpression=f"attribute_exists({RECOVERING})"
@@ -91,8 +83,5 @@ def _queue(table: Table, dashboard_id: str, connection_id: str, seq: int) -> dic
             ReturnValuesOnConditionCheckFailure="ALL_OLD",
         )
         return {RECOVERING: {"BOOL": True}}
-    except BotoClientError as error:
-        if error_code(error) != "ConditionalCheckFailedException":
-            raise
-        item: dict[str, Any] | None = error.response.get("Item")
-        return item
+    except ConditionFailed as failed:
+        return failed.item

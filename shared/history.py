@@ -116,8 +116,8 @@ class History:
 
     def latest(self, dashboard_id: str) -> Update | None:
         """The dashboard's last update, expired or not (its seq is still the one to follow)."""
-        page = self.table.client.query(
-            TableName=self.table.table_name,
+        page = self.table.call(
+            "query",
             KeyConditionExpression="PK = :pk",
             ExpressionAttributeValues={":pk": text(history_key(dashboard_id))},
             ScanIndexForward=False,

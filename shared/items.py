@@ -47,8 +47,8 @@ def add_members(table: Table, pk: str, delta: int, now: float, kind: str | None 
     tag = ""
     if kind is not None:
         tag, values[":kind"] = ", live = :kind", text(kind)
-    result = table.client.update_item(
-        TableName=table.table_name,
+    result = table.call(
+        "update_item",
         Key=own_key(pk),
         UpdateExpression=f"ADD members :delta, version :one SET expiresAt = :exp{tag}",
         ExpressionAttributeValues=values,

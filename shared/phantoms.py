@@ -72,7 +72,6 @@ class PhantomCheck:
 
     def _page(self, owner: str, after: str | None, limit: int) -> dict[str, Any]:
         query: dict[str, Any] = {
-            "TableName": self.table.table_name,
             "KeyConditionExpression": "PK = :pk AND begins_with(SK, :conn)",
             "FilterExpression": "expiresAt > :now",
             "ExpressionAttributeValues": {":pk": text(owner), ":conn": text("CONN#"), ":now": num(self.table.clock())},
@@ -82,7 +81,7 @@ class PhantomCheck:
         }
         if after is not None:
             query["ExclusiveStartKey"] = {"PK": text(owner), "SK": text(after)}
-        page: dict[str, Any] = self.table.client.query(**query)
+        page: dict[str, Any] = self.table.call("query", **query)
         return page
 
     def _due(self, item: dict[str, Any]) -> bool:

@@ -247,7 +247,6 @@ class Reconciler:
 
     def _kind_page(self, kind: str, limit: int, cursor: str | None) -> dict[str, Any]:
         query: dict[str, Any] = {
-            "TableName": self.table.table_name,
             "IndexName": BY_LIVE_KIND_INDEX,
             "KeyConditionExpression": "live = :kind",
             "ExpressionAttributeValues": {":kind": text(kind)},
@@ -256,7 +255,7 @@ class Reconciler:
         }
         if cursor is not None:
             query["ExclusiveStartKey"] = json.loads(cursor)
-        page: dict[str, Any] = self.table.client.query(**query)
+        page: dict[str, Any] = self.table.call("query", **query)
         return page
 
     # -- totals ---------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from typing import Any
 from botocore.exceptions import ClientError as BotoClientError
 
 from shared.counters import Counters
-from shared.errors import ClientError, ConnectionNotFound, Forbidden, TooManyRooms
+from shared.errors import ClientError, ConditionFailed, ConnectionNotFound, Forbidden, TooManyRooms
 from shared.items import add_members, is_registered, recipients, room_ids
 from shared.protocols import JSON
 from shared.table import (
@@ -33,7 +33,6 @@ from shared.table import (
     ROOM_KIND,
     Table,
     connection_key,
-    error_code,
     num,
     own_key,
     room_key,
@@ -93,7 +92,6 @@ class Rooms:
         try:
             self.table.call(
                 "update_item",
-                TableName=self.table.table_name,
                 Key=own_key(conn),
                 UpdateExpression="ADD roomIds :room",
                 ConditionExpression=f"{REGISTERED}"
@@ -107,10 +105,10 @@ class Rooms:
                 },
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except BotoClientError as error:
-            refused = error_code(error) == "ConditionalCheckFailedException"
+        except (ConditionFailed, BotoClientError) as error:
+            refused = isinstance(error, ConditionFailed)
             # A failed condition returns the item as it was; any other error may follow an attempt that landed.
-            item = error.response.get("Item") if refused else self.table.get(own_key(conn), consistent=True)
+            item = error.item if isinstance(error, ConditionFailed) else self.table.get(own_key(conn), consistent=True)
             # While this membership stands, no other request adds the dashboard: when it is there, we did.
             if not _has_room(item, dashboard_id, now):
                 self._take_back(membership, token)
@@ -131,7 +129,6 @@ class Rooms:
         conn = connection_key(connection_id)
         token = _token()
         update = {
-            "TableName": self.table.table_name,
             "Key": own_key(conn),
             "UpdateExpression": "DELETE roomIds :room SET leaveToken = :token",
             # Or our own update, retried by botocore after its answer was lost.
@@ -150,15 +147,15 @@ class Rooms:
             try:
                 self.table.call("update_item", **update)
                 break
-            except BotoClientError as error:
-                if error_code(error) == "ConditionalCheckFailedException":
-                    if not is_registered(error.response.get("Item"), now):
-                        raise ConnectionNotFound(connection_id) from None
-                    return False
+            except ConditionFailed as failed:
+                if not is_registered(failed.item, now):
+                    raise ConnectionNotFound(connection_id) from None
+                return False
+            except BotoClientError:
                 if last:
                     raise
         room = room_key(dashboard_id)
-        self.table.call("delete_item", TableName=self.table.table_name, Key={"PK": text(room), "SK": text(conn)})
+        self.table.call("delete_item", Key={"PK": text(room), "SK": text(conn)})
         if add_members(self.table, room, -1, now) == 0:
             self.counters.add(activeDashboards=-1)
         return True

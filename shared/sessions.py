@@ -63,7 +63,7 @@ class Sessions:
         }
         if user_id is not None:
             item["userId"] = text(user_id)
-        self.table.call("put_item", TableName=self.table.table_name, Item=item)
+        self.table.call("put_item", Item=item)
 
     def find(self, pid: str) -> Session | None:
         """The session, unless it is unknown, expired, or left longer than the recovery window ago."""

@@ -10,10 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError as BotoClientError
-
 from shared.counters import Counters
-from shared.errors import ConnectionNotFound, RateLimited
+from shared.errors import ConditionFailed, ConnectionNotFound, RateLimited
 from shared.items import add_members, connection_item, is_registered, recipients, registered_connection, room_ids
 from shared.protocols import JSON, SOCKETIO
 from shared.sessions import Sessions
@@ -26,7 +24,6 @@ from shared.table import (
     USER_KIND,
     Table,
     connection_key,
-    error_code,
     num,
     own_key,
     room_key,
@@ -78,14 +75,10 @@ class Store:
         if self.table.conditional("put_item", Item=item, ConditionExpression=condition) is None:
             return  # a retried $connect or CONNECT: already registered, counted once
         owner = ANON if user_id is None else user_key(user_id)
-        self.table.client.put_item(
-            TableName=self.table.table_name,
-            Item={"PK": text(owner), "SK": item["PK"], "expiresAt": item["expiresAt"]},
-        )
+        self.table.call("put_item", Item={"PK": text(owner), "SK": item["PK"], "expiresAt": item["expiresAt"]})
         if protocol == SOCKETIO:  # the heartbeat's list of whom to ping
-            self.table.client.put_item(
-                TableName=self.table.table_name,
-                Item={"PK": text(SOCKETIO_KEY), "SK": item["PK"], "expiresAt": item["expiresAt"]},
+            self.table.call(
+                "put_item", Item={"PK": text(SOCKETIO_KEY), "SK": item["PK"], "expiresAt": item["expiresAt"]}
             )
         # ANON / ANON counts the anonymous connections, so that the reconciler can heal them as it heals a user.
         users = add_members(self.table, owner, 1, now, None if user_id is None else USER_KIND) == 1
@@ -188,7 +181,6 @@ class Store:
             try:
                 self.table.call(
                     "update_item",
-                    TableName=self.table.table_name,
                     Key=key,
                     UpdateExpression=update,
                     ConditionExpression=condition,
@@ -196,10 +188,8 @@ class Store:
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
                 return
-            except BotoClientError as error:
-                if error_code(error) != "ConditionalCheckFailedException":
-                    raise
-                if not is_registered(error.response.get("Item"), now_ms // 1000):
+            except ConditionFailed as failed:
+                if not is_registered(failed.item, now_ms // 1000):
                     raise ConnectionNotFound(connection_id) from None
         raise RateLimited(f"Too many requests: at most {per_second:g} a second; slow down and retry")
 

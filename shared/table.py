@@ -28,6 +28,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError as BotoClientError
 
+from shared.errors import ConditionFailed
+
 CONNECTION_TTL_SECONDS = 2 * 3600 + 300  # API Gateway ends every connection after 2 h
 COUNTER_TTL_SECONDS = 24 * 3600
 # Sparse: only items with `live` are in it. Subscribers carry live=LIVE, room and user counter items
@@ -106,13 +108,17 @@ class Table:
         self.conflict_attempts = CONFLICT_ATTEMPTS
 
     def call(self, operation: str, **request: Any) -> dict[str, Any]:
-        """A write on this table, retried (bounded, jittered) while it meets what botocore does not retry:
-        TransactionConflictException (botocore retries throttling itself)."""
+        """One request on this table (its name added here), retried (bounded, jittered) while it meets what
+        botocore does not retry: TransactionConflictException (botocore retries throttling itself). A failed
+        condition is raised as ConditionFailed, with the item when the request asked for it back."""
+        request.setdefault("TableName", self.table_name)
         for retry in range(self.conflict_attempts):
             try:
                 answer: dict[str, Any] = getattr(self.client, operation)(**request)
                 return answer
             except BotoClientError as error:
+                if error_code(error) == "ConditionalCheckFailedException":
+                    raise ConditionFailed(error.response.get("Item")) from None
                 if not retryable(error) or retry == self.conflict_attempts - 1:
                     raise
                 backoff = min(CONFLICT_BACKOFF_SECONDS * 2**retry, CONFLICT_BACKOFF_CAP_SECONDS)
@@ -121,19 +127,15 @@ class Table:
 
     def get(self, key: dict[str, Any], consistent: bool = False) -> dict[str, Any] | None:
         """The item under `key`, or None."""
-        item: dict[str, Any] | None = self.client.get_item(
-            TableName=self.table_name, Key=key, ConsistentRead=consistent
-        ).get("Item")
+        item: dict[str, Any] | None = self.call("get_item", Key=key, ConsistentRead=consistent).get("Item")
         return item
 
     def conditional(self, operation: str, **request: Any) -> dict[str, Any] | None:
         """A conditional write on this table; its answer, or None when the condition did not hold."""
         try:
-            return self.call(operation, TableName=self.table_name, **request)
-        except BotoClientError as error:
-            if error_code(error) == "ConditionalCheckFailedException":
-                return None
-            raise
+            return self.call(operation, **request)
+        except ConditionFailed:
+            return None
 
     def pages(self, field: str, prefix: str = "", **query: Any) -> Iterator[list[str]]:
         """Follow LastEvaluatedKey to the end, yielding one page of `field` values (less `prefix`)."""
@@ -142,11 +144,11 @@ class Table:
 
     def items(self, **query: Any) -> Iterator[list[dict[str, Any]]]:
         """Follow LastEvaluatedKey to the end, yielding each page's items."""
-        kwargs: dict[str, Any] = {"TableName": self.table_name, **query}
+        kwargs: dict[str, Any] = dict(query)
         if self.page_size:
             kwargs["Limit"] = self.page_size
         while True:
-            page = self.client.query(**kwargs)
+            page = self.call("query", **kwargs)
             yield page.get("Items", [])
             if "LastEvaluatedKey" not in page:
                 return
@@ -154,12 +156,12 @@ class Table:
 
     def count(self, **query: Any) -> int:
         """The number of items a Query matches, over every page (`Select=COUNT`: no items are read out)."""
-        kwargs: dict[str, Any] = {"TableName": self.table_name, "Select": "COUNT", **query}
+        kwargs: dict[str, Any] = {"Select": "COUNT", **query}
         if self.page_size:
             kwargs["Limit"] = self.page_size
         total = 0
         while True:
-            page = self.client.query(**kwargs)
+            page = self.call("query", **kwargs)
             total += int(page["Count"])
             if "LastEvaluatedKey" not in page:
                 return total
