@@ -8,17 +8,15 @@ from typing import Any
 from shared.connections import connect
 from shared.errors import ClientError
 from shared.events import WebSocketEvent
+from shared.refusals import answering_refusals
 from shared.services import services
 
-logger = logging.getLogger(__name__)
+
+def _message(error: ClientError) -> str:
+    return error.message
 
 
+@answering_refusals("refused a connection", level=logging.INFO, body=_message)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    ws = WebSocketEvent(event)
-    try:
-        connect(services(), ws)
-    except ClientError as error:
-        logger.info("refused a connection: %s", error.message)
-        logger.debug("refused connection %s", ws.connection_id)
-        return {"statusCode": error.status_code, "body": error.message}
+    connect(services(), WebSocketEvent(event))
     return {"statusCode": 200, "body": "Connected"}

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from shared.actions import unknown_event
+from shared.events import WebSocketEvent
 from shared.runtime import handle_message
 from shared.socketio_session import handle_frame, looks_like_socketio
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    if looks_like_socketio(event.get("body")):
+    if looks_like_socketio(WebSocketEvent(event).body):
         return handle_frame(event)
     return handle_message(event, unknown_event)

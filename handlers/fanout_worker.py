@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import logging
 from dataclasses import asdict
 from typing import Any
 
-from shared.errors import ClientError
 from shared.fanout import deliver_slice
+from shared.refusals import answering_refusals, ok
 from shared.services import services
 
-logger = logging.getLogger(__name__)
 
-
+@answering_refusals("fan-out slice rejected")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     svc = services()
-    try:
-        delivery = deliver_slice(svc.store, svc.poster(), event)
-    except ClientError as error:
-        logger.warning("fan-out slice rejected: %s", error.message)
-        return {"statusCode": error.status_code, "body": json.dumps({"error": error.message})}
-    return {"statusCode": 200, "body": json.dumps(asdict(delivery))}
+    return ok(asdict(deliver_slice(svc.store, svc.poster(), event)))

@@ -89,9 +89,10 @@ class Reconciler:
         sleep: Callable[[float], None] = time.sleep,
         phantoms: PhantomCheck | None = None,
         check_budget: int = 2000,
+        counters: Counters | None = None,
     ) -> None:
         self.table = table
-        self.counters = Counters(table)
+        self.counters = counters or Counters(table)
         self.settle_seconds = settle_seconds
         self.interval_seconds = interval_seconds  # a new pass starts at most this long after the last one ended
         self.sleep = sleep

@@ -43,9 +43,9 @@ from shared.table import (
 class Rooms:
     """Join, leave and list a dashboard's room; every change also adds to the counters."""
 
-    def __init__(self, table: Table) -> None:
+    def __init__(self, table: Table, counters: Counters | None = None) -> None:
         self.table = table
-        self.counters = Counters(table)
+        self.counters = counters or Counters(table)
 
     def join_room(
         self, connection_id: str, dashboard_id: str, max_rooms: int, protocol: str = JSON, recovering: bool = False

@@ -112,7 +112,7 @@ class Services:
 
     @built_once
     def store(self) -> Store:
-        return Store(self.table, self.sessions)
+        return Store(self.table, self.counters, self.sessions)
 
     @built_once
     def sessions(self) -> Sessions:
@@ -124,7 +124,7 @@ class Services:
 
     @built_once
     def rooms(self) -> Rooms:
-        return Rooms(self.table)
+        return Rooms(self.table, self.counters)
 
     @built_once
     def counters(self) -> Counters:
@@ -148,6 +148,7 @@ class Services:
             config.reconcile_interval_seconds,
             phantoms=phantoms,
             check_budget=config.reconcile_check_batch,
+            counters=self.counters,
         )
 
     @built_once

@@ -47,9 +47,9 @@ class Pending:
 class Store:
     """Connections, subscriptions and the rate-limit token; every change also adds to the counters."""
 
-    def __init__(self, table: Table, sessions: Sessions | None = None) -> None:
+    def __init__(self, table: Table, counters: Counters | None = None, sessions: Sessions | None = None) -> None:
         self.table = table
-        self.counters = Counters(table)
+        self.counters = counters or Counters(table)
         self.sessions = sessions  # None: no session outlives its connection
 
     # -- connections -------------------------------------------------------------------------
