@@ -59,22 +59,23 @@ def cpu_ms_per_call(client: Any, table: str) -> float:
 def product_calls(client: Any, table_name: str) -> list[tuple[str, str, float]]:
     """CPU per product call (the store's own methods, each its DynamoDB requests), through `client`."""
     from shared.counters import Counters
+    from shared.rate_limit import RateLimiter
     from shared.rooms import Rooms
     from shared.store import Store
     from shared.table import Table
 
     clock = [time.time()]
     table = Table(client, table_name, clock=lambda: clock[0])
-    store, rooms, counters = Store(table), Rooms(table), Counters(table)
+    store, rooms, counters, limiter = Store(table), Rooms(table), Counters(table), RateLimiter(table)
     store.add_connection("bench-ratelimit", None)
     serial = iter(range(10**9))
 
     def idle() -> None:  # a second later each time: the bucket has refilled, one UpdateItem
         clock[0] += 1
-        store.take_token("bench-ratelimit", 20, 40)
+        limiter.take("bench-ratelimit", 20, 40)
 
     def busy() -> None:  # the same instant: the first attempt is refused, the second takes a token
-        store.take_token("bench-ratelimit", 20, 10**9)
+        limiter.take("bench-ratelimit", 20, 10**9)
 
     def connect() -> None:
         store.add_connection(f"bench-{next(serial)}", "someone")

@@ -66,7 +66,7 @@ def perform(
     """Take a rate-limit token and run the action; a failure is told to the client as analytics:error."""
     try:
         config = svc.config
-        svc.store.take_token(connection_id, config.rate_limit_per_second, config.rate_limit_burst)
+        svc.rate_limiter.take(connection_id, config.rate_limit_per_second, config.rate_limit_burst)
         result = action(Request(connection_id, name, data, poster, svc, protocol))
     except ClientError as error:
         return refuse(svc, poster, connection_id, protocol, name, error)

@@ -16,6 +16,7 @@ from shared.history import History
 from shared.invoker import Invoker, LambdaInvoker
 from shared.phantoms import PhantomCheck
 from shared.poster import Poster
+from shared.rate_limit import RateLimiter
 from shared.reconciler import Reconciler
 from shared.rooms import Rooms
 from shared.sessions import Sessions
@@ -113,6 +114,10 @@ class Services:
     @built_once
     def store(self) -> Store:
         return Store(self.table, self.counters, self.sessions)
+
+    @built_once
+    def rate_limiter(self) -> RateLimiter:
+        return RateLimiter(self.table)
 
     @built_once
     def sessions(self) -> Sessions:

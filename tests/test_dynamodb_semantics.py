@@ -74,7 +74,7 @@ def test_each_refusal_is_told_by_the_connection_item_and_only_a_repeated_join_re
     assert faults.calls["GetItem"] == reads + 1  # the one read: a member already, or not registered?
 
 
-def test_take_token_retries_a_transaction_conflict_on_the_connection_item(lambda_env, faults, backoffs):
+def test_the_rate_limit_retries_a_transaction_conflict_on_the_connection_item(lambda_env, faults, backoffs):
     connected(A)
     faults.fail("UpdateItem", code="TransactionConflictException", times=2, when=on_connection)
     assert send(subscribe_live_metrics, A, "analytics:subscribeLiveMetrics") == {"ok": True}
@@ -142,7 +142,7 @@ def test_an_unregistered_connection_is_refused_by_every_event(
 
 def test_the_rate_limiter_refuses_an_unregistered_connection(lambda_env):
     with pytest.raises(ConnectionNotFound):
-        lambda_env.store.take_token(A, 20, 40)
+        lambda_env.rate_limiter.take(A, 20, 40)
     lambda_env.store.add_pending(A, None, None, False)
     with pytest.raises(ConnectionNotFound):
-        lambda_env.store.take_token(A, 20, 40)
+        lambda_env.rate_limiter.take(A, 20, 40)
