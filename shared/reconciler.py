@@ -35,13 +35,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.counters import COUNTS_KEY, Counters
+from shared.counters import Counters
 from shared.phantoms import Checked, PhantomCheck
+from shared.reconcile_pass import DONE, PassRecord, contribution_change
 from shared.table import (
     ANON,
     BY_LIVE_KIND_INDEX,
-    COUNTER_TTL_SECONDS,
-    LIVE,
     ROOM_KIND,
     USER_KIND,
     Table,
@@ -52,9 +51,7 @@ from shared.table import (
 
 logger = logging.getLogger(__name__)
 
-RECONCILE_KEY = {"PK": {"S": "METRICS"}, "SK": {"S": "RECONCILE"}}
 PHASES = (ANON, USER_KIND, ROOM_KIND)  # then the totals
-DONE = "DONE"
 
 
 @dataclass(frozen=True)
@@ -94,7 +91,7 @@ class Reconciler:
         self.table = table
         self.counters = counters or Counters(table)
         self.settle_seconds = settle_seconds
-        self.interval_seconds = interval_seconds  # a new pass starts at most this long after the last one ended
+        self.record = PassRecord(table, interval_seconds)
         self.sleep = sleep
         self.phantoms = phantoms  # None: connections are counted, never asked about
         self.check_budget = check_budget  # connections one run lists at most
@@ -103,7 +100,7 @@ class Reconciler:
     def run(self, budget: int) -> RunResult:
         """Visit at most `budget` counter items (and list at most `check_budget` connections) of the current
         pass: a new one when none is under way and the last ended `interval_seconds` ago; otherwise nothing."""
-        loaded = self._load()
+        loaded = self.record.load()
         if loaded is None:
             return RunResult()
         state, step = loaded
@@ -147,18 +144,18 @@ class Reconciler:
         finished = state["phase"] == DONE
         subscribers = before = None
         if finished:
-            before = self._counts_version()
-            subscribers = self._count_subscribers()
+            before = self.record.counts_version()
+            subscribers = self.record.count_subscribers()
         suspects = [look for look in looks if self._settled(look) != look.live]
         if suspects or finished:
             self.sleep(self.settle_seconds)  # whatever was in flight at the first look lands meanwhile
         healed = sum(1 for look in suspects if self._heal(look))
         for look in looks:
-            self._add_to_sums(state, look.kind, self._settled(look))
+            self.record.add_to_sums(state, look.kind, self._settled(look))
         written = False
         if finished and subscribers is not None:
-            written = self._write_totals(state, subscribers, before)
-        if not self._save(state, step, finished):
+            written = self.record.write_totals(state, subscribers, before)
+        if not self.record.save(state, step, finished):
             logger.info("another reconciliation run saved this pass first; this run's place is dropped")
         asked, gone = sum(check.asked for check in checks), sum(check.gone for check in checks)
         failed = sum(check.failed for check in checks)
@@ -213,7 +210,7 @@ class Reconciler:
         if healed is None:
             return False
         if first.members is not None:  # a counter that never existed was never in the totals either
-            self.counters.add(bump=False, **_contribution_change(first.kind, first.members, first.live))
+            self.counters.add(bump=False, **contribution_change(first.kind, first.members, first.live))
         logger.info("healed %s: %s -> %s members", first.pk, first.members, first.live)
         first.members = first.live
         return True
@@ -235,7 +232,7 @@ class Reconciler:
             return 0
         old = int(answer.get("Attributes", {}).get("members", {"N": "0"})["N"])
         if old:
-            self.counters.add(bump=False, **_contribution_change(kind, old, 0))
+            self.counters.add(bump=False, **contribution_change(kind, old, 0))
         return 1
 
     def _live_members(self, pk: str, now: float) -> int:
@@ -259,88 +256,7 @@ class Reconciler:
         page: dict[str, Any] = self.table.call("query", **query)
         return page
 
-    # -- totals ---------------------------------------------------------------------------------
-    @staticmethod
-    def _add_to_sums(state: dict[str, Any], kind: str, members: int) -> None:
-        for name, delta in _contribution_change(kind, 0, members).items():
-            state[name] = state.get(name, 0) + delta
-
-    def _counts_version(self) -> Any:
-        return (self.table.get(COUNTS_KEY, consistent=True) or {}).get("version")
-
-    def _count_subscribers(self) -> int:
-        return self.table.count(
-            IndexName=BY_LIVE_KIND_INDEX,
-            KeyConditionExpression="live = :live",
-            FilterExpression="expiresAt > :now",
-            ExpressionAttributeValues={":live": text(LIVE), ":now": num(self.table.clock())},
-        )
-
-    def _write_totals(self, state: dict[str, Any], subscribers: int, before: Any) -> bool:
-        """Overwrite the totals with the pass's sums, unless any change came since the pass started."""
-        start = state.get("startVersion")
-        if before != start or self._counts_version() != start:
-            logger.info("counts changed during the reconciliation pass; the heals stand, the totals wait")
-            return False
-        now = self.table.clock()
-        values = {
-            ":c": num(state.get("connections", 0)),
-            ":u": num(state.get("activeUsers", 0)),
-            ":s": num(subscribers),
-            ":d": num(state.get("activeDashboards", 0)),
-            ":exp": num(now + COUNTER_TTL_SECONDS),
-            **({} if start is None else {":v": start}),
-        }
-        written = self.table.conditional(
-            "update_item",
-            Key=COUNTS_KEY,
-            UpdateExpression="SET connections = :c, activeUsers = :u, subscribers = :s, activeDashboards = :d"
-            ", expiresAt = :exp",
-            ConditionExpression="attribute_not_exists(version)" if start is None else "version = :v",
-            ExpressionAttributeValues=values,
-        )
-        return written is not None
-
-    # -- the pass's place -------------------------------------------------------------------------
-    def _load(self) -> tuple[dict[str, Any], int] | None:
-        """The pass under way, a new one, or None while the last pass ended less than an interval ago."""
-        item = self.table.get(RECONCILE_KEY, consistent=True)
-        step = int(item["step"]["N"]) if item is not None else 0
-        if item is not None and "state" in item:
-            state: dict[str, Any] = json.loads(item["state"]["S"])
-            if state.get("phase") != DONE:
-                return state, step
-            if self.table.clock() - int(item["savedAt"]["N"]) < self.interval_seconds:
-                return None
-        return {"phase": ANON, "startVersion": self._counts_version()}, step
-
-    def _save(self, state: dict[str, Any], step: int, finished: bool) -> bool:
-        """Keep the place for the next run (conditional on the step read: one run at a time moves it)."""
-        now = self.table.clock()
-        saved = self.table.conditional(
-            "put_item",
-            Item={
-                **RECONCILE_KEY,
-                "step": num(step + 1),
-                "state": text(json.dumps({"phase": DONE} if finished else state, separators=(",", ":"))),
-                "savedAt": num(now),
-                "expiresAt": num(now + COUNTER_TTL_SECONDS),
-            },
-            ConditionExpression="attribute_not_exists(step)" if step == 0 else "step = :step",
-            **({} if step == 0 else {"ExpressionAttributeValues": {":step": num(step)}}),
-        )
-        return saved is not None
-
 
 def _index_key(kind: str, pk: str) -> dict[str, Any]:
     """The ByLiveKind key of a counter item (its own item: SK = PK), to resume a Query just after it."""
     return {"live": text(kind), **own_key(pk)}
-
-
-def _contribution_change(kind: str, old: int, new: int) -> dict[str, int]:
-    """What a counter going from `old` to `new` members changes in the totals."""
-    if kind == ROOM_KIND:
-        return {"activeDashboards": int(new >= 1) - int(old >= 1)}
-    if kind == USER_KIND:
-        return {"connections": new - old, "activeUsers": int(new >= 1) - int(old >= 1)}
-    return {"connections": new - old, "activeUsers": new - old}  # ANON: each anonymous connection is a user

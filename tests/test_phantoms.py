@@ -14,7 +14,8 @@ import pytest
 from shared.counters import Counts
 from shared.phantoms import CHECK_AFTER_SECONDS
 from shared.poster import CheckFailed, ManagementApiPoster
-from shared.reconciler import RECONCILE_KEY, RunResult
+from shared.reconcile_pass import RECONCILE_KEY
+from shared.reconciler import RunResult
 from tests.handler_calls import connected, join, owned_by, subscribe
 
 LIVE, ALICE = "LIVEAAAAAAAAAAA=", "ALICEAAAAAAAAAA="

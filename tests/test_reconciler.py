@@ -16,7 +16,8 @@ from handlers import connect, join_dashboard, subscribe_live_metrics
 from shared import publisher
 from shared.counters import Counts
 from shared.items import add_members
-from shared.reconciler import RECONCILE_KEY, Reconciler, RunResult
+from shared.reconcile_pass import RECONCILE_KEY
+from shared.reconciler import Reconciler, RunResult
 from shared.table import CONNECTION_TTL_SECONDS, ROOM_KIND, USER_KIND, connection_key, room_key
 from tests.handler_calls import expire, keys
 from tests.support import connect_event, message_event
