@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 from local_gateway.dynamodb import EmbeddedDynamoDB, ensure_table
 from local_gateway.moto_doors import item_engine
 from local_gateway.template import template
-from tests.engine_cases import CASES, DYNAMODB_ANSWERS, ITEM, n, s
+from tests.engine_cases import CASES, DYNAMODB_ANSWERS, ITEM, KEY, n, s
 from tests.support import as_dynamodb_lists_them
 
 
@@ -107,3 +107,23 @@ def test_updated_values_list_every_attribute_the_update_names_as_dynamodb_does(d
     )
     assert again["Attributes"] == {"members": n(1), "expiresAt": n(9)}  # expiresAt kept its value, and is listed
     assert item_engine(direct).served["UpdateItem"] >= 2
+
+
+def test_an_exception_in_the_engine_is_logged_and_the_request_left_to_moto(doors, monkeypatch, engine_errors):
+    """Not swallowed: logged at ERROR with the operation (the tests fail on such a record, tests/conftest.py)."""
+    import local_gateway.item_engine
+
+    reader, [(direct, table), _] = doors
+    engine = item_engine(direct)
+    reader.put_item(TableName=table, Item=ITEM)
+
+    def broken(*_: Any) -> None:
+        raise RuntimeError("a bug in the engine")
+
+    monkeypatch.setattr(local_gateway.item_engine, "stored", broken)
+    declined = engine.declined["GetItem"]
+    assert direct.get_item(TableName=table, Key=KEY)["Item"]["userId"] == s("alice")  # moto's answer
+    assert engine.declined["GetItem"] == declined + 1
+    [record] = engine_errors
+    assert record.levelname == "ERROR" and "GetItem" in record.getMessage() and record.exc_info
+    engine_errors.clear()  # provoked on purpose
