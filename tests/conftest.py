@@ -74,8 +74,11 @@ def engine_errors() -> Iterator[list[logging.LogRecord]]:
 
 @pytest.fixture(scope="session")
 def embedded_dynamodb() -> Iterator[EmbeddedDynamoDB]:
-    """moto's DynamoDB, once per session, as the gateway embeds it; each test gets a table of its own."""
-    embedded = EmbeddedDynamoDB()
+    """moto's DynamoDB, once per session, as the gateway embeds it but without its fast path: the handlers' unit
+    tests run on moto alone, as the design card asks (the item engine is tested against moto in
+    tests/test_item_engine.py, and the gateway's end-to-end tests embed their own, fast path on); each test gets a
+    table of its own."""
+    embedded = EmbeddedDynamoDB(fast_path=False)
     embedded.start()
     yield embedded
     embedded.stop()
@@ -104,8 +107,9 @@ def lambda_env(
     request: pytest.FixtureRequest,
 ) -> Iterator[Services]:
     """The environment template.yaml gives the functions, pointed at moto and a local Management API; the
-    functions reach moto through the direct door, as the gateway's do. A test marked `dynamodb_wire` gets the
-    wire door instead (local_gateway/moto_doors.py): faults injected at botocore's boundary need its send path."""
+    functions reach moto through the direct door, as the gateway's do, with moto alone answering (no item engine:
+    see embedded_dynamodb). A test marked `dynamodb_wire` gets the wire door instead
+    (local_gateway/moto_doors.py): faults injected at botocore's boundary need its send path."""
     monkeypatch.setenv("TABLE_NAME", f"analytics-{uuid.uuid4().hex[:8]}")
     monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("CONNECTIONS_ENDPOINT_URL", management_api.url)

@@ -204,6 +204,13 @@ def test_faults_refuse_a_client_whose_requests_never_reach_the_send_path():
         DynamoDBFaults(EmbeddedDynamoDB().client())
 
 
+def test_the_handlers_unit_tests_run_on_moto_alone(lambda_env):
+    """lambda_env's functions take the direct door with no item engine (tests/conftest.py); the gateway's keep it
+    (tests/test_gateway.py)."""
+    client = lambda_env.table.client
+    assert through_direct_door(client) and item_engine(client) is None
+
+
 def test_the_direct_door_answers_every_request_the_functions_send_as_the_wire_door_does(lambda_env):
     """The handlers' whole life (connects, joins, refusals, the rate limiter, a tick, a reconciliation with
     one-item pages, disconnects) recorded as botocore receives it, then replayed in order on two fresh tables,
