@@ -100,6 +100,7 @@ class Parser:
     names_used: set[str] = field(default_factory=set)
     values_used: set[str] = field(default_factory=set)
     checks: list[Check] = field(default_factory=list)  # in the order DynamoDB reports them
+    reads: set[str] = field(default_factory=set)  # the attributes SET reads on its right
 
     def __post_init__(self) -> None:
         end, text = 0, self.text.rstrip()

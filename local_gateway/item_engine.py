@@ -125,6 +125,8 @@ class ItemEngine:
             assert expressions.changes is not None
             if expressions.changes.keys() & set(key_names(table)):
                 return None  # DynamoDB refuses to update a key attribute, whatever the condition
+            if old is None and expressions.reads & set(key_names(table)):
+                return None  # whether DynamoDB reads the key of the item an update creates is unsure
             # Computed before the condition is judged: an update DynamoDB would refuse is refused before that.
             written = {name: change(current, values) for name, change in expressions.changes.items()}
         if operation != "DeleteItem":

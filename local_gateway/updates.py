@@ -76,13 +76,17 @@ def _set_operand(parser: Parser) -> Operand:
     if kind == "word" and text == "if_not_exists" and parser.peek(1)[1] == "(":
         parser.position += 2
         name = parser.path()
+        parser.reads.add(name)
         parser.take(",")
         default = _set_operand(parser).read
         parser.take(")")
         return Operand(lambda item, values: item[name] if name in item else default(item, values))
     if kind == "word" and parser.peek(1)[1] == "(":
         raise Unsupported(f"function {text}")
-    return parser.operand()
+    operand = parser.operand()
+    if operand.path is not None:
+        parser.reads.add(operand.path)
+    return operand
 
 
 def _remove(parser: Parser, name: str) -> Change:
@@ -141,6 +145,7 @@ class Expressions:
     names_used: frozenset[str]
     values_used: frozenset[str]
     checks: tuple[Check, ...] = ()  # the condition's, on the whole text (local_gateway/conditions.py)
+    reads: frozenset[str] = frozenset()  # what SET reads on its right
 
     def refusal(self, values: Values) -> str | None:
         """DynamoDB's ValidationException message for these expressions with these values, or None."""
@@ -162,6 +167,7 @@ def _compile(condition: str | None, update: str | None, projection: str | None, 
     names_used: set[str] = set()
     values_used: set[str] = set()
     checks: list[Check] = []
+    reads: frozenset[str] = frozenset()
     compiled_condition = compiled_changes = projected = None
     if condition is not None:
         parser = Parser(condition, names)
@@ -175,6 +181,7 @@ def _compile(condition: str | None, update: str | None, projection: str | None, 
         compiled_changes = _update(parser)
         names_used |= parser.names_used
         values_used |= parser.values_used
+        reads = frozenset(parser.reads)
     if projection is not None:
         parser = Parser(projection, names)
         attributes = [parser.path()]
@@ -187,5 +194,11 @@ def _compile(condition: str | None, update: str | None, projection: str | None, 
             raise Unsupported("an attribute projected twice")  # DynamoDB: overlapping paths
         projected = tuple(attributes)
     return Expressions(
-        compiled_condition, compiled_changes, projected, frozenset(names_used), frozenset(values_used), tuple(checks)
+        compiled_condition,
+        compiled_changes,
+        projected,
+        frozenset(names_used),
+        frozenset(values_used),
+        tuple(checks),
+        reads,
     )

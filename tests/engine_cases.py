@@ -348,6 +348,17 @@ CASES: dict[str, tuple[tuple[str, dict], bool]] = {
     ),
     "NOT NOT": (update("REMOVE flag", {":u": s("alice")}, ConditionExpression="NOT NOT userId = :u"), SERVED),
     "two missing attributes compared": (update("REMOVE flag", ConditionExpression="nothing = nada"), SERVED),
+    "a key read by an update that creates the item": (
+        (
+            "update_item",
+            {
+                "Key": MISSING,
+                "UpdateExpression": "SET a = if_not_exists(PK, :v)",
+                "ExpressionAttributeValues": {":v": n(1)},
+            },
+        ),
+        DECLINED,
+    ),
     "a key read on the right of SET": (
         update("SET copied = PK, copiedSort = if_not_exists(SK, :v)", {":v": n(1)}, ReturnValues="ALL_NEW"),
         SERVED,
