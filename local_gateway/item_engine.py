@@ -15,9 +15,9 @@ Where moto answers otherwise than DynamoDB, the engine answers as DynamoDB does 
 docs/embedded-dynamodb.md): UPDATED_OLD and UPDATED_NEW list every attribute the update names; UpdateItem tells
 no ConsumedCapacity unasked; what DynamoDB refuses before it reads an item (an operand of the wrong type or the
 same attribute on both sides anywhere in a condition, an empty attribute name) is its ValidationException even
-where moto would evaluate or store it; a REMOVE or DELETE alone creates no item. tests/test_item_engine.py runs
-requests through the engine and through moto alone and requires the same answers (but for those) and the same
-items.
+where moto would evaluate or store it; a REMOVE or DELETE alone creates no item. tests/test_item_engine.py (cases)
+and tests/test_engine_fuzz.py (requests hypothesis draws) run requests through the engine and through moto alone
+and require the same answers (but for those) and the same items.
 
 An exception the engine did not foresee is logged at ERROR (the tests fail on it) and the request left to moto.
 """
