@@ -348,6 +348,14 @@ CASES: dict[str, tuple[tuple[str, dict], bool]] = {
     ),
     "NOT NOT": (update("REMOVE flag", {":u": s("alice")}, ConditionExpression="NOT NOT userId = :u"), SERVED),
     "two missing attributes compared": (update("REMOVE flag", ConditionExpression="nothing = nada"), SERVED),
+    "a number compared with a boolean": (
+        update("REMOVE flag", {":one": n(1), ":true": {"BOOL": True}}, ConditionExpression=":one = :true"),
+        SERVED,
+    ),
+    "size() as the operand of contains": (
+        update("REMOVE flag", ConditionExpression="contains(allowed, size(userId))"),
+        SERVED,
+    ),
     "a key read by an update that creates the item": (
         (
             "update_item",
@@ -426,6 +434,8 @@ DYNAMODB_ANSWERS: dict[str, tuple[Any, Any]] = {
     "size() of a missing attribute": FAILED,  # moto: ValueError
     "NOT NOT": ({}, {name: value for name, value in ITEM.items() if name != "flag"}),  # moto: ValueError
     "two missing attributes compared": FAILED,  # moto: None == None holds
+    "a number compared with a boolean": FAILED,  # moto: 1 == True holds, as in Python
+    "size() as the operand of contains": FAILED,  # moto: ValueError (a function in a function)
     "a key read on the right of SET": (  # moto: "Cannot update attribute PK"
         {"Attributes": {**ITEM, "copied": KEY["PK"], "copiedSort": KEY["SK"]}},
         {**ITEM, "copied": KEY["PK"], "copiedSort": KEY["SK"]},
