@@ -70,7 +70,7 @@ def _primary(parser: Parser) -> Condition:
         if text in ("begins_with", "contains"):
             parser.take(",")
             argument = parser.operand()
-            _check_distinct(parser, text, Operand(lambda item, values: None, path=name), argument)
+            _check_distinct(parser, text, name, argument)
             if text == "begins_with":
                 _check_type(parser, text, argument, _PREFIXES)
         parser.take(")")
@@ -80,19 +80,20 @@ def _primary(parser: Parser) -> Condition:
     if operator not in _COMPARISONS:
         raise Unsupported(f"operator {operator!r}")
     right = parser.operand()
-    _check_distinct(parser, operator, left, right)
+    _check_distinct(parser, operator, left.path, right)
     if operator not in ("=", "<>"):
         for side in (left, right):
             _check_type(parser, operator, side, _ORDERABLE)
     return _comparison(operator, left, right)
 
 
-def _check_distinct(parser: Parser, operator: str, first: Operand, other: Operand) -> None:
-    """DynamoDB refuses an operator or function whose two operands name the same attribute."""
-    if first.path is not None and first.path == other.path:
+def _check_distinct(parser: Parser, operator: str, first: str | None, other: Operand) -> None:
+    """DynamoDB refuses an operator or function whose two operands name the same attribute (`first`: the name
+    the first operand gives, if it is a path)."""
+    if first is not None and first == other.path:
         message = (
             f"{_INVALID}The first operand must be distinct from the remaining operands for this operator or "
-            f"function; operator: {operator}, first operand: [{first.path}]"
+            f"function; operator: {operator}, first operand: [{first}]"
         )
         parser.checks.append(lambda values: message)
 
