@@ -45,7 +45,9 @@ class EmbeddedDynamoDB:
     are installed in the clients this object hands out, never in boto3 at large.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, fast_path: bool = True) -> None:
+        # The direct door's item engine, first for GetItem/PutItem/UpdateItem/DeleteItem; off: moto answers all.
+        self.fast_path = fast_path
         self.endpoint_url: str | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -57,7 +59,7 @@ class EmbeddedDynamoDB:
         """A DynamoDB client whose every request moto serves in this process through the direct door (see
         local_gateway/moto_doors.py), from the same tables as the HTTP door."""
         client = self._unopened_client(config)
-        open_direct_door(client, self.lock)
+        open_direct_door(client, self.lock, self.fast_path)
         return client
 
     def wire_client(self, config: Any = None) -> Any:

@@ -23,10 +23,11 @@ SOCKETIO_OPEN = "SocketIOOpenFunction"
 
 
 class LocalEnvironment:
-    def __init__(self, template: Template, public_url: str, environ: Mapping[str, str]) -> None:
+    def __init__(self, template: Template, public_url: str, environ: Mapping[str, str], fast_path: bool = True) -> None:
         self.template = template
         self.public_url = public_url
         self.environ = environ
+        self.fast_path = fast_path  # the embedded DynamoDB's item engine (EMBEDDED_DYNAMODB_FAST_PATH)
         self.embedded: EmbeddedDynamoDB | None = None
         self.config: Config | None = None
         self.dynamodb: Any = None  # the functions' DynamoDB client
@@ -50,7 +51,7 @@ class LocalEnvironment:
         config = self.functions_config()
         endpoint = config.dynamodb_endpoint_url
         if endpoint is None:
-            self.embedded = EmbeddedDynamoDB()
+            self.embedded = EmbeddedDynamoDB(fast_path=self.fast_path)
             endpoint = self.embedded.start()
         functions = self.template.functions()
         config = dataclasses.replace(

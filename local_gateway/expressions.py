@@ -4,9 +4,14 @@ local_gateway/updates.py): tokens, attribute names and operands, each text parse
 The subset the product's requests use, and a little more: top-level attribute names and `#name` placeholders;
 comparisons (= <> < <= > >=), AND, OR, NOT and parentheses; attribute_exists, attribute_not_exists,
 begins_with, contains and size(); SET with `+`, `-` and if_not_exists, REMOVE, ADD and DELETE. Anything else
-(nested paths, BETWEEN, IN, list_append, a reserved word, a malformed text) raises Unsupported, and so does a
-value the closures are not sure DynamoDB would judge as they do (numbers that are not plain integers, binary
-values, mixed types): the engine (local_gateway/item_engine.py) then leaves the whole request to moto.
+(nested paths, BETWEEN, IN, list_append, a reserved word, redundant parentheses, a malformed text) raises
+Unsupported, and so does a value the closures are not sure DynamoDB would judge as they do (numbers that are not
+plain integers, binary values, mixed types): the engine (local_gateway/item_engine.py) then leaves the whole
+request to moto.
+
+What DynamoDB checks of an expression before it reads any item (an operand of the wrong type, the same attribute
+on both sides of a comparison) the parser notes as checks on the request's values, for the whole expression
+(local_gateway/conditions.py): a failing one is DynamoDB's ValidationException, whichever branch an item takes.
 
 An attribute value is a pair (type, value): ("S", "text"), ("N", "12"), ("SS", [...]), as moto's DynamoType
 holds it at the top level of an item. An item is a mapping of names to such pairs; a missing attribute is None.
@@ -23,7 +28,8 @@ from typing import Any
 Value = tuple[str, Any]
 Item = Mapping[str, Value]
 Values = Mapping[str, Value]
-Operand = Callable[[Item, Values], Value | None]
+Read = Callable[[Item, Values], Value | None]
+Check = Callable[[Values], str | None]  # DynamoDB's refusal of the expression with these values, or None
 
 MAX_DIGITS = 38  # DynamoDB's precision for numbers
 _INTEGER = re.compile(r"(?!-0\Z)-?(?:0|[1-9][0-9]*)\Z")  # as DynamoDB writes integers back
@@ -36,6 +42,22 @@ _TOKEN = re.compile(
 
 class Unsupported(Exception):
     """Not for this engine: moto answers the request instead (its result or its error is DynamoDB's model)."""
+
+
+@dataclass(frozen=True)
+class Operand:
+    """An operand: how it reads an item, and what is known of it before any item is read."""
+
+    read: Read
+    path: str | None = None  # an attribute named directly (or through a placeholder)
+    placeholder: str | None = None  # a `:value`
+    sized: bool = False  # size(path): a number, whatever the item holds
+
+    def static_type(self, values: Values) -> str | None:
+        """The operand's type as DynamoDB knows it from the request alone (None: only the item can tell)."""
+        if self.sized:
+            return "N"
+        return values[self.placeholder][0] if self.placeholder is not None else None
 
 
 def integer(value: Value) -> int:
@@ -77,6 +99,8 @@ class Parser:
     position: int = 0
     names_used: set[str] = field(default_factory=set)
     values_used: set[str] = field(default_factory=set)
+    checks: list[Check] = field(default_factory=list)  # in the order DynamoDB reports them
+    reads: set[str] = field(default_factory=set)  # the attributes SET reads on its right
 
     def __post_init__(self) -> None:
         end, text = 0, self.text.rstrip()
@@ -106,6 +130,15 @@ class Parser:
             return True
         return False
 
+    def closing(self, start: int) -> int:
+        """The index of the `)` that closes the `(` at `start`."""
+        depth = 0
+        for index in range(start, len(self.tokens)):
+            depth += {"(": 1, ")": -1}.get(self.tokens[index][1], 0)
+            if depth == 0:
+                return index
+        return len(self.tokens)
+
     def done(self) -> None:
         if self.peek()[0] != "end":
             raise Unsupported(f"unexpected {self.peek()[1]!r}")
@@ -127,7 +160,7 @@ class Parser:
         if kind != "value":
             raise Unsupported(f"not a value: {text!r}")
         self.values_used.add(text)
-        return lambda item, values: values[text]
+        return Operand(lambda item, values: values[text], placeholder=text)
 
     def operand(self) -> Operand:
         """A `:value`, size(path) or a path: its value, or None when the item lacks the attribute."""
@@ -138,9 +171,9 @@ class Parser:
             self.position += 2
             name = self.path()
             self.take(")")
-            return lambda item, values: _size(item.get(name))
+            return Operand(lambda item, values: _size(item.get(name)), sized=True)
         name = self.path()
-        return lambda item, values: item.get(name)
+        return Operand(lambda item, values: item.get(name), path=name)
 
 
 def _size(value: Value | None) -> Value | None:

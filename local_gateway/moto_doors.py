@@ -35,7 +35,7 @@ from local_gateway.item_engine import ItemEngine
 # Scan) takes the wire door.
 DIRECT_OPERATIONS = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem"})
 _REQUEST_ID_ALPHABET = string.ascii_uppercase + string.digits
-_DIRECT_CLIENTS: weakref.WeakKeyDictionary[Any, ItemEngine] = weakref.WeakKeyDictionary()
+_DIRECT_CLIENTS: weakref.WeakKeyDictionary[Any, ItemEngine | None] = weakref.WeakKeyDictionary()
 
 
 def through_direct_door(client: Any) -> bool:
@@ -43,12 +43,13 @@ def through_direct_door(client: Any) -> bool:
     return client in _DIRECT_CLIENTS
 
 
-def item_engine(client: Any) -> ItemEngine:
-    """The engine that answers a direct-door client's item requests before moto (local_gateway/item_engine.py)."""
+def item_engine(client: Any) -> ItemEngine | None:
+    """The engine that answers a direct-door client's item requests before moto (local_gateway/item_engine.py);
+    None when the fast path is off."""
     return _DIRECT_CLIENTS[client]
 
 
-def open_direct_door(client: Any, lock: threading.Lock) -> None:
+def open_direct_door(client: Any, lock: threading.Lock, fast_path: bool = True) -> None:
     from botocore.awsrequest import AWSResponse
     from botocore.parsers import create_parser
     from botocore.serialize import create_serializer
@@ -73,7 +74,7 @@ def open_direct_door(client: Any, lock: threading.Lock) -> None:
         for name in DIRECT_OPERATIONS
     }
     accounts: dict[tuple[str | None, str], str] = {}
-    engine = ItemEngine()
+    engine = ItemEngine() if fast_path else None
 
     def account() -> str:
         """As moto's HTTP door works it out for each request (MOTO_ACCOUNT_ID, else the access key), looked up
@@ -90,7 +91,7 @@ def open_direct_door(client: Any, lock: threading.Lock) -> None:
         if model.name not in DIRECT_OPERATIONS:
             return None  # on to the wire door
         account_id = account()
-        if model.name in ENGINE_OPERATIONS:
+        if engine is not None and model.name in ENGINE_OPERATIONS:
             with lock:
                 fast = engine.answer(model.name, params["body"], dynamodb_backends[account_id][region])
             if fast is not None:

@@ -20,7 +20,16 @@ APIGW_IDLE_TIMEOUT_SECONDS = "APIGW_IDLE_TIMEOUT_SECONDS"
 APIGW_MAX_CONNECTION_SECONDS = "APIGW_MAX_CONNECTION_SECONDS"
 MAX_CONNECTIONS_PER_ADDRESS = "MAX_CONNECTIONS_PER_ADDRESS"
 SOCKETIO_CONNECT_TIMEOUT_SECONDS = "SOCKETIO_CONNECT_TIMEOUT_SECONDS"
+EMBEDDED_DYNAMODB_FAST_PATH = "EMBEDDED_DYNAMODB_FAST_PATH"
+SWITCH = {"on": True, "off": False}
 CONNECT_TIMEOUT_SECONDS = 45.0  # Socket.IO's connectTimeout
+
+
+def _fast_path(environ: Mapping[str, str]) -> bool:
+    value = (read_optional(environ, EMBEDDED_DYNAMODB_FAST_PATH) or "on").lower()
+    if value not in SWITCH:
+        raise ConfigError(f"{EMBEDDED_DYNAMODB_FAST_PATH} must be on or off, got {value!r}")
+    return SWITCH[value]
 
 
 def _port(environ: Mapping[str, str]) -> int:
@@ -48,6 +57,8 @@ class GatewaySettings:
     max_connections_per_address: int = 1000
     # An Engine.IO session without a Socket.IO connection is closed after this long (Socket.IO's connectTimeout).
     socketio_connect_timeout_seconds: float = CONNECT_TIMEOUT_SECONDS
+    # The embedded DynamoDB's item engine (docs/embedded-dynamodb.md); off: moto answers every request itself.
+    embedded_dynamodb_fast_path: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -68,4 +79,5 @@ class GatewaySettings:
             socketio_connect_timeout_seconds=read_number(
                 environ, SOCKETIO_CONNECT_TIMEOUT_SECONDS, CONNECT_TIMEOUT_SECONDS, 0.1
             ),
+            embedded_dynamodb_fast_path=_fast_path(environ),
         )

@@ -8,8 +8,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from local_gateway.conditions import Condition, parse_condition
+from local_gateway.conditions import Condition, parse_condition, refusal
 from local_gateway.expressions import (
+    Check,
     Item,
     Operand,
     Parser,
@@ -47,7 +48,7 @@ def _update(parser: Parser) -> dict[str, Change]:
 
 def _set(parser: Parser, name: str) -> Change:
     parser.take("=")
-    left = _set_operand(parser)
+    left = _set_operand(parser).read
     sign = parser.peek()[1]
     if sign not in ("+", "-"):
 
@@ -59,7 +60,7 @@ def _set(parser: Parser, name: str) -> Change:
 
         return assignment
     parser.position += 1
-    right, direction = _set_operand(parser), 1 if sign == "+" else -1
+    right, direction = _set_operand(parser).read, 1 if sign == "+" else -1
 
     def arithmetic(item: Item, values: Values) -> Value:
         a, b = left(item, values), right(item, values)
@@ -75,13 +76,17 @@ def _set_operand(parser: Parser) -> Operand:
     if kind == "word" and text == "if_not_exists" and parser.peek(1)[1] == "(":
         parser.position += 2
         name = parser.path()
+        parser.reads.add(name)
         parser.take(",")
-        default = _set_operand(parser)
+        default = _set_operand(parser).read
         parser.take(")")
-        return lambda item, values: item[name] if name in item else default(item, values)
+        return Operand(lambda item, values: item[name] if name in item else default(item, values))
     if kind == "word" and parser.peek(1)[1] == "(":
         raise Unsupported(f"function {text}")
-    return parser.operand()
+    operand = parser.operand()
+    if operand.path is not None:
+        parser.reads.add(operand.path)
+    return operand
 
 
 def _remove(parser: Parser, name: str) -> Change:
@@ -89,7 +94,7 @@ def _remove(parser: Parser, name: str) -> Change:
 
 
 def _add(parser: Parser, name: str) -> Change:
-    operand = parser.value()
+    operand = parser.value().read
 
     def add(item: Item, values: Values) -> Value:
         current, addition = item.get(name), operand(item, values)
@@ -105,7 +110,7 @@ def _add(parser: Parser, name: str) -> Change:
 
 
 def _delete(parser: Parser, name: str) -> Change:
-    operand = parser.value()
+    operand = parser.value().read
 
     def delete(item: Item, values: Values) -> Value | None:
         current, removal = item.get(name), operand(item, values)
@@ -139,6 +144,12 @@ class Expressions:
     projection: tuple[str, ...] | None
     names_used: frozenset[str]
     values_used: frozenset[str]
+    checks: tuple[Check, ...] = ()  # the condition's, on the whole text (local_gateway/conditions.py)
+    reads: frozenset[str] = frozenset()  # what SET reads on its right
+
+    def refusal(self, values: Values) -> str | None:
+        """DynamoDB's ValidationException message for these expressions with these values, or None."""
+        return refusal(self.checks, values) if self.checks else None
 
 
 @lru_cache(maxsize=4096)
@@ -155,6 +166,8 @@ def compile_expressions(
 def _compile(condition: str | None, update: str | None, projection: str | None, names: dict[str, str]) -> Expressions:
     names_used: set[str] = set()
     values_used: set[str] = set()
+    checks: list[Check] = []
+    reads: frozenset[str] = frozenset()
     compiled_condition = compiled_changes = projected = None
     if condition is not None:
         parser = Parser(condition, names)
@@ -162,11 +175,13 @@ def _compile(condition: str | None, update: str | None, projection: str | None, 
         parser.done()
         names_used |= parser.names_used
         values_used |= parser.values_used
+        checks = parser.checks
     if update is not None:
         parser = Parser(update, names)
         compiled_changes = _update(parser)
         names_used |= parser.names_used
         values_used |= parser.values_used
+        reads = frozenset(parser.reads)
     if projection is not None:
         parser = Parser(projection, names)
         attributes = [parser.path()]
@@ -178,4 +193,12 @@ def _compile(condition: str | None, update: str | None, projection: str | None, 
         if len(set(attributes)) != len(attributes):
             raise Unsupported("an attribute projected twice")  # DynamoDB: overlapping paths
         projected = tuple(attributes)
-    return Expressions(compiled_condition, compiled_changes, projected, frozenset(names_used), frozenset(values_used))
+    return Expressions(
+        compiled_condition,
+        compiled_changes,
+        projected,
+        frozenset(names_used),
+        frozenset(values_used),
+        tuple(checks),
+        reads,
+    )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -46,10 +47,38 @@ def fake_aws_credentials() -> Iterator[None]:
             os.environ[name] = value
 
 
+class _Collected(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def engine_errors() -> Iterator[list[logging.LogRecord]]:
+    """Every test fails if the item engine met an exception it did not foresee: it logs it at ERROR and leaves the
+    request to moto, so the answer alone would not show it (local_gateway/item_engine.py). A test that provokes
+    one on purpose clears this list."""
+    engine_logger = logging.getLogger("local_gateway.item_engine")
+    handler = _Collected()
+    engine_logger.addHandler(handler)
+    try:
+        yield handler.records
+    finally:
+        engine_logger.removeHandler(handler)
+    if handler.records:
+        pytest.fail("the item engine failed: " + "; ".join(record.getMessage() for record in handler.records))
+
+
 @pytest.fixture(scope="session")
 def embedded_dynamodb() -> Iterator[EmbeddedDynamoDB]:
-    """moto's DynamoDB, once per session, as the gateway embeds it; each test gets a table of its own."""
-    embedded = EmbeddedDynamoDB()
+    """moto's DynamoDB, once per session, as the gateway embeds it but without its fast path: the handlers' unit
+    tests run on moto alone, as the design card asks (the item engine is tested against moto in
+    tests/test_item_engine.py, and the gateway's end-to-end tests embed their own, fast path on); each test gets a
+    table of its own."""
+    embedded = EmbeddedDynamoDB(fast_path=False)
     embedded.start()
     yield embedded
     embedded.stop()
@@ -78,8 +107,9 @@ def lambda_env(
     request: pytest.FixtureRequest,
 ) -> Iterator[Services]:
     """The environment template.yaml gives the functions, pointed at moto and a local Management API; the
-    functions reach moto through the direct door, as the gateway's do. A test marked `dynamodb_wire` gets the
-    wire door instead (local_gateway/moto_doors.py): faults injected at botocore's boundary need its send path."""
+    functions reach moto through the direct door, as the gateway's do, with moto alone answering (no item engine:
+    see embedded_dynamodb). A test marked `dynamodb_wire` gets the wire door instead
+    (local_gateway/moto_doors.py): faults injected at botocore's boundary need its send path."""
     monkeypatch.setenv("TABLE_NAME", f"analytics-{uuid.uuid4().hex[:8]}")
     monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("CONNECTIONS_ENDPOINT_URL", management_api.url)

@@ -14,7 +14,9 @@ from botocore.exceptions import ClientError, ParamValidationError
 from local_gateway.dynamodb import EmbeddedDynamoDB, ensure_table
 from local_gateway.item_engine import OPERATIONS as ENGINE_OPERATIONS
 from local_gateway.moto_doors import DIRECT_OPERATIONS, item_engine, through_direct_door
+from local_gateway.settings import GatewaySettings
 from local_gateway.template import template
+from shared.config import ConfigError
 from tests.support import as_dynamodb_lists_them
 
 
@@ -161,11 +163,52 @@ def test_every_attribute_type_reads_back_the_same_through_every_door():
         embedded.stop()
 
 
+@pytest.mark.parametrize(("value", "on"), [(None, True), ("", True), ("on", True), ("OFF", False), (" off ", False)])
+def test_the_fast_path_setting_reads_on_or_off(value, on):
+    environ = {} if value is None else {"EMBEDDED_DYNAMODB_FAST_PATH": value}
+    assert GatewaySettings.from_env(environ).embedded_dynamodb_fast_path is on
+
+
+@pytest.mark.parametrize("value", ["yes", "0", "false", "of"])
+def test_the_fast_path_setting_refuses_anything_but_on_or_off_in_one_line(value):
+    with pytest.raises(ConfigError) as refused:
+        GatewaySettings.from_env({"EMBEDDED_DYNAMODB_FAST_PATH": value})
+    assert str(refused.value) == f"EMBEDDED_DYNAMODB_FAST_PATH must be on or off, got {value!r}"
+
+
+def test_with_the_fast_path_off_moto_answers_every_item_request():
+    """The setting as the gateway reads it: its functions' client takes the direct door with no item engine."""
+    from local_gateway.app import Gateway
+
+    environ = {"TABLE_NAME": f"off-{uuid.uuid4().hex[:8]}", "EMBEDDED_DYNAMODB_FAST_PATH": "off"}
+    gateway = Gateway(GatewaySettings.from_env(environ), environ=environ)
+    config = gateway.environment.start()
+    try:
+        client = gateway.environment.dynamodb
+        assert through_direct_door(client) and item_engine(client) is None
+        table = config.table_name
+        client.put_item(TableName=table, Item={**_item("x"), "n": {"N": "1"}})
+        client.update_item(TableName=table, Key=_item("x"), UpdateExpression="REMOVE n")
+        assert client.get_item(TableName=table, Key=_item("x"))["Item"] == _item("x")
+        # moto's answer where the engine's would differ: moto creates the key alone (docs/embedded-dynamodb.md)
+        client.update_item(TableName=table, Key=_item("y"), UpdateExpression="REMOVE n")
+        assert client.get_item(TableName=table, Key=_item("y"))["Item"] == _item("y")
+    finally:
+        gateway.environment.stop()
+
+
 def test_faults_refuse_a_client_whose_requests_never_reach_the_send_path():
     from tests.faults import DynamoDBFaults
 
     with pytest.raises(ValueError, match="dynamodb_wire"):
         DynamoDBFaults(EmbeddedDynamoDB().client())
+
+
+def test_the_handlers_unit_tests_run_on_moto_alone(lambda_env):
+    """lambda_env's functions take the direct door with no item engine (tests/conftest.py); the gateway's keep it
+    (tests/test_gateway.py)."""
+    client = lambda_env.table.client
+    assert through_direct_door(client) and item_engine(client) is None
 
 
 def test_the_direct_door_answers_every_request_the_functions_send_as_the_wire_door_does(lambda_env):
