@@ -34,6 +34,9 @@ class CountingPoster:
     def disconnect(self, connection_id: str) -> None:
         pass
 
+    def flush(self) -> None:
+        pass
+
     def is_connected(self, connection_id: str) -> bool:
         return True
 

@@ -81,6 +81,14 @@ class InProcessPoster:
             return
         self._run(deliver(self.registry, [(connection_id, frame)]))
 
+    def flush(self) -> None:
+        """Send what this invocation collected so far, now, in order (a recovery's replay, before the hand-over
+        lets live updates through)."""
+        deliveries = getattr(_outbox, "deliveries", None)
+        if deliveries:
+            due, deliveries[:] = list(deliveries), []
+            self._run(deliver(self.registry, due))
+
     def post_many(self, connection_ids: Iterable[str], frame: bytes) -> list[str]:
         """One frame to many connections (Socket.IO-front ones in one emit, encoded once); the gone ones back."""
         sids: dict[bool, list[str]] = {True: [], False: []}  # by whether the client takes offsets
@@ -91,7 +99,7 @@ class InProcessPoster:
             connection = self.registry.get(connection_id)
             if connection is None:
                 gone.append(connection_id)
-            elif isinstance(connection.endpoint, SocketIOEndpoint):
+            elif isinstance(connection.endpoint, SocketIOEndpoint) and connection.endpoint.held is None:
                 sids[connection.endpoint.offsets].append(connection.endpoint.sid)
                 server = connection.endpoint.server
             else:

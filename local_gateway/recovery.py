@@ -8,6 +8,7 @@ private code is copied or called. The session itself lives in DynamoDB, kept by 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -16,16 +17,19 @@ from socketio import packet as sio_packet
 RECOVERY_FIELDS = frozenset({"pid", "offset"})  # the stock client's own `auth` fields when it reconnects
 
 
-def answering_packets(pids: dict[str, str]) -> type[sio_packet.Packet]:
-    """A Packet class whose CONNECT answer to `sid` carries `pids[sid]` (taken once)."""
+def answering_packets(pids: dict[str, str], answered: Callable[[str], None]) -> type[sio_packet.Packet]:
+    """A Packet class whose CONNECT answer to `sid` carries `pids[sid]` (taken once); `answered(sid)` is told as
+    that answer goes out, so that what was held for the client until then can follow it."""
 
     class AnsweringPacket(sio_packet.Packet):  # type: ignore[misc]
         def encode(self) -> Any:
             data: Any = getattr(self, "data", None)
             if self.packet_type == sio_packet.CONNECT and isinstance(data, dict):
-                pid = pids.pop(str(data.get("sid")), None)
+                sid = str(data.get("sid"))
+                pid = pids.pop(sid, None)
                 if pid is not None:
                     self.data = {**data, "pid": pid}
+                answered(sid)
             return super().encode()
 
     return AnsweringPacket

@@ -10,7 +10,7 @@ comes). The gateway screens each Engine.IO message before python-socketio sees i
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableSet
 from typing import Any
 
 import socketio
@@ -91,12 +91,13 @@ def screen_messages(
     server: socketio.AsyncServer,
     inflow: Inflow | None = None,
     hung_up: Callable[[str, str], Awaitable[None]] | None = None,
-    leaving: Callable[[str], None] | None = None,
+    leaving: MutableSet[str] | None = None,
 ) -> None:
     """Wrap Engine.IO's message handler (the one python-socketio registered) with the checks above; with an
-    `inflow`, a session beyond its limit is told (`hung_up(eio_sid, event)`) and disconnected. `leaving(eio_sid)`
-    hears of a namespace DISCONNECT (`socket.disconnect()`), which python-socketio reports with the same reason
-    as a closed transport."""
+    `inflow`, a session beyond its limit is told (`hung_up(eio_sid, event)`) and disconnected. `leaving` holds the
+    Engine.IO sessions whose client sent a namespace DISCONNECT (`socket.disconnect()`), until their disconnect
+    has been handled: python-socketio reports it with the same reason as an Engine.IO close packet, which
+    socket.io counts as a transport closing."""
     eio = server.eio
     handle: Callable[[str, Any], Awaitable[None]] = eio.handlers["message"]
     handle_disconnect: Callable[..., Awaitable[None]] = eio.handlers["disconnect"]
@@ -104,7 +105,7 @@ def screen_messages(
 
     async def screened(eio_sid: str, data: Any) -> None:
         if leaving is not None and data == ROOT_DISCONNECT:
-            leaving(eio_sid)  # first: the transport's close that follows may have removed the session already
+            leaving.add(eio_sid)  # first: the transport's close that follows may have removed the session already
         if eio_sid not in eio.sockets:  # hung up on (a client may ignore Engine.IO's close): dropped unlogged
             return
         try:
@@ -138,6 +139,8 @@ def screen_messages(
         if inflow is not None:
             inflow.forget(eio_sid)
         await handle_disconnect(eio_sid, *reason)
+        if leaving is not None:
+            leaving.discard(eio_sid)
 
     eio.on("message", screened)
     eio.on("disconnect", disconnected)

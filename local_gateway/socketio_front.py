@@ -51,9 +51,22 @@ class SocketIOEndpoint:
         self.server = server
         self.sid = sid
         self.offsets = offsets
+        # Frames posted before the CONNECT answer went out (a recovery's replay): held, then sent after it, in
+        # order. socket.io-client buffers events that precede its CONNECT answer, and keeps that buffer across a
+        # reconnection: a replay buffered so, then cut short, would be emitted twice.
+        self.held: list[bytes] | None = [] if offsets else None
 
     async def send(self, frame: bytes) -> None:
+        if self.held is not None:
+            self.held.append(frame)
+            return
         await self.emit_frame(self.server, self.sid, frame, self.offsets)
+
+    async def release(self) -> None:
+        """The CONNECT answer has gone out: what was held follows it."""
+        held, self.held = self.held or [], None
+        for frame in held:
+            await self.emit_frame(self.server, self.sid, frame, self.offsets)
 
     async def close(self) -> None:
         await self.server.disconnect(self.sid)
@@ -90,11 +103,12 @@ class SocketIOFront:
         self._by_sid: dict[str, str] = {}
         self._pids: dict[str, str] = {}  # what each sid's CONNECT answer carries as `pid`, until it is sent
         self._leaving: set[str] = set()  # Engine.IO sessions whose client sent a namespace DISCONNECT
+        self._releases: set[asyncio.Task[None]] = set()
         self.server = socketio.AsyncServer(
             async_mode="asgi",
             cors_allowed_origins=origin_policy(cors_allowed_origins),
             max_http_buffer_size=MAX_MESSAGE_BYTES,
-            serializer=answering_packets(self._pids),
+            serializer=answering_packets(self._pids, self._answered),
         )
         self.server.on("connect", self._on_connect)
         self.server.on("disconnect", self._on_disconnect)
@@ -102,7 +116,7 @@ class SocketIOFront:
         # Unreadable packets and binary attachments stop here, and a session whose flood outruns its lane: in
         # flight, one running, the backlog waiting and the backlog's worth of refusals.
         self.inflow = Inflow(2 * backlog + 1)
-        screen_messages(self.server, self.inflow, self._hung_up, self._leaving.add)
+        screen_messages(self.server, self.inflow, self._hung_up, self._leaving)
         # Room for a burst of as many clients as the cap lets connect, and as many again: a handshake left over
         # (a probe, a tab that never connected) must not refuse the last of them.
         self.handshakes = Handshakes(self.server, 2 * self.cap.limit, connect_timeout)
@@ -168,8 +182,16 @@ class SocketIOFront:
             ack = None
         if isinstance(ack, dict) and isinstance(ack.get("session"), str):
             self._pids[sid] = ack["session"]
-        else:  # the client connects without recovery, as a python-socketio client does
+        elif not (isinstance(ack, dict) and ack.get("ok") is True):  # ok without one: recovery is off
             logger.warning("resume answered %s: the connection has no session", result.get("statusCode"))
+
+    def _answered(self, sid: str) -> None:
+        """The CONNECT answer to `sid` is going out (python-socketio is encoding it): what was held follows."""
+        connection = self.registry.get(self._by_sid.get(sid, ""))
+        if connection is not None and isinstance(connection.endpoint, SocketIOEndpoint):
+            task = asyncio.get_running_loop().create_task(connection.endpoint.release())
+            self._releases.add(task)
+            task.add_done_callback(self._releases.discard)
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         self._pids.pop(sid, None)
@@ -178,7 +200,6 @@ class SocketIOFront:
         # closed may not have been screened yet. One turn of the loop lets it say the client is leaving.
         await asyncio.sleep(0)
         deliberate = eio_sid in self._leaving
-        self._leaving.discard(eio_sid)
         address = self._addresses.pop(sid, None)
         if address is not None:
             self.cap.release(address)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from shared import metrics, recovery, validation
+from shared import handover, metrics, recovery, validation
 from shared.codec import MISSING
 from shared.contract import (
     DASHBOARD_UPDATE,
@@ -19,6 +19,7 @@ from shared.contract import (
 )
 from shared.errors import InvalidInput, UnknownEvent
 from shared.history import Offset
+from shared.recovery import send_update
 from shared.runtime import Action, Request
 
 
@@ -38,16 +39,23 @@ def request_live_metrics(request: Request) -> None:
 
 
 def join_dashboard(request: Request) -> None:
+    """Join; with the last value on, deliver the dashboard's latest update through the hand-over (shared/handover.py),
+    so that an update published meanwhile arrives once, after it."""
     dashboard_id = validation.dashboard_id(request.data)
-    svc = request.services
-    joined = svc.rooms.join_room(
-        request.connection_id, dashboard_id, svc.config.max_rooms_per_connection, request.protocol
-    )
-    latest = svc.history.latest_unexpired(dashboard_id) if joined and svc.config.last_value_on_join else None
-    if latest is not None:
+    svc, cid, poster = request.services, request.connection_id, request.poster
+    last_value = svc.config.last_value_on_join
+    until = handover.recovering_until(svc.table) if last_value else None
+    joined = svc.rooms.join_room(cid, dashboard_id, svc.config.max_rooms_per_connection, request.protocol, until)
+    if not (joined and last_value):
+        return
+    latest = svc.history.latest(dashboard_id)
+    if latest is not None and svc.history.fresh(latest):
         # Its offset is of now: the client has seen this dashboard up to it, and the others up to this moment.
         offset = Offset(max(int(time.time() * 1000), latest.ms), latest.seq, dashboard_id)
         request.send(DASHBOARD_UPDATE, latest.payload, str(offset))
+        poster.flush()
+    position = {dashboard_id: 0 if latest is None else latest.seq}
+    handover.hand_over(svc.table, svc.history, cid, position, lambda u: send_update(poster, cid, request.protocol, u))
 
 
 def leave_dashboard(request: Request) -> None:
@@ -68,7 +76,7 @@ def resume(request: Request) -> dict[str, Any]:
         data.get("session"),
         data.get("offset"),
     )
-    return {"session": resumed.pid, "recovered": resumed.recovered}
+    return {"recovered": resumed.recovered, **({} if resumed.pid is None else {"session": resumed.pid})}
 
 
 def unknown_event(request: Request) -> None:

@@ -8,10 +8,10 @@ from typing import Any
 
 from shared import handover, validation
 from shared.contract import DASHBOARD_UPDATE, MAX_MESSAGE_BYTES, UPDATE_DETAIL_TYPE, UPDATE_SOURCE
-from shared.errors import Busy, FrameTooLarge, InvalidInput
+from shared.errors import FrameTooLarge, InvalidInput
 from shared.events import EventBridgeEvent
 from shared.fanout import Delivery, deliver_event
-from shared.history import LONGEST_OFFSET, HistoryBusy
+from shared.history import LONGEST_OFFSET
 from shared.metrics import iso_timestamp
 from shared.poster import Poster
 from shared.protocols import PROTOCOLS, FramesByProtocol
@@ -34,10 +34,8 @@ def publish_update(svc: Services, poster: Poster, event: EventBridgeEvent) -> De
         raise InvalidInput("data must be JSON (no NaN or Infinity)") from None
     if largest > MAX_MESSAGE_BYTES:
         raise FrameTooLarge(f"Update too large: {largest} bytes, the limit is {MAX_MESSAGE_BYTES}")
-    try:
-        update = svc.history.append(dashboard_id, payload, int(now * 1000))
-    except HistoryBusy:
-        raise Busy("Too many updates to this dashboard at once; retry") from None
+    # EventBridge's event id: a retried event appends once (a HistoryBusy fails the function, to be retried).
+    update = svc.history.append(dashboard_id, payload, int(now * 1000), event.event_id)
     frames = FramesByProtocol(DASHBOARD_UPDATE, payload, str(update.offset))
     members = handover.live_recipients(svc.table, dashboard_id, update.seq)
     return deliver_event(svc.store, poster, members, frames)

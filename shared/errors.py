@@ -68,9 +68,3 @@ class Forbidden(ClientError):
 
 class RateLimited(ClientError):
     status_code = 429
-
-
-class Busy(ClientError):
-    """Contention on our side that a retry resolves."""
-
-    status_code = 503

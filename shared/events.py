@@ -67,5 +67,11 @@ class EventBridgeEvent:
         return self.raw.get("detail-type")
 
     @property
+    def event_id(self) -> str | None:
+        """EventBridge's id of the event: the same when it is delivered again."""
+        event_id = self.raw.get("id")
+        return event_id if isinstance(event_id, str) and event_id else None
+
+    @property
     def detail(self) -> Any:
         return self.raw.get("detail")

@@ -33,6 +33,10 @@ class Poster(Protocol):
     def is_connected(self, connection_id: str) -> bool:
         """`GET /@connections/{id}`: False when it answers 410 Gone; CheckFailed when it answers anything else."""
 
+    def flush(self) -> None:
+        """Deliver what this invocation posted so far. API Gateway's posters deliver each post when it is made
+        (nothing to do); the local gateway's holds an invocation's posts until the function returns."""
+
 
 class ManagementApiPoster:
     """`POST /@connections/{id}` through boto3; a 410 becomes ConnectionGone."""
@@ -46,6 +50,9 @@ class ManagementApiPoster:
             self.client.post_to_connection(ConnectionId=connection_id, Data=frame)
         except self.client.exceptions.GoneException:
             raise ConnectionGone(connection_id) from None
+
+    def flush(self) -> None:
+        return  # each post is delivered when made
 
     def disconnect(self, connection_id: str) -> None:
         with contextlib.suppress(self.client.exceptions.GoneException):  # already closed: what was asked for

@@ -3,16 +3,17 @@
 `resume` is the one entry: Socket.IO's namespace CONNECT with `{pid, offset}` (at `$default`, and the local
 gateway's `/socket.io/`, which calls the `resume` route), and the JSON frames' `resume` action. A session is
 recovered when it is known, left less than the recovery window ago (or its connection is still registered:
-a half-open connection the client has given up on), belongs to the same user, and the history still holds
-everything the client missed. Then its subscription and dashboards are restored on the new connection, the
-missed updates replayed in publish order per dashboard, and live delivery takes over (shared/handover.py).
+a half-open connection the client has given up on), belongs to the same user, the client's offset is one, and
+the history still holds everything the client missed (at most HISTORY_MAX_UPDATES in all). Then its
+subscription and dashboards are restored on the new connection, the missed updates replayed in publish order,
+and live delivery takes over (shared/handover.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,131 +21,185 @@ from shared import handover, metrics
 from shared.contract import DASHBOARD_UPDATE, LIVE_METRICS
 from shared.errors import ClientError, ConnectionGone, ConnectionNotFound
 from shared.history import Missed, Offset, Update
-from shared.items import registered_connection
+from shared.items import registered_connection, room_ids
 from shared.poster import Poster
 from shared.protocols import server_frame
 from shared.services import Services
-from shared.sessions import Session, is_pid, new_pid
+from shared.sessions import Session, is_pid, new_pid, session_key
 from shared.table import connection_key, own_key, text
 
 logger = logging.getLogger(__name__)
 
+CLOCK_SKEW_MS = 5 * 60 * 1000  # an offset further in the future than this is not one of ours
+
 
 @dataclass(frozen=True)
 class Resumed:
-    pid: str
+    pid: str | None  # None: recovery is off (RECOVERY_WINDOW_SECONDS=0)
     sid: str
     recovered: bool
 
 
-def resume(svc: Services, poster: Poster, connection_id: str, protocol: str, pid: Any, offset: Any) -> Resumed:
-    """Recover the session `pid` names on this (registered) connection, or give it a new one."""
+Answer = Callable[[Resumed], None]
+
+
+def resume(
+    svc: Services,
+    poster: Poster,
+    connection_id: str,
+    protocol: str,
+    pid: Any,
+    offset: Any,
+    answer: Answer | None = None,
+) -> Resumed:
+    """Recover the session `pid` names on this (registered) connection, or give it a new one. `answer` is told the
+    outcome before anything is replayed (Socket.IO's CONNECT answer must reach the client first)."""
     item = registered_connection(svc.table, connection_id)
     if item is None:
         raise ConnectionNotFound(connection_id)
+    resumed = _recovered(svc, poster, connection_id, protocol, item, pid, offset, answer)
+    if resumed is None:
+        resumed = _new_session(svc, connection_id, item)
+        if answer is not None:
+            answer(resumed)
+    return resumed
+
+
+def _new_session(svc: Services, connection_id: str, item: dict[str, Any]) -> Resumed:
+    if not svc.sessions.enabled:
+        return Resumed(None, connection_id, False)
     user_id = item["userId"]["S"] if "userId" in item else None
-    if "pid" in item:  # asked twice: the connection keeps the session it has
-        own = svc.sessions.find(item["pid"]["S"])
-        return Resumed(item["pid"]["S"], own.sid if own else connection_id, False)
-    if is_pid(pid):
-        session = svc.sessions.find(pid)
-        if session is not None and session.user_id == user_id and session.connection_id != connection_id:
-            recovered = _recover(svc, poster, connection_id, protocol, session, Offset.parse(offset))
-            if recovered is not None:
-                return recovered
-    fresh = new_pid()
-    _mark(svc, connection_id, fresh)
-    svc.sessions.start(fresh, connection_id, connection_id, user_id, int(time.time() * 1000))
-    return Resumed(fresh, connection_id, False)
+    since_ms = int(time.time() * 1000)
+    held = item.get("session", {}).get("S")
+    if held is not None:  # asked again: the session gets a new id (its old one is stored nowhere in clear)
+        own = svc.sessions.find(held)
+        since_ms = own.since_ms if own is not None else since_ms
+        svc.sessions.end_of(held, connection_id)
+    pid = new_pid()
+    _mark(svc, connection_id, session_key(pid), held)
+    svc.sessions.start(pid, connection_id, connection_id, user_id, since_ms)
+    return Resumed(pid, connection_id, False)
 
 
-def _mark(svc: Services, connection_id: str, pid: str) -> None:
+def _mark(svc: Services, connection_id: str, key: str, held: str | None) -> None:
     """The connection's own item names its session, so that its leaving keeps (or ends) it."""
     marked = svc.table.conditional(
         "update_item",
         Key=own_key(connection_key(connection_id)),
-        UpdateExpression="SET pid = :pid",
-        ConditionExpression="attribute_exists(PK) AND attribute_not_exists(pending) AND attribute_not_exists(pid)",
-        ExpressionAttributeValues={":pid": text(pid)},
+        UpdateExpression="SET #session = :key",
+        ConditionExpression="attribute_exists(PK) AND attribute_not_exists(pending) AND "
+        + ("attribute_not_exists(#session)" if held is None else "#session = :held"),
+        ExpressionAttributeNames={"#session": "session"},
+        ExpressionAttributeValues={":key": text(key), **({":held": text(held)} if held is not None else {})},
     )
     if marked is None:
         raise ConnectionNotFound(connection_id)
 
 
-def _recover(
-    svc: Services, poster: Poster, connection_id: str, protocol: str, session: Session, since: Offset | None
+def _recovered(
+    svc: Services,
+    poster: Poster,
+    connection_id: str,
+    protocol: str,
+    item: dict[str, Any],
+    pid: Any,
+    raw_offset: Any,
+    answer: Answer | None,
 ) -> Resumed | None:
-    if not svc.sessions.claim(session, connection_id):
+    since = Offset.parse(raw_offset)
+    bad_offset = raw_offset is not None and (since is None or since.ms > time.time() * 1000 + CLOCK_SKEW_MS)
+    if not svc.sessions.enabled or "session" in item or not is_pid(pid) or bad_offset:
+        return None
+    session = svc.sessions.find(session_key(pid))
+    user_id = item["userId"]["S"] if "userId" in item else None
+    if session is None or session.user_id != user_id or session.connection_id == connection_id:
         return None
     rooms, subscribed = session.room_ids, session.subscribed
-    if session.left_at is None:  # its connection is still registered: take its state over and close it
-        old = svc.store.remove_connection(session.connection_id)
+    if session.left_at is None and not session.restoring:  # a half-open connection: its state is on its item
+        old = registered_connection(svc.table, session.connection_id)
         if old is None:
-            return None  # it left meanwhile, and its state went with it
-        rooms, subscribed = sorted(old.get("roomIds", {}).get("SS", [])), "live" in old
+            return None  # it is leaving right now: its session is not settled yet
+        rooms, subscribed = room_ids(old), "live" in old
+    if not svc.sessions.claim(session, connection_id, rooms, subscribed):
+        return None
+    if session.left_at is None:
+        svc.store.remove_connection(session.connection_id)
         _close(poster, session.connection_id)
-    _mark(svc, connection_id, session.pid)
-    joined = _rejoin(svc, connection_id, protocol, rooms)
-    missed: dict[str, Missed] = {}
-    for dashboard_id in joined:
-        found = svc.history.missed(dashboard_id, since, session.since_ms)
-        if found is None:
-            logger.info("a session was not recovered: its history no longer holds what it missed")
+    _mark(svc, connection_id, session.key, None)
+    resumed = Resumed(pid, session.sid, True)
+    joined: list[str] = []
+    try:
+        joined = _rejoin(svc, connection_id, protocol, rooms)
+        missed = {dashboard_id: svc.history.missed(dashboard_id, since, session.since_ms) for dashboard_id in joined}
+        found = {dashboard_id: m for dashboard_id, m in missed.items() if m is not None}
+        if len(found) < len(missed) or sum(len(m.updates) for m in found.values()) > svc.history.max_updates:
+            logger.info("a session was not recovered: its history no longer holds all it missed")
             _undo(svc, connection_id, joined, session)
             return None
-        missed[dashboard_id] = found
+        if answer is not None:
+            answer(resumed)
+        _restore(svc, poster, connection_id, protocol, subscribed, found)
+    except Exception:
+        _undo(svc, connection_id, joined, session)
+        raise
+    svc.sessions.restored(session.key, connection_id)
+    logger.info("a session was recovered: %d dashboard(s)", len(joined))
+    return resumed
+
+
+def _restore(
+    svc: Services, poster: Poster, connection_id: str, protocol: str, subscribed: bool, found: dict[str, Missed]
+) -> None:
     if subscribed and svc.store.subscribe(connection_id):
         snapshot = metrics.snapshot(svc.counters.read())
         poster.post(connection_id, server_frame(protocol, LIVE_METRICS, snapshot))
-    replay = sorted((u for found in missed.values() for u in found.updates), key=lambda u: (u.ms, u.dashboard_id))
+    replay = sorted((u for m in found.values() for u in m.updates), key=lambda u: (u.ms, u.dashboard_id))
     for update in replay:
-        _send_update(poster, connection_id, protocol, update)
-    for dashboard_id, found in missed.items():
-        _hand_over(svc, poster, connection_id, protocol, dashboard_id, found.position)
-    logger.info("a session was recovered: %d dashboard(s), %d update(s) replayed", len(joined), len(replay))
-    return Resumed(session.pid, session.sid, True)
+        send_update(poster, connection_id, protocol, update)
+    poster.flush()  # what was replayed reaches the client before anything the hand-over lets through live
+    positions = {dashboard_id: m.position for dashboard_id, m in found.items()}
+    handover.hand_over(
+        svc.table, svc.history, connection_id, positions, lambda u: send_update(poster, connection_id, protocol, u)
+    )
 
 
 def _rejoin(svc: Services, connection_id: str, protocol: str, rooms: list[str]) -> list[str]:
     """Join the session's rooms again, on the same conditions as any join (a dashboard the connection's token no
-    longer allows is left out); the memberships start recovering."""
+    longer allows is left out); the memberships start recovering. Only those this recovery made are returned: a
+    room the connection is in already stays as it is, live."""
     joined = []
+    deadline = handover.recovering_until(svc.table)
     for dashboard_id in rooms:
         try:
-            svc.rooms.join_room(
-                connection_id, dashboard_id, svc.config.max_rooms_per_connection, protocol, recovering=True
-            )
-            joined.append(dashboard_id)
+            max_rooms = svc.config.max_rooms_per_connection
+            if svc.rooms.join_room(connection_id, dashboard_id, max_rooms, protocol, recovering_until=deadline):
+                joined.append(dashboard_id)
         except ClientError as refused:
             logger.info("a recovered session's dashboard was not restored: %s", refused.message)
     return joined
 
 
 def _undo(svc: Services, connection_id: str, joined: list[str], session: Session) -> None:
+    """Leave what this recovery joined, and let go of the session, which is lost: the client starts afresh."""
     for dashboard_id in joined:
         svc.rooms.leave_room(connection_id, dashboard_id)
     svc.table.conditional(
         "update_item",
         Key=own_key(connection_key(connection_id)),
-        UpdateExpression="REMOVE pid",
-        ConditionExpression="pid = :pid",
-        ExpressionAttributeValues={":pid": text(session.pid)},
+        UpdateExpression="REMOVE #session",
+        ConditionExpression="#session = :key",
+        ExpressionAttributeNames={"#session": "session"},
+        ExpressionAttributeValues={":key": text(session.key)},
     )
+    svc.sessions.end_of(session.key, connection_id)
 
 
-def _hand_over(
-    svc: Services, poster: Poster, connection_id: str, protocol: str, dashboard_id: str, position: int
-) -> None:
-    while handover.finish(svc.table, dashboard_id, connection_id, position) is False:
-        for update in svc.history.after(dashboard_id, position):
-            _send_update(poster, connection_id, protocol, update)
-            position = update.seq
-
-
-def _send_update(poster: Poster, connection_id: str, protocol: str, update: Update) -> None:
+def send_update(poster: Poster, connection_id: str, protocol: str, update: Update) -> None:
     poster.post(connection_id, server_frame(protocol, DASHBOARD_UPDATE, update.payload, str(update.offset)))
 
 
 def _close(poster: Poster, connection_id: str) -> None:
-    with contextlib.suppress(ConnectionGone):  # already gone: nothing to close
+    try:
         poster.disconnect(connection_id)
+    except ConnectionGone:
+        return  # already gone: nothing to close

@@ -48,7 +48,12 @@ class Rooms:
         self.counters = counters or Counters(table)
 
     def join_room(
-        self, connection_id: str, dashboard_id: str, max_rooms: int, protocol: str = JSON, recovering: bool = False
+        self,
+        connection_id: str,
+        dashboard_id: str,
+        max_rooms: int,
+        protocol: str = JSON,
+        recovering_until: int | None = None,
     ) -> bool:
         """Add the connection to the room; False when it was already a member.
 
@@ -71,8 +76,8 @@ class Rooms:
                     "expiresAt": num(now + CONNECTION_TTL_SECONDS),
                     "joinToken": text(token),
                     **({} if protocol == JSON else {"protocol": text(protocol)}),
-                    # A recovery's replay delivers to it until the hand-over (shared/handover.py).
-                    **({"recovering": {"BOOL": True}} if recovering else {}),
+                    # A replay delivers to it until the hand-over, or this deadline (shared/handover.py).
+                    **({"recovering": num(recovering_until)} if recovering_until is not None else {}),
                 },
                 # Or our own put, retried by botocore after its answer was lost.
                 ConditionExpression="attribute_not_exists(PK) OR joinToken = :token",

@@ -98,6 +98,9 @@ class SignedPoster:
         gone: list[str] = self._run(self._fan_out(ids, frame, self.credentials.get_frozen_credentials()))
         return gone
 
+    def flush(self) -> None:
+        return  # each post is delivered when made
+
     def disconnect(self, connection_id: str) -> None:
         """`DELETE /@connections/{id}`: rare (a refused Socket.IO handshake), so through boto3, not the engine."""
         if self._closer is None:

@@ -18,7 +18,7 @@ from shared.errors import ClientError, InvalidInput
 from shared.events import WebSocketEvent
 from shared.poster import Poster
 from shared.protocols import SOCKETIO
-from shared.recovery import resume
+from shared.recovery import Resumed, resume
 from shared.runtime import Outcome, perform, refuse
 from shared.services import Services, services
 
@@ -52,8 +52,8 @@ def answer(svc: Services, event: WebSocketEvent) -> str:
     except InvalidInput as error:
         # Costs nothing: no DynamoDB call, no post; the client reads it as an ordinary analytics:error.
         return sio.event(ERROR, {"message": error.message})
-    if packet.engine_type == sio.EIO_CLOSE:
-        svc.store.remove_connection(event.connection_id, deliberate=True)
+    if packet.engine_type == sio.EIO_CLOSE:  # the transport closing: its session may be recovered, as socket.io's
+        svc.store.remove_connection(event.connection_id)
         return sio.NOOP_FRAME
     if packet.engine_type != sio.EIO_MESSAGE:
         return sio.NOOP_FRAME  # pongs above all: the heartbeat must cost no DynamoDB call
@@ -65,7 +65,8 @@ def answer(svc: Services, event: WebSocketEvent) -> str:
     if packet.socket_type == sio.CONNECT:
         return _connect(svc, poster, event, packet.data)
     if packet.socket_type == sio.DISCONNECT:  # `socket.disconnect()`: the client ends its session for good
-        svc.store.remove_connection(event.connection_id, deliberate=True)
+        if svc.store.remove_connection(event.connection_id, deliberate=True) is None:
+            svc.sessions.end_for(event.connection_id)  # its `$disconnect` came first and kept the session
         return sio.NOOP_FRAME
     if packet.socket_type in (sio.EVENT, sio.BINARY_EVENT):
         outcome = _event(svc, poster, event.connection_id, packet)
@@ -102,5 +103,11 @@ def _connect(svc: Services, poster: Poster, event: WebSocketEvent, auth: Any) ->
         poster.disconnect(event.connection_id)
         return sio.NOOP_FRAME
     recovery = auth if isinstance(auth, dict) else {}
-    resumed = resume(svc, poster, event.connection_id, SOCKETIO, recovery.get("pid"), recovery.get("offset"))
-    return sio.connected(resumed.sid, resumed.pid)
+
+    def answer(resumed: Resumed) -> None:
+        # Posted before anything is replayed: a replay the client buffered ahead of its CONNECT answer would be
+        # emitted again after a drop in between (socket.io-client keeps that buffer across reconnections).
+        poster.post(event.connection_id, sio.connected(resumed.sid, resumed.pid).encode())
+
+    resume(svc, poster, event.connection_id, SOCKETIO, recovery.get("pid"), recovery.get("offset"), answer)
+    return sio.NOOP_FRAME

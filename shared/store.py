@@ -98,7 +98,7 @@ class Store:
         old: dict[str, Any] = deleted.get("Attributes", {})
         if "pending" in old:
             return old  # a Socket.IO connection that never completed its handshake: nothing was counted
-        if self.sessions is not None and "pid" in old:
+        if self.sessions is not None and "session" in old:
             (self.sessions.end if deliberate else self.sessions.keep)(old)
         now = self.table.clock()
         # The connection's footprint comes from its own item as the delete read it back, never from the

@@ -23,6 +23,8 @@ SERVER_POLL_SECONDS = 0.02  # how often a test HTTP server looks for shutdown (h
 def load_event(name: str, connection_id: str | None = None, **changes: Any) -> dict[str, Any]:
     """A sample event from tests/events/, with its connection id and any top-level fields replaced."""
     event: dict[str, Any] = copy.deepcopy(json.loads((EVENTS / f"{name}.json").read_text()))
+    if "detail-type" in event:  # EventBridge gives every event an id of its own (the same only when redelivered)
+        event["id"] = str(uuid.uuid4())
     if connection_id is not None:
         event["requestContext"]["connectionId"] = connection_id
     event.update(changes)

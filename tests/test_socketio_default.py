@@ -55,8 +55,12 @@ class DynamoDBCalls:
         self.client.meta.events.unregister("before-call.dynamodb", self._record)
 
 
+_MANAGEMENT_API: list[Any] = []  # the running test's Management API, where CONNECT answers are posted
+
+
 @pytest.fixture
-def svc(lambda_env, monkeypatch):
+def svc(lambda_env, monkeypatch, management_api):
+    _MANAGEMENT_API[:] = [management_api]
     invoker = RecordingInvoker()
     monkeypatch.setattr(lambda_env, "open_invoker", lambda: invoker)
     lambda_env.recorded_invoker = invoker
@@ -91,9 +95,12 @@ def socketio_connect(connection_id: str, **query: str) -> None:
     assert result == {"statusCode": 200, "body": "Connected"}
 
 
-def connect_answer(frame: str, sid: str) -> str:
-    """The namespace CONNECT's answer, held to its shape: the sid, and the session's private id (returned)."""
-    packet = socketio_packet(frame)
+def connect_answer(route_response: str, sid: str) -> str:
+    """The namespace CONNECT's answer, held to its shape: the sid, and the session's private id (returned). It is
+    posted (before anything a recovery replays), and the route response is Engine.IO's noop."""
+    assert route_response == "6"
+    answers = [frame for frame in _MANAGEMENT_API[0].raw_frames(sid) if frame.startswith("40")]
+    packet = socketio_packet(answers[-1])
     assert packet.packet_type == sio.CONNECT and packet.data["sid"] == sid
     assert set(packet.data) == {"sid", "pid"} and len(packet.data["pid"]) >= 32
     pid: str = packet.data["pid"]
@@ -113,9 +120,14 @@ def socketio_packet(frame: str) -> sio.Packet:
     return sio.Packet(encoded_packet=engine.data)
 
 
+def posted(management_api, connection_id: str) -> list[str]:
+    """What was posted to the connection but its CONNECT answers."""
+    return [frame for frame in management_api.raw_frames(connection_id) if not frame.startswith("40")]
+
+
 def pushed(management_api, connection_id: str) -> list[list[Any]]:
     """The Socket.IO events posted to the connection, as [name, data]."""
-    packets = [socketio_packet(frame) for frame in management_api.raw_frames(connection_id)]
+    packets = [socketio_packet(frame) for frame in posted(management_api, connection_id)]
     assert all(packet.packet_type == sio.EVENT for packet in packets)
     return [packet.data for packet in packets]
 
@@ -128,7 +140,7 @@ def test_connect_stores_a_pending_item_and_has_the_open_packet_posted(svc, manag
     assert svc.counters.read() == Counts()
     result = open_handler.handler(svc.recorded_invoker.payloads[0], None)
     assert result == {"statusCode": 200, "body": json.dumps({"opened": True})}
-    (frame,) = management_api.raw_frames(A)
+    (frame,) = posted(management_api, A)
     packet = eio.Packet(encoded_packet=frame)
     assert packet.packet_type == eio.OPEN and packet.data["sid"] == A and packet.data["upgrades"] == []
 
@@ -140,14 +152,18 @@ def test_namespace_connect_answers_the_sid_and_registers(svc, management_api):
     assert items[(f"CONN#{A}", f"CONN#{A}")]["protocol"] == {"S": "socketio"}
     assert "pending" not in items[(f"CONN#{A}", f"CONN#{A}")]
     assert (SOCKETIO_KEY, f"CONN#{A}") in items and ("ANON", f"CONN#{A}") in items
-    assert management_api.raw_frames(A) == []  # the answer is the route response, nothing is posted
+    assert [frame[:2] for frame in management_api.raw_frames(A)] == ["40"]  # the answer alone is posted
 
 
 def test_a_repeated_namespace_connect_is_answered_and_counted_once(svc):
+    """Answered again, with a new session id (the one answered before is stored nowhere in clear)."""
     pid = opened(A)
-    before = state(svc)
-    assert connect_answer(send(A, "40"), A) == pid
-    assert state(svc) == before and svc.counters.read().connections == 1
+    registered = state(svc)[(f"CONN#{A}", f"CONN#{A}")]
+    assert connect_answer(send(A, "40"), A) != pid
+    again = state(svc)[(f"CONN#{A}", f"CONN#{A}")]
+    assert {k: v for k, v in again.items() if k != "session"} == {k: v for k, v in registered.items() if k != "session"}
+    assert svc.counters.read().connections == 1
+    assert len([key for key in state(svc) if key[0].startswith("SESSION#") and key[0] == key[1]]) == 1
 
 
 def test_user_id_in_the_connect_auth_names_the_user_without_auth(svc):
@@ -207,7 +223,7 @@ def test_the_connect_auth_token_wins_over_the_query_strings(hs256):
 def test_a_refused_handshake_is_told_closed_and_stores_nothing(hs256, management_api, query, connect_frame):
     socketio_connect(A, **query)
     assert send(A, connect_frame) == codec.NOOP_FRAME
-    assert management_api.raw_frames(A) == [codec.connect_error("Unauthorized")]
+    assert posted(management_api, A) == [codec.connect_error("Unauthorized")]
     assert socketio_packet(codec.connect_error("Unauthorized")).data == {"message": "Unauthorized"}
     assert management_api.closed(A)
     assert keys(hs256) == set()
@@ -216,7 +232,7 @@ def test_a_refused_handshake_is_told_closed_and_stores_nothing(hs256, management
 
 def test_a_connect_from_a_connection_that_never_connected_is_refused(svc, management_api):
     assert send(A, "40") == codec.NOOP_FRAME
-    assert management_api.raw_frames(A) == [codec.connect_error("Unauthorized")]
+    assert posted(management_api, A) == [codec.connect_error("Unauthorized")]
     assert management_api.closed(A) and keys(svc) == set()
 
 
@@ -265,7 +281,7 @@ def test_every_contract_event_runs_and_is_acknowledged(svc, management_api, ack_
     assert [name for name, _ in events] == [LIVE_METRICS, LIVE_METRICS]  # the subscription's, the request's
     for _, metrics in events:
         assert [metric["name"] for metric in metrics] == list(METRIC_NAMES)
-    assert management_api.raw_frames(A)[0].startswith('42["analytics:liveMetrics",[')
+    assert posted(management_api, A)[0].startswith('42["analytics:liveMetrics",[')
 
 
 def test_the_ack_is_in_the_exact_socketio_form(svc):
@@ -304,7 +320,7 @@ def test_a_refused_event_is_told_as_analytics_error_and_in_its_ack(svc, manageme
             ack_id,
             [{"ok": False, "error": error["message"]}],
         )
-    assert management_api.raw_frames(A)[0].startswith('42["analytics:error",{')
+    assert posted(management_api, A)[0].startswith('42["analytics:error",{')
     assert state(svc) == before
 
 
@@ -322,7 +338,7 @@ def test_events_in_another_namespace_are_ignored(svc, management_api):
     opened(A)
     before = state(svc)
     assert send(A, '42/admin,1["analytics:joinDashboard","sales"]') == codec.NOOP_FRAME
-    assert state(svc) == before and management_api.raw_frames(A) == []
+    assert state(svc) == before and posted(management_api, A) == []
 
 
 def test_the_rate_limit_applies_to_socketio_events(svc, management_api, monkeypatch):
@@ -353,7 +369,7 @@ def test_a_socketio_subscriber_gets_socketio_pushes_from_the_publisher(svc, mana
     opened(A)
     send(A, '42["analytics:subscribeLiveMetrics"]')
     publish_metrics.handler(load_event("scheduled"), None)
-    frames = management_api.raw_frames(A)
+    frames = posted(management_api, A)
     events = [socketio_packet(frame).data for frame in frames if frame.startswith("4")]
     assert len(events) >= 2 and all(name == LIVE_METRICS for name, _ in events)
     assert all(frame == codec.PING_FRAME for frame in frames if not frame.startswith("4"))
@@ -369,7 +385,7 @@ def test_engine_io_packets_and_unreadable_frames_cost_no_dynamodb_call(svc, mana
     finally:
         calls.close()
     assert calls.operations == []
-    assert management_api.raw_frames(A) == []
+    assert posted(management_api, A) == []
     if frame in ("3", "2", "5", "6", "0", "3probe"):
         assert answer == codec.NOOP_FRAME
     else:
@@ -384,13 +400,18 @@ def test_the_pong_answers_noop(svc):
 
 @pytest.mark.parametrize("frame", ["41", "1"])
 def test_disconnect_packets_remove_the_connections_state_as_disconnect_does(svc, management_api, frame):
+    """`41` (`socket.disconnect()`) ends the session too; Engine.IO's close, a transport closing, keeps it for the
+    recovery window (its item, and CONN#A / SESSION#A that points at it)."""
     opened(A)
     opened(B)
     for body in ('42["analytics:subscribeLiveMetrics"]', '42["analytics:joinDashboard","sales"]'):
         send(A, body)
     send(B, '42["analytics:joinDashboard","sales"]')
     assert send(A, frame) == codec.NOOP_FRAME
-    assert not any(A in pk or A in sk for pk, sk in keys(svc))
+    left = {(pk, sk) for pk, sk in keys(svc) if A in pk or A in sk}
+    assert left == (set() if frame == "41" else {(f"CONN#{A}", f"SESSION#{A}")})
+    sessions = [item for (pk, _), item in state(svc).items() if pk.startswith("SESSION#")]
+    assert sorted(item["connectionId"]["S"] for item in sessions) == ([B] if frame == "41" else [A, B])
     assert svc.counters.read() == Counts(connections=1, active_users=1, subscribers=0, active_dashboards=1)
     after = state(svc)
     send(A, frame)  # again: nothing more
@@ -444,7 +465,8 @@ garbage = st.one_of(
 
 
 def changes_state(frame: str) -> bool:
-    """Frames that mean something the contract lets change the state: a close, a disconnect, an event."""
+    """Frames that mean something the contract lets change the state: a close, a disconnect, an event, a CONNECT
+    (answered again with a new session id)."""
     try:
         packet = codec.decode(frame)
     except InvalidInput:
@@ -453,7 +475,7 @@ def changes_state(frame: str) -> bool:
         return True
     if packet.namespace != codec.ROOT_NAMESPACE:
         return False
-    return packet.socket_type == codec.DISCONNECT or (
+    return packet.socket_type in (codec.DISCONNECT, codec.CONNECT) or (
         packet.socket_type == codec.EVENT
         and isinstance(packet.data, list)
         and bool(packet.data)
@@ -482,11 +504,11 @@ def test_garbage_at_default_is_answered_in_engine_io_and_changes_nothing(registe
     if changes_state(frame):
         return
     svc = registered
-    before, posted = state(svc), len(management_api.raw_frames(A))
+    before, count = state(svc), len(posted(management_api, A))
     result = default.handler(frame_event(A, frame), None)  # no exception may escape
     assert result["statusCode"] == 200
     assert_engine_io_answer(result["body"])
-    new = management_api.raw_frames(A)[posted:]
+    new = posted(management_api, A)[count:]
     for body in new:
         assert_engine_io_answer(body)
     for text in (result["body"], *new):
@@ -613,7 +635,7 @@ def test_a_failure_inside_default_is_still_answered_in_engine_io(svc, management
 def test_a_connect_with_a_bad_pid_or_offset_gets_a_new_session(svc, management_api, auth):
     socketio_connect(A)
     pid = connect_answer(send(A, "40" + json.dumps(auth)), A)
-    assert pid != auth.get("pid") and management_api.raw_frames(A) == []  # nothing replayed, no error
+    assert pid != auth.get("pid") and posted(management_api, A) == []  # nothing replayed, no error
 
 
 def test_a_socketio_session_is_recovered_at_default_with_its_offsets(svc, management_api):
@@ -631,10 +653,12 @@ def test_a_socketio_session_is_recovered_at_default_with_its_offsets(svc, manage
     gone = disconnect_event(A)
     gone["requestContext"]["disconnectStatusCode"] = 1006
     disconnect.handler(gone, None)
+    update = load_event("dashboard_update")
     update["detail"] = {"dashboardId": "sales", "data": {"n": 2}}
     publish_dashboard_update.handler(update, None)
     socketio_connect(B)
-    answer = socketio_packet(send(B, "40" + json.dumps({"pid": pid, "offset": offset})))
-    assert answer.data == {"sid": A, "pid": pid}
+    assert send(B, "40" + json.dumps({"pid": pid, "offset": offset})) == codec.NOOP_FRAME
+    # The answer is posted first, then the replay: a client buffers events that precede its CONNECT answer.
+    assert management_api.raw_frames(B)[0] == codec.connected(A, pid)
     ((name, data, replayed_offset),) = pushed(management_api, B)
     assert data["data"] == {"n": 2} and replayed_offset > offset

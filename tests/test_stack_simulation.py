@@ -370,10 +370,7 @@ def test_stack_simulation_a_whole_life(simulated: SimulatedStack, management_api
         ("METRICS", "COUNTS"),
         ("METRICS", "LATEST"),
         ("METRICS", "RECONCILE"),
-        # The dashboard's history: one item per update published, kept for recovery and the last value on join.
-        ("HIST#sales", "000000000001"),
-        ("HIST#sales", "000000000002"),
-    }
+    } | history_keys(items, "sales", 2)
     connection = items[(f"CONN#{A}", f"CONN#{A}")]
     assert "live" not in connection and "roomIds" not in connection and connection["userId"]["S"] == "alice"
     assert {pk: items[(pk, pk)]["members"]["N"] for pk in ("USER#alice", "USER#dave", "ROOM#sales", "ROOM#ops")} == {
@@ -440,6 +437,23 @@ S, T, U = "SSSSSSSSSSSSSSS=", "TTTTTTTTTTTTTTT=", "UUUUUUUUUUUUUUU="
 SOCKETIO_QUERY = {"EIO": "4", "transport": "websocket"}
 
 
+def history_keys(items: dict[tuple[str, str], Any], dashboard_id: str, count: int) -> set[tuple[str, str]]:
+    """The dashboard's history: one item per update published (kept for recovery and the last value on join),
+    numbered from the first one's publish time in ms, with no gap."""
+    keys = sorted(key for key in items if key[0] == f"HIST#{dashboard_id}")
+    first = int(keys[0][1])
+    assert [int(sk) for _, sk in keys] == list(range(first, first + count)) and items[keys[0]]["first"]["BOOL"]
+    return set(keys)
+
+
+def connect_answer(simulated: SimulatedStack, management_api: ManagementApiEndpoint, cid: str, frame: str) -> Any:
+    """Socket.IO's namespace CONNECT at $default: its answer is posted (before anything a recovery replays), and
+    the route response is Engine.IO's noop."""
+    assert simulated.send_socketio(cid, frame) == "6"
+    (answer,) = [raw for raw in management_api.raw[cid] if raw.startswith(b"40")][-1:]
+    return json.loads(answer[2:])
+
+
 def socketio_event(raw: bytes) -> dict[str, Any]:
     """A server event as Socket.IO frames it (`42["name",data]`), in the shape the JSON frames have."""
     assert raw.startswith(b"42["), raw
@@ -485,7 +499,7 @@ def test_stack_simulation_a_socketio_life(simulated: SimulatedStack, management_
 
     # The namespace handshake, answered in the route response; then events with acks.
     for cid in (S, T):  # the sid, and the session's private id for connection state recovery
-        answer = json.loads(simulated.send_socketio(cid, "40").removeprefix("40"))
+        answer = connect_answer(simulated, management_api, cid, "40")
         assert answer["sid"] == cid and set(answer) == {"sid", "pid"}
     assert simulated.send_socketio(S, '420["analytics:subscribeLiveMetrics"]') == '430[{"ok":true}]'
     assert simulated.send_socketio(T, '421["analytics:subscribeLiveMetrics"]') == '431[{"ok":true}]'
@@ -494,15 +508,15 @@ def test_stack_simulation_a_socketio_life(simulated: SimulatedStack, management_
     assert simulated.send(C, frame("analytics:joinDashboard", "sales")) == {"ok": True}
     assert simulated.send(C, frame("analytics:subscribeLiveMetrics")) == {"ok": True}
     # The immediate push on subscribe, in each connection's own protocol.
-    assert metrics(socketio_event(raw[S][1])) == (4, 1, 0) and metrics(socketio_event(raw[T][1])) == (4, 2, 0)
+    assert metrics(socketio_event(raw[S][2])) == (4, 1, 0) and metrics(socketio_event(raw[T][2])) == (4, 2, 0)
     assert [metrics(m) for m in management_api.events(A)] == [(4, 3, 0)]
     assert [metrics(m) for m in management_api.events(C)] == [(4, 4, 1)]
 
     # A dashboard update reaches its JSON and its Socket.IO member, each in its own encoding.
     assert simulated.put_event(dashboard_update("sales", {"revenue": 1200})) == {"delivered": 2, "gone": 0}
-    assert update(socketio_event(raw[S][2]), "sales", {"revenue": 1200})
+    assert update(socketio_event(raw[S][3]), "sales", {"revenue": 1200})
     assert update(management_api.events(C)[-1], "sales", {"revenue": 1200})
-    assert socketio_event(raw[S][2])["data"] == management_api.events(C)[-1]["data"]  # one payload, two encodings
+    assert socketio_event(raw[S][3])["data"] == management_api.events(C)[-1]["data"]  # one payload, two encodings
 
     # The publisher's tick: the heartbeat pings the Socket.IO connections only, then the snapshot goes to every
     # subscriber, encoded once per protocol.
@@ -530,7 +544,8 @@ def test_stack_simulation_a_socketio_life(simulated: SimulatedStack, management_
     posted = {cid: raw[cid][before[cid] :] for cid in (A, C, S, T)}
     assert [len(posted[cid]) for cid in (A, C, S, T)] == [1, 1, 1, 0]  # no heartbeat due yet
     assert metrics(socketio_event(posted[S][0])) == (4, 4, 1)  # counted before T was found gone
-    assert not [i for i in simulated.scan() if T in i["SK"]["S"] or T in i["PK"]["S"]]
+    left = [(i["PK"]["S"], i["SK"]["S"]) for i in simulated.scan() if T in i["SK"]["S"] or T in i["PK"]["S"]]
+    assert left == [(f"CONN#{T}", f"SESSION#{T}")]  # which session T held: kept with it for the recovery window
 
     # `41` removes S's state at once; the $disconnects that follow find nothing left to remove.
     assert simulated.send_socketio(S, "41") == "6"
@@ -542,14 +557,13 @@ def test_stack_simulation_a_socketio_life(simulated: SimulatedStack, management_
     items = {(i["PK"]["S"], i["SK"]["S"]): i for i in simulated.scan()}
     (session,) = [item for (pk, _), item in items.items() if pk.startswith("SESSION#")]
     assert session["connectionId"]["S"] == T and "leftAt" in session
-    assert set(items) - {(session["PK"]["S"], session["SK"]["S"])} == {
+    assert set(items) - {(session["PK"]["S"], session["SK"]["S"]), (f"CONN#{T}", f"SESSION#{T}")} == {
         ("USER#sam", "USER#sam"),
         ("ROOM#sales", "ROOM#sales"),
         ("ANON", "ANON"),  # the anonymous connections' count
         ("METRICS", "COUNTS"),
         ("METRICS", "LATEST"),
-        ("HIST#sales", "000000000001"),
-    }
+    } | history_keys(items, "sales", 1)
     assert items[("ANON", "ANON")]["members"]["N"] == "0"
     assert items[("USER#sam", "USER#sam")]["members"]["N"] == items[("ROOM#sales", "ROOM#sales")]["members"]["N"] == "0"
     counters = items[("METRICS", "COUNTS")]
@@ -635,10 +649,10 @@ def test_stack_simulation_a_recovery_through_the_deployed_functions(simulated, m
     # Socket.IO at $default: the CONNECT carries {pid, offset}. S's connection is still registered (half-open):
     # the recovery takes it over and closes it.
     assert simulated.connect(S, query=SOCKETIO_QUERY) == 200
-    pid = json.loads(simulated.send_socketio(S, "40").removeprefix("40"))["pid"]
+    pid = connect_answer(simulated, management_api, S, "40")["pid"]
     assert simulated.send_socketio(S, '420["analytics:joinDashboard","ops"]') == '430[{"ok":true}]'
     assert simulated.connect(T, query=SOCKETIO_QUERY) == 200
-    answer = json.loads(simulated.send_socketio(T, "40" + json.dumps({"pid": pid})).removeprefix("40"))
+    answer = connect_answer(simulated, management_api, T, "40" + json.dumps({"pid": pid}))
     assert answer == {"sid": S, "pid": pid}  # the same sid and pid: `socket.recovered` is true on the client
     assert ("DELETE", f"/{stack.STAGE}/@connections/{quote(S)}") in management_api.served
     assert simulated.put_event(dashboard_update("ops", {"n": 1})) == {"delivered": 1, "gone": 0}
