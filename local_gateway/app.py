@@ -25,6 +25,7 @@ from local_gateway.apigw_front import ApiGatewayFront, Limits
 from local_gateway.bodies import BodyTooLarge, bounded_body
 from local_gateway.environment import LocalEnvironment
 from local_gateway.health import Health
+from local_gateway.hosts import AllowedHosts, checked_hosts
 from local_gateway.inprocess import InProcessPoster
 from local_gateway.invoker import SYSTEM_THREADS, FunctionFailed, FunctionInvoker, Handler
 from local_gateway.lambda_api import lambda_routes
@@ -117,7 +118,10 @@ class Gateway:
             lifespan=self._lifespan,
         )
         # An oversized polling POST is answered before Engine.IO reads it (Engine.IO itself would hang on it).
-        self.app = bounded_polling(socketio.ASGIApp(self.socketio.server, other_asgi_app=http), MAX_MESSAGE_BYTES)
+        fronts = bounded_polling(socketio.ASGIApp(self.socketio.server, other_asgi_app=http), MAX_MESSAGE_BYTES)
+        # Before anything else: a request by a name that is not the gateway's (DNS rebinding) is refused.
+        self.allowed_hosts = AllowedHosts.of(settings.host, settings.allowed_hosts)
+        self.app = checked_hosts(fronts, self.allowed_hosts)
 
     async def invoke(self, handler: Handler, event: dict[str, Any], name: str) -> dict[str, Any]:
         """A function run for the gateway itself (publisher, dashboard updates): a crash becomes a 502."""

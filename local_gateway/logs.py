@@ -13,7 +13,14 @@ import re
 # A path followed by its query: `/socket.io/?EIO=4&token=...` -> `/socket.io/`. Anything up to whitespace or a
 # quote is the query, as in uvicorn's `"GET /path?query HTTP/1.1"` and `"WebSocket /path?query"`.
 QUERY = re.compile(r"(/[^\s\"'?]*)\?[^\s\"']*")
+# C0 and C1 controls, DEL, and the two Unicode line separators some viewers break lines at.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def printable(text: str) -> str:
+    """A client's string as a log line may carry it: each control character written as its escape (`\\n`)."""
+    return CONTROL.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class WithoutQueryStrings(logging.Filter):

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from local_gateway.hosts import parse_names
 from shared.config import ConfigError, read_number, read_optional
 from shared.contract import IDLE_TIMEOUT_SECONDS, MAX_CONNECTION_SECONDS
 
@@ -21,6 +22,8 @@ APIGW_MAX_CONNECTION_SECONDS = "APIGW_MAX_CONNECTION_SECONDS"
 MAX_CONNECTIONS_PER_ADDRESS = "MAX_CONNECTIONS_PER_ADDRESS"
 SOCKETIO_CONNECT_TIMEOUT_SECONDS = "SOCKETIO_CONNECT_TIMEOUT_SECONDS"
 CONNECT_TIMEOUT_SECONDS = 45.0  # Socket.IO's connectTimeout
+# The edges (docs/security.md): the Host names served beyond this machine's own.
+ALLOWED_HOSTS = "ALLOWED_HOSTS"
 
 
 def _port(environ: Mapping[str, str]) -> int:
@@ -28,6 +31,16 @@ def _port(environ: Mapping[str, str]) -> int:
     if not float(port).is_integer() or port > 65535:
         raise ConfigError(f"{PORT} must be a whole number from 1 to 65535, got {environ.get(PORT)!r}")
     return int(port)
+
+
+def _allowed_hosts(environ: Mapping[str, str]) -> tuple[str, ...]:
+    names = parse_names(environ.get(ALLOWED_HOSTS, ""))
+    if names is None:
+        raise ConfigError(
+            f"{ALLOWED_HOSTS} must be host names or addresses separated by commas, without ports, "
+            f"got {environ.get(ALLOWED_HOSTS)!r}"
+        )
+    return names
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,8 @@ class GatewaySettings:
     max_connections_per_address: int = 1000
     # An Engine.IO session without a Socket.IO connection is closed after this long (Socket.IO's connectTimeout).
     socketio_connect_timeout_seconds: float = CONNECT_TIMEOUT_SECONDS
+    # Host names beyond localhost, 127.0.0.1, [::1] and the bound address; "*": any (hosts.py).
+    allowed_hosts: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -68,4 +83,5 @@ class GatewaySettings:
             socketio_connect_timeout_seconds=read_number(
                 environ, SOCKETIO_CONNECT_TIMEOUT_SECONDS, CONNECT_TIMEOUT_SECONDS, 0.1
             ),
+            allowed_hosts=_allowed_hosts(environ),
         )

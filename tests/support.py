@@ -113,6 +113,27 @@ def invoke_function(gateway_url: str, function: str, event: dict[str, Any]) -> d
     return answer
 
 
+def first_line(port: int, request: bytes, timeout: float = 5.0) -> str:
+    """Send raw bytes (a request as a client of our choosing writes it) and read the status line answered."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request)
+        return sock.makefile("rb").readline().decode("latin-1").strip()
+
+
+def upgrade_request(path: str, host: str, *extra: str) -> bytes:
+    """A WebSocket upgrade request's head, raw: the Host and any other header as given."""
+    lines = [
+        f"GET {path} HTTP/1.1",
+        f"Host: {host}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+        *extra,
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
