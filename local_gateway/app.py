@@ -74,7 +74,11 @@ class Gateway:
         # Lambda's Invoke API runs each function with its own Timeout, not API Gateway's 29 s integration cap.
         function_timeouts = {name: function_timeout(source, name) for name in self.functions}
         public_url = f"http://127.0.0.1:{settings.port}"
-        self.environment = LocalEnvironment(source, public_url, os.environ if environ is None else environ)
+        # The embedded DynamoDB listens on loopback alone: its names are loopback's and ALLOWED_HOSTS'.
+        dynamodb_hosts = AllowedHosts.of("127.0.0.1", settings.allowed_hosts)
+        self.environment = LocalEnvironment(
+            source, public_url, os.environ if environ is None else environ, dynamodb_hosts
+        )
         self.registry = ConnectionRegistry()
         timeout = min(function_timeout(source), 29.0)
         self.invoker = FunctionInvoker(self.registry, timeout)  # the clients' events

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from local_gateway.dynamodb import EmbeddedDynamoDB, ensure_local_credentials, ensure_table, reachable
+from local_gateway.hosts import AllowedHosts
 from local_gateway.template import Template, stage_name
 from shared import config as names
 from shared.config import Config
@@ -23,10 +24,17 @@ SOCKETIO_OPEN = "SocketIOOpenFunction"
 
 
 class LocalEnvironment:
-    def __init__(self, template: Template, public_url: str, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        template: Template,
+        public_url: str,
+        environ: Mapping[str, str],
+        dynamodb_hosts: AllowedHosts | None = None,
+    ) -> None:
         self.template = template
         self.public_url = public_url
         self.environ = environ
+        self.dynamodb_hosts = dynamodb_hosts  # the Host names the embedded DynamoDB's HTTP door answers to
         self.embedded: EmbeddedDynamoDB | None = None
         self.config: Config | None = None
         self.dynamodb: Any = None  # the functions' DynamoDB client
@@ -50,7 +58,7 @@ class LocalEnvironment:
         config = self.functions_config()
         endpoint = config.dynamodb_endpoint_url
         if endpoint is None:
-            self.embedded = EmbeddedDynamoDB()
+            self.embedded = EmbeddedDynamoDB(self.dynamodb_hosts)
             endpoint = self.embedded.start()
         functions = self.template.functions()
         config = dataclasses.replace(
