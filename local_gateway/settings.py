@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,8 +23,10 @@ APIGW_MAX_CONNECTION_SECONDS = "APIGW_MAX_CONNECTION_SECONDS"
 MAX_CONNECTIONS_PER_ADDRESS = "MAX_CONNECTIONS_PER_ADDRESS"
 SOCKETIO_CONNECT_TIMEOUT_SECONDS = "SOCKETIO_CONNECT_TIMEOUT_SECONDS"
 CONNECT_TIMEOUT_SECONDS = 45.0  # Socket.IO's connectTimeout
-# The edges (docs/security.md): the Host names served beyond this machine's own.
+# The edges (docs/security.md): the Host names served beyond this machine's own, the proxies whose
+# X-Forwarded-For is believed.
 ALLOWED_HOSTS = "ALLOWED_HOSTS"
+TRUSTED_PROXIES = "TRUSTED_PROXIES"
 
 
 def _port(environ: Mapping[str, str]) -> int:
@@ -41,6 +44,20 @@ def _allowed_hosts(environ: Mapping[str, str]) -> tuple[str, ...]:
             f"got {environ.get(ALLOWED_HOSTS)!r}"
         )
     return names
+
+
+def _trusted_proxies(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """Addresses or networks (`10.0.0.0/8`), as uvicorn's forwarded_allow_ips takes them."""
+    proxies = tuple(part.strip() for part in environ.get(TRUSTED_PROXIES, "").split(",") if part.strip())
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{TRUSTED_PROXIES} must be IP addresses or networks separated by commas, "
+                f"got {environ.get(TRUSTED_PROXIES)!r}"
+            ) from None
+    return proxies
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,8 @@ class GatewaySettings:
     socketio_connect_timeout_seconds: float = CONNECT_TIMEOUT_SECONDS
     # Host names beyond localhost, 127.0.0.1, [::1] and the bound address; "*": any (hosts.py).
     allowed_hosts: tuple[str, ...] = ()
+    # Peers whose X-Forwarded-For names the client; none: the peer is the client, whatever it claims.
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -84,4 +103,5 @@ class GatewaySettings:
                 environ, SOCKETIO_CONNECT_TIMEOUT_SECONDS, CONNECT_TIMEOUT_SECONDS, 0.1
             ),
             allowed_hosts=_allowed_hosts(environ),
+            trusted_proxies=_trusted_proxies(environ),
         )

@@ -291,15 +291,15 @@ class RunningGateway:
         import uvicorn
 
         from local_gateway.app import Gateway
+        from local_gateway.serving import server_config
         from local_gateway.settings import GatewaySettings
 
         # Configuration passed in, as `python -m local_gateway` passes the process environment: nothing written.
         environ = {**os.environ, "PORT": str(self.port), "HOST": "127.0.0.1", **self.environment}
-        self.gateway = Gateway(GatewaySettings.from_env(environ), environ=environ)
-        config = uvicorn.Config(
-            self.gateway.app, host="127.0.0.1", port=self.port, log_level="warning", timeout_graceful_shutdown=5
-        )
-        self._server = uvicorn.Server(config)
+        settings = GatewaySettings.from_env(environ)
+        self.gateway = Gateway(settings, environ=environ)
+        # Served as `python -m local_gateway` serves it (local_gateway/serving.py), less talkative.
+        self._server = uvicorn.Server(server_config(self.gateway.app, settings, log_level="warning"))
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 20
