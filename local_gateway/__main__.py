@@ -12,7 +12,7 @@ import uvicorn
 from local_gateway.app import Gateway
 from local_gateway.dynamodb import DynamoDBUnreachable
 from local_gateway.logs import configure_logging
-from local_gateway.serving import server_config
+from local_gateway.serving import ensure_file_budget, server_config
 from local_gateway.settings import GatewaySettings
 from shared.config import ConfigError
 
@@ -47,6 +47,7 @@ def main() -> None:
     except DynamoDBUnreachable as error:
         fail(str(error), 1)
     listening = bind(settings.host, settings.port)
+    ensure_file_budget(settings)
     server = uvicorn.Server(server_config(gateway.app, settings))
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C once it has shut down, as uvicorn.run
         server.run(sockets=[listening])

@@ -22,7 +22,7 @@ from starlette.routing import Route, WebSocketRoute
 
 from local_gateway import apigw
 from local_gateway.apigw_front import ApiGatewayFront, Limits
-from local_gateway.bodies import BodyTooLarge, bounded_body
+from local_gateway.bodies import BodyIncomplete, BodyTooLarge, bounded_body
 from local_gateway.environment import LocalEnvironment
 from local_gateway.health import Health
 from local_gateway.hosts import AllowedHosts, checked_hosts
@@ -144,6 +144,8 @@ class Gateway:
             body = await bounded_body(request)
         except BodyTooLarge:
             return JSONResponse({"error": "The body is too large"}, status_code=413)
+        except BodyIncomplete:  # the client has gone: this answer reaches nobody
+            return JSONResponse({"error": "The body did not arrive in time"}, status_code=408)
         if not is_loopback(request) and self.verifier.check(request, body) is not None:
             return JSONResponse({"error": "Only this machine, or a signed request, may publish"}, status_code=403)
         try:

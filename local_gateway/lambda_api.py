@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from local_gateway.bodies import MAX_BODY_BYTES, BodyTooLarge, bounded_body
+from local_gateway.bodies import MAX_BODY_BYTES, BodyIncomplete, BodyTooLarge, bounded_body
 from local_gateway.inprocess import run_collecting
 from local_gateway.invoker import FunctionFailed
 from local_gateway.signatures import SignatureVerifier
@@ -69,6 +69,8 @@ def lambda_routes(
         except BodyTooLarge:
             message = f"Request must be smaller than {MAX_BODY_BYTES} bytes for the InvokeFunction operation"
             return _error(413, "RequestTooLargeException", message)
+        except BodyIncomplete:  # the client has gone: this answer reaches nobody
+            return _error(408, "RequestTimeoutException", "The body did not arrive in time")
         refusal = verifier.check(request, body)
         if refusal is not None:
             logger.warning("Lambda Invoke refused: %s", refusal.message)

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from local_gateway.bodies import BodyTooLarge, bounded_body
+from local_gateway.bodies import BodyIncomplete, BodyTooLarge, bounded_body
 from local_gateway.registry import Connection, ConnectionRegistry
 from local_gateway.signatures import SignatureVerifier
 from shared.contract import MAX_MESSAGE_BYTES
@@ -42,6 +42,8 @@ def management_routes(registry: ConnectionRegistry, verifier: SignatureVerifier,
                 body = await bounded_body(request)
             except BodyTooLarge:
                 return _error(413, "PayloadTooLargeException", "Payload too large")
+            except BodyIncomplete:  # the client has gone: this answer reaches nobody
+                return _error(408, "RequestTimeoutException", "The body did not arrive in time")
             refusal = verifier.check(request, body)
             if refusal is not None:
                 logger.warning("@connections %s refused: %s", request.method, refusal.message)

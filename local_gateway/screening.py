@@ -16,7 +16,7 @@ from typing import Any
 import socketio
 from socketio import packet as sio_packet
 from starlette.responses import PlainTextResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("local_gateway")
 
@@ -137,7 +137,10 @@ def screen_messages(
 
 def bounded_polling(app: ASGIApp, limit: int, path: str = "/socket.io") -> ASGIApp:
     """Engine.IO's polling POSTs answered here when they declare more than `limit` bytes (413) or no length at
-    all (411: a chunked body would be read whole), before any of the body is read; the connection is closed."""
+    all (411: a chunked body would be read whole), before any of the body is read; the connection is closed.
+    Any other is read here in full before Engine.IO sees it: a client that leaves halfway (or is hung up on at
+    the request deadline) leaves nothing to answer, where Engine.IO would parse the half it got and log a
+    traceback."""
 
     async def call(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].rstrip("/") == path:
@@ -147,6 +150,36 @@ def bounded_polling(app: ASGIApp, limit: int, path: str = "/socket.io") -> ASGIA
                 response = PlainTextResponse(message, status_code=status, headers={"connection": "close"})
                 await response(scope, receive, send)
                 return
+            body = await _whole_body(receive)
+            if body is None:
+                return
+            await app(scope, _replayed(body, receive), send)
+            return
         await app(scope, receive, send)
 
     return call
+
+
+async def _whole_body(receive: Receive) -> bytes | None:
+    """The request's body, or None when the client left before it was all sent."""
+    body = bytearray()
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        body += message.get("body", b"")  # at most the length declared, which is within the limit
+        if not message.get("more_body", False):
+            return bytes(body)
+
+
+def _replayed(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()  # the disconnect, whenever it comes
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay

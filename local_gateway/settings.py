@@ -24,9 +24,12 @@ MAX_CONNECTIONS_PER_ADDRESS = "MAX_CONNECTIONS_PER_ADDRESS"
 SOCKETIO_CONNECT_TIMEOUT_SECONDS = "SOCKETIO_CONNECT_TIMEOUT_SECONDS"
 CONNECT_TIMEOUT_SECONDS = 45.0  # Socket.IO's connectTimeout
 # The edges (docs/security.md): the Host names served beyond this machine's own, the proxies whose
-# X-Forwarded-For is believed.
+# X-Forwarded-For is believed, the open connections of every kind at once, and how long a client has to send a
+# whole request.
 ALLOWED_HOSTS = "ALLOWED_HOSTS"
 TRUSTED_PROXIES = "TRUSTED_PROXIES"
+MAX_CONNECTIONS = "MAX_CONNECTIONS"
+REQUEST_TIMEOUT_SECONDS = "REQUEST_TIMEOUT_SECONDS"
 
 
 def _port(environ: Mapping[str, str]) -> int:
@@ -82,6 +85,10 @@ class GatewaySettings:
     allowed_hosts: tuple[str, ...] = ()
     # Peers whose X-Forwarded-For names the client; none: the peer is the client, whatever it claims.
     trusted_proxies: tuple[str, ...] = ()
+    # Open connections of every kind and every address at once (sockets, so files); beyond, closed at once.
+    max_connections: int = 5000
+    # A client's time for a whole request, head and body (and before its first byte); beyond, it is closed.
+    request_timeout_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -104,4 +111,6 @@ class GatewaySettings:
             ),
             allowed_hosts=_allowed_hosts(environ),
             trusted_proxies=_trusted_proxies(environ),
+            max_connections=int(read_number(environ, MAX_CONNECTIONS, 5000, 1)),
+            request_timeout_seconds=read_number(environ, REQUEST_TIMEOUT_SECONDS, 10.0, 0.1),
         )
