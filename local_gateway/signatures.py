@@ -8,7 +8,6 @@ the client says it signed, the body), so whatever boto3 or SignedPoster sends ve
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +15,8 @@ from hashlib import sha256
 from typing import Any
 
 from starlette.requests import Request
+
+from local_gateway.registry import is_loopback_address
 
 MAX_CLOCK_SKEW_SECONDS = 300  # what AWS allows before "Signature expired"
 AUTHORIZATION = re.compile(
@@ -92,10 +93,4 @@ class SignatureVerifier:
 
 def is_loopback(request: Request) -> bool:
     """Whether the peer is this machine (127.0.0.0/8, ::1, or IPv4 loopback mapped into IPv6)."""
-    host = request.client.host if request.client else ""
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    mapped = getattr(address, "ipv4_mapped", None)
-    return bool((mapped or address).is_loopback)
+    return is_loopback_address(request.client.host if request.client else "")

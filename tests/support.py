@@ -528,13 +528,14 @@ def replaced_routes(front: Any, replacements: dict[str, Any]) -> Iterator[None]:
         front.routes.update(originals)
 
 
-async def engineio_session(gateway: RunningGateway) -> Any:
+async def engineio_session(gateway: RunningGateway, headers: dict[str, str] | None = None) -> Any:
     """An Engine.IO session over WebSocket (a `websockets` client), its open packet read: no Socket.IO
     connection (yet)."""
     import asyncio
 
     import websockets
 
-    ws = await websockets.connect(gateway.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket")
+    url = gateway.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
+    ws = await websockets.connect(url, additional_headers=headers)
     assert str(await asyncio.wait_for(ws.recv(), 5)).startswith("0{")
     return ws
