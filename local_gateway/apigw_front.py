@@ -23,6 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from local_gateway import apigw
 from local_gateway.apigw import ConnectionInfo
 from local_gateway.invoker import FunctionFailed
+from local_gateway.nesting import too_deep
 from local_gateway.origins import origin_check, own_origin
 from local_gateway.registry import AddressCap, Connection, ConnectionRegistry, client_address
 from shared.contract import MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
@@ -184,7 +185,10 @@ class ApiGatewayFront:
             await self._message(endpoint, info, text)
 
     def select_route(self, body: str) -> str:
-        """`$request.body.action`: the route whose key it names, else `$default`."""
+        """`$request.body.action`: the route whose key it names, else `$default` (where API Gateway sends a frame it
+        cannot read, one nested past the parser's depth included)."""
+        if too_deep(body):
+            return "$default"
         try:
             frame = json.loads(body)
         except ValueError:

@@ -30,6 +30,7 @@ from local_gateway.inprocess import InProcessPoster
 from local_gateway.invoker import SYSTEM_THREADS, FunctionFailed, FunctionInvoker, Handler
 from local_gateway.lambda_api import lambda_routes
 from local_gateway.management_api import management_routes
+from local_gateway.nesting import MAX_NESTING, too_deep
 from local_gateway.page import page_routes
 from local_gateway.registry import AddressCap, ConnectionRegistry
 from local_gateway.screening import bounded_polling
@@ -148,6 +149,8 @@ class Gateway:
             return JSONResponse({"error": "The body did not arrive in time"}, status_code=408)
         if not is_loopback(request) and self.verifier.check(request, body) is not None:
             return JSONResponse({"error": "Only this machine, or a signed request, may publish"}, status_code=403)
+        if too_deep(body):
+            return JSONResponse({"error": f"The body nests more than {MAX_NESTING} levels"}, status_code=400)
         try:
             data = json.loads(body)
         except ValueError:

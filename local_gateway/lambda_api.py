@@ -22,6 +22,7 @@ from starlette.routing import Route
 from local_gateway.bodies import MAX_BODY_BYTES, BodyIncomplete, BodyTooLarge, bounded_body
 from local_gateway.inprocess import run_collecting
 from local_gateway.invoker import FunctionFailed
+from local_gateway.nesting import too_deep
 from local_gateway.signatures import SignatureVerifier
 
 if TYPE_CHECKING:
@@ -81,6 +82,8 @@ def lambda_routes(
         if handler is None:
             return _error(404, "ResourceNotFoundException", f"Function not found: {name}")
         try:
+            if too_deep(body):
+                raise ValueError("nested past the parser's depth")
             event = json.loads(body or b"{}")
         except ValueError:
             return _error(400, "InvalidRequestContentException", "Could not parse request body into json")

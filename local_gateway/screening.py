@@ -18,6 +18,8 @@ from socketio import packet as sio_packet
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from local_gateway.nesting import MAX_NESTING, too_deep
+
 logger = logging.getLogger("local_gateway")
 
 # The gateway's functions take JSON only (a binary argument gets "Binary or non-JSON arguments are not
@@ -45,6 +47,8 @@ class Refused(Exception):
 def check_packet(server: socketio.AsyncServer, text: str) -> Any:
     """The packet as python-socketio reads it; Refused when it could not, or the packet announces too many
     binary attachments."""
+    if too_deep(text):
+        raise Refused(f"nested more than {MAX_NESTING} levels")
     try:
         # Parsed once more here (payloads are at most 128 KB): python-socketio offers no hook after its parse.
         parsed = server.packet_class(encoded_packet=text)

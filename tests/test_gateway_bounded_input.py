@@ -70,7 +70,7 @@ async def test_a_socket_declaring_100000_attachments_is_disconnected_before_any_
         ("42{}", "an event must be a JSON array starting with its name"),
         ('42{"0": "x"}', "an event must be a JSON array starting with its name"),
         ("42[]", "an event must be a JSON array starting with its name"),
-        ("42" + "[" * 50_000 + "]" * 50_000, "unreadable (RecursionError)"),
+        ("42" + "[" * 50_000 + "]" * 50_000, "nested more than 64 levels"),
         ("42[[[[1]]]]", "an event must be a JSON array starting with its name"),
         ("4" + "9" * 20 + "-[]", "unreadable (ValueError)"),
         ("47[]", "packet type 7 is not one a client sends"),
