@@ -23,6 +23,7 @@ from starlette.routing import Route, WebSocketRoute
 from local_gateway import apigw
 from local_gateway.apigw_front import ApiGatewayFront, Limits
 from local_gateway.bodies import BodyIncomplete, BodyTooLarge, bounded_body
+from local_gateway.engineio_input import screened_engineio
 from local_gateway.environment import LocalEnvironment
 from local_gateway.health import Health
 from local_gateway.hosts import AllowedHosts, checked_hosts
@@ -33,7 +34,6 @@ from local_gateway.management_api import management_routes
 from local_gateway.nesting import MAX_NESTING, too_deep
 from local_gateway.page import page_routes
 from local_gateway.registry import AddressCap, ConnectionRegistry
-from local_gateway.screening import bounded_polling
 from local_gateway.settings import INPROCESS, GatewaySettings
 from local_gateway.signatures import SignatureVerifier, is_loopback
 from local_gateway.socketio_front import SocketIOFront
@@ -122,8 +122,9 @@ class Gateway:
             ],
             lifespan=self._lifespan,
         )
-        # An oversized polling POST is answered before Engine.IO reads it (Engine.IO itself would hang on it).
-        fronts = bounded_polling(socketio.ASGIApp(self.socketio.server, other_asgi_app=http), MAX_MESSAGE_BYTES)
+        # Engine.IO's packets screened and its polling POSTs bounded before Engine.IO decodes them (an oversized
+        # POST would hang it; an unknown packet type is a traceback).
+        fronts = screened_engineio(socketio.ASGIApp(self.socketio.server, other_asgi_app=http), MAX_MESSAGE_BYTES)
         # Before anything else: a request by a name that is not the gateway's (DNS rebinding) is refused.
         self.allowed_hosts = AllowedHosts.of(settings.host, settings.allowed_hosts)
         self.app = checked_hosts(fronts, self.allowed_hosts)

@@ -1,10 +1,10 @@
 """Socket.IO input screened before python-socketio buffers or parses it.
 
 python-socketio keeps every binary attachment a packet declares until the last one arrives (a socket declaring
-100,000 held 60 MB), logs each packet it cannot read as a traceback at ERROR (`42[`, `42{}`, deep nesting), and
-engine.io hangs on a polling POST longer than it accepts (its session's close waits for a poll that never
-comes). The gateway screens each Engine.IO message before python-socketio sees it, through Engine.IO's public
-`on("message")`, and answers an oversized polling POST itself, before Engine.IO reads a byte of it.
+100,000 held 60 MB) and logs each packet it cannot read as a traceback at ERROR (`42[`, `42{}`, deep nesting).
+The gateway screens each Engine.IO message before python-socketio sees it, through Engine.IO's public
+`on("message")`. (Engine.IO's own packets, and its polling POSTs, are screened before Engine.IO decodes them:
+local_gateway/engineio_input.py.)
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from typing import Any
 
 import socketio
 from socketio import packet as sio_packet
-from starlette.responses import PlainTextResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from local_gateway.nesting import MAX_NESTING, too_deep
 
@@ -137,53 +135,3 @@ def screen_messages(
 
     eio.on("message", screened)
     eio.on("disconnect", disconnected)
-
-
-def bounded_polling(app: ASGIApp, limit: int, path: str = "/socket.io") -> ASGIApp:
-    """Engine.IO's polling POSTs answered here when they declare more than `limit` bytes (413) or no length at
-    all (411: a chunked body would be read whole), before any of the body is read; the connection is closed.
-    Any other is read here in full before Engine.IO sees it: a client that leaves halfway (or is hung up on at
-    the request deadline) leaves nothing to answer, where Engine.IO would parse the half it got and log a
-    traceback."""
-
-    async def call(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].rstrip("/") == path:
-            declared = dict(scope["headers"]).get(b"content-length")
-            if declared is None or not declared.isdigit() or int(declared) > limit:
-                status, message = (411, "Length required") if declared is None else (413, "The body is too large")
-                response = PlainTextResponse(message, status_code=status, headers={"connection": "close"})
-                await response(scope, receive, send)
-                return
-            body = await _whole_body(receive)
-            if body is None:
-                return
-            await app(scope, _replayed(body, receive), send)
-            return
-        await app(scope, receive, send)
-
-    return call
-
-
-async def _whole_body(receive: Receive) -> bytes | None:
-    """The request's body, or None when the client left before it was all sent."""
-    body = bytearray()
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        body += message.get("body", b"")  # at most the length declared, which is within the limit
-        if not message.get("more_body", False):
-            return bytes(body)
-
-
-def _replayed(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()  # the disconnect, whenever it comes
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return replay
