@@ -208,8 +208,7 @@ class ApiGatewayFront:
             error = {"message": "Internal server error", "connectionId": info.connection_id, "requestId": request_id}
             await endpoint.send(json.dumps(error).encode())
             return
-        logger.info("/%s %s -> %s", self.stage, route_key, result.get("statusCode"))
-        logger.debug("%s %s -> %s", info.connection_id, route_key, result.get("statusCode"))
+        logger.debug("%s %s -> %s", info.connection_id, route_key, result.get("statusCode"))  # per event: DEBUG
         body_out = result.get("body")
         if route_key in self.route_responses and isinstance(body_out, str) and body_out:
             await endpoint.send(body_out.encode())

@@ -4,16 +4,20 @@
   local process could name its own sourceIp (and escape the per-address cap). Only TRUSTED_PROXIES are
   believed; none by default, and then the headers are not read at all.
 - Deadlines and the bound on open connections: local_gateway/http_protocol.py; the files they need: below.
+- uvicorn's `ASGI callable returned without completing handshake.` (ERROR), which it writes after every
+  WebSocket upgrade the gateway refuses with a status (the denial response, whose end uvicorn does not count
+  as an answer): that is no error, so that line is DEBUG when the gateway sent a denial.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import resource
 from typing import Any
 
 import uvicorn
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from local_gateway.http_protocol import protocol_class
 from local_gateway.settings import GatewaySettings
@@ -22,9 +26,12 @@ logger = logging.getLogger("local_gateway")
 
 KEEP_ALIVE_SECONDS = 5  # an idle kept-alive connection, once its answer is sent (uvicorn's own timer)
 FILES_BEYOND_CONNECTIONS = 512  # DynamoDB's door, the functions' own HTTP clients, logs, modules
+UNCOMPLETED_HANDSHAKE = "ASGI callable returned without completing handshake"
+_denied: contextvars.ContextVar[bool] = contextvars.ContextVar("denied", default=False)
 
 
 def server_config(app: ASGIApp, settings: GatewaySettings, **overrides: Any) -> uvicorn.Config:
+    quiet_denials()
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
@@ -38,7 +45,41 @@ def server_config(app: ASGIApp, settings: GatewaySettings, **overrides: Any) -> 
         "timeout_keep_alive": KEEP_ALIVE_SECONDS,
         "timeout_graceful_shutdown": 5,  # Ctrl-C ends within seconds whatever clients do
     }
-    return uvicorn.Config(app, **{**options, **overrides})
+    return uvicorn.Config(marking_denials(app), **{**options, **overrides})
+
+
+def marking_denials(app: ASGIApp) -> ASGIApp:
+    """Notes, in the upgrade's own task (uvicorn logs from that task once the app returns), that the app
+    answered the upgrade with a status rather than leaving it unanswered."""
+
+    async def call(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await app(scope, receive, send)
+            return
+
+        async def marked(message: Message) -> None:
+            if message["type"] == "websocket.http.response.start":
+                _denied.set(True)
+            await send(message)
+
+        await app(scope, receive, marked)
+
+    return call
+
+
+class DenialNotError(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and _denied.get() and str(record.msg).startswith(UNCOMPLETED_HANDSHAKE):
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+        return True
+
+
+def quiet_denials() -> None:
+    """The filter on uvicorn's logger, once per process."""
+    uvicorn_errors = logging.getLogger("uvicorn.error")
+    if not any(isinstance(known, DenialNotError) for known in uvicorn_errors.filters):
+        uvicorn_errors.addFilter(DenialNotError())
 
 
 def ensure_file_budget(settings: GatewaySettings) -> None:
