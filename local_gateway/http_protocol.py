@@ -6,7 +6,9 @@ body one byte at a time, stays open (2,000 idle sockets and a slow body were all
 file. Its `limit_concurrency` answers 503 only once a request's head is complete, and never to an upgrade. So,
 per connection, from its first byte (or from its opening, when idle) the whole request (head and body) must
 arrive within REQUEST_TIMEOUT_SECONDS, else the connection is closed (with a 408 when a request had begun); and
-a connection beyond MAX_CONNECTIONS open at once is closed as soon as it is accepted.
+a connection beyond MAX_CONNECTIONS open at once is closed as soon as it is accepted. At shutdown a request still
+arriving is closed at once: nobody will answer it, and uvicorn would wait for its app (which waits for the rest
+of the body) until its graceful timeout.
 
 uvicorn takes a protocol class in its `http` setting; this one is a subclass of the httptools protocol
 uvicorn picks by itself (httptools is pinned in requirements-dev.txt, with uvicorn).
@@ -76,6 +78,13 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     def handle_websocket_upgrade(self) -> None:
         self._disarm()  # the head is in; the WebSocket protocol owns the connection from here
         super().handle_websocket_upgrade()
+
+    def shutdown(self) -> None:
+        if self.cycle is not None and not self.cycle.response_complete and self.cycle.more_body:
+            self._disarm()
+            self.transport.close()  # its app hears a disconnect and ends: nothing is left to wait for
+            return
+        super().shutdown()
 
     def _arm(self) -> None:
         self._disarm()

@@ -4,6 +4,9 @@
   local process could name its own sourceIp (and escape the per-address cap). Only TRUSTED_PROXIES are
   believed; none by default, and then the headers are not read at all.
 - Deadlines and the bound on open connections: local_gateway/http_protocol.py; the files they need: below.
+- Shutdown within 5 s whatever clients do: a request still being sent is closed at once (http_protocol.py),
+  anything else (a long poll, a running function) has GRACEFUL_SHUTDOWN_SECONDS, and the lifespan's own
+  shutdown (closing every socket, stopping the embedded DynamoDB) fits in what is left.
 - uvicorn's `ASGI callable returned without completing handshake.` (ERROR), which it writes after every
   WebSocket upgrade the gateway refuses with a status (the denial response, whose end uvicorn does not count
   as an answer): that is no error, so that line is DEBUG when the gateway sent a denial.
@@ -24,6 +27,7 @@ from local_gateway.settings import GatewaySettings
 
 logger = logging.getLogger("local_gateway")
 
+GRACEFUL_SHUTDOWN_SECONDS = 3
 KEEP_ALIVE_SECONDS = 5  # an idle kept-alive connection, once its answer is sent (uvicorn's own timer)
 FILES_BEYOND_CONNECTIONS = 512  # DynamoDB's door, the functions' own HTTP clients, logs, modules
 UNCOMPLETED_HANDSHAKE = "ASGI callable returned without completing handshake"
@@ -43,7 +47,7 @@ def server_config(app: ASGIApp, settings: GatewaySettings, **overrides: Any) -> 
         "log_config": None,  # uvicorn's lines go through the root handler and its filters (logs.py)
         "server_header": False,  # what serves the gateway is nobody else's business
         "timeout_keep_alive": KEEP_ALIVE_SECONDS,
-        "timeout_graceful_shutdown": 5,  # Ctrl-C ends within seconds whatever clients do
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
     }
     return uvicorn.Config(marking_denials(app), **{**options, **overrides})
 
