@@ -47,11 +47,13 @@ logger = logging.getLogger("local_gateway")
 RECONCILE_RUN_SECONDS = 60.0  # the ReconcileFunction's schedule; a pass starts at most every RECONCILE_INTERVAL_SECONDS
 
 
-def function_credentials() -> Any:
-    """What the functions sign with: boto3's credential chain in this process (the environment started)."""
+def function_credentials() -> tuple[Any, str]:
+    """What the functions sign with, and for which region: boto3's chain in this process (the environment
+    started), read as shared/services.py reads it."""
     import boto3
 
-    return boto3.session.Session().get_credentials()
+    session = boto3.session.Session()
+    return session.get_credentials(), session.region_name or os.environ.get("AWS_REGION") or "us-east-1"
 
 
 def import_handler(dotted: str) -> Handler:
@@ -148,7 +150,8 @@ class Gateway:
             return JSONResponse({"error": "The body is too large"}, status_code=413)
         except BodyIncomplete:  # the client has gone: this answer reaches nobody
             return JSONResponse({"error": "The body did not arrive in time"}, status_code=408)
-        if not is_loopback(request) and self.verifier.check(request, body) is not None:
+        # Signed as a call to the API (execute-api), as the Management API's callers sign.
+        if not is_loopback(request) and self.verifier.check(request, body, "execute-api") is not None:
             return JSONResponse({"error": "Only this machine, or a signed request, may publish"}, status_code=403)
         if too_deep(body):
             return JSONResponse({"error": f"The body nests more than {MAX_NESTING} levels"}, status_code=400)
@@ -201,7 +204,7 @@ class Gateway:
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         config = await run_in_threadpool(self.environment.start)
-        self.verifier.credentials = await run_in_threadpool(function_credentials)
+        self.verifier.credentials, self.verifier.region = await run_in_threadpool(function_credentials)
         # The scheduled functions run under the invoker's one timeout (the Invoke API gives each its own): the
         # reconciler's settle fits in half of it.
         settle = min(config.reconcile_settle_seconds, self.invoker.timeout_seconds / 2)

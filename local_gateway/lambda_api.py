@@ -72,7 +72,7 @@ def lambda_routes(
             return _error(413, "RequestTooLargeException", message)
         except BodyIncomplete:  # the client has gone: this answer reaches nobody
             return _error(408, "RequestTimeoutException", "The body did not arrive in time")
-        refusal = verifier.check(request, body)
+        refusal = verifier.check(request, body, "lambda")
         if refusal is not None:
             logger.warning("Lambda Invoke refused: %s", refusal.message)
             kind = "UnrecognizedClientException" if refusal.kind == "unknown" else "InvalidSignatureException"

@@ -44,7 +44,7 @@ def management_routes(registry: ConnectionRegistry, verifier: SignatureVerifier,
                 return _error(413, "PayloadTooLargeException", "Payload too large")
             except BodyIncomplete:  # the client has gone: this answer reaches nobody
                 return _error(408, "RequestTimeoutException", "The body did not arrive in time")
-            refusal = verifier.check(request, body)
+            refusal = verifier.check(request, body, "execute-api")
             if refusal is not None:
                 logger.warning("@connections %s refused: %s", request.method, refusal.message)
                 return _error(403, "ForbiddenException", refusal.message)
