@@ -368,6 +368,33 @@ class LambdaEndpoint:
         self._server.server_close()
 
 
+def wait_for_health(url: str, process: Any, timeout: float = 30) -> dict[str, Any]:
+    """/health's answer from a gateway process once it answers; AssertionError if the process ends first."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read()
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
+                answer: dict[str, Any] = json.loads(response.read())
+                return answer
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("the gateway did not answer /health")
+
+
+def polling_session(url: str) -> str:
+    """A Socket.IO session over Engine.IO polling, connected to the main namespace: its sid."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/socket.io/?EIO=4&transport=polling", timeout=5) as response:
+        sid: str = json.loads(response.read().decode()[1:])["sid"]
+    connect = urllib.request.Request(f"{url}/socket.io/?EIO=4&transport=polling&sid={sid}", data=b"40")
+    urllib.request.urlopen(connect, timeout=5).read()
+    return sid
+
+
 class GatewayProcess:
     """`python -m local_gateway` in a process of its own (its environment is process-global), on a free port."""
 
