@@ -5,8 +5,10 @@ uvicorn times out nothing before a request is complete: a socket that never send
 body one byte at a time, stays open (2,000 idle sockets and a slow body were all still open after 75 s), each a
 file. Its `limit_concurrency` answers 503 only once a request's head is complete, and never to an upgrade. So,
 per connection, from its first byte (or from its opening, when idle) the whole request (head and body) must
-arrive within REQUEST_TIMEOUT_SECONDS, else the connection is closed (with a 408 when a request had begun); and
-a connection beyond MAX_CONNECTIONS open at once is closed as soon as it is accepted. At shutdown a request still
+arrive within REQUEST_TIMEOUT_SECONDS, else the connection is closed (with a 408 when a request had begun); a
+head (its target and headers) of more than MAX_HEAD_BYTES is answered 431 (uvicorn's h11 protocol bounds a head,
+its httptools one, which it prefers, buffers any head whole); and a connection beyond MAX_CONNECTIONS open at
+once is closed as soon as it is accepted. At shutdown a request still
 arriving is closed at once: nobody will answer it, and uvicorn would wait for its app (which waits for the rest
 of the body) until its graceful timeout.
 
@@ -26,6 +28,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 logger = logging.getLogger("local_gateway")
 
 REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+HEAD_TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+MAX_HEAD_BYTES = 64 * 1024  # the target and the headers of one request: room for a browser's cookies
 WARN_EVERY_SECONDS = 60.0  # a flood beyond the bound: one line a minute, not one a connection
 
 
@@ -44,6 +48,10 @@ class _Bounds:
             logger.warning("connection refused: %d open, the most MAX_CONNECTIONS allows", self.max_connections)
 
 
+class HeadTooLarge(Exception):
+    """Raised from the parser's callback: httptools stops there and uvicorn answers (see send_400_response)."""
+
+
 class BoundedHttpProtocol(HttpToolsProtocol):
     bounds: _Bounds  # set on each subclass protocol_class() makes
 
@@ -51,6 +59,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._deadline: asyncio.TimerHandle | None = None
         self._request_begun = False
+        self._head_bytes = 0
+        self._head_too_large = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -67,8 +77,31 @@ class BoundedHttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._request_begun = True
+        self._head_bytes = 0
         if self._deadline is None:  # the next request on a kept-alive connection: its clock starts now
             self._arm()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)  # as sent: with its ": " and its line's end
+        super().on_header(name, value)
+
+    def _count_head(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._head_too_large = True
+            raise HeadTooLarge
+
+    def send_400_response(self, msg: str) -> None:
+        if not self._head_too_large:
+            super().send_400_response(msg)
+            return
+        self._disarm()
+        self.transport.write(HEAD_TOO_LARGE)
+        self.transport.close()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

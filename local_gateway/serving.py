@@ -24,10 +24,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from local_gateway.http_protocol import protocol_class
 from local_gateway.settings import GatewaySettings
+from shared.contract import MAX_MESSAGE_BYTES
 
 logger = logging.getLogger("local_gateway")
 
 GRACEFUL_SHUTDOWN_SECONDS = 3
+# The largest WebSocket message uvicorn buffers for the app (its default: 16 MB a connection). Twice the
+# largest message either front takes, so the /{stage} front still answers 128 KB to 256 KB with its own 1009.
+MAX_WEBSOCKET_MESSAGE_BYTES = 2 * MAX_MESSAGE_BYTES
 KEEP_ALIVE_SECONDS = 5  # an idle kept-alive connection, once its answer is sent (uvicorn's own timer)
 FILES_BEYOND_CONNECTIONS = 512  # DynamoDB's door, the functions' own HTTP clients, logs, modules
 UNCOMPLETED_HANDSHAKE = "ASGI callable returned without completing handshake"
@@ -40,6 +44,7 @@ def server_config(app: ASGIApp, settings: GatewaySettings, **overrides: Any) -> 
         "host": settings.host,
         "port": settings.port,
         "http": protocol_class(settings.request_timeout_seconds, settings.max_connections),
+        "ws_max_size": MAX_WEBSOCKET_MESSAGE_BYTES,
         "proxy_headers": bool(settings.trusted_proxies),
         "forwarded_allow_ips": list(settings.trusted_proxies) or None,
         "log_level": "info",

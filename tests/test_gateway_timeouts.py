@@ -1,6 +1,6 @@
 """What a client may hold open is bounded: a socket that sends nothing, a head or a body sent slowly are closed
-at the request deadline (REQUEST_TIMEOUT_SECONDS), and connections beyond MAX_CONNECTIONS at once are closed as
-soon as they are accepted."""
+at the request deadline (REQUEST_TIMEOUT_SECONDS), connections beyond MAX_CONNECTIONS at once are closed as soon
+as they are accepted, and a head or a WebSocket message is bounded before it is buffered."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
+import websockets
 
 from local_gateway.settings import GatewaySettings
 from shared.config import ConfigError
@@ -126,3 +127,23 @@ def test_the_bounds_are_settings():
     for name, bad in (("MAX_CONNECTIONS", "0"), ("MAX_CONNECTIONS", "lots"), ("REQUEST_TIMEOUT_SECONDS", "0")):
         with pytest.raises(ConfigError, match=name):
             GatewaySettings.from_env({name: bad})
+
+
+def test_a_head_beyond_64_kb_is_refused_before_it_is_buffered(gateway):
+    for head in (
+        f"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Big: {'x' * 70_000}\r\n\r\n",
+        f"GET /health?{'x' * 70_000} HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        "GET /health HTTP/1.1\r\nHost: localhost\r\n" + "X-Many: x\r\n" * 8_000 + "\r\n",
+    ):
+        assert first_line(gateway.port, head.encode()) == "HTTP/1.1 431 Request Header Fields Too Large"
+    big_enough = f"GET /health HTTP/1.1\r\nHost: localhost\r\nCookie: {'x' * 30_000}\r\n\r\n"
+    assert first_line(gateway.port, big_enough.encode()) == "HTTP/1.1 200 OK"
+
+
+async def test_a_websocket_message_beyond_256_kb_is_refused_before_it_is_buffered(gateway):
+    async with websockets.connect(gateway.url.replace("http", "ws") + "/prod", max_size=None) as ws:
+        await ws.send("x" * 300_000)
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    assert closed.value.rcvd.reason != "Message too big"  # not the front's: it was never handed the message
