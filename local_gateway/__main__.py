@@ -12,6 +12,7 @@ import uvicorn
 from local_gateway.app import Gateway
 from local_gateway.dynamodb import DynamoDBUnreachable
 from local_gateway.logs import configure_logging
+from local_gateway.serving import ensure_file_budget, server_config
 from local_gateway.settings import GatewaySettings
 from shared.config import ConfigError
 
@@ -46,18 +47,8 @@ def main() -> None:
     except DynamoDBUnreachable as error:
         fail(str(error), 1)
     listening = bind(settings.host, settings.port)
-    # log_config=None: uvicorn's lines go through our handler and its query-string filter.
-    config = uvicorn.Config(
-        gateway.app,
-        host=settings.host,
-        port=settings.port,
-        log_level="info",
-        access_log=False,
-        log_config=None,
-        server_header=False,  # what serves the gateway is nobody else's business
-        timeout_graceful_shutdown=5,  # Ctrl-C ends within seconds whatever clients do
-    )
-    server = uvicorn.Server(config)
+    ensure_file_budget(settings)
+    server = uvicorn.Server(server_config(gateway.app, settings))
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C once it has shut down, as uvicorn.run
         server.run(sockets=[listening])
     if not server.started:

@@ -23,6 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from local_gateway import apigw
 from local_gateway.apigw import ConnectionInfo
 from local_gateway.invoker import FunctionFailed
+from local_gateway.nesting import too_deep
 from local_gateway.origins import origin_check, own_origin
 from local_gateway.registry import AddressCap, Connection, ConnectionRegistry, client_address
 from shared.contract import MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
@@ -184,7 +185,10 @@ class ApiGatewayFront:
             await self._message(endpoint, info, text)
 
     def select_route(self, body: str) -> str:
-        """`$request.body.action`: the route whose key it names, else `$default`."""
+        """`$request.body.action`: the route whose key it names, else `$default` (where API Gateway sends a frame it
+        cannot read, one nested past the parser's depth included)."""
+        if too_deep(body):
+            return "$default"
         try:
             frame = json.loads(body)
         except ValueError:
@@ -204,8 +208,7 @@ class ApiGatewayFront:
             error = {"message": "Internal server error", "connectionId": info.connection_id, "requestId": request_id}
             await endpoint.send(json.dumps(error).encode())
             return
-        logger.info("/%s %s -> %s", self.stage, route_key, result.get("statusCode"))
-        logger.debug("%s %s -> %s", info.connection_id, route_key, result.get("statusCode"))
+        logger.debug("%s %s -> %s", info.connection_id, route_key, result.get("statusCode"))  # per event: DEBUG
         body_out = result.get("body")
         if route_key in self.route_responses and isinstance(body_out, str) and body_out:
             await endpoint.send(body_out.encode())

@@ -22,16 +22,18 @@ from starlette.routing import Route, WebSocketRoute
 
 from local_gateway import apigw
 from local_gateway.apigw_front import ApiGatewayFront, Limits
-from local_gateway.bodies import BodyTooLarge, bounded_body
+from local_gateway.bodies import BodyIncomplete, BodyTooLarge, bounded_body
+from local_gateway.engineio_input import screened_engineio
 from local_gateway.environment import LocalEnvironment
 from local_gateway.health import Health
+from local_gateway.hosts import AllowedHosts, checked_hosts
 from local_gateway.inprocess import InProcessPoster
 from local_gateway.invoker import SYSTEM_THREADS, FunctionFailed, FunctionInvoker, Handler
 from local_gateway.lambda_api import lambda_routes
 from local_gateway.management_api import management_routes
+from local_gateway.nesting import MAX_NESTING, too_deep
 from local_gateway.page import page_routes
 from local_gateway.registry import AddressCap, ConnectionRegistry
-from local_gateway.screening import bounded_polling
 from local_gateway.settings import INPROCESS, GatewaySettings
 from local_gateway.signatures import SignatureVerifier, is_loopback
 from local_gateway.socketio_front import SocketIOFront
@@ -45,11 +47,13 @@ logger = logging.getLogger("local_gateway")
 RECONCILE_RUN_SECONDS = 60.0  # the ReconcileFunction's schedule; a pass starts at most every RECONCILE_INTERVAL_SECONDS
 
 
-def function_credentials() -> Any:
-    """What the functions sign with: boto3's credential chain in this process (the environment started)."""
+def function_credentials() -> tuple[Any, str]:
+    """What the functions sign with, and for which region: boto3's chain in this process (the environment
+    started), read as shared/services.py reads it."""
     import boto3
 
-    return boto3.session.Session().get_credentials()
+    session = boto3.session.Session()
+    return session.get_credentials(), session.region_name or os.environ.get("AWS_REGION") or "us-east-1"
 
 
 def import_handler(dotted: str) -> Handler:
@@ -73,8 +77,14 @@ class Gateway:
         # Lambda's Invoke API runs each function with its own Timeout, not API Gateway's 29 s integration cap.
         function_timeouts = {name: function_timeout(source, name) for name in self.functions}
         public_url = f"http://127.0.0.1:{settings.port}"
+        # The embedded DynamoDB listens on loopback alone: its names are loopback's and ALLOWED_HOSTS'.
+        dynamodb_hosts = AllowedHosts.of("127.0.0.1", settings.allowed_hosts)
         self.environment = LocalEnvironment(
-            source, public_url, os.environ if environ is None else environ, settings.embedded_dynamodb_fast_path
+            source,
+            public_url,
+            os.environ if environ is None else environ,
+            dynamodb_hosts,
+            settings.embedded_dynamodb_fast_path,
         )
         self.registry = ConnectionRegistry()
         timeout = min(function_timeout(source), 29.0)
@@ -118,8 +128,12 @@ class Gateway:
             ],
             lifespan=self._lifespan,
         )
-        # An oversized polling POST is answered before Engine.IO reads it (Engine.IO itself would hang on it).
-        self.app = bounded_polling(socketio.ASGIApp(self.socketio.server, other_asgi_app=http), MAX_MESSAGE_BYTES)
+        # Engine.IO's packets screened and its polling POSTs bounded before Engine.IO decodes them (an oversized
+        # POST would hang it; an unknown packet type is a traceback).
+        fronts = screened_engineio(socketio.ASGIApp(self.socketio.server, other_asgi_app=http), MAX_MESSAGE_BYTES)
+        # Before anything else: a request by a name that is not the gateway's (DNS rebinding) is refused.
+        self.allowed_hosts = AllowedHosts.of(settings.host, settings.allowed_hosts)
+        self.app = checked_hosts(fronts, self.allowed_hosts)
 
     async def invoke(self, handler: Handler, event: dict[str, Any], name: str) -> dict[str, Any]:
         """A function run for the gateway itself (publisher, dashboard updates): a crash becomes a 502."""
@@ -138,8 +152,13 @@ class Gateway:
             body = await bounded_body(request)
         except BodyTooLarge:
             return JSONResponse({"error": "The body is too large"}, status_code=413)
-        if not is_loopback(request) and self.verifier.check(request, body) is not None:
+        except BodyIncomplete:  # the client has gone: this answer reaches nobody
+            return JSONResponse({"error": "The body did not arrive in time"}, status_code=408)
+        # Signed as a call to the API (execute-api), as the Management API's callers sign.
+        if not is_loopback(request) and self.verifier.check(request, body, "execute-api") is not None:
             return JSONResponse({"error": "Only this machine, or a signed request, may publish"}, status_code=403)
+        if too_deep(body):
+            return JSONResponse({"error": f"The body nests more than {MAX_NESTING} levels"}, status_code=400)
         try:
             data = json.loads(body)
         except ValueError:
@@ -189,7 +208,7 @@ class Gateway:
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
         config = await run_in_threadpool(self.environment.start)
-        self.verifier.credentials = await run_in_threadpool(function_credentials)
+        self.verifier.credentials, self.verifier.region = await run_in_threadpool(function_credentials)
         # The scheduled functions run under the invoker's one timeout (the Invoke API gives each its own): the
         # reconciler's settle fits in half of it.
         settle = min(config.reconcile_settle_seconds, self.invoker.timeout_seconds / 2)

@@ -23,6 +23,11 @@ class BodyTooLarge(Exception):
     """The body declared or sent more than the endpoint accepts; nothing beyond the bound was kept."""
 
 
+class BodyIncomplete(Exception):
+    """The client left before its whole body came: it hung up, or was too slow and was hung up on (the request
+    deadline, local_gateway/http_protocol.py). Nobody is left to answer."""
+
+
 async def bounded_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
@@ -33,12 +38,15 @@ async def bounded_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
         raise BodyTooLarge
     chunks, size = [], 0
     stream = request.stream()
-    async for chunk in stream:  # chunked bodies too: counted as they arrive, never buffered past the bound
-        size += len(chunk)
-        if size > limit:
-            await _drain(stream)
-            raise BodyTooLarge
-        chunks.append(chunk)
+    try:
+        async for chunk in stream:  # chunked bodies too: counted as they arrive, never buffered past the bound
+            size += len(chunk)
+            if size > limit:
+                await _drain(stream)
+                raise BodyTooLarge
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise BodyIncomplete from None
     return b"".join(chunks)
 
 

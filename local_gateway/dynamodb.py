@@ -13,6 +13,8 @@ import secrets
 import threading
 from typing import TYPE_CHECKING, Any
 
+from local_gateway.dynamodb_http import MAX_CLIENTS, POLL_SECONDS, REQUEST_SECONDS, http_door
+from local_gateway.hosts import AllowedHosts
 from local_gateway.moto_doors import open_direct_door, open_wire_door
 from local_gateway.template import Template
 
@@ -37,15 +39,25 @@ def ensure_local_credentials() -> None:
 
 
 class EmbeddedDynamoDB:
-    """moto's DynamoDB, one request at a time whichever door it comes through (see _serialized).
+    """moto's DynamoDB, one request at a time whichever door it comes through (dynamodb_http._serialized).
 
-    The HTTP door is moto's server app (as `moto_server` builds it) on a free loopback port, built from moto's
-    public server pieces and werkzeug's public server API rather than ThreadedMotoServer, whose WSGI app could
-    only be wrapped by reaching into its private attributes. The in-process doors (local_gateway/moto_doors.py)
-    are installed in the clients this object hands out, never in boto3 at large.
+    The HTTP door is moto's DynamoDB app on a free loopback port, behind the checks of
+    local_gateway/dynamodb_http.py: built from moto's public server pieces and werkzeug's public server API
+    rather than ThreadedMotoServer, whose WSGI app could only be wrapped by reaching into its private attributes.
+    The in-process doors (local_gateway/moto_doors.py) are installed in the clients this object hands out, never
+    in boto3 at large.
     """
 
-    def __init__(self, fast_path: bool = True) -> None:
+    def __init__(
+        self,
+        allowed_hosts: AllowedHosts | None = None,
+        request_seconds: float = REQUEST_SECONDS,
+        max_clients: int = MAX_CLIENTS,
+        fast_path: bool = True,
+    ) -> None:
+        self.allowed_hosts = allowed_hosts or AllowedHosts.of()  # the HTTP door's Host names
+        self.request_seconds = request_seconds
+        self.max_clients = max_clients
         # The direct door's item engine, first for GetItem/PutItem/UpdateItem/DeleteItem; off: moto answers all.
         self.fast_path = fast_path
         self.endpoint_url: str | None = None
@@ -83,15 +95,13 @@ class EmbeddedDynamoDB:
             return self._session.client("dynamodb", config=config)
 
     def start(self) -> str:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-        from werkzeug.serving import make_server
-
         if self._server is not None:
             raise RuntimeError("already started")
-        app = _without_cors(_serialized(DomainDispatcherApplication(create_backend_app), self.lock))
-        # Bound (port 0: a free one) before make_server returns, so the port is known before any request.
-        server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=MotoRequestHandler)
-        self._thread = threading.Thread(target=server.serve_forever, name="moto-dynamodb", daemon=True)
+        # Bound (port 0: a free one) before it returns, so the port is known before any request.
+        server = http_door(self.lock, self.allowed_hosts, self.request_seconds, self.max_clients)
+        self._thread = threading.Thread(
+            target=server.serve_forever, args=(POLL_SECONDS,), name="moto-dynamodb", daemon=True
+        )
         self._thread.start()
         self._server = server
         self.endpoint_url = f"http://127.0.0.1:{server.server_port}"
@@ -106,39 +116,6 @@ class EmbeddedDynamoDB:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-
-
-def _serialized(app: Any, lock: threading.Lock) -> Any:
-    """One request at a time, the in-process doors' included (one lock). moto runs a TransactWriteItems by
-    deep-copying the table and restores that copy when the transaction is cancelled, silently undoing whatever
-    another thread wrote meanwhile (and the copy itself can fail with "dictionary changed size during
-    iteration"). The GIL serialized moto's work anyway. Found by the 200-client test in
-    tests/test_gateway_resilience.py.
-    """
-
-    def call(environ: Any, start_response: Any) -> Any:
-        with lock:
-            return list(app(environ, start_response))
-
-    return call
-
-
-def _without_cors(app: Any) -> Any:
-    """No CORS: moto's server allows every origin, which would let any web page the developer visits call the
-    embedded DynamoDB from the browser. Preflights are refused and moto's Access-Control-* headers dropped."""
-
-    def call(environ: Any, start_response: Any) -> Any:
-        if environ.get("REQUEST_METHOD") == "OPTIONS":
-            start_response("403 Forbidden", [("Content-Length", "0")])
-            return [b""]
-
-        def without_cors_headers(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
-            kept = [(k, v) for k, v in headers if not k.lower().startswith("access-control-")]
-            return start_response(status, kept, *exc_info)
-
-        return app(environ, without_cors_headers)
-
-    return call
 
 
 class DynamoDBUnreachable(Exception):

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from local_gateway.dynamodb import EmbeddedDynamoDB, ensure_local_credentials, ensure_table, reachable
+from local_gateway.hosts import AllowedHosts
 from local_gateway.template import Template, stage_name
 from shared import config as names
 from shared.config import Config
@@ -23,10 +24,18 @@ SOCKETIO_OPEN = "SocketIOOpenFunction"
 
 
 class LocalEnvironment:
-    def __init__(self, template: Template, public_url: str, environ: Mapping[str, str], fast_path: bool = True) -> None:
+    def __init__(
+        self,
+        template: Template,
+        public_url: str,
+        environ: Mapping[str, str],
+        dynamodb_hosts: AllowedHosts | None = None,
+        fast_path: bool = True,
+    ) -> None:
         self.template = template
         self.public_url = public_url
         self.environ = environ
+        self.dynamodb_hosts = dynamodb_hosts  # the Host names the embedded DynamoDB's HTTP door answers to
         self.fast_path = fast_path  # the embedded DynamoDB's item engine (EMBEDDED_DYNAMODB_FAST_PATH)
         self.embedded: EmbeddedDynamoDB | None = None
         self.config: Config | None = None
@@ -51,7 +60,7 @@ class LocalEnvironment:
         config = self.functions_config()
         endpoint = config.dynamodb_endpoint_url
         if endpoint is None:
-            self.embedded = EmbeddedDynamoDB(fast_path=self.fast_path)
+            self.embedded = EmbeddedDynamoDB(self.dynamodb_hosts, fast_path=self.fast_path)
             endpoint = self.embedded.start()
         functions = self.template.functions()
         config = dataclasses.replace(

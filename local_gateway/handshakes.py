@@ -6,7 +6,9 @@ it answers pings, and the per-address cap only counts Socket.IO connections. Soc
 session after its `connectTimeout` (45 s); the gateway does the same. And one address may hold at most `limit`
 sessions that have not connected yet: beyond, the Engine.IO handshake is refused (401, the reason as its JSON
 body). A session that has left its connection is not counted there: after a load, clients that have gone leave
-their sessions behind for a moment, and a new client must not be refused for them.
+their sessions behind for a moment, and a new client must not be refused for them. This machine's own addresses
+are counted but never refused, as by the per-address cap (registry.AddressCap): a local tool must not lock the
+developer out.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 import socketio
 
-from local_gateway.registry import TOO_MANY_CONNECTIONS, client_address
+from local_gateway.registry import TOO_MANY_CONNECTIONS, client_address, is_loopback_address
 
 logger = logging.getLogger("local_gateway")
 
@@ -51,7 +53,7 @@ class Handshakes:
 
         async def on_handshake(eio_sid: str, environ: dict[str, Any]) -> Any:
             address = client_address(environ.get("asgi.scope", {}))
-            if self._new[address] >= self.limit:
+            if self._new[address] >= self.limit and not is_loopback_address(address):
                 logger.info("Engine.IO handshake refused: %d sessions not yet connected from one address", limit)
                 return TOO_MANY_CONNECTIONS  # Engine.IO answers 401 with it
             self._sessions[eio_sid] = _Session(address)

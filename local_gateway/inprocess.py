@@ -50,7 +50,7 @@ async def deliver(registry: ConnectionRegistry, deliveries: list[Delivery]) -> N
             continue
         try:
             await connection.endpoint.send(frame)
-        except ValueError as refused:  # what the Management API answers 400: that frame is dropped, not the rest
+        except (ValueError, RecursionError) as refused:  # the Management API's 400: that frame alone is dropped
             logger.warning("a posted frame was not delivered: %s", refused)
 
 

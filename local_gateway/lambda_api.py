@@ -19,9 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from local_gateway.bodies import MAX_BODY_BYTES, BodyTooLarge, bounded_body
+from local_gateway.bodies import MAX_BODY_BYTES, BodyIncomplete, BodyTooLarge, bounded_body
 from local_gateway.inprocess import run_collecting
 from local_gateway.invoker import FunctionFailed
+from local_gateway.nesting import too_deep
 from local_gateway.signatures import SignatureVerifier
 
 if TYPE_CHECKING:
@@ -69,7 +70,9 @@ def lambda_routes(
         except BodyTooLarge:
             message = f"Request must be smaller than {MAX_BODY_BYTES} bytes for the InvokeFunction operation"
             return _error(413, "RequestTooLargeException", message)
-        refusal = verifier.check(request, body)
+        except BodyIncomplete:  # the client has gone: this answer reaches nobody
+            return _error(408, "RequestTimeoutException", "The body did not arrive in time")
+        refusal = verifier.check(request, body, "lambda")
         if refusal is not None:
             logger.warning("Lambda Invoke refused: %s", refusal.message)
             kind = "UnrecognizedClientException" if refusal.kind == "unknown" else "InvalidSignatureException"
@@ -79,6 +82,8 @@ def lambda_routes(
         if handler is None:
             return _error(404, "ResourceNotFoundException", f"Function not found: {name}")
         try:
+            if too_deep(body):
+                raise ValueError("nested past the parser's depth")
             event = json.loads(body or b"{}")
         except ValueError:
             return _error(400, "InvalidRequestContentException", "Could not parse request body into json")

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from local_gateway.bodies import BodyTooLarge, bounded_body
+from local_gateway.bodies import BodyIncomplete, BodyTooLarge, bounded_body
 from local_gateway.registry import Connection, ConnectionRegistry
 from local_gateway.signatures import SignatureVerifier
 from shared.contract import MAX_MESSAGE_BYTES
@@ -42,7 +42,9 @@ def management_routes(registry: ConnectionRegistry, verifier: SignatureVerifier,
                 body = await bounded_body(request)
             except BodyTooLarge:
                 return _error(413, "PayloadTooLargeException", "Payload too large")
-            refusal = verifier.check(request, body)
+            except BodyIncomplete:  # the client has gone: this answer reaches nobody
+                return _error(408, "RequestTimeoutException", "The body did not arrive in time")
+            refusal = verifier.check(request, body, "execute-api")
             if refusal is not None:
                 logger.warning("@connections %s refused: %s", request.method, refusal.message)
                 return _error(403, "ForbiddenException", refusal.message)
@@ -58,7 +60,7 @@ def management_routes(registry: ConnectionRegistry, verifier: SignatureVerifier,
             return _error(413, "PayloadTooLargeException", "Payload too large")
         try:
             await found.endpoint.send(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth (only signed callers)
             # Only the Socket.IO front has a shape to ask for: it turns {"event", "data"} into an emit.
             return _error(400, "BadRequestException", 'Data is not a server frame {"event", "data"} of a usable event')
         return Response(status_code=200)

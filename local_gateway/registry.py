@@ -3,6 +3,7 @@ handlers' in-process poster reach. It holds sockets, never state that belongs in
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,16 +50,20 @@ TOO_MANY_CONNECTIONS = "Too many connections from this address"
 
 
 class AddressCap:
-    """At most `limit` open connections per client address, over both fronts: one machine cannot take them all.
-    A connection takes its place before `$connect` runs (so a flood of handshakes costs no function call) and
-    gives it back when it leaves or is refused."""
+    """At most `limit` open connections per client address, over both fronts: one machine on the network cannot
+    take them all. A connection takes its place before `$connect` runs (so a flood of handshakes costs no
+    function call) and gives it back when it leaves or is refused.
+
+    This machine's own addresses are counted but never refused: every local process shares 127.0.0.1, so a
+    local tool holding a thousand sockets (a load test, a leak) would lock the developer's own browser out.
+    What bounds them is the bound on open connections of every kind (MAX_CONNECTIONS, http_protocol.py)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._open: Counter[str] = Counter()
 
     def take(self, address: str) -> bool:
-        if self._open[address] >= self.limit:
+        if self._open[address] >= self.limit and not is_loopback_address(address):
             return False
         self._open[address] += 1
         return True
@@ -70,6 +75,16 @@ class AddressCap:
         self._open[address] -= 1
         if self._open[address] <= 0:
             del self._open[address]
+
+
+def is_loopback_address(host: str) -> bool:
+    """Whether an address is this machine's loopback (127.0.0.0/8, ::1, or IPv4 loopback mapped into IPv6)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return bool((mapped or address).is_loopback)
 
 
 def client_address(scope: Mapping[str, Any]) -> str:

@@ -1,10 +1,10 @@
 """Socket.IO input screened before python-socketio buffers or parses it.
 
 python-socketio keeps every binary attachment a packet declares until the last one arrives (a socket declaring
-100,000 held 60 MB), logs each packet it cannot read as a traceback at ERROR (`42[`, `42{}`, deep nesting), and
-engine.io hangs on a polling POST longer than it accepts (its session's close waits for a poll that never
-comes). The gateway screens each Engine.IO message before python-socketio sees it, through Engine.IO's public
-`on("message")`, and answers an oversized polling POST itself, before Engine.IO reads a byte of it.
+100,000 held 60 MB) and logs each packet it cannot read as a traceback at ERROR (`42[`, `42{}`, deep nesting).
+The gateway screens each Engine.IO message before python-socketio sees it, through Engine.IO's public
+`on("message")`. (Engine.IO's own packets, and its polling POSTs, are screened before Engine.IO decodes them:
+local_gateway/engineio_input.py.)
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 
 import socketio
 from socketio import packet as sio_packet
-from starlette.responses import PlainTextResponse
-from starlette.types import ASGIApp, Receive, Scope, Send
+
+from local_gateway.nesting import MAX_NESTING, too_deep
 
 logger = logging.getLogger("local_gateway")
 
@@ -48,6 +48,8 @@ class Refused(Exception):
 def check_packet(server: socketio.AsyncServer, text: str) -> Any:
     """The packet as python-socketio reads it; Refused when it could not, or the packet announces too many
     binary attachments."""
+    if too_deep(text):
+        raise Refused(f"nested more than {MAX_NESTING} levels")
     try:
         # Parsed once more here (payloads are at most 128 KB): python-socketio offers no hook after its parse.
         parsed = server.packet_class(encoded_packet=text)
@@ -144,20 +146,3 @@ def screen_messages(
 
     eio.on("message", screened)
     eio.on("disconnect", disconnected)
-
-
-def bounded_polling(app: ASGIApp, limit: int, path: str = "/socket.io") -> ASGIApp:
-    """Engine.IO's polling POSTs answered here when they declare more than `limit` bytes (413) or no length at
-    all (411: a chunked body would be read whole), before any of the body is read; the connection is closed."""
-
-    async def call(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"].rstrip("/") == path:
-            declared = dict(scope["headers"]).get(b"content-length")
-            if declared is None or not declared.isdigit() or int(declared) > limit:
-                status, message = (411, "Length required") if declared is None else (413, "The body is too large")
-                response = PlainTextResponse(message, status_code=status, headers={"connection": "close"})
-                await response(scope, receive, send)
-                return
-        await app(scope, receive, send)
-
-    return call

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from local_gateway.hosts import parse_names
 from shared.config import ConfigError, read_number, read_optional
 from shared.contract import IDLE_TIMEOUT_SECONDS, MAX_CONNECTION_SECONDS
 
@@ -23,6 +25,13 @@ SOCKETIO_CONNECT_TIMEOUT_SECONDS = "SOCKETIO_CONNECT_TIMEOUT_SECONDS"
 EMBEDDED_DYNAMODB_FAST_PATH = "EMBEDDED_DYNAMODB_FAST_PATH"
 SWITCH = {"on": True, "off": False}
 CONNECT_TIMEOUT_SECONDS = 45.0  # Socket.IO's connectTimeout
+# The edges (docs/security.md): the Host names served beyond this machine's own, the proxies whose
+# X-Forwarded-For is believed, the open connections of every kind at once, and how long a client has to send a
+# whole request.
+ALLOWED_HOSTS = "ALLOWED_HOSTS"
+TRUSTED_PROXIES = "TRUSTED_PROXIES"
+MAX_CONNECTIONS = "MAX_CONNECTIONS"
+REQUEST_TIMEOUT_SECONDS = "REQUEST_TIMEOUT_SECONDS"
 
 
 def _fast_path(environ: Mapping[str, str]) -> bool:
@@ -37,6 +46,30 @@ def _port(environ: Mapping[str, str]) -> int:
     if not float(port).is_integer() or port > 65535:
         raise ConfigError(f"{PORT} must be a whole number from 1 to 65535, got {environ.get(PORT)!r}")
     return int(port)
+
+
+def _allowed_hosts(environ: Mapping[str, str]) -> tuple[str, ...]:
+    names = parse_names(environ.get(ALLOWED_HOSTS, ""))
+    if names is None:
+        raise ConfigError(
+            f"{ALLOWED_HOSTS} must be host names or addresses separated by commas, without ports, "
+            f"got {environ.get(ALLOWED_HOSTS)!r}"
+        )
+    return names
+
+
+def _trusted_proxies(environ: Mapping[str, str]) -> tuple[str, ...]:
+    """Addresses or networks (`10.0.0.0/8`), as uvicorn's forwarded_allow_ips takes them."""
+    proxies = tuple(part.strip() for part in environ.get(TRUSTED_PROXIES, "").split(",") if part.strip())
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{TRUSTED_PROXIES} must be IP addresses or networks separated by commas, "
+                f"got {environ.get(TRUSTED_PROXIES)!r}"
+            ) from None
+    return proxies
 
 
 @dataclass(frozen=True)
@@ -59,6 +92,14 @@ class GatewaySettings:
     socketio_connect_timeout_seconds: float = CONNECT_TIMEOUT_SECONDS
     # The embedded DynamoDB's item engine (docs/embedded-dynamodb.md); off: moto answers every request itself.
     embedded_dynamodb_fast_path: bool = True
+    # Host names beyond localhost, 127.0.0.1, [::1] and the bound address; "*": any (hosts.py).
+    allowed_hosts: tuple[str, ...] = ()
+    # Peers whose X-Forwarded-For names the client; none: the peer is the client, whatever it claims.
+    trusted_proxies: tuple[str, ...] = ()
+    # Open connections of every kind and every address at once (sockets, so files); beyond, closed at once.
+    max_connections: int = 5000
+    # A client's time for a whole request, head and body (and before its first byte); beyond, it is closed.
+    request_timeout_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -80,4 +121,8 @@ class GatewaySettings:
                 environ, SOCKETIO_CONNECT_TIMEOUT_SECONDS, CONNECT_TIMEOUT_SECONDS, 0.1
             ),
             embedded_dynamodb_fast_path=_fast_path(environ),
+            allowed_hosts=_allowed_hosts(environ),
+            trusted_proxies=_trusted_proxies(environ),
+            max_connections=int(read_number(environ, MAX_CONNECTIONS, 5000, 1)),
+            request_timeout_seconds=read_number(environ, REQUEST_TIMEOUT_SECONDS, 10.0, 0.1),
         )

@@ -263,7 +263,6 @@ class SocketIOFront:
     async def _run_event(self, sid: str, event: str, connection: Connection, body: str) -> dict[str, Any]:
         route_key = event if event in self.routes and not event.startswith("$") else "$default"
         result = await self._call(route_key, apigw.message_event(connection.info, route_key, body))
-        logger.info("%s -> %s", route_key, result.get("statusCode"))
         logger.debug("%s %s -> %s", connection.info.connection_id, route_key, result.get("statusCode"))
         return await self._ack(sid, event, result)
 

@@ -100,8 +100,13 @@ class PhantomCheck:
         try:
             connected = self.poster.is_connected(connection_id)
         except CheckFailed as error:
-            logger.warning("%s; the connection is kept and asked about again next pass", error)
+            logger.warning(
+                "GET of a connection failed with %s; kept and asked about again next pass",
+                f"HTTP {error.status}" if error.status else "no answer",
+            )
+            logger.debug("%s", error)
             return None
         if not connected and self.store.remove_connection(connection_id):
-            logger.info("connection %s was gone without a $disconnect; removed", connection_id)
+            logger.info("a connection was gone without a $disconnect; removed")
+            logger.debug("connection %s was gone without a $disconnect; removed", connection_id)
         return connected

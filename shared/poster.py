@@ -89,7 +89,8 @@ class ManagementApiPoster:
             return False
         except BotoClientError as error:
             # One failing connection must not stop the fan-out; it gets the next push.
-            logger.warning("post to %s failed: %s", connection_id, error.response.get("Error", {}).get("Code"))
+            logger.warning("a post failed: %s", error.response.get("Error", {}).get("Code"))
+            logger.debug("post to %s failed", connection_id)
         return True
 
 

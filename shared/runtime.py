@@ -71,12 +71,12 @@ def perform(
     except ClientError as error:
         return refuse(svc, poster, connection_id, protocol, name, error)
     except ConnectionGone:
-        logger.info("%s: the connection left before its answer", name)
         logger.debug("%s: connection %s left before its answer", name, connection_id)
         svc.store.remove_connection(connection_id)
         return Outcome(410, "Connection gone")
     except Exception:
-        logger.exception("%s failed for %s", echoed_event_name(name), connection_id)
+        logger.exception("%s failed", echoed_event_name(name))  # connection ids at DEBUG only
+        logger.debug("%s failed for %s", echoed_event_name(name), connection_id)
         return _tell(svc, poster, connection_id, protocol, name, INTERNAL_ERROR, 500)
     return Outcome(result=result)
 
@@ -84,8 +84,7 @@ def perform(
 def refuse(
     svc: Services, poster: Poster, connection_id: str, protocol: str, name: str | None, error: ClientError
 ) -> Outcome:
-    logger.info("%s refused: %s", echoed_event_name(name or "frame"), error.message)
-    logger.debug("%s refused for %s", echoed_event_name(name or "frame"), connection_id)
+    logger.debug("%s refused for %s: %s", echoed_event_name(name or "frame"), connection_id, error.message)
     return _tell(svc, poster, connection_id, protocol, name, error.message, error.status_code)
 
 
@@ -100,5 +99,6 @@ def _tell(
     except ConnectionGone:
         svc.store.remove_connection(connection_id)
     except Exception:
-        logger.exception("could not tell %s about its error", connection_id)
+        logger.exception("could not tell a connection about its error")
+        logger.debug("could not tell %s about its error", connection_id)
     return Outcome(status, message)

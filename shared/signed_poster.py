@@ -170,9 +170,11 @@ class SignedPoster:
                     gone.add(connection_id)
                 except PostFailed as error:
                     # One failing connection must not stop the fan-out; it gets the next push.
-                    logger.warning("%s", error)
+                    logger.warning("a post failed with %s", f"HTTP {error.status}" if error.status else "no answer")
+                    logger.debug("%s", error)
                 except Exception:
-                    logger.exception("post to %s failed", connection_id)
+                    logger.exception("a post failed")
+                    logger.debug("post to %s failed", connection_id)
 
         await asyncio.gather(*(worker() for _ in range(min(self.connections, len(ids)))))
         return [cid for cid in ids if cid in gone] if gone else []

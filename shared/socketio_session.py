@@ -40,7 +40,8 @@ def handle_frame(raw_event: dict[str, Any]) -> dict[str, Any]:
     except Exception:
         # A function that raises makes API Gateway send its own `{"message": "Internal server error"}`,
         # which is not Engine.IO: the client would drop the connection. Answer in Engine.IO instead.
-        logger.exception("Socket.IO frame failed for %s", event.connection_id)
+        logger.exception("Socket.IO frame failed")  # connection ids at DEBUG only
+        logger.debug("Socket.IO frame failed for %s", event.connection_id)
         connecting = (event.body or "").startswith(f"{sio.EIO_MESSAGE}{sio.CONNECT}")
         body = sio.connect_error(INTERNAL_ERROR) if connecting else sio.event(ERROR, {"message": INTERNAL_ERROR})
     return {"statusCode": 200, "body": body}

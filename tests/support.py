@@ -115,6 +115,27 @@ def invoke_function(gateway_url: str, function: str, event: dict[str, Any]) -> d
     return answer
 
 
+def first_line(port: int, request: bytes, timeout: float = 5.0) -> str:
+    """Send raw bytes (a request as a client of our choosing writes it) and read the status line answered."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request)
+        return sock.makefile("rb").readline().decode("latin-1").strip()
+
+
+def upgrade_request(path: str, host: str, *extra: str) -> bytes:
+    """A WebSocket upgrade request's head, raw: the Host and any other header as given."""
+    lines = [
+        f"GET {path} HTTP/1.1",
+        f"Host: {host}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+        *extra,
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -272,15 +293,15 @@ class RunningGateway:
         import uvicorn
 
         from local_gateway.app import Gateway
+        from local_gateway.serving import server_config
         from local_gateway.settings import GatewaySettings
 
         # Configuration passed in, as `python -m local_gateway` passes the process environment: nothing written.
         environ = {**os.environ, "PORT": str(self.port), "HOST": "127.0.0.1", **self.environment}
-        self.gateway = Gateway(GatewaySettings.from_env(environ), environ=environ)
-        config = uvicorn.Config(
-            self.gateway.app, host="127.0.0.1", port=self.port, log_level="warning", timeout_graceful_shutdown=5
-        )
-        self._server = uvicorn.Server(config)
+        settings = GatewaySettings.from_env(environ)
+        self.gateway = Gateway(settings, environ=environ)
+        # Served as `python -m local_gateway` serves it (local_gateway/serving.py), less talkative.
+        self._server = uvicorn.Server(server_config(self.gateway.app, settings, log_level="warning"))
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 20
@@ -347,6 +368,33 @@ class LambdaEndpoint:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def wait_for_health(url: str, process: Any, timeout: float = 30) -> dict[str, Any]:
+    """/health's answer from a gateway process once it answers; AssertionError if the process ends first."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read()
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
+                answer: dict[str, Any] = json.loads(response.read())
+                return answer
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("the gateway did not answer /health")
+
+
+def polling_session(url: str) -> str:
+    """A Socket.IO session over Engine.IO polling, connected to the main namespace: its sid."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/socket.io/?EIO=4&transport=polling", timeout=5) as response:
+        sid: str = json.loads(response.read().decode()[1:])["sid"]
+    connect = urllib.request.Request(f"{url}/socket.io/?EIO=4&transport=polling&sid={sid}", data=b"40")
+    urllib.request.urlopen(connect, timeout=5).read()
+    return sid
 
 
 class GatewayProcess:
@@ -524,13 +572,14 @@ def replaced_routes(front: Any, replacements: dict[str, Any]) -> Iterator[None]:
         front.routes.update(originals)
 
 
-async def engineio_session(gateway: RunningGateway) -> Any:
+async def engineio_session(gateway: RunningGateway, headers: dict[str, str] | None = None) -> Any:
     """An Engine.IO session over WebSocket (a `websockets` client), its open packet read: no Socket.IO
     connection (yet)."""
     import asyncio
 
     import websockets
 
-    ws = await websockets.connect(gateway.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket")
+    url = gateway.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
+    ws = await websockets.connect(url, additional_headers=headers)
     assert str(await asyncio.wait_for(ws.recv(), 5)).startswith("0{")
     return ws

@@ -1,4 +1,6 @@
-"""A cap on open connections per client address, over both fronts: Socket.IO refuses, /{stage} answers 429."""
+"""A cap on open connections per client address, over both fronts: Socket.IO refuses, /{stage} answers 429.
+This machine's own addresses are never refused by it (a local tool must not lock the developer out): the
+addresses capped here are another machine's, as a proxy the gateway trusts names them (X-Forwarded-For)."""
 
 from __future__ import annotations
 
@@ -17,11 +19,14 @@ from shared.config import ConfigError
 from tests.support import RunningGateway, engineio_session, http_status, replaced_routes, until
 
 TOO_MANY = {"message": "Too many connections from this address"}
+ELSEWHERE = "203.0.113.9"  # a machine on the network
+FORWARDED = {"X-Forwarded-For": ELSEWHERE}
+BEHIND_PROXY = {"TRUSTED_PROXIES": "127.0.0.1", "METRICS_INTERVAL_SECONDS": "30"}
 
 
-async def socketio_client(url: str) -> socketio.AsyncClient:
+async def socketio_client(url: str, headers: dict[str, str] = FORWARDED) -> socketio.AsyncClient:
     client = socketio.AsyncClient(reconnection=False)
-    await client.connect(url, transports=["websocket"], wait_timeout=10)
+    await client.connect(url, transports=["websocket"], headers=headers, wait_timeout=10)
     return client
 
 
@@ -31,13 +36,13 @@ async def refused_socketio(url: str) -> object:
     said: list[object] = []
     client.on("connect_error", said.append)
     with pytest.raises(socketio.exceptions.ConnectionError):
-        await client.connect(url, transports=["websocket"], wait_timeout=10)
+        await client.connect(url, transports=["websocket"], headers=FORWARDED, wait_timeout=10)
     return said[0]
 
 
-async def wait_for_open(gateway: RunningGateway, count: int) -> None:
-    """Until this address holds `count` places (a place is given back once `$disconnect` has run)."""
-    await until(lambda: gateway.gateway.socketio.cap.count("127.0.0.1") == count)
+async def wait_for_open(gateway: RunningGateway, count: int, address: str = ELSEWHERE) -> None:
+    """Until the address holds `count` places (a place is given back once `$disconnect` has run)."""
+    await until(lambda: gateway.gateway.socketio.cap.count(address) == count)
 
 
 def test_the_cap_is_generous_by_default_and_configurable():
@@ -49,19 +54,19 @@ def test_the_cap_is_generous_by_default_and_configurable():
 
 
 async def test_connections_beyond_the_cap_per_address_are_refused_on_both_fronts():
-    gateway = RunningGateway(MAX_CONNECTIONS_PER_ADDRESS="2", METRICS_INTERVAL_SECONDS="30").start()
+    gateway = RunningGateway(MAX_CONNECTIONS_PER_ADDRESS="2", **BEHIND_PROXY).start()
     stage_url = gateway.url.replace("http", "ws") + "/prod"
     try:
         first, second = await socketio_client(gateway.url), await socketio_client(gateway.url)
         assert await refused_socketio(gateway.url) == TOO_MANY
         with pytest.raises(websockets.InvalidStatus) as denied:
-            await websockets.connect(stage_url)
+            await websockets.connect(stage_url, additional_headers=FORWARDED)
         assert denied.value.response.status_code == 429
         assert len(gateway.gateway.registry) == 2  # the refused ones never reached $connect
         # A place given back is a place for either front; the cap counts both together.
         await first.disconnect()
         await wait_for_open(gateway, 1)
-        ws = await websockets.connect(stage_url)
+        ws = await websockets.connect(stage_url, additional_headers=FORWARDED)
         assert await refused_socketio(gateway.url) == TOO_MANY
         await ws.close()
         await wait_for_open(gateway, 1)
@@ -86,22 +91,22 @@ async def closed_at(ws: websockets.ClientConnection, at_most: float) -> float:
     return time.monotonic()
 
 
-async def until_not_yet_connected(gateway: RunningGateway, count: int) -> None:
-    await until(lambda: gateway.gateway.socketio.handshakes.not_yet_connected("127.0.0.1") == count)
+async def until_not_yet_connected(gateway: RunningGateway, count: int, address: str = ELSEWHERE) -> None:
+    await until(lambda: gateway.gateway.socketio.handshakes.not_yet_connected(address) == count)
 
 
 async def test_engineio_sessions_not_yet_connected_are_capped_at_twice_the_cap_and_those_that_left_are_not():
-    gateway = RunningGateway(MAX_CONNECTIONS_PER_ADDRESS="2", METRICS_INTERVAL_SECONDS="30").start()
+    gateway = RunningGateway(MAX_CONNECTIONS_PER_ADDRESS="2", **BEHIND_PROXY).start()
     try:
         # Twice the cap (2) of sessions that have not connected: a burst of clients at the cap fits, and strays.
-        idle = [await engineio_session(gateway) for _ in range(4)]
+        idle = [await engineio_session(gateway, FORWARDED) for _ in range(4)]
         await until_not_yet_connected(gateway, 4)
         # One more handshake: refused by Engine.IO, before any session or function call; over WebSocket as ASGI
         # refuses an upgrade (403), over polling with Engine.IO's 401 and the reason.
         with pytest.raises(websockets.InvalidStatus) as refused:
-            await engineio_session(gateway)
+            await engineio_session(gateway, FORWARDED)
         assert refused.value.response.status_code == 403
-        polling = urllib.request.Request(f"{gateway.url}/socket.io/?EIO=4&transport=polling")
+        polling = urllib.request.Request(f"{gateway.url}/socket.io/?EIO=4&transport=polling", headers=FORWARDED)
         status, _, body = await asyncio.to_thread(http_status, polling)
         assert (status, json.loads(body)) == (401, TOO_MANY["message"])
         # A place is given back when a session connects (or ends); one that has left is not counted again: a
@@ -110,7 +115,7 @@ async def test_engineio_sessions_not_yet_connected_are_capped_at_twice_the_cap_a
         assert str(await idle[0].recv()).startswith("40{")
         await until_not_yet_connected(gateway, 3)
         await idle[0].send("41")
-        another = await engineio_session(gateway)
+        another = await engineio_session(gateway, FORWARDED)
         await until_not_yet_connected(gateway, 4)
         for ws in (*idle, another):
             await ws.close()
@@ -176,5 +181,25 @@ async def test_a_session_the_gateway_ends_while_its_connect_runs_is_not_left_reg
             await until(lambda: len(disconnected) == 1)
             await asyncio.sleep(0.3)
             assert len(gateway.gateway.registry) == 0 and front.cap.count("127.0.0.1") == 0
+    finally:
+        gateway.stop()
+
+
+async def test_a_local_tool_holding_connections_beyond_the_cap_does_not_lock_the_developer_out():
+    """Every process on this machine is 127.0.0.1: a load test or a leak holding the cap's worth of sockets must
+    leave the developer's own browser its way in (what bounds them all is MAX_CONNECTIONS)."""
+    gateway = RunningGateway(MAX_CONNECTIONS_PER_ADDRESS="2", METRICS_INTERVAL_SECONDS="30").start()
+    stage_url = gateway.url.replace("http", "ws") + "/prod"
+    try:
+        held = [await websockets.connect(stage_url) for _ in range(5)]
+        idle = [await engineio_session(gateway) for _ in range(5)]  # beyond twice the cap, never connected
+        developer = await socketio_client(gateway.url, headers={})
+        assert await developer.call("analytics:requestLiveMetrics", timeout=10) == {"ok": True}
+        mine = await websockets.connect(stage_url)
+        await wait_for_open(gateway, 7, "127.0.0.1")  # counted all the same
+        for ws in (*held, *idle, mine):
+            await ws.close()
+        await developer.disconnect()
+        await wait_for_open(gateway, 0, "127.0.0.1")
     finally:
         gateway.stop()

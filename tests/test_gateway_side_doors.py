@@ -28,7 +28,10 @@ STRANGER = ("203.0.113.9", 40000)  # a peer on the network, not this machine
 
 @pytest.fixture(scope="module")
 def gateway() -> Iterator[RunningGateway]:
-    running = RunningGateway(METRICS_INTERVAL_SECONDS="0.3", LOCAL_POSTER="http", FANOUT_SLICE_SIZE="1").start()
+    # gateway.test: the name the requests made straight into the ASGI app give (asgi() below).
+    running = RunningGateway(
+        METRICS_INTERVAL_SECONDS="0.3", LOCAL_POSTER="http", FANOUT_SLICE_SIZE="1", ALLOWED_HOSTS="gateway.test"
+    ).start()
     yield running
     running.stop()
 
