@@ -60,7 +60,7 @@ async def test_an_internal_failure_names_no_connection_above_debug(gateway, capl
     def broken(*args: object) -> None:
         raise RuntimeError("DynamoDB fell over")
 
-    monkeypatch.setattr(gateway.gateway.invoker.services.store, "take_token", broken)
+    monkeypatch.setattr(gateway.gateway.invoker.services.rate_limiter, "take", broken)
     answer = await client.call("analytics:requestLiveMetrics", timeout=10)
     assert answer["ok"] is False
     await client.disconnect()
