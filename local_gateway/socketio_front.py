@@ -139,7 +139,13 @@ class SocketIOFront:
         recovery = auth if isinstance(auth, dict) else {}
         # Socket.IO's `auth` travels as query parameters: what a browser can send to API Gateway (not the
         # recovery's private session id, which goes to the `resume` route).
-        query += [(k, v) for k, v in recovery.items() if isinstance(v, str) and k not in RECOVERY_FIELDS]
+        # Nor Socket.IO's own parameters: `auth: {EIO: "4"}` would pass for a deployed Socket.IO handshake, which
+        # `$connect` registers as pending until its CONNECT instead of refusing it without a token.
+        query += [
+            (k, v)
+            for k, v in recovery.items()
+            if isinstance(v, str) and k not in RECOVERY_FIELDS and k not in TRANSPORT_PARAMS
+        ]
         if not self.cap.take(info.source_ip):  # before $connect: a flood of handshakes costs no function call
             logger.info("connection refused: %d open from one address", self.cap.limit)
             raise socketio.exceptions.ConnectionRefusedError(TOO_MANY_CONNECTIONS)

@@ -200,3 +200,19 @@ def test_tokens_and_secrets_never_reach_the_logs(hs256, management_api, caplog):
         text = record.getMessage() + str(record.args) + (record.exc_text or "")
         for secret in (good, forged, SECRET, good.split(".")[2], forged.split(".")[2]):
             assert secret not in text
+
+
+async def test_with_auth_on_a_socketio_client_faking_the_handshake_in_auth_is_refused_and_nothing_stored():
+    """`auth: {"EIO": "4"}` once made `$connect` take the client for a deployed Socket.IO handshake, registered as
+    pending until its CONNECT, instead of refusing it for want of a token."""
+    import socketio
+
+    from tests.support import running_gateway
+
+    with running_gateway(AUTH_JWT_SECRET=SECRET, METRICS_INTERVAL_SECONDS="30") as gateway:
+        client = socketio.AsyncClient(reconnection=False)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await client.connect(gateway.url, auth={"EIO": "4"}, wait_timeout=10)
+        environment = gateway.gateway.environment
+        items = environment.dynamodb.scan(TableName=environment.config.table_name)["Items"]
+    assert not [item for item in items if item["PK"]["S"].startswith("CONN#")]
