@@ -117,7 +117,11 @@ def section() -> list[str]:
         single = _drive(one, 1, missed, rounds, "drop")
     finally:
         one.stop()
+    import logging
+
     from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access line per DynamoDB call otherwise
 
     from bench.servers import free_port
 
