@@ -27,6 +27,7 @@ from bench.servers import Server, baseline, gateway, node_peer
 
 INTERVAL = 1.0
 RESULTS = Path(__file__).resolve().parent / "results"
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "bench"  # one page per section, linked from the docs
 
 
 def _ints(name: str, default: str) -> list[int]:
@@ -99,17 +100,31 @@ SECTIONS = [
 ]
 
 
+def publish(name: str, started: datetime, lines: list[str]) -> None:
+    """docs/bench/<section>.md: the figures the docs link to, written by this run alone (never by hand), with the
+    date, the machine and the configuration they are of."""
+    header = [f"# make bench: {name}", "", f"{started:%Y-%m-%d %H:%M} UTC, {machine()}.", ""]
+    header += ["Written by `make bench` (`BENCH_SECTIONS=" + name + "`); do not edit.", ""]
+    DOCS.mkdir(parents=True, exist_ok=True)
+    (DOCS / f"{name}.md").write_text("\n".join(header + lines).rstrip() + "\n")
+
+
 def main() -> int:
     sections = os.environ.get("BENCH_SECTIONS", "load,dynamodb,joins,posting,socketio,coldstart,recovery").split(",")
     started = datetime.now(UTC)
     lines = [f"# make bench, {started:%Y-%m-%d %H:%M} UTC", "", f"Machine: {machine()}", ""]
     if "load" in sections:
         print("load: gateway vs baseline, push period 1 s", flush=True)
-        load_section(lines)
+        load_lines: list[str] = []
+        load_section(load_lines)
+        publish("load", started, load_lines)
+        lines += load_lines
     for name, module, title in SECTIONS:
         if name in sections:
             print(title, flush=True)
-            lines += importlib.import_module(module).section()
+            section_lines = importlib.import_module(module).section()
+            publish(name, started, section_lines)
+            lines += section_lines
     text = "\n".join(lines) + "\n"
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"bench-{started:%Y%m%d-%H%M%S}.md"

@@ -2,8 +2,8 @@
 
     python -m bench.dynamodb_doors       (or BENCH_SECTIONS=dynamodb make bench)
 
-The gateway's functions call the direct door (local_gateway/moto_doors.py): the item engine answers their item
-reads and writes on moto's tables (local_gateway/item_engine.py), moto the rest. Before, they took the wire door
+The gateway's functions call the direct door (local_gateway/dynamodb/moto_doors.py): the item engine answers their item
+reads and writes on moto's tables (local_gateway/dynamodb/item_engine.py), moto the rest. Before, they took the wire door
 (botocore's whole send path, then moto's own botocore hook), and before that moto's HTTP server in the same
 process, so the client's HTTP and the server's werkzeug and Flask were paid too. All serve the same tables.
 """
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from statistics import median
 from typing import Any
 
-from local_gateway.dynamodb import EmbeddedDynamoDB, ensure_local_credentials, ensure_table
+from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_local_credentials, ensure_table
 from local_gateway.template import template
 from shared.services import client_config
 

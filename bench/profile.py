@@ -35,7 +35,7 @@ WAITS = {
     ("wait", "threading.py"),
 }
 # Waiting for moto's one-at-a-time lock: the HTTP door's (call) and the in-process doors' (answer).
-SERIALIZED = {("call", "local_gateway/dynamodb.py"), ("answer", "local_gateway/moto_doors.py")}
+SERIALIZED = {("call", "local_gateway/dynamodb/embedded.py"), ("answer", "local_gateway/dynamodb/moto_doors.py")}
 
 OURS = {"local_gateway", "shared", "handlers", "bench"}
 

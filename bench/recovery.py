@@ -111,7 +111,12 @@ def _base_tree() -> tuple[str, Path]:
 
 def section() -> list[str]:
     clients, missed, rounds = _int("RECOVERY_CLIENTS", 300), _int("RECOVERY_MISSED", 5), _int("RECOVERY_ROUNDS", 20)
-    lines = ["## Connection state recovery", ""]
+    lines = [
+        "## Connection state recovery",
+        "",
+        "Gateway settings: `make run`'s defaults, METRICS_INTERVAL_SECONDS=1.",
+        "",
+    ]
     one = gateway(INTERVAL).start()  # `make run`'s configuration
     try:
         single = _drive(one, 1, missed, rounds, "drop")

@@ -77,7 +77,7 @@ def round_trips(tables: dict[str, tuple[Any, Any]], prefix: str, repeat: int) ->
 
 
 def measure(client: Any, items: int, repeat: int) -> tuple[dict[str, int], dict[str, dict[str, float]]]:
-    from local_gateway.dynamodb import ensure_table
+    from local_gateway.dynamodb.embedded import ensure_table
     from local_gateway.template import template
     from shared.rooms import Rooms
     from shared.store import Store
@@ -100,7 +100,7 @@ def main() -> None:
     import boto3
     from moto import mock_aws
 
-    from local_gateway.dynamodb import EmbeddedDynamoDB
+    from local_gateway.dynamodb.embedded import EmbeddedDynamoDB
 
     items = int(os.environ.get("TABLE_GROWTH_ITEMS", "20000"))
     repeat = int(os.environ.get("TABLE_GROWTH_REPEAT", "30"))

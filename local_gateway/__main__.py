@@ -10,7 +10,7 @@ from typing import NoReturn
 import uvicorn
 
 from local_gateway.app import Gateway
-from local_gateway.dynamodb import DynamoDBUnreachable
+from local_gateway.dynamodb.embedded import DynamoDBUnreachable
 from local_gateway.logs import configure_logging
 from local_gateway.serving import ensure_file_budget, server_config
 from local_gateway.settings import GatewaySettings

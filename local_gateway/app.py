@@ -20,23 +20,23 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
-from local_gateway import apigw
-from local_gateway.apigw_front import ApiGatewayFront, Limits
+from local_gateway.apigateway import events
+from local_gateway.apigateway.engineio_input import screened_engineio
+from local_gateway.apigateway.management_api import management_routes
+from local_gateway.apigateway.registry import AddressCap, ConnectionRegistry
+from local_gateway.apigateway.socketio_endpoint import SocketIOServer
+from local_gateway.apigateway.websocket_endpoint import Limits, StageEndpoint
+from local_gateway.awslambda.environment import LocalEnvironment
+from local_gateway.awslambda.in_process_poster import InProcessPoster
+from local_gateway.awslambda.invoke_api import lambda_routes
+from local_gateway.awslambda.invoker import SYSTEM_THREADS, FunctionFailed, FunctionInvoker, Handler
 from local_gateway.bodies import BodyIncomplete, BodyTooLarge, bounded_body
-from local_gateway.engineio_input import screened_engineio
-from local_gateway.environment import LocalEnvironment
 from local_gateway.health import Health
 from local_gateway.hosts import AllowedHosts, checked_hosts
-from local_gateway.inprocess import InProcessPoster
-from local_gateway.invoker import SYSTEM_THREADS, FunctionFailed, FunctionInvoker, Handler
-from local_gateway.lambda_api import lambda_routes
-from local_gateway.management_api import management_routes
 from local_gateway.nesting import MAX_NESTING, too_deep
 from local_gateway.page import page_routes
-from local_gateway.registry import AddressCap, ConnectionRegistry
 from local_gateway.settings import INPROCESS, GatewaySettings
 from local_gateway.signatures import SignatureVerifier, is_loopback
-from local_gateway.socketio_front import SocketIOFront
 from local_gateway.template import Template, function_timeout, route_response_keys, stage_name, template
 from shared.config import Config
 from shared.contract import MAX_MESSAGE_BYTES, UPDATE_DETAIL_TYPE, UPDATE_SOURCE
@@ -93,7 +93,7 @@ class Gateway:
         # behind client events.
         self.system_invoker = FunctionInvoker(self.registry, timeout, SYSTEM_THREADS, "system")
         cap = AddressCap(settings.max_connections_per_address)  # both fronts together
-        self.socketio = SocketIOFront(
+        self.socketio = SocketIOServer(
             self.registry,
             self.invoker,
             routes,
@@ -104,7 +104,7 @@ class Gateway:
             settings.socketio_connect_timeout_seconds,
         )
         limits = Limits(settings.idle_timeout_seconds, settings.max_connection_seconds)
-        self.apigw = ApiGatewayFront(
+        self.stage_endpoint = StageEndpoint(
             self.registry,
             self.invoker,
             routes,
@@ -124,7 +124,7 @@ class Gateway:
                 *page_routes(),
                 Route("/dashboards/{dashboard_id}/updates", self._post_dashboard_update, methods=["POST"]),
                 Route("/health", self.health.answer, methods=["GET"]),
-                WebSocketRoute("/{stage}", self.apigw.serve),
+                WebSocketRoute("/{stage}", self.stage_endpoint.serve),
             ],
             lifespan=self._lifespan,
         )
@@ -164,7 +164,7 @@ class Gateway:
         except ValueError:
             return JSONResponse({"error": "The body must be JSON"}, status_code=400)
         detail = {"dashboardId": request.path_params["dashboard_id"], "data": data}
-        event = apigw.eventbridge_event(UPDATE_SOURCE, UPDATE_DETAIL_TYPE, detail)
+        event = events.eventbridge_event(UPDATE_SOURCE, UPDATE_DETAIL_TYPE, detail)
         result = await self.invoke(self.publish_dashboard_update, event, "publish_dashboard_update")
         status = result.get("statusCode", 500)
         try:
@@ -185,7 +185,7 @@ class Gateway:
             await asyncio.sleep(max(0.0, next_at - loop.time()))
             next_at = max(next_at + interval, loop.time())
             try:
-                await self.system_invoker.invoke(handler, apigw.scheduled_event(), name, log_failure=False)
+                await self.system_invoker.invoke(handler, events.scheduled_event(), name, log_failure=False)
             except FunctionFailed as failure:
                 if not failing:
                     failing = True
@@ -242,7 +242,7 @@ class Gateway:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await self.socketio.close_all()
-            await self.apigw.close_all()
+            await self.stage_endpoint.close_all()
             await run_in_threadpool(self.environment.stop)
             self.health.forget_client()
             reset_services(None)

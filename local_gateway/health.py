@@ -9,9 +9,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from local_gateway.dynamodb import quick_client
-from local_gateway.environment import LocalEnvironment
-from local_gateway.registry import ConnectionRegistry
+from local_gateway.apigateway.registry import ConnectionRegistry
+from local_gateway.awslambda.environment import LocalEnvironment
+from local_gateway.dynamodb.embedded import quick_client
 
 HEALTH_TIMEOUT_SECONDS = 1.0
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from local_gateway.registry import is_loopback_address
+from local_gateway.apigateway.registry import is_loopback_address
 
 MAX_CLOCK_SKEW_SECONDS = 300  # what AWS allows before "Signature expired"
 AUTHORIZATION = re.compile(

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from local_gateway.dynamodb import EmbeddedDynamoDB, ensure_table
+from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
 from local_gateway.template import template
 from shared.config import Config
 from shared.services import Services, client_config, reset_services, services
@@ -59,9 +59,9 @@ class _Collected(logging.Handler):
 @pytest.fixture(autouse=True)
 def engine_errors() -> Iterator[list[logging.LogRecord]]:
     """Every test fails if the item engine met an exception it did not foresee: it logs it at ERROR and leaves the
-    request to moto, so the answer alone would not show it (local_gateway/item_engine.py). A test that provokes
+    request to moto, so the answer alone would not show it (local_gateway/dynamodb/item_engine.py). A test that provokes
     one on purpose clears this list."""
-    engine_logger = logging.getLogger("local_gateway.item_engine")
+    engine_logger = logging.getLogger("local_gateway.dynamodb.item_engine")
     handler = _Collected()
     engine_logger.addHandler(handler)
     try:
@@ -109,7 +109,7 @@ def lambda_env(
     """The environment template.yaml gives the functions, pointed at moto and a local Management API; the
     functions reach moto through the direct door, as the gateway's do, with moto alone answering (no item engine:
     see embedded_dynamodb). A test marked `dynamodb_wire` gets the wire door instead
-    (local_gateway/moto_doors.py): faults injected at botocore's boundary need its send path."""
+    (local_gateway/dynamodb/moto_doors.py): faults injected at botocore's boundary need its send path."""
     monkeypatch.setenv("TABLE_NAME", f"analytics-{uuid.uuid4().hex[:8]}")
     monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("CONNECTIONS_ENDPOINT_URL", management_api.url)

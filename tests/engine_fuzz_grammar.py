@@ -1,6 +1,6 @@
 """Requests for the item engine's differential test (tests/test_engine_fuzz.py): hypothesis strategies for a
 starting item and for condition, update and projection expressions as small trees, rendered to DynamoDB's text.
-Mostly within the grammar the engine answers (local_gateway/expressions.py), and some beyond it (BETWEEN, IN,
+Mostly within the grammar the engine answers (local_gateway/dynamodb/expressions.py), and some beyond it (BETWEEN, IN,
 attribute_type, nested paths, list_append, numbers DynamoDB would rewrite, unused placeholders), which the
 engine must leave to moto.
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 
-from local_gateway.moto_doors import BodyStream, through_direct_door
+from local_gateway.dynamodb.moto_doors import BodyStream, through_direct_door
 
 ERROR_TYPE = "com.amazonaws.dynamodb.v20120810#{}"
 

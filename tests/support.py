@@ -546,7 +546,7 @@ def as_dynamodb_lists_them(request: dict, moto_answer: dict, engine_answer: dict
     DynamoDB lists every attribute the update names, moto only those whose value changed (and the keys of an
     item the update creates). What moto listed must be in the engine's answer, and the engine's answer may list
     nothing the update does not name; then the engine's answer is DynamoDB's."""
-    from local_gateway.updates import compile_expressions
+    from local_gateway.dynamodb.updates import compile_expressions
 
     names = tuple(sorted(request.get("ExpressionAttributeNames", {}).items()))
     named = set(compile_expressions(None, request["UpdateExpression"], None, names).changes or ())

@@ -19,7 +19,7 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from local_gateway.dynamodb import ensure_table
+from local_gateway.dynamodb.embedded import ensure_table
 from local_gateway.template import Template
 from shared.config import Config
 from shared.fanout import FANOUT_KEY

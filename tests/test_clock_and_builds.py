@@ -44,7 +44,7 @@ def test_a_slow_tick_skips_the_ticks_it_overran_instead_of_bursting(lambda_env, 
 # -- 6. every page of ListTables; one build of each collaborator across threads -----------------
 @pytest.mark.dynamodb_wire
 def test_ensure_table_reads_every_page_of_list_tables(lambda_env, faults):
-    from local_gateway.dynamodb import ensure_table
+    from local_gateway.dynamodb.embedded import ensure_table
     from local_gateway.template import template
 
     name = lambda_env.config.table_name

@@ -17,7 +17,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from local_gateway.invoker import Handler
+from local_gateway.awslambda.invoker import Handler
 from shared.codec import encode_server_frame
 from shared.contract import ERROR, METRIC_NAMES
 from shared.services import services
@@ -214,7 +214,7 @@ async def test_the_connect_and_disconnect_events_carry_what_api_gateway_puts_in_
     """Repeated query parameters in the multi-value map, header names as clients write them with the headers API
     Gateway adds, the subprotocol `$connect` answers with, and the close code the client sent."""
     with running() as gateway:
-        front = gateway.gateway.apigw
+        front = gateway.gateway.stage_endpoint
         originals = dict(front.routes)
         events: dict[str, dict[str, Any]] = {}
 
@@ -250,7 +250,7 @@ async def test_the_connect_and_disconnect_events_carry_what_api_gateway_puts_in_
 
 async def test_posting_to_a_connection_during_its_connect_answers_410():
     with running() as gateway:
-        front = gateway.gateway.apigw
+        front = gateway.gateway.stage_endpoint
         original = front.routes["$connect"]
         during: list[int] = []
 
@@ -272,7 +272,7 @@ async def test_what_a_function_posted_before_it_failed_reaches_the_client_as_in_
     afterwards does not take it back. (The gateway sends a function's posts once it ends: they used to be dropped
     when it failed.)"""
     with running() as gateway:
-        front = gateway.gateway.apigw
+        front = gateway.gateway.stage_endpoint
         told = {"message": "posted before the failure", "event": "analytics:joinDashboard"}
 
         def post_then(failure: Callable[[], None]) -> Handler:
@@ -303,7 +303,7 @@ async def test_what_a_function_posted_before_it_failed_reaches_the_client_as_in_
 
 async def test_a_failing_function_gives_api_gateways_internal_server_error_frame():
     with running() as gateway:
-        front = gateway.gateway.apigw
+        front = gateway.gateway.stage_endpoint
 
         def crashing(event: dict[str, Any], context: Any) -> dict[str, Any]:
             raise RuntimeError("boom: a secret detail")
@@ -325,7 +325,7 @@ async def test_a_failing_function_gives_api_gateways_internal_server_error_frame
 
 async def test_a_functions_answer_reaches_the_client_only_on_routes_with_a_route_response():
     with running() as gateway:
-        front = gateway.gateway.apigw
+        front = gateway.gateway.stage_endpoint
         front.route_responses.discard("analytics:joinDashboard")
         async with json_client(gateway) as websocket:
             await websocket.send(json.dumps({"action": "analytics:joinDashboard", "data": "ops"}))
@@ -336,7 +336,7 @@ async def test_a_functions_answer_reaches_the_client_only_on_routes_with_a_route
 @contextlib.contextmanager
 def disconnect_codes(gateway: RunningGateway) -> Iterator[list[int]]:
     """The `disconnectStatusCode` of every `$disconnect` the gateway runs meanwhile."""
-    front = gateway.gateway.apigw
+    front = gateway.gateway.stage_endpoint
     original = front.routes["$disconnect"]
     codes: list[int] = []
 
@@ -412,7 +412,7 @@ async def test_management_api_serves_the_deployed_endpoints_connections():
 async def test_a_frame_for_a_connection_that_has_just_left_is_dropped_not_raised():
     from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-    from local_gateway.apigw_front import WebSocketEndpoint
+    from local_gateway.apigateway.websocket_endpoint import WebSocketEndpoint
 
     class LeftMeanwhile:
         application_state = WebSocketState.CONNECTED

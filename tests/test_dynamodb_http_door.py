@@ -16,7 +16,7 @@ import botocore.exceptions
 import botocore.parsers
 import pytest
 
-from local_gateway.dynamodb import EmbeddedDynamoDB, ensure_table
+from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
 from local_gateway.template import template
 from tests.support import first_line, http_status
 

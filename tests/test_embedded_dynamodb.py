@@ -11,9 +11,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError, ParamValidationError
 
-from local_gateway.dynamodb import EmbeddedDynamoDB, ensure_table
-from local_gateway.item_engine import OPERATIONS as ENGINE_OPERATIONS
-from local_gateway.moto_doors import DIRECT_OPERATIONS, item_engine, through_direct_door
+from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
+from local_gateway.dynamodb.item_engine import OPERATIONS as ENGINE_OPERATIONS
+from local_gateway.dynamodb.moto_doors import DIRECT_OPERATIONS, item_engine, through_direct_door
 from local_gateway.settings import GatewaySettings
 from local_gateway.template import template
 from shared.config import ConfigError

@@ -19,8 +19,8 @@ from botocore import xform_name
 from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, reject, settings
 
-from local_gateway.dynamodb import EmbeddedDynamoDB, ensure_table
-from local_gateway.moto_doors import item_engine
+from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
+from local_gateway.dynamodb.moto_doors import item_engine
 from local_gateway.template import template
 from tests.engine_fuzz_grammar import KEY, ORDERINGS, cases, request
 from tests.support import as_dynamodb_lists_them

@@ -14,7 +14,7 @@ import pytest
 import socketio
 import websockets
 
-from local_gateway.screening import MAX_ATTACHMENTS
+from local_gateway.apigateway.screening import MAX_ATTACHMENTS
 from tests.support import RunningGateway, engineio_session, http_status
 
 REFUSED = "Socket.IO packet refused"

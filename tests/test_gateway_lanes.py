@@ -159,7 +159,7 @@ async def test_a_bystander_stays_fast_while_another_socket_floods_and_shutdown_i
 
 
 def test_inflow_counts_each_sessions_events_until_answered_and_refuses_beyond_its_limit():
-    from local_gateway.screening import Inflow
+    from local_gateway.apigateway.screening import Inflow
 
     inflow = Inflow(limit=3)
     assert [inflow.arrived("a") for _ in range(4)] == [True, True, True, False]

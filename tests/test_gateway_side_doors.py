@@ -18,8 +18,8 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from local_gateway.invoker import FunctionFailed
-from local_gateway.lambda_api import failure_payload
+from local_gateway.awslambda.invoke_api import failure_payload
+from local_gateway.awslambda.invoker import FunctionFailed
 from local_gateway.settings import GatewaySettings
 from tests.support import RunningGateway, http_status, signed_request
 

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from local_gateway.invoker import FunctionFailed, FunctionInvoker
-from local_gateway.registry import ConnectionRegistry
+from local_gateway.apigateway.registry import ConnectionRegistry
+from local_gateway.awslambda.invoker import FunctionFailed, FunctionInvoker
 
 
 def _sleeps(seconds: float, ran: threading.Event | None = None):

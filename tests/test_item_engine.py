@@ -1,4 +1,4 @@
-"""The embedded DynamoDB's item engine (local_gateway/item_engine.py) against moto alone: each case
+"""The embedded DynamoDB's item engine (local_gateway/dynamodb/item_engine.py) against moto alone: each case
 (tests/engine_cases.py) runs on two fresh tables, one through the direct door (the engine first) and one through
 the wire door (moto only), and must give the same answer, or the same error, and leave the same item; where moto
 is not DynamoDB's model (DYNAMODB_ANSWERS), the engine must give DynamoDB's answer and moto another. Each case
@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ParamValidationError
 
-from local_gateway.dynamodb import EmbeddedDynamoDB, ensure_table
-from local_gateway.moto_doors import item_engine
+from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
+from local_gateway.dynamodb.moto_doors import item_engine
 from local_gateway.template import template
 from tests.engine_cases import CASES, DYNAMODB_ANSWERS, ITEM, KEY, n, s
 from tests.support import as_dynamodb_lists_them
@@ -111,7 +111,7 @@ def test_updated_values_list_every_attribute_the_update_names_as_dynamodb_does(d
 
 def test_an_exception_in_the_engine_is_logged_and_the_request_left_to_moto(doors, monkeypatch, engine_errors):
     """Not swallowed: logged at ERROR with the operation (the tests fail on such a record, tests/conftest.py)."""
-    import local_gateway.item_engine
+    import local_gateway.dynamodb.item_engine
 
     reader, [(direct, table), _] = doors
     engine = item_engine(direct)
@@ -120,7 +120,7 @@ def test_an_exception_in_the_engine_is_logged_and_the_request_left_to_moto(doors
     def broken(*_: Any) -> None:
         raise RuntimeError("a bug in the engine")
 
-    monkeypatch.setattr(local_gateway.item_engine, "stored", broken)
+    monkeypatch.setattr(local_gateway.dynamodb.item_engine, "stored", broken)
     declined = engine.declined["GetItem"]
     assert direct.get_item(TableName=table, Key=KEY)["Item"]["userId"] == s("alice")  # moto's answer
     assert engine.declined["GetItem"] == declined + 1

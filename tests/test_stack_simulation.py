@@ -20,7 +20,7 @@ from urllib.parse import quote, unquote
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from local_gateway.dynamodb import ensure_table
+from local_gateway.dynamodb.embedded import ensure_table
 from local_gateway.template import Template
 from shared import socketio_open
 from shared.config import Config

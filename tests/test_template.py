@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from local_gateway.dynamodb import ensure_table
+from local_gateway.dynamodb.embedded import ensure_table
 from local_gateway.template import Template
 from shared.config import Config
 from shared.services import dynamodb_client

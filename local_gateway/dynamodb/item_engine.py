@@ -1,9 +1,9 @@
 """The embedded DynamoDB's fast lane: GetItem, PutItem, UpdateItem and DeleteItem on moto's own tables, with
-each request's expressions compiled once per text (local_gateway/expressions.py, conditions.py, updates.py).
+each request's expressions compiled once per text (local_gateway/dynamodb/expressions.py, conditions.py, updates.py).
 
 moto answers one product request in 2 to 4 ms here, most of it parsing the same expressions again on every call
 (twice for a condition). This engine reads and writes the items in moto's tables directly
-(local_gateway/moto_items.py), so every door (moto's HTTP server, the wire door) sees what it wrote, and answers
+(local_gateway/dynamodb/moto_items.py), so every door (moto's HTTP server, the wire door) sees what it wrote, and answers
 only what it is sure of: the request's every parameter understood, every value a plain one (strings, numbers as
 DynamoDB writes them, booleans, string and number sets, lists and maps of them), every placeholder defined and
 used, no index key of another type than its definition's. Anything else, and every error but a condition that
@@ -29,8 +29,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from local_gateway.expressions import Unsupported, Value
-from local_gateway.moto_items import (
+from local_gateway.dynamodb.expressions import Unsupported, Value
+from local_gateway.dynamodb.moto_items import (
     check_index_keys,
     key_names,
     key_of,
@@ -41,7 +41,7 @@ from local_gateway.moto_items import (
     stored,
     stored_value,
 )
-from local_gateway.updates import Expressions, compile_expressions
+from local_gateway.dynamodb.updates import Expressions, compile_expressions
 
 OPERATIONS = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem"})
 _COMMON = {"TableName", "ExpressionAttributeNames", "ExpressionAttributeValues"}

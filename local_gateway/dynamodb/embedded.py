@@ -1,7 +1,7 @@
 """DynamoDB for development: moto in-process, or the endpoint DYNAMODB_ENDPOINT_URL names.
 
 The embedded DynamoDB is moto's backend with doors onto the same tables: the functions' client hands its
-requests to moto in this process (no socket, no HTTP server: local_gateway/moto_doors.py), and moto's HTTP
+requests to moto in this process (no socket, no HTTP server: local_gateway/dynamodb/moto_doors.py), and moto's HTTP
 server listens on loopback for outside tools (the AWS CLI, NoSQL Workbench, a test's own boto3 client).
 """
 
@@ -13,9 +13,9 @@ import secrets
 import threading
 from typing import TYPE_CHECKING, Any
 
-from local_gateway.dynamodb_http import MAX_CLIENTS, POLL_SECONDS, REQUEST_SECONDS, http_door
+from local_gateway.dynamodb.http_port import MAX_CLIENTS, POLL_SECONDS, REQUEST_SECONDS, http_door
+from local_gateway.dynamodb.moto_doors import open_direct_door, open_wire_door
 from local_gateway.hosts import AllowedHosts
-from local_gateway.moto_doors import open_direct_door, open_wire_door
 from local_gateway.template import Template
 
 if TYPE_CHECKING:
@@ -42,9 +42,9 @@ class EmbeddedDynamoDB:
     """moto's DynamoDB, one request at a time whichever door it comes through (dynamodb_http._serialized).
 
     The HTTP door is moto's DynamoDB app on a free loopback port, behind the checks of
-    local_gateway/dynamodb_http.py: built from moto's public server pieces and werkzeug's public server API
+    local_gateway/dynamodb/http_port.py: built from moto's public server pieces and werkzeug's public server API
     rather than ThreadedMotoServer, whose WSGI app could only be wrapped by reaching into its private attributes.
-    The in-process doors (local_gateway/moto_doors.py) are installed in the clients this object hands out, never
+    The in-process doors (local_gateway/dynamodb/moto_doors.py) are installed in the clients this object hands out, never
     in boto3 at large.
     """
 
@@ -69,7 +69,7 @@ class EmbeddedDynamoDB:
 
     def client(self, config: Any = None) -> Any:
         """A DynamoDB client whose every request moto serves in this process through the direct door (see
-        local_gateway/moto_doors.py), from the same tables as the HTTP door."""
+        local_gateway/dynamodb/moto_doors.py), from the same tables as the HTTP door."""
         client = self._unopened_client(config)
         open_direct_door(client, self.lock, self.fast_path)
         return client

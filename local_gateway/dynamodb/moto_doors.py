@@ -1,9 +1,9 @@
 """The two ways a boto3 DynamoDB client reaches moto in this process, both under the embedded DynamoDB's lock.
 
 - The direct door (the functions' client, for item reads and writes): botocore validates the request against
-  the service model and runs its hooks, without building it (local_gateway/direct_calls.py); at botocore's
+  the service model and runs its hooks, without building it (local_gateway/dynamodb/direct_calls.py); at botocore's
   `before-call` (the hook botocore's own Stubber answers at) the item engine answers GetItem, PutItem,
-  UpdateItem and DeleteItem on moto's tables (local_gateway/item_engine.py), or else moto's DynamoHandler
+  UpdateItem and DeleteItem on moto's tables (local_gateway/dynamodb/item_engine.py), or else moto's DynamoHandler
   runs the operation on the serialized parameters and botocore's JSON parser reads moto's answer, modeled
   error fields included. No signing, no HTTP request, no retry loop: moto never throttles. About a twentieth
   of the CPU of the wire door (`bench/dynamodb_doors.py`).
@@ -26,9 +26,9 @@ import weakref
 from collections.abc import Callable
 from typing import Any, cast
 
-from local_gateway.direct_calls import skip_request_building
-from local_gateway.item_engine import OPERATIONS as ENGINE_OPERATIONS
-from local_gateway.item_engine import ItemEngine
+from local_gateway.dynamodb.direct_calls import skip_request_building
+from local_gateway.dynamodb.item_engine import OPERATIONS as ENGINE_OPERATIONS
+from local_gateway.dynamodb.item_engine import ItemEngine
 
 # The item reads and writes the product sends, whose answers are plain JSON. Everything else (CreateTable, a
 # waiter's DescribeTable, UpdateTimeToLive: answers with timestamps, which moto's serializer formats; a test's
@@ -44,7 +44,7 @@ def through_direct_door(client: Any) -> bool:
 
 
 def item_engine(client: Any) -> ItemEngine | None:
-    """The engine that answers a direct-door client's item requests before moto (local_gateway/item_engine.py);
+    """The engine that answers a direct-door client's item requests before moto (local_gateway/dynamodb/item_engine.py);
     None when the fast path is off."""
     return _DIRECT_CLIENTS[client]
 

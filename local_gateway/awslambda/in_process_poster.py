@@ -14,8 +14,8 @@ import threading
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
-from local_gateway.registry import ConnectionRegistry
-from local_gateway.socketio_front import SocketIOEndpoint
+from local_gateway.apigateway.registry import ConnectionRegistry
+from local_gateway.apigateway.socketio_endpoint import SocketIOEndpoint
 from shared.errors import ConnectionGone
 
 logger = logging.getLogger("local_gateway")

@@ -15,19 +15,25 @@ from urllib.parse import parse_qsl
 
 import socketio
 
-from local_gateway import apigw
-from local_gateway.handshakes import Handshakes
-from local_gateway.lanes import DROPPED, Lane
+from local_gateway.apigateway import events
+from local_gateway.apigateway.handshakes import Handshakes
+from local_gateway.apigateway.lanes import DROPPED, Lane
+from local_gateway.apigateway.registry import (
+    TOO_MANY_CONNECTIONS,
+    AddressCap,
+    Connection,
+    ConnectionRegistry,
+    client_address,
+)
+from local_gateway.apigateway.screening import Inflow, screen_messages
+from local_gateway.apigateway.socketio_recovery import RECOVERY_FIELDS, answering_packets, takes_offsets
 from local_gateway.origins import origin_policy
-from local_gateway.recovery import RECOVERY_FIELDS, answering_packets, takes_offsets
-from local_gateway.registry import TOO_MANY_CONNECTIONS, AddressCap, Connection, ConnectionRegistry, client_address
-from local_gateway.screening import Inflow, screen_messages
 from shared.codec import decode_server_frame, encode_client_frame
 from shared.connections import NORMAL_CLOSURE
 from shared.contract import ERROR, MAX_MESSAGE_BYTES, RESUME, echoed_event_name
 
 if TYPE_CHECKING:
-    from local_gateway.invoker import FunctionInvoker, Handler
+    from local_gateway.awslambda.invoker import FunctionInvoker, Handler
 
 logger = logging.getLogger("local_gateway")
 
@@ -80,7 +86,7 @@ class SocketIOEndpoint:
         await server.emit(decoded.event, (decoded.data, decoded.offset) if with_offset else decoded.data, to=to)
 
 
-class SocketIOFront:
+class SocketIOServer:
     def __init__(
         self,
         registry: ConnectionRegistry,
@@ -134,7 +140,7 @@ class SocketIOFront:
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         scope = environ.get("asgi.scope", {})
-        info, headers = apigw.upgrade(scope, client_address(scope), self.stage)
+        info, headers = events.upgrade(scope, client_address(scope), self.stage)
         query = [(k, v) for k, v in parse_qsl(environ.get("QUERY_STRING", "")) if k not in TRANSPORT_PARAMS]
         recovery = auth if isinstance(auth, dict) else {}
         # Socket.IO's `auth` travels as query parameters: what a browser can send to API Gateway (not the
@@ -150,7 +156,7 @@ class SocketIOFront:
             logger.info("connection refused: %d open from one address", self.cap.limit)
             raise socketio.exceptions.ConnectionRefusedError(TOO_MANY_CONNECTIONS)
         try:
-            result = await self._call("$connect", apigw.connect_event(info, headers, query))
+            result = await self._call("$connect", events.connect_event(info, headers, query))
         except BaseException:
             self.cap.release(info.source_ip)
             raise
@@ -161,7 +167,7 @@ class SocketIOFront:
         eio_sid = self.server.manager.eio_sid_from_sid(sid, "/")
         if not self.handshakes.alive(eio_sid):  # it ended while $connect ran: API Gateway's $disconnect follows
             self.cap.release(info.source_ip)
-            await self._call("$disconnect", apigw.disconnect_event(info, "Session ended during $connect"))
+            await self._call("$disconnect", events.disconnect_event(info, "Session ended during $connect"))
             raise socketio.exceptions.ConnectionRefusedError("Gone")
         self._addresses[sid] = info.source_ip
         offsets = takes_offsets(environ.get("QUERY_STRING", ""))
@@ -181,7 +187,7 @@ class SocketIOFront:
         replay it posts reaches the client before that answer, and the client emits it once connected."""
         wanted = {"session": recovery.get("pid"), "offset": recovery.get("offset")}
         body = encode_client_frame(RESUME, {key: value for key, value in wanted.items() if isinstance(value, str)})
-        result = await self._call(RESUME, apigw.message_event(connection.info, RESUME, body))
+        result = await self._call(RESUME, events.message_event(connection.info, RESUME, body))
         try:
             ack = json.loads(result.get("body") or "")
         except (TypeError, ValueError):
@@ -218,8 +224,8 @@ class SocketIOFront:
         if connection is None:
             return
         # A client's `socket.disconnect()` closes as a client closing normally does: its session ends with it.
-        code = NORMAL_CLOSURE if deliberate else apigw.NO_STATUS
-        await self._call("$disconnect", apigw.disconnect_event(connection.info, str(reason), code))
+        code = NORMAL_CLOSURE if deliberate else events.NO_STATUS
+        await self._call("$disconnect", events.disconnect_event(connection.info, str(reason), code))
         logger.info("disconnected (%s, %d open)", reason, len(self.registry))
         logger.debug("disconnected %s", connection_id)
 
@@ -268,12 +274,12 @@ class SocketIOFront:
 
     async def _run_event(self, sid: str, event: str, connection: Connection, body: str) -> dict[str, Any]:
         route_key = event if event in self.routes and not event.startswith("$") else "$default"
-        result = await self._call(route_key, apigw.message_event(connection.info, route_key, body))
+        result = await self._call(route_key, events.message_event(connection.info, route_key, body))
         logger.debug("%s %s -> %s", connection.info.connection_id, route_key, result.get("statusCode"))
         return await self._ack(sid, event, result)
 
     async def _call(self, route_key: str, event: dict[str, Any]) -> dict[str, Any]:
-        from local_gateway.invoker import FunctionFailed
+        from local_gateway.awslambda.invoker import FunctionFailed
 
         try:
             return await self.invoker.invoke_route(self.routes[route_key], event, route_key)

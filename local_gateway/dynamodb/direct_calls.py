@@ -8,7 +8,7 @@ validation against the service model, the `before-call` and `after-call` hooks, 
 it and the error classes raised. What it gives up: endpoint resolution (its hooks and its errors, such as
 `account_id_endpoint_mode="required"` without an account), `auth_scheme_preference`, and a `before-call` hook
 sees the parameters unserialized (`params["body"]` a dict, no headers). The door serializes them itself only
-when moto, not the item engine, answers (local_gateway/moto_doors.py).
+when moto, not the item engine, answers (local_gateway/dynamodb/moto_doors.py).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def skip_request_building(client: Any, operations: Collection[str]) -> None:
             "query_string": "",
             "method": "POST",
             "headers": {},
-            "body": api_params,  # unserialized: see local_gateway/moto_doors.py
+            "body": api_params,  # unserialized: see local_gateway/dynamodb/moto_doors.py
             "url": meta.endpoint_url,
             "context": context,
         }

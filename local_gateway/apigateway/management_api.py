@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from local_gateway.apigateway.registry import Connection, ConnectionRegistry
 from local_gateway.bodies import BodyIncomplete, BodyTooLarge, bounded_body
-from local_gateway.registry import Connection, ConnectionRegistry
 from local_gateway.signatures import SignatureVerifier
 from shared.contract import MAX_MESSAGE_BYTES
 from shared.metrics import iso_timestamp

@@ -19,14 +19,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from local_gateway.awslambda.in_process_poster import run_collecting
+from local_gateway.awslambda.invoker import FunctionFailed
 from local_gateway.bodies import MAX_BODY_BYTES, BodyIncomplete, BodyTooLarge, bounded_body
-from local_gateway.inprocess import run_collecting
-from local_gateway.invoker import FunctionFailed
 from local_gateway.nesting import too_deep
 from local_gateway.signatures import SignatureVerifier
 
 if TYPE_CHECKING:
-    from local_gateway.invoker import FunctionInvoker, Handler
+    from local_gateway.awslambda.invoker import FunctionInvoker, Handler
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from local_gateway.apigw import ConnectionInfo
+from local_gateway.apigateway.events import ConnectionInfo
 
 
 class Endpoint(Protocol):

@@ -1,17 +1,17 @@
-"""The parser DynamoDB's condition, update and projection expressions share (local_gateway/conditions.py,
-local_gateway/updates.py): tokens, attribute names and operands, each text parsed once into Python closures.
+"""The parser DynamoDB's condition, update and projection expressions share (local_gateway/dynamodb/conditions.py,
+local_gateway/dynamodb/updates.py): tokens, attribute names and operands, each text parsed once into Python closures.
 
 The subset the product's requests use, and a little more: top-level attribute names and `#name` placeholders;
 comparisons (= <> < <= > >=), AND, OR, NOT and parentheses; attribute_exists, attribute_not_exists,
 begins_with, contains and size(); SET with `+`, `-` and if_not_exists, REMOVE, ADD and DELETE. Anything else
 (nested paths, BETWEEN, IN, list_append, a reserved word, redundant parentheses, a malformed text) raises
 Unsupported, and so does a value the closures are not sure DynamoDB would judge as they do (numbers that are not
-plain integers, binary values, mixed types): the engine (local_gateway/item_engine.py) then leaves the whole
+plain integers, binary values, mixed types): the engine (local_gateway/dynamodb/item_engine.py) then leaves the whole
 request to moto.
 
 What DynamoDB checks of an expression before it reads any item (an operand of the wrong type, the same attribute
 on both sides of a comparison) the parser notes as checks on the request's values, for the whole expression
-(local_gateway/conditions.py): a failing one is DynamoDB's ValidationException, whichever branch an item takes.
+(local_gateway/dynamodb/conditions.py): a failing one is DynamoDB's ValidationException, whichever branch an item takes.
 
 An attribute value is a pair (type, value): ("S", "text"), ("N", "12"), ("SS", [...]), as moto's DynamoType
 holds it at the top level of an item. An item is a mapping of names to such pairs; a missing attribute is None.

@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING, Any
 from starlette.responses import PlainTextResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from local_gateway import apigw
-from local_gateway.apigw import ConnectionInfo
-from local_gateway.invoker import FunctionFailed
+from local_gateway.apigateway import events
+from local_gateway.apigateway.events import ConnectionInfo
+from local_gateway.apigateway.registry import AddressCap, Connection, ConnectionRegistry, client_address
+from local_gateway.awslambda.invoker import FunctionFailed
 from local_gateway.nesting import too_deep
 from local_gateway.origins import origin_check, own_origin
-from local_gateway.registry import AddressCap, Connection, ConnectionRegistry, client_address
 from shared.contract import MAX_FRAME_BYTES, MAX_MESSAGE_BYTES
 
 if TYPE_CHECKING:
-    from local_gateway.invoker import FunctionInvoker, Handler
+    from local_gateway.awslambda.invoker import FunctionInvoker, Handler
 
 logger = logging.getLogger("local_gateway")
 
@@ -72,7 +72,7 @@ class WebSocketEndpoint:
             logger.debug("a frame for a connection that has just left was dropped: %r", gone)
 
 
-class ApiGatewayFront:
+class StageEndpoint:
     def __init__(
         self,
         registry: ConnectionRegistry,
@@ -120,7 +120,7 @@ class ApiGatewayFront:
         )
 
     async def _serve(self, websocket: WebSocket, address: str) -> None:
-        info, headers = apigw.upgrade(websocket.scope, address, self.stage)
+        info, headers = events.upgrade(websocket.scope, address, self.stage)
         status, answered = await self._connect(info, headers, websocket.query_params.multi_items())
         if not 200 <= status < 300:
             logger.info("upgrade refused (%s)", status)
@@ -133,13 +133,13 @@ class ApiGatewayFront:
         self.registry.add(Connection(info, endpoint))  # from now on, posts reach it (no more 410)
         logger.info("connected on /%s (%d open)", self.stage, len(self.registry))
         logger.debug("connected %s on /%s", info.connection_id, self.stage)
-        reason, code = "Client closed", apigw.NO_STATUS
+        reason, code = "Client closed", events.NO_STATUS
         try:
             reason, code = await self._receive(websocket, endpoint, info)
         finally:
             self.registry.remove(info.connection_id)
             with contextlib.suppress(FunctionFailed):  # logged by the invoker; the socket is gone either way
-                await self._call("$disconnect", apigw.disconnect_event(info, reason, code))
+                await self._call("$disconnect", events.disconnect_event(info, reason, code))
             logger.info("disconnected from /%s (%s, %d open)", self.stage, reason, len(self.registry))
             logger.debug("disconnected %s", info.connection_id)
 
@@ -149,7 +149,7 @@ class ApiGatewayFront:
         """`$connect`'s status and the headers it answered with."""
         try:
             result = await self.invoker.invoke_route(
-                self.routes["$connect"], apigw.connect_event(info, headers, query), "$connect"
+                self.routes["$connect"], events.connect_event(info, headers, query), "$connect"
             )
         except FunctionFailed:
             return 500, {}
@@ -171,7 +171,7 @@ class ApiGatewayFront:
                 await endpoint.close(GOING_AWAY, "Going away")
                 return going_away, GOING_AWAY
             if message["type"] == "websocket.disconnect":
-                return "Client closed", int(message.get("code", apigw.NO_STATUS))
+                return "Client closed", int(message.get("code", events.NO_STATUS))
             text = message.get("text")
             if text is None:  # API Gateway takes text frames only: a binary one ends the connection
                 await endpoint.close(UNSUPPORTED_DATA, "Binary frames are not supported")
@@ -200,7 +200,7 @@ class ApiGatewayFront:
 
     async def _message(self, endpoint: WebSocketEndpoint, info: ConnectionInfo, body: str) -> None:
         route_key = self.select_route(body)
-        event = apigw.message_event(info, route_key, body)
+        event = events.message_event(info, route_key, body)
         try:
             result = await self._call(route_key, event)
         except FunctionFailed:

@@ -1,4 +1,4 @@
-"""The item engine's side of moto (local_gateway/item_engine.py): request values checked as plain ones, keys,
+"""The item engine's side of moto (local_gateway/dynamodb/item_engine.py): request values checked as plain ones, keys,
 and items read from and written into moto's own tables (moto 5.2.5's Table.items, DynamoType and Item), so that
 every door onto the embedded DynamoDB sees the same items."""
 
@@ -8,12 +8,12 @@ import copy
 import re
 from typing import Any
 
-from local_gateway.expressions import MAX_DIGITS, Unsupported, Value
+from local_gateway.dynamodb.expressions import MAX_DIGITS, Unsupported, Value
 
 MAX_ITEM_BYTES = 400_000
 KEY_LIMITS = (2048, 1024)  # bytes: a partition key, a sort key (of the table or of an index)
 # A number as DynamoDB writes it back: no exponent, no leading or trailing zero, no -0 (compared or added to,
-# only an integer will do: local_gateway/expressions.py)
+# only an integer will do: local_gateway/dynamodb/expressions.py)
 _NUMBER = re.compile(r"(?!-0\Z)-?(?:0|[1-9][0-9]*)(?:\.[0-9]*[1-9])?\Z")
 
 

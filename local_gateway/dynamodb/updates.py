@@ -1,5 +1,5 @@
 """DynamoDB's update expressions (SET with `+`, `-` and if_not_exists; REMOVE; ADD; DELETE), and a request's
-expressions compiled together, once per text. Beyond that subset, Unsupported (see local_gateway/expressions.py).
+expressions compiled together, once per text. Beyond that subset, Unsupported (see local_gateway/dynamodb/expressions.py).
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from local_gateway.conditions import Condition, parse_condition, refusal
-from local_gateway.expressions import (
+from local_gateway.dynamodb.conditions import Condition, parse_condition, refusal
+from local_gateway.dynamodb.expressions import (
     Check,
     Item,
     Operand,
@@ -144,7 +144,7 @@ class Expressions:
     projection: tuple[str, ...] | None
     names_used: frozenset[str]
     values_used: frozenset[str]
-    checks: tuple[Check, ...] = ()  # the condition's, on the whole text (local_gateway/conditions.py)
+    checks: tuple[Check, ...] = ()  # the condition's, on the whole text (local_gateway/dynamodb/conditions.py)
     reads: frozenset[str] = frozenset()  # what SET reads on its right
 
     def refusal(self, values: Values) -> str | None:

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from local_gateway.apigw import LambdaContext
-from local_gateway.inprocess import Delivery, deliver, run_collecting
-from local_gateway.registry import ConnectionRegistry
+from local_gateway.apigateway.events import LambdaContext
+from local_gateway.apigateway.registry import ConnectionRegistry
+from local_gateway.awslambda.in_process_poster import Delivery, deliver, run_collecting
 from shared.services import Services, bound_services
 
 logger = logging.getLogger(__name__)

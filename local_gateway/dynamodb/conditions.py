@@ -1,9 +1,9 @@
-"""DynamoDB's condition expressions as Python closures (the subset local_gateway/expressions.py describes).
+"""DynamoDB's condition expressions as Python closures (the subset local_gateway/dynamodb/expressions.py describes).
 
 DynamoDB validates the whole expression before it reads anything: an ordering of a boolean, begins_with of a
 number (or of size(), always a number), or the same attribute on both sides of a comparison or a function is its
 ValidationException even in a branch that AND or OR would never evaluate. The parser notes those checks for the
-whole text (Parser.checks, run on the request's values before any item is read: local_gateway/updates.py),
+whole text (Parser.checks, run on the request's values before any item is read: local_gateway/dynamodb/updates.py),
 never in the closures, which short-circuit. moto checks them only where it evaluates, if at all; the messages are
 DynamoDB's (docs/embedded-dynamodb.md).
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from local_gateway.expressions import Check, Item, Operand, Parser, Unsupported, Value, Values, scalar
+from local_gateway.dynamodb.expressions import Check, Item, Operand, Parser, Unsupported, Value, Values, scalar
 
 Condition = Callable[[Item, Values], bool]
 _ORDERED = ("N", "S")

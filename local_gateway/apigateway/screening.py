@@ -4,7 +4,7 @@ python-socketio keeps every binary attachment a packet declares until the last o
 100,000 held 60 MB) and logs each packet it cannot read as a traceback at ERROR (`42[`, `42{}`, deep nesting).
 The gateway screens each Engine.IO message before python-socketio sees it, through Engine.IO's public
 `on("message")`. (Engine.IO's own packets, and its polling POSTs, are screened before Engine.IO decodes them:
-local_gateway/engineio_input.py.)
+local_gateway/apigateway/engineio_input.py.)
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from local_gateway.dynamodb import EmbeddedDynamoDB, ensure_local_credentials, ensure_table, reachable
+from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_local_credentials, ensure_table, reachable
 from local_gateway.hosts import AllowedHosts
 from local_gateway.template import Template, stage_name
 from shared import config as names

@@ -22,7 +22,7 @@ from typing import Any
 
 import socketio
 
-from local_gateway.registry import TOO_MANY_CONNECTIONS, client_address, is_loopback_address
+from local_gateway.apigateway.registry import TOO_MANY_CONNECTIONS, client_address, is_loopback_address
 
 logger = logging.getLogger("local_gateway")
 
