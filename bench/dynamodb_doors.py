@@ -2,9 +2,9 @@
 
     python -m bench.dynamodb_doors       (or BENCH_SECTIONS=dynamodb make bench)
 
-The gateway's functions call the direct door (local_gateway/dynamodb/moto_doors.py): the item engine answers their item
-reads and writes on moto's tables (local_gateway/dynamodb/item_engine.py), moto the rest. Before, they took the wire door
-(botocore's whole send path, then moto's own botocore hook), and before that moto's HTTP server in the same
+The gateway's functions call the direct door (local_gateway/dynamodb/moto_doors.py): the item engine answers their
+item reads and writes on moto's tables (local_gateway/dynamodb/item_engine.py), moto the rest. Before, they took the
+wire door (botocore's whole send path, then moto's own botocore hook), and before that moto's HTTP server in the same
 process, so the client's HTTP and the server's werkzeug and Flask were paid too. All serve the same tables.
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -13,11 +13,17 @@ from local_gateway.apigateway.events import ConnectionInfo
 
 
 class Endpoint(Protocol):
-    """How frames reach one open connection, through the front it came in by."""
+    """How frames reach one open connection, through the endpoint it came in by."""
 
     async def send(self, frame: bytes) -> None: ...
 
     async def close(self) -> None: ...
+
+    def fan_out_group(self) -> Hashable | None:
+        """Connections of one group take a frame in one call (send_to_group); None: one at a time."""
+
+    async def send_to_group(self, members: list[Endpoint], frame: bytes) -> None:
+        """One frame to every member of this endpoint's group."""
 
 
 @dataclass

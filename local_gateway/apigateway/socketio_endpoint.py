@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -23,6 +24,7 @@ from local_gateway.apigateway.registry import (
     AddressCap,
     Connection,
     ConnectionRegistry,
+    Endpoint,
     client_address,
 )
 from local_gateway.apigateway.screening import Inflow, screen_messages
@@ -67,6 +69,14 @@ class SocketIOEndpoint:
             self.held.append(frame)
             return
         await self.emit_frame(self.server, self.sid, frame, self.offsets)
+
+    def fan_out_group(self) -> Hashable | None:
+        """Socket.IO connections of one server take a frame in one emit (per kind of client); held ones wait."""
+        return None if self.held is not None else (id(self.server), self.offsets)
+
+    async def send_to_group(self, members: list[Endpoint], frame: bytes) -> None:
+        sids = [member.sid for member in members if isinstance(member, SocketIOEndpoint)]
+        await self.emit_frame(self.server, sids, frame, self.offsets)
 
     async def release(self) -> None:
         """The CONNECT answer has gone out: what was held follows it."""

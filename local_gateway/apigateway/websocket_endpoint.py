@@ -22,7 +22,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from local_gateway.apigateway import events
 from local_gateway.apigateway.events import ConnectionInfo
-from local_gateway.apigateway.registry import AddressCap, Connection, ConnectionRegistry, client_address
+from local_gateway.apigateway.registry import AddressCap, Connection, ConnectionRegistry, Endpoint, client_address
 from local_gateway.awslambda.invoker import FunctionFailed
 from local_gateway.nesting import too_deep
 from local_gateway.origins import origin_check, own_origin
@@ -62,6 +62,14 @@ class WebSocketEndpoint:
     async def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
         async with self.lock:
             await self._unless_gone(lambda: self.websocket.close(code, reason))
+
+    def fan_out_group(self) -> None:
+        """A WebSocket takes its frames one at a time."""
+        return None
+
+    async def send_to_group(self, members: list[Endpoint], frame: bytes) -> None:
+        for member in members:
+            await member.send(frame)
 
     async def _unless_gone(self, action: Callable[[], Awaitable[None]]) -> None:
         if self.websocket.application_state != WebSocketState.CONNECTED:

@@ -10,48 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Coroutine, Hashable, Iterable
 from typing import Any
 
-from local_gateway.apigateway.registry import ConnectionRegistry
-from local_gateway.apigateway.socketio_endpoint import SocketIOEndpoint
+from local_gateway.apigateway.registry import ConnectionRegistry, Endpoint
+from local_gateway.awslambda.outbox import Delivery, collected, deliver
 from shared.errors import ConnectionGone
 
 logger = logging.getLogger("local_gateway")
 
 EMIT_TIMEOUT_SECONDS = 10.0
-
-Delivery = tuple[str, bytes | None]  # (connection id, frame); None closes the connection
-_outbox = threading.local()
-
-
-def run_collecting(deliveries: list[Delivery], handler: Callable[..., Any], *args: Any) -> Any:
-    """Run a handler in this worker thread, collecting its single posts into `deliveries` for the gateway to send
-    once it has returned, raised or timed out.
-
-    The gateway sends them on the event loop before it answers the event, so a push still precedes its ack
-    (route response), and the handler's thread never waits for the loop.
-    """
-    _outbox.deliveries = deliveries
-    try:
-        return handler(*args)
-    finally:
-        _outbox.deliveries = None
-
-
-async def deliver(registry: ConnectionRegistry, deliveries: list[Delivery]) -> None:
-    for connection_id, frame in deliveries:
-        connection = registry.get(connection_id)
-        if connection is None:
-            continue
-        if frame is None:
-            await connection.endpoint.close()
-            continue
-        try:
-            await connection.endpoint.send(frame)
-        except (ValueError, RecursionError) as refused:  # the Management API's 400: that frame alone is dropped
-            logger.warning("a posted frame was not delivered: %s", refused)
 
 
 class InProcessPoster:
@@ -75,7 +43,7 @@ class InProcessPoster:
         connection = self.registry.get(connection_id)
         if connection is None:
             raise ConnectionGone(connection_id)
-        deliveries = getattr(_outbox, "deliveries", None)
+        deliveries = collected()
         if deliveries is not None:
             deliveries.append((connection_id, frame))
             return
@@ -84,31 +52,31 @@ class InProcessPoster:
     def flush(self) -> None:
         """Send what this invocation collected so far, now, in order (a recovery's replay, before the hand-over
         lets live updates through)."""
-        deliveries = getattr(_outbox, "deliveries", None)
+        deliveries = collected()
         if deliveries:
             due, deliveries[:] = list(deliveries), []
             self._run(deliver(self.registry, due))
 
     def post_many(self, connection_ids: Iterable[str], frame: bytes) -> list[str]:
-        """One frame to many connections (Socket.IO-front ones in one emit, encoded once); the gone ones back."""
-        sids: dict[bool, list[str]] = {True: [], False: []}  # by whether the client takes offsets
-        others: list[Delivery] = []
+        """One frame to many connections (those an endpoint can take as a group, in one call: Socket.IO's in one
+        emit, encoded once); the gone ones back."""
+        groups: dict[Hashable, list[Endpoint]] = {}
+        singles: list[Delivery] = []
         gone: list[str] = []
-        server = None
         for connection_id in connection_ids:
             connection = self.registry.get(connection_id)
             if connection is None:
                 gone.append(connection_id)
-            elif isinstance(connection.endpoint, SocketIOEndpoint) and connection.endpoint.held is None:
-                sids[connection.endpoint.offsets].append(connection.endpoint.sid)
-                server = connection.endpoint.server
+                continue
+            group = connection.endpoint.fan_out_group()
+            if group is None:
+                singles.append((connection_id, frame))
             else:
-                others.append((connection_id, frame))
-        for offsets, group in sids.items():
-            if group and server is not None:
-                self._run(SocketIOEndpoint.emit_frame(server, group, frame, offsets))
-        if others:
-            self._run(deliver(self.registry, others))
+                groups.setdefault(group, []).append(connection.endpoint)
+        for members in groups.values():
+            self._run(members[0].send_to_group(members, frame))
+        if singles:
+            self._run(deliver(self.registry, singles))
         return gone
 
     def _run(self, sending: Coroutine[Any, Any, None]) -> None:

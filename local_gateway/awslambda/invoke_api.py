@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from local_gateway.awslambda.in_process_poster import run_collecting
 from local_gateway.awslambda.invoker import FunctionFailed
+from local_gateway.awslambda.outbox import run_collecting
 from local_gateway.bodies import MAX_BODY_BYTES, BodyIncomplete, BodyTooLarge, bounded_body
 from local_gateway.nesting import too_deep
 from local_gateway.signatures import SignatureVerifier

@@ -10,7 +10,7 @@ from typing import Any
 
 from local_gateway.apigateway.events import LambdaContext
 from local_gateway.apigateway.registry import ConnectionRegistry
-from local_gateway.awslambda.in_process_poster import Delivery, deliver, run_collecting
+from local_gateway.awslambda.outbox import Delivery, deliver, run_collecting
 from shared.services import Services, bound_services
 
 logger = logging.getLogger(__name__)

@@ -44,8 +44,8 @@ class EmbeddedDynamoDB:
     The HTTP door is moto's DynamoDB app on a free loopback port, behind the checks of
     local_gateway/dynamodb/http_port.py: built from moto's public server pieces and werkzeug's public server API
     rather than ThreadedMotoServer, whose WSGI app could only be wrapped by reaching into its private attributes.
-    The in-process doors (local_gateway/dynamodb/moto_doors.py) are installed in the clients this object hands out, never
-    in boto3 at large.
+    The in-process doors (local_gateway/dynamodb/moto_doors.py) are installed in the clients this object hands out,
+    never in boto3 at large.
     """
 
     def __init__(

@@ -1,5 +1,6 @@
 """DynamoDB's update expressions (SET with `+`, `-` and if_not_exists; REMOVE; ADD; DELETE), and a request's
-expressions compiled together, once per text. Beyond that subset, Unsupported (see local_gateway/dynamodb/expressions.py).
+expressions compiled together, once per text. Beyond that subset, Unsupported (see
+local_gateway/dynamodb/expressions.py).
 """
 
 from __future__ import annotations
