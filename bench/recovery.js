@@ -12,7 +12,7 @@ const missed = Number(missedArg);
 const rounds = Number(roundsArg);
 const now = () => performance.timeOrigin + performance.now();
 const pct = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))] : null; };
-setTimeout(() => { console.log(JSON.stringify({ error: 'timeout' })); process.exit(2); }, 300000);
+setTimeout(() => { console.log(JSON.stringify({ error: 'timeout' })); process.exit(2); }, 900000);
 
 const lines = readline.createInterface({ input: process.stdin });
 const waiting = [];
@@ -28,7 +28,7 @@ async function main() {
     socket.once('connect', () => resolve(client));
     socket.once('connect_error', reject);
   })));
-  await Promise.all(clients.map((c) => c.socket.timeout(30000).emitWithAck('analytics:joinDashboard', 'bench-recovery')));
+  await Promise.all(clients.map((c) => c.socket.timeout(300000).emitWithAck('analytics:joinDashboard', 'bench-recovery')));
   console.log(JSON.stringify({ event: 'ready' })); // the bench publishes one update everyone sees
   await nextLine();
   await Promise.all(clients.map((c) => until(c, 1)));
