@@ -94,7 +94,7 @@ def _recover(
             return None
         missed[dashboard_id] = found
     if subscribed and svc.store.subscribe(connection_id):
-        snapshot = metrics.snapshot(svc.counters.read())
+        snapshot = metrics.live_snapshot(svc)
         poster.post(connection_id, server_frame(protocol, LIVE_METRICS, snapshot))
     replay = sorted((u for found in missed.values() for u in found.updates), key=lambda u: (u.ms, u.dashboard_id))
     for update in replay:

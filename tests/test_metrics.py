@@ -1,13 +1,68 @@
-"""The live metrics' definitions (docs/metrics.md): where CPU Usage and Memory Usage come from, and the bounds of
-reported metrics."""
+"""The live metrics' definitions (docs/metrics.md): where CPU Usage and Memory Usage come from, and one snapshot
+per tick that a request and a subscribe agree with. Functions called as AWS calls them, on moto
+(DynamoDB and CloudWatch)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import logging
+import re
+from collections import namedtuple
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
+from handlers import connect, publish_metrics, request_live_metrics, subscribe_live_metrics
+from shared import metrics, publisher
 from shared.config import Config, ConfigError
+from shared.contract import COUNT_METRIC_NAMES, METRIC_NAMES
+from shared.counters import Counts
+from shared.services import Services, reset_services
+from shared.system_metrics import PRIMING_SECONDS, HostReader, percent
+from tests.support import cloudwatch_metrics, connect_event, load_event, message_event
+
+ROOT = Path(__file__).resolve().parent.parent
+A, B = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB="
 
 
+def configured(lambda_env: Services, **environment: str) -> Services:
+    """The functions' collaborators with these metric settings too, on the same table."""
+    read = Config.from_env({"TABLE_NAME": lambda_env.config.table_name, **environment})
+    changed = ("system_metrics", "cloudwatch_endpoint_url", "reported_metric_max_age_seconds", "reported_metrics_max")
+    config = dataclasses.replace(lambda_env.config, **{name: getattr(read, name) for name in changed})
+    svc = Services.from_config(config, dynamodb=lambda_env.table.client)
+    reset_services(svc)
+    return svc
+
+
+def names(snapshot: list[dict]) -> list[str]:
+    return [metric["name"] for metric in snapshot]
+
+
+def values(snapshot: list[dict]) -> dict[str, float]:
+    return {metric["name"]: metric["value"] for metric in snapshot}
+
+
+@pytest.fixture
+def subscriber(lambda_env: Services, management_api) -> Iterator[str]:
+    assert connect.handler(connect_event(A), None)["statusCode"] == 200
+    yield A
+
+
+def subscribe(cid: str) -> None:
+    assert (
+        subscribe_live_metrics.handler(message_event(cid, "analytics:subscribeLiveMetrics"), None)["statusCode"] == 200
+    )
+
+
+def request(management_api, cid: str) -> list[dict]:
+    assert request_live_metrics.handler(message_event(cid, "analytics:requestLiveMetrics"), None)["statusCode"] == 200
+    return management_api.events(cid, "analytics:liveMetrics")[-1]["data"]
+
+
+# -- settings ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("environment", "message"),
     [
@@ -52,3 +107,157 @@ def test_metric_settings_default_to_the_host_locally_and_to_none_on_lambda():
         "MemoryUtilization",
     )
     assert cloudwatch.dimensions == (("ClusterName", "prod"), ("ServiceName", "web"))
+
+
+# -- the host ------------------------------------------------------------------------------------------------
+def test_the_first_host_reading_measures_an_interval_of_its_own():
+    """psutil's first cpu_percent has no baseline; the load average once stood in (100 on a busy machine)."""
+    times = namedtuple("times", "user system idle iowait")
+    cpu = iter([times(10, 10, 80, 0), times(11, 10, 99, 0)])  # before and after the priming: 1 of 20 s busy
+    slept: list[float] = []
+    host = HostReader(lambda: next(cpu), lambda: 50.0, sleep=slept.append)
+    assert host.percents() == {"CPU Usage": 5, "Memory Usage": 50}
+    assert slept == [PRIMING_SECONDS] == [0.2]
+    sources = "".join(path.read_text() for path in (ROOT / "shared").glob("*.py"))
+    assert "getloadavg" not in sources and "cpu_percent(" not in sources
+
+
+def test_a_reading_is_an_integer_percent_from_0_to_100():
+    assert [percent(value) for value in (-3, 0.4, 37.5, 61.6, 100.2, 150)] == [0, 0, 38, 62, 100, 100]
+
+
+def test_the_host_reading_with_psutil_is_a_percent():
+    reading = HostReader().percents()
+    assert set(reading) == {"CPU Usage", "Memory Usage"} and all(0 <= value <= 100 for value in reading.values())
+
+
+def test_locally_the_snapshot_holds_the_five_built_in_metrics(lambda_env, subscriber, management_api):
+    subscribe(subscriber)
+    (pushed,) = management_api.events(subscriber, "analytics:liveMetrics")
+    assert names(pushed["data"]) == list(METRIC_NAMES)
+
+
+# -- CloudWatch ----------------------------------------------------------------------------------------------
+def test_cloudwatch_feeds_cpu_and_memory_read_at_most_once_a_minute(
+    lambda_env, subscriber, management_api, moto_endpoint
+):
+    svc = configured(lambda_env, **cloudwatch_metrics(moto_endpoint, cpu=37.4, memory=61.6))
+    reader = svc.system_metrics.cloudwatch
+    assert reader is not None
+    calls: list[str] = []
+    reader.client.meta.events.register("before-call.cloudwatch", lambda model, **_: calls.append(model.name))
+    subscribe(subscriber)
+    for _ in range(3):
+        publisher.tick(svc, svc.poster())
+    pushed = management_api.events(subscriber, "analytics:liveMetrics")
+    assert [values(p["data"]).get("CPU Usage") for p in pushed] == [None, 37, 37, 37]  # none on subscribe: no tick
+    assert values(pushed[-1]["data"])["Memory Usage"] == 62
+    assert calls == ["GetMetricData"]  # the later ticks: the first one's reading
+    start = reader.clock()
+    reader.clock = lambda: start + 59
+    publisher.tick(svc, svc.poster())
+    reader.clock = lambda: start + 60
+    publisher.tick(svc, svc.poster())
+    assert calls == ["GetMetricData"] * 2
+
+
+def test_cloudwatch_without_a_recent_datapoint_or_answer_leaves_cpu_and_memory_out(
+    lambda_env, subscriber, management_api, moto_endpoint, caplog
+):
+    old = configured(lambda_env, **cloudwatch_metrics(moto_endpoint, cpu=20, memory=30, age_seconds=3600))
+    subscribe(subscriber)
+    publisher.tick(old, old.poster())
+    assert names(management_api.events(subscriber, "analytics:liveMetrics")[-1]["data"]) == list(COUNT_METRIC_NAMES)
+    unreachable = configured(
+        lambda_env, **{**cloudwatch_metrics(moto_endpoint, 1, 1), "CLOUDWATCH_ENDPOINT_URL": "http://127.0.0.1:9"}
+    )
+    with caplog.at_level(logging.WARNING):
+        publisher.tick(unreachable, unreachable.poster())
+    assert names(management_api.events(subscriber, "analytics:liveMetrics")[-1]["data"]) == list(COUNT_METRIC_NAMES)
+    assert "CloudWatch GetMetricData failed" in caplog.text
+
+
+def test_cloudwatch_leaves_out_a_metric_without_a_datapoint(lambda_env, subscriber, management_api, moto_endpoint):
+    settings = cloudwatch_metrics(moto_endpoint, cpu=20, memory=30)
+    svc = configured(lambda_env, **settings, SYSTEM_METRICS_MEMORY_METRIC="NoSuchMetric")
+    subscribe(subscriber)
+    publisher.tick(svc, svc.poster())
+    pushed = management_api.events(subscriber, "analytics:liveMetrics")[-1]["data"]
+    assert names(pushed) == [*COUNT_METRIC_NAMES, "CPU Usage"] and values(pushed)["CPU Usage"] == 20
+
+
+def test_a_failed_cloudwatch_call_is_not_repeated_within_the_minute(lambda_env, subscriber, moto_endpoint):
+    settings = {**cloudwatch_metrics(moto_endpoint, 1, 1), "CLOUDWATCH_ENDPOINT_URL": "http://127.0.0.1:9"}
+    svc = configured(lambda_env, **settings)
+    reader = svc.system_metrics.cloudwatch
+    assert reader is not None
+    calls: list[str] = []
+    reader.client.meta.events.register("before-call.cloudwatch", lambda model, **_: calls.append(model.name))
+    subscribe(subscriber)
+    for _ in range(2):
+        publisher.tick(svc, svc.poster())
+    assert calls == ["GetMetricData"]
+
+
+def test_cloudwatch_is_read_only_by_a_tick_that_pushes(lambda_env, management_api, moto_endpoint):
+    svc = configured(lambda_env, **cloudwatch_metrics(moto_endpoint, 1, 1))
+    reader = svc.system_metrics.cloudwatch
+    assert reader is not None
+    calls: list[str] = []
+    reader.client.meta.events.register("before-call.cloudwatch", lambda model, **_: calls.append(model.name))
+    assert json.loads(publish_metrics.handler(load_event("scheduled"), None)["body"])["pushes"] == 0  # nobody
+    assert calls == []
+
+
+def test_without_a_fresh_tick_a_request_never_calls_cloudwatch(lambda_env, subscriber, management_api, moto_endpoint):
+    svc = configured(lambda_env, **cloudwatch_metrics(moto_endpoint, cpu=37, memory=61))
+    reader = svc.system_metrics.cloudwatch
+    assert reader is not None
+    calls: list[str] = []
+    reader.client.meta.events.register("before-call.cloudwatch", lambda model, **_: calls.append(model.name))
+    subscribe(subscriber)
+    assert names(request(management_api, subscriber)) == list(COUNT_METRIC_NAMES)
+    assert names(management_api.events(subscriber, "analytics:liveMetrics")[0]["data"]) == list(COUNT_METRIC_NAMES)
+    assert calls == []
+
+
+# -- one snapshot per tick -----------------------------------------------------------------------------------
+def test_a_push_a_subscribe_and_a_request_in_one_period_agree(lambda_env, subscriber, management_api, monkeypatch):
+    readings = iter([{"CPU Usage": 11, "Memory Usage": 22}, {"CPU Usage": 99, "Memory Usage": 98}])
+    monkeypatch.setattr(lambda_env.system_metrics.host, "percents", lambda: next(readings))
+    assert connect.handler(connect_event(B), None)["statusCode"] == 200
+    subscribe(subscriber)  # no tick yet: its own reading (11, 22)
+    publisher.tick(lambda_env, lambda_env.poster())  # the tick's reading: (99, 98), then nothing more to read
+    subscribe(B)
+    # Another sandbox, which remembers nothing: it reads the tick from the table.
+    reset_services(Services.from_config(lambda_env.config, dynamodb=lambda_env.table.client))
+    asked = request(management_api, B)
+    pushed = management_api.events(subscriber, "analytics:liveMetrics")[-1]["data"]
+    subscribed = management_api.events(B, "analytics:liveMetrics")[0]["data"]
+    for snapshot in (pushed, subscribed, asked):
+        assert {name: values(snapshot)[name] for name in ("CPU Usage", "Memory Usage")} == {
+            "CPU Usage": 99,
+            "Memory Usage": 98,
+        }
+    assert values(asked)["Live Subscribers"] == 2 and values(pushed)["Live Subscribers"] == 1  # counts as of now
+
+
+def test_a_tick_two_periods_old_is_no_longer_the_latest(lambda_env, subscriber, management_api, monkeypatch):
+    subscribe(subscriber)
+    publisher.tick(lambda_env, lambda_env.poster())
+    other = Services.from_config(lambda_env.config, dynamodb=lambda_env.table.client)
+    period = lambda_env.config.metrics_interval_seconds
+    stored = lambda_env.snapshots.stored()
+    assert stored is not None
+    item = other.table.get(other.snapshots.key)
+    other.snapshots.clock = lambda: stored[0] + 1.9 * period
+    assert other.snapshots.readings(item) is not None
+    other.snapshots.clock = lambda: stored[0] + 2 * period
+    assert other.snapshots.readings(item) is None
+
+
+def test_the_snapshot_order_is_written_once():
+    counts = Counts(active_users=3, subscribers=2, active_dashboards=1)
+    snapshot = metrics.snapshot(counts, [("CPU Usage", 5), ("Memory Usage", 6), ("b", 1)], now=0)
+    assert names(snapshot) == [*METRIC_NAMES, "b"] and len({m["timestamp"] for m in snapshot}) == 1
+    assert re.fullmatch(r"1970-01-01T00:00:00\.000Z", snapshot[0]["timestamp"])
