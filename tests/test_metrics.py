@@ -1,5 +1,5 @@
-"""The live metrics' definitions (docs/metrics.md): where CPU Usage and Memory Usage come from, and one snapshot
-per tick that a request and a subscribe agree with. Functions called as AWS calls them, on moto
+"""The live metrics' definitions (docs/metrics.md): where CPU Usage and Memory Usage come from, reported metrics,
+and one snapshot per tick that a request and a subscribe agree with. Functions called as AWS calls them, on moto
 (DynamoDB and CloudWatch)."""
 
 from __future__ import annotations
@@ -8,13 +8,14 @@ import dataclasses
 import json
 import logging
 import re
+import time
 from collections import namedtuple
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from handlers import connect, publish_metrics, request_live_metrics, subscribe_live_metrics
+from handlers import connect, publish_metrics, report_metric, request_live_metrics, subscribe_live_metrics
 from shared import metrics, publisher
 from shared.config import Config, ConfigError
 from shared.contract import COUNT_METRIC_NAMES, METRIC_NAMES
@@ -37,12 +38,21 @@ def configured(lambda_env: Services, **environment: str) -> Services:
     return svc
 
 
+def report(name: object, value: object, **detail: object) -> dict:
+    event = load_event("metric_report", detail={"name": name, "value": value, **detail})
+    return report_metric.handler(event, None)
+
+
 def names(snapshot: list[dict]) -> list[str]:
     return [metric["name"] for metric in snapshot]
 
 
 def values(snapshot: list[dict]) -> dict[str, float]:
     return {metric["name"]: metric["value"] for metric in snapshot}
+
+
+def reported_item(svc: Services) -> dict | None:
+    return svc.table.get(svc.reported.key, consistent=True)
 
 
 @pytest.fixture
@@ -261,3 +271,144 @@ def test_the_snapshot_order_is_written_once():
     snapshot = metrics.snapshot(counts, [("CPU Usage", 5), ("Memory Usage", 6), ("b", 1)], now=0)
     assert names(snapshot) == [*METRIC_NAMES, "b"] and len({m["timestamp"] for m in snapshot}) == 1
     assert re.fullmatch(r"1970-01-01T00:00:00\.000Z", snapshot[0]["timestamp"])
+
+
+# -- reported metrics ----------------------------------------------------------------------------------------
+def test_reported_metrics_follow_the_built_in_ones_by_name(lambda_env, subscriber, management_api):
+    for name, value in [("Queue depth", 12), ("Orders per minute", 42.5), ("Errors", -1)]:
+        assert report(name, value)["statusCode"] == 200
+    subscribe(subscriber)
+    publisher.tick(lambda_env, lambda_env.poster())
+    for snapshot in (
+        management_api.events(subscriber, "analytics:liveMetrics")[-1]["data"],
+        request(management_api, A),
+    ):
+        assert names(snapshot) == [*METRIC_NAMES, "Errors", "Orders per minute", "Queue depth"]
+        assert values(snapshot)["Orders per minute"] == 42.5 and values(snapshot)["Errors"] == -1
+    assert report("Queue depth", 7)["statusCode"] == 200  # a new value replaces the old
+    assert lambda_env.reported.read()["Queue depth"] == 7
+    assert [report(name, value)["statusCode"] for name, value in [("Big", 10**15), ("Small", -(10**15))]] == [200, 200]
+
+
+def test_a_report_costs_one_update_and_the_first_one_two(lambda_env):
+    writes: list[str] = []
+    lambda_env.table.client.meta.events.register("before-call.dynamodb", lambda model, **_: writes.append(model.name))
+    assert report("Queue depth", 1)["statusCode"] == 200
+    assert writes == ["UpdateItem", "UpdateItem"]  # the nested SET finds no map; the map is created
+    writes.clear()
+    assert [report(name, 2)["statusCode"] for name in ("Queue depth", "Errors")] == [200, 200]
+    assert writes == ["UpdateItem", "UpdateItem"]
+
+
+def test_a_reported_metric_leaves_the_snapshot_once_older_than_the_bound(lambda_env, subscriber, management_api):
+    svc = configured(lambda_env, REPORTED_METRIC_MAX_AGE_SECONDS="60")
+    now = [time.time()]
+    svc.table.clock = lambda: now[0]
+    assert report("Queue depth", 12)["statusCode"] == 200
+    now[0] += 59
+    assert "Queue depth" in names(request(management_api, subscriber))
+    now[0] += 2
+    assert "Queue depth" not in names(request(management_api, subscriber))
+    item = reported_item(svc)
+    assert item is not None and int(item["expiresAt"]["N"]) == int(now[0] - 61) + 60 + 3600  # an hour after stale
+
+
+def test_the_number_of_names_is_capped_and_stale_ones_make_room(lambda_env):
+    svc = configured(lambda_env, REPORTED_METRICS_MAX="2", REPORTED_METRIC_MAX_AGE_SECONDS="60")
+    now = [time.time()]
+    svc.table.clock = lambda: now[0]
+    assert [report(name, 1)["statusCode"] for name in ("a", "b")] == [200, 200]
+    before = reported_item(svc)
+    refused = report("c", 1)
+    assert refused["statusCode"] == 400
+    assert json.loads(refused["body"]) == {"error": "At most 2 metrics are kept at once; this would be one more"}
+    assert reported_item(svc) == before
+    assert report("a", 2)["statusCode"] == 200  # a name already kept is no more
+    now[0] += 61  # a and b are stale now: pruned to make room
+    assert report("c", 3)["statusCode"] == 200
+    assert svc.reported.read() == {"c": 3}
+    assert set(reported_item(svc)["metrics"]["M"]) == {"c"}
+
+
+def test_cpu_and_memory_can_be_reported_when_the_source_is_reported(lambda_env, subscriber, management_api):
+    configured(lambda_env, SYSTEM_METRICS_SOURCE="reported")
+    assert names(request(management_api, subscriber)) == list(COUNT_METRIC_NAMES)  # none reported yet
+    assert [report(name, value)["statusCode"] for name, value in [("Memory Usage", 40.6), ("CPU Usage", 7)]] == [
+        200,
+        200,
+    ]
+    assert report("Zebras", 3)["statusCode"] == 200
+    assert report("CPU Usage", 100.5)["statusCode"] == 400
+    snapshot = request(management_api, subscriber)
+    assert names(snapshot) == [*METRIC_NAMES, "Zebras"]
+    assert (values(snapshot)["CPU Usage"], values(snapshot)["Memory Usage"]) == (7, 41)
+
+
+def test_the_none_source_leaves_cpu_and_memory_out(lambda_env, subscriber, management_api):
+    configured(lambda_env, SYSTEM_METRICS_SOURCE="none")
+    subscribe(subscriber)
+    assert names(management_api.events(subscriber, "analytics:liveMetrics")[-1]["data"]) == list(COUNT_METRIC_NAMES)
+    assert report("Queue depth", 1)["statusCode"] == 200
+    assert names(request(management_api, subscriber)) == [*COUNT_METRIC_NAMES, "Queue depth"]
+
+
+HOSTILE = [
+    ("a", float("nan"), "value must be a finite number from -1e15 to 1e15"),
+    ("a", float("inf"), "value must be a finite number from -1e15 to 1e15"),
+    ("a", 10**400, "value must be a finite number from -1e15 to 1e15"),
+    ("a", 10**15 + 1, "value must be a finite number from -1e15 to 1e15"),
+    ("a", -1.0000001e15, "value must be a finite number from -1e15 to 1e15"),
+    ("a", "12", "value must be a finite number from -1e15 to 1e15"),
+    ("a", True, "value must be a finite number from -1e15 to 1e15"),
+    ("a", None, "value must be a finite number from -1e15 to 1e15"),
+    ("x" * 10_240, 1, "name must be 1 to 64 characters"),
+    ("x" * 65, 1, "name must be 1 to 64 characters"),
+    ("", 1, "name must be 1 to 64 characters"),
+    (" padded", 1, "name must be 1 to 64 characters"),
+    ("<script>", 1, "name must be 1 to 64 characters"),
+    (42, 1, "name must be 1 to 64 characters"),
+    ("CPU Usage", 50, "name must not be a built-in metric's"),
+    ("memory usage", 50, "name must not be a built-in metric's"),
+    ("Active Users", 5, "name must not be a built-in metric's"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "message"), HOSTILE, ids=lambda v: str(v)[:16])
+def test_a_hostile_report_is_refused_and_stores_nothing(lambda_env, caplog, name, value, message):
+    with caplog.at_level(logging.WARNING):
+        result = report(name, value)
+    assert result["statusCode"] == 400 and json.loads(result["body"])["error"].startswith(message)
+    assert reported_item(lambda_env) is None
+    assert "metric report refused" in caplog.text and "x" * 100 not in caplog.text
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        load_event("metric_report", detail=[1, 2]),
+        load_event("metric_report", detail={"name": "a"}),
+        load_event("metric_report", detail={"name": "a", "value": 1, "unit": "ms"}),
+        load_event("metric_report", **{"detail-type": "DashboardUpdate"}),
+    ],
+)
+def test_a_report_of_another_shape_is_refused_and_stores_nothing(lambda_env, event):
+    assert report_metric.handler(event, None)["statusCode"] == 400
+    assert reported_item(lambda_env) is None
+
+
+def test_ten_thousand_distinct_names_store_the_cap_and_refuse_the_rest(lambda_env):
+    writes: list[str] = []
+    events = lambda_env.table.client.meta.events
+    events.register("before-call.dynamodb.UpdateItem", lambda **_: writes.append("UpdateItem"))
+    statuses = [report(f"metric {n}", n)["statusCode"] for n in range(10_000)]
+    cap = lambda_env.config.reported_metrics_max
+    assert statuses == [200] * cap + [400] * (10_000 - cap)
+    assert len(reported_item(lambda_env)["metrics"]["M"]) == cap
+    # The map's creation, the cap's writes, and one refused write: the rest are refused without one.
+    assert len(writes) == 1 + cap + 1
+
+
+def test_the_publisher_reads_the_reported_metrics_only_when_somebody_listens(lambda_env, management_api):
+    assert report("Queue depth", 1)["statusCode"] == 200
+    assert json.loads(publish_metrics.handler(load_event("scheduled"), None)["body"])["pushes"] == 0
+    assert lambda_env.snapshots.stored() is None

@@ -307,6 +307,10 @@ def metrics(message: dict[str, Any], *after: str) -> tuple[int, int, int]:
     return tuple(item["value"] for item in items[:3])
 
 
+def metric_report(name: Any, value: Any) -> dict[str, Any]:
+    return load_event("metric_report", detail={"name": name, "value": value})
+
+
 def update(message: dict[str, Any], dashboard_id: str, data: Any) -> bool:
     return message["event"] == "analytics:dashboardUpdate" and {
         k: v for k, v in message["data"].items() if k != "timestamp"
@@ -333,6 +337,9 @@ def test_stack_simulation_a_whole_life(simulated: SimulatedStack, management_api
     assert simulated.send(D, frame("analytics:requestLiveMetrics")) == ok
     assert simulated.send(C, frame("analytics:nope")) == {"ok": False, "error": "Unknown event: analytics:nope"}
     assert simulated.send(C, "not json")["ok"] is False
+
+    # A service reports a metric of its own (EventBridge MetricReport): the tick carries it after the counts.
+    assert simulated.put_event(metric_report("Orders per minute", 42)) == {"name": "Orders per minute", "value": 42}
 
     # B leaves without a $disconnect; the scheduled tick finds it gone (410) and removes its state.
     management_api.gone.add(B)
@@ -372,7 +379,13 @@ def test_stack_simulation_a_whole_life(simulated: SimulatedStack, management_api
     # Every frame posted, per connection, in order.
     a, b, c, d = (management_api.events(cid) for cid in (A, B, C, D))
     # On subscribe; the tick (counted before B was found gone); the worker's slice of the same tick.
-    assert [metrics(m) for m in a] == [(3, 1, 0), (3, 2, 2), (3, 2, 2)] and a[1] == a[2]
+    reported = "Orders per minute"
+    assert [metrics(m, *after) for m, after in zip(a, [(), (reported,), (reported,)], strict=True)] == [
+        (3, 1, 0),
+        (3, 2, 2),
+        (3, 2, 2),
+    ]
+    assert a[1] == a[2] and a[1]["data"][3]["value"] == 42
     assert [metrics(m) for m in b] == [(3, 2, 0)]
     assert [m["event"] for m in c] == ["analytics:error"] * 2 + ["analytics:dashboardUpdate"] * 2
     assert c[0]["data"] == {"message": "Unknown event: analytics:nope", "event": "analytics:nope"}
@@ -393,6 +406,7 @@ def test_stack_simulation_a_whole_life(simulated: SimulatedStack, management_api
         ("METRICS", "COUNTS"),
         ("METRICS", "LATEST"),
         ("METRICS", "RECONCILE"),
+        ("METRICS", "REPORTED"),  # the reported metrics
         # The dashboard's history: one item per update published, kept for recovery and the last value on join.
         ("HIST#sales", "000000000001"),
         ("HIST#sales", "000000000002"),
@@ -712,5 +726,67 @@ def test_stack_simulation_a_cloudwatch_source_feeds_cpu_and_memory_and_every_ans
         assert [metric["value"] for metric in recovered["data"][3:]] == [37, 62]
         assert cloudwatch_actions(simulated) == {PUBLISHER}
         assert_least_privilege(simulated)
+    finally:
+        reset_services()
+
+
+def test_stack_simulation_reported_metrics_arrive_keep_their_order_and_expire(
+    simulated: SimulatedStack, management_api: ManagementApiEndpoint
+):
+    assert simulated.connect(A) == 200
+    assert simulated.send(A, frame("analytics:subscribeLiveMetrics")) == {"ok": True}
+    for name, value in [("Queue depth", 12), ("Orders per minute", 42.5), ("Errors", 0)]:
+        assert simulated.put_event(metric_report(name, value)) == {"name": name, "value": value}
+    assert simulated.schedule(remaining_ms=2500)["pushes"] == 1
+    assert metrics(management_api.events(A)[-1], "Errors", "Orders per minute", "Queue depth") == (1, 1, 0)
+    assert simulated.send(A, frame("analytics:requestLiveMetrics")) == {"ok": True}
+    asked, pushed = (
+        [(metric["name"], metric["value"]) for metric in message["data"][3:]]
+        for message in management_api.events(A)[-1:-3:-1]
+    )
+    assert asked == pushed == [("Errors", 0), ("Orders per minute", 42.5), ("Queue depth", 12)]
+    # Errors is reported again 200 s later; 350 s later the others are older than ReportedMetricMaxAgeSeconds
+    # (300): they leave the snapshot, Errors stays.
+    now = time.time()
+    simulated._container("ReportMetricFunction").table.clock = lambda: now + 200
+    assert simulated.put_event(metric_report("Errors", 1)) == {"name": "Errors", "value": 1}
+    simulated._container(PUBLISHER).table.clock = lambda: now + 350
+    assert simulated.schedule(remaining_ms=2500)["pushes"] == 1
+    assert metrics(management_api.events(A)[-1], "Errors") == (1, 1, 0)
+    assert_least_privilege(simulated)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("Queue depth", float("nan")),
+        ("Queue depth", "12"),
+        ("x" * 10_240, 1),
+        ("CPU Usage", 50),  # a built-in name: SystemMetricsSource is none
+    ],
+    ids=["nan", "string", "10-KB-name", "built-in"],
+)
+def test_stack_simulation_a_hostile_report_is_refused_and_stores_nothing(simulated: SimulatedStack, name, value):
+    assert simulated.put_event(metric_report("Queue depth", 1))["name"] == "Queue depth"
+    before = simulated.scan()
+    assert "error" in simulated.put_event(metric_report(name, value))
+    assert simulated.scan() == before
+    assert_least_privilege(simulated)
+
+
+def test_stack_simulation_the_reported_source_takes_cpu_and_memory_from_the_services(
+    moto_endpoint: str, management_api: ManagementApiEndpoint
+):
+    simulated = simulated_stack(moto_endpoint, management_api, {"SystemMetricsSource": "reported"})
+    try:
+        assert simulated.connect(A) == 200
+        assert simulated.send(A, frame("analytics:subscribeLiveMetrics")) == {"ok": True}
+        for name, value in [("Zebras", 3), ("Memory Usage", 40.4), ("CPU Usage", 71)]:
+            assert simulated.put_event(metric_report(name, value))["name"] == name
+        assert simulated.schedule(remaining_ms=2500)["pushes"] == 1
+        pushed = management_api.events(A)[-1]
+        assert metrics(pushed, *METRIC_NAMES[3:], "Zebras") == (1, 1, 0)
+        assert [metric["value"] for metric in pushed["data"][3:]] == [71, 40, 3]
+        assert cloudwatch_actions(simulated) == set()
     finally:
         reset_services()

@@ -109,6 +109,8 @@ EXPECTED_GRANTS = {
     },
     # The history's latest (Query) and next update (PutItem), the members (Query).
     "PublishDashboardUpdateFunction": CLEANUP | POST | {("dynamodb:Query", TABLE), ("dynamodb:PutItem", TABLE)},
+    # METRICS/REPORTED's conditional UpdateItems (set, create, prune); it reads nothing else and posts nothing.
+    "ReportMetricFunction": {("dynamodb:UpdateItem", TABLE)},
 }
 
 
@@ -278,6 +280,12 @@ def test_template_routes_dashboard_updates_from_eventbridge():
     assert rule["Properties"]["Pattern"] == {"source": ["analytics"], "detail-type": ["DashboardUpdate"]}
 
 
+def test_template_routes_metric_reports_from_eventbridge_to_a_function_of_their_own():
+    (rule,) = props("ReportMetricFunction")["Events"].values()
+    assert rule["Type"] == "EventBridgeRule"
+    assert rule["Properties"]["Pattern"] == {"source": ["analytics"], "detail-type": ["MetricReport"]}
+
+
 def test_template_leaves_cpu_and_memory_out_until_a_source_is_configured():
     """Deployed with the defaults, no function reads a system's CPU or memory: none of a sandbox's own."""
     assert TEMPLATE.body["Parameters"]["SystemMetricsSource"]["AllowedValues"] == ["none", "cloudwatch", "reported"]
@@ -298,7 +306,7 @@ def test_template_lets_only_posting_functions_manage_this_apis_connections():
     for logical_id in FUNCTIONS:
         granted = stack.grants(TEMPLATE, logical_id, REFS)
         manage = {resource for action, resource in granted if action.startswith("execute-api:")}
-        posts = logical_id not in ("ConnectFunction", "DisconnectFunction", "ReconcileFunction")
+        posts = logical_id not in ("ConnectFunction", "DisconnectFunction", "ReconcileFunction", "ReportMetricFunction")
         # A refused Socket.IO handshake closes its connection; a recovery closes the half-open one it takes over.
         closes = logical_id in ("DefaultFunction", "ResumeFunction")
         asks = logical_id == "ReconcileFunction"  # is each connection still there? (GET @connections/{id})
