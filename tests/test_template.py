@@ -284,6 +284,7 @@ def test_template_routes_metric_reports_from_eventbridge_to_a_function_of_their_
     (rule,) = props("ReportMetricFunction")["Events"].values()
     assert rule["Type"] == "EventBridgeRule"
     assert rule["Properties"]["Pattern"] == {"source": ["analytics"], "detail-type": ["MetricReport"]}
+    assert "EventBusName" not in rule["Properties"]  # the default bus, where `aws events put-events` sends
     assert TEMPLATE.handler_for_rule("analytics", "MetricReport") == "handlers.report_metric.handler"
     assert TEMPLATE.handler_for_rule("analytics", "DashboardUpdate") == "handlers.publish_dashboard_update.handler"
 
