@@ -21,7 +21,8 @@ import socketio
 from starlette.applications import Starlette
 
 from shared.contract import MAX_MESSAGE_BYTES, METRIC_NAMES
-from shared.metrics import cpu_percent, iso_timestamp, memory_percent
+from shared.metrics import iso_timestamp
+from shared.system_metrics import HOST_READER
 from shared.validation import DASHBOARD_ID
 
 logger = logging.getLogger("bench.baseline")
@@ -54,7 +55,8 @@ class Baseline:
         timestamp = iso_timestamp(time.time())
         subscribers = len(self.sio.manager.rooms.get("/", {}).get(LIVE_ROOM, {}) or {})
         dashboards = {room for rooms in self.rooms.values() for room in rooms}
-        values = (len(set(self.users.values())), subscribers, len(dashboards), cpu_percent(), memory_percent())
+        host = HOST_READER.percents()
+        values = (len(set(self.users.values())), subscribers, len(dashboards), *(host[n] for n in METRIC_NAMES[3:]))
         return [{"name": n, "value": v, "timestamp": timestamp} for n, v in zip(METRIC_NAMES, values, strict=True)]
 
     async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:

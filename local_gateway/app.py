@@ -16,8 +16,6 @@ from typing import Any
 import socketio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 
 from local_gateway.apigateway import events
@@ -30,16 +28,15 @@ from local_gateway.awslambda.environment import LocalEnvironment
 from local_gateway.awslambda.in_process_poster import InProcessPoster
 from local_gateway.awslambda.invoke_api import lambda_routes
 from local_gateway.awslambda.invoker import SYSTEM_THREADS, FunctionFailed, FunctionInvoker, Handler
-from local_gateway.bodies import BodyIncomplete, BodyTooLarge, bounded_body
+from local_gateway.eventbridge import DETAIL_TYPES, EventRoutes
 from local_gateway.health import Health
 from local_gateway.hosts import AllowedHosts, checked_hosts
-from local_gateway.nesting import MAX_NESTING, too_deep
 from local_gateway.page import page_routes
 from local_gateway.settings import INPROCESS, GatewaySettings
-from local_gateway.signatures import SignatureVerifier, is_loopback
+from local_gateway.signatures import SignatureVerifier
 from local_gateway.template import Template, function_timeout, route_response_keys, stage_name, template
 from shared.config import Config
-from shared.contract import MAX_MESSAGE_BYTES, UPDATE_DETAIL_TYPE, UPDATE_SOURCE
+from shared.contract import MAX_MESSAGE_BYTES, UPDATE_SOURCE
 from shared.poster import Poster
 from shared.services import Services, management_api_poster, reset_services
 
@@ -72,7 +69,8 @@ class Gateway:
         routes = {key: import_handler(path) for key, path in source.routes().items()}
         self.publish_metrics = import_handler(source.function_handler("PublishMetricsFunction"))
         self.reconcile = import_handler(source.function_handler("ReconcileFunction"))
-        self.publish_dashboard_update = import_handler(source.handler_for_event("EventBridgeRule"))
+        # What EventBridge would deliver each event a service publishes to (POST /dashboards/{id}/updates, /metrics).
+        rule_functions = {kind: import_handler(source.handler_for_rule(UPDATE_SOURCE, kind)) for kind in DETAIL_TYPES}
         self.functions = {name: import_handler(source.function_handler(name)) for name in source.functions()}
         # Lambda's Invoke API runs each function with its own Timeout, not API Gateway's 29 s integration cap.
         function_timeouts = {name: function_timeout(source, name) for name in self.functions}
@@ -116,13 +114,14 @@ class Gateway:
         )
         # The credentials the functions sign with, known once the environment has started.
         self.verifier = SignatureVerifier()
+        self.event_routes = EventRoutes(rule_functions, self.verifier, self.invoke)
         self.health = Health(self.environment, self.registry)
         http = Starlette(
             routes=[
                 *management_routes(self.registry, self.verifier, self.stage),
                 *lambda_routes(self.functions, self.system_invoker, self.verifier, function_timeouts),
                 *page_routes(),
-                Route("/dashboards/{dashboard_id}/updates", self._post_dashboard_update, methods=["POST"]),
+                *self.event_routes.routes(),
                 Route("/health", self.health.answer, methods=["GET"]),
                 WebSocketRoute("/{stage}", self.stage_endpoint.serve),
             ],
@@ -142,36 +141,6 @@ class Gateway:
         except FunctionFailed:
             return {"statusCode": 502, "body": json.dumps({"error": "Internal server error"})}
         return result if isinstance(result, dict) else {"statusCode": 200, "body": json.dumps(result)}
-
-    # -- HTTP --------------------------------------------------------------------------------
-    async def _post_dashboard_update(self, request: Request) -> JSONResponse:
-        # Only JSON: a web page may send text/plain cross-origin without a preflight, never application/json.
-        if request.headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
-            return JSONResponse({"error": "The body must be application/json"}, status_code=415)
-        try:
-            body = await bounded_body(request)
-        except BodyTooLarge:
-            return JSONResponse({"error": "The body is too large"}, status_code=413)
-        except BodyIncomplete:  # the client has gone: this answer reaches nobody
-            return JSONResponse({"error": "The body did not arrive in time"}, status_code=408)
-        # Signed as a call to the API (execute-api), as the Management API's callers sign.
-        if not is_loopback(request) and self.verifier.check(request, body, "execute-api") is not None:
-            return JSONResponse({"error": "Only this machine, or a signed request, may publish"}, status_code=403)
-        if too_deep(body):
-            return JSONResponse({"error": f"The body nests more than {MAX_NESTING} levels"}, status_code=400)
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return JSONResponse({"error": "The body must be JSON"}, status_code=400)
-        detail = {"dashboardId": request.path_params["dashboard_id"], "data": data}
-        event = events.eventbridge_event(UPDATE_SOURCE, UPDATE_DETAIL_TYPE, detail)
-        result = await self.invoke(self.publish_dashboard_update, event, "publish_dashboard_update")
-        status = result.get("statusCode", 500)
-        try:
-            answer = json.loads(result.get("body") or "{}")
-        except ValueError:
-            answer = {"error": "Internal server error"}
-        return JSONResponse(answer, status_code=202 if status == 200 else status)
 
     # -- life --------------------------------------------------------------------------------
     async def _run_forever(self, interval: float, handler: Handler, name: str, role: str, work: str) -> None:

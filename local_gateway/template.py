@@ -159,13 +159,19 @@ class Template:
             raise TemplateError(f"{what}: {field} {_shape(value)} should refer to exactly one {kinds}; it {refers}")
         return found[0]
 
-    def handler_for_event(self, event_type: str) -> str:
-        """The handler of the one function with an event source of this SAM type (Schedule, EventBridgeRule)."""
-        for logical_id, function in self.of_type("AWS::Serverless::Function").items():
-            events = function["Properties"].get("Events", {})
-            if any(source["Type"] == event_type for source in events.values()):
-                return self.function_handler(logical_id)
-        raise LookupError(f"no function in the template has a {event_type} event")
+    def handler_for_rule(self, source: str, detail_type: str) -> str:
+        """The handler of the one function whose EventBridgeRule matches events of this source and detail-type."""
+        found = [
+            logical_id
+            for logical_id, function in self.of_type("AWS::Serverless::Function").items()
+            for event in function["Properties"].get("Events", {}).values()
+            if event["Type"] == "EventBridgeRule"
+            and source in event["Properties"]["Pattern"].get("source", [source])
+            and detail_type in event["Properties"]["Pattern"].get("detail-type", [detail_type])
+        ]
+        if len(found) != 1:
+            raise LookupError(f"{len(found)} functions' EventBridge rules match {source} {detail_type} (one expected)")
+        return self.function_handler(found[0])
 
     def function_environment(self, logical_id: str) -> dict[str, Any]:
         """Globals' variables overlaid with the function's own (values may be intrinsics)."""

@@ -25,7 +25,7 @@ from shared.runtime import Action, Request
 
 def subscribe_live_metrics(request: Request) -> None:
     if request.services.store.subscribe(request.connection_id):
-        request.send(LIVE_METRICS, metrics.snapshot(request.services.counters.read()))
+        request.send(LIVE_METRICS, metrics.live_snapshot(request.services))
 
 
 def unsubscribe_live_metrics(request: Request) -> None:
@@ -33,9 +33,9 @@ def unsubscribe_live_metrics(request: Request) -> None:
 
 
 def request_live_metrics(request: Request) -> None:
-    """The counts as of the request (one GetItem of the counters), never a snapshot up to a push period old:
-    a client that has just joined a dashboard is counted in what it is told."""
-    request.send(LIVE_METRICS, metrics.snapshot(request.services.counters.read()))
+    """The counts as of the request, never a snapshot up to a push period old (a client that has just joined a
+    dashboard is counted in what it is told), with the latest tick's CPU, memory and reported metrics."""
+    request.send(LIVE_METRICS, metrics.live_snapshot(request.services))
 
 
 def join_dashboard(request: Request) -> None:

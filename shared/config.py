@@ -7,7 +7,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from shared.contract import DEFAULT_MAX_ROOMS_PER_CONNECTION
+from shared.contract import DEFAULT_MAX_ROOMS_PER_CONNECTION, MAX_REPORTED_METRICS
 
 TABLE_NAME = "TABLE_NAME"
 CONNECTIONS_ENDPOINT_URL = "CONNECTIONS_ENDPOINT_URL"
@@ -37,6 +37,20 @@ AUTH_JWT_SECRET = "AUTH_JWT_SECRET"
 AUTH_JWKS_URL = "AUTH_JWKS_URL"
 AUTH_JWT_AUDIENCE = "AUTH_JWT_AUDIENCE"
 AUTH_JWT_ISSUER = "AUTH_JWT_ISSUER"
+SYSTEM_METRICS_SOURCE = "SYSTEM_METRICS_SOURCE"
+SYSTEM_METRICS_NAMESPACE = "SYSTEM_METRICS_NAMESPACE"
+SYSTEM_METRICS_CPU_METRIC = "SYSTEM_METRICS_CPU_METRIC"
+SYSTEM_METRICS_MEMORY_METRIC = "SYSTEM_METRICS_MEMORY_METRIC"
+SYSTEM_METRICS_DIMENSIONS = "SYSTEM_METRICS_DIMENSIONS"
+CLOUDWATCH_ENDPOINT_URL = "CLOUDWATCH_ENDPOINT_URL"
+REPORTED_METRIC_MAX_AGE_SECONDS = "REPORTED_METRIC_MAX_AGE_SECONDS"
+REPORTED_METRICS_MAX = "REPORTED_METRICS_MAX"
+LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"  # set by Lambda in every sandbox
+
+# Where CPU Usage and Memory Usage come from (docs/metrics.md).
+HOST, CLOUDWATCH, REPORTED, NONE = "host", "cloudwatch", "reported", "none"
+SYSTEM_METRICS_SOURCES = (HOST, CLOUDWATCH, REPORTED, NONE)
+MAX_DIMENSIONS = 30  # CloudWatch's own limit per metric
 
 
 class ConfigError(Exception):
@@ -56,6 +70,14 @@ def read_number(environ: Mapping[str, str], name: str, default: float, minimum: 
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
     return value
+
+
+def read_count(environ: Mapping[str, str], name: str, default: int, maximum: int) -> int:
+    """A whole number from 1 to `maximum`."""
+    value = read_number(environ, name, default, 1)
+    if value != int(value) or value > maximum:
+        raise ConfigError(f"{name} must be a whole number from 1 to {maximum}, got {environ.get(name)!r}")
+    return int(value)
 
 
 def read_switch(environ: Mapping[str, str], name: str, default: bool) -> bool:
@@ -94,6 +116,52 @@ class AuthSettings:
         )
 
 
+def read_dimensions(environ: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """`Name=Value,Name=Value`, as the AWS CLI writes CloudWatch dimensions."""
+    raw = environ.get(SYSTEM_METRICS_DIMENSIONS, "").strip()
+    if not raw:
+        return ()
+    pairs = [part.partition("=") for part in raw.split(",")]
+    dimensions = tuple((name.strip(), value.strip()) for name, _, value in pairs)
+    if any(not name or not value for name, value in dimensions) or len(dimensions) > MAX_DIMENSIONS:
+        pairs_rule = f"1 to {MAX_DIMENSIONS} Name=Value pairs, comma-separated"
+        raise ConfigError(f"{SYSTEM_METRICS_DIMENSIONS} must be {pairs_rule}; got {raw!r}")
+    return dimensions
+
+
+@dataclass(frozen=True)
+class SystemMetricsSettings:
+    """Where CPU Usage and Memory Usage come from: this machine (host), a CloudWatch metric, the operator's reports
+    (reported), or nowhere (none: both left out of the snapshot). On Lambda the default is none, and host is
+    refused: a sandbox's own CPU is no system's."""
+
+    source: str = HOST
+    namespace: str | None = None
+    cpu_metric: str = "CPUUtilization"
+    memory_metric: str = "MemoryUtilization"
+    dimensions: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> SystemMetricsSettings:
+        on_lambda = bool(environ.get(LAMBDA_FUNCTION_NAME))
+        raw = environ.get(SYSTEM_METRICS_SOURCE, "").strip()
+        source = raw.lower() or (NONE if on_lambda else HOST)
+        if source not in SYSTEM_METRICS_SOURCES:
+            raise ConfigError(f"{SYSTEM_METRICS_SOURCE} must be host, cloudwatch, reported or none; got {raw!r}")
+        if source == HOST and on_lambda:
+            raise ConfigError(f"{SYSTEM_METRICS_SOURCE}=host would show a Lambda sandbox's own CPU and memory")
+        namespace = read_optional(environ, SYSTEM_METRICS_NAMESPACE)
+        if source == CLOUDWATCH and namespace is None:
+            raise ConfigError(f"{SYSTEM_METRICS_SOURCE}=cloudwatch needs {SYSTEM_METRICS_NAMESPACE} (e.g. AWS/ECS)")
+        return cls(
+            source=source,
+            namespace=namespace,
+            cpu_metric=read_optional(environ, SYSTEM_METRICS_CPU_METRIC) or cls.cpu_metric,
+            memory_metric=read_optional(environ, SYSTEM_METRICS_MEMORY_METRIC) or cls.memory_metric,
+            dimensions=read_dimensions(environ),
+        )
+
+
 @dataclass(frozen=True)
 class Config:
     table_name: str
@@ -120,6 +188,10 @@ class Config:
     history_max_age_seconds: float = 86400.0  # ... and for this long after their publication
     last_value_on_join: bool = True  # a join delivers the dashboard's latest update at once
     auth: AuthSettings = field(default_factory=lambda: AuthSettings())
+    system_metrics: SystemMetricsSettings = field(default_factory=lambda: SystemMetricsSettings())
+    cloudwatch_endpoint_url: str | None = None
+    reported_metric_max_age_seconds: float = 300.0  # a reported metric older than this leaves the snapshot
+    reported_metrics_max: int = 20  # distinct names kept at once
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -161,4 +233,8 @@ class Config:
             history_max_age_seconds=read_number(environ, HISTORY_MAX_AGE_SECONDS, 86400.0, 1.0),
             last_value_on_join=read_switch(environ, LAST_VALUE_ON_JOIN, True),
             auth=AuthSettings.from_env(environ),
+            system_metrics=SystemMetricsSettings.from_env(environ),
+            cloudwatch_endpoint_url=read_optional(environ, CLOUDWATCH_ENDPOINT_URL),
+            reported_metric_max_age_seconds=read_number(environ, REPORTED_METRIC_MAX_AGE_SECONDS, 300.0, 1.0),
+            reported_metrics_max=read_count(environ, REPORTED_METRICS_MAX, 20, MAX_REPORTED_METRICS),
         )

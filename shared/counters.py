@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from shared.table import COUNTER_TTL_SECONDS, Table, num
 
@@ -23,9 +24,15 @@ class Counters:
 
     def __init__(self, table: Table) -> None:
         self.table = table
+        self.key = COUNTS_KEY
 
     def read(self) -> Counts:
-        item = self.table.get(COUNTS_KEY, consistent=True) or {}
+        return self.parse(self.table.get(COUNTS_KEY, consistent=True))
+
+    @staticmethod
+    def parse(found: dict[str, Any] | None) -> Counts:
+        """The counts an item holds (read by a strongly consistent GetItem, or a caller's batch)."""
+        item = found or {}
 
         def read(name: str) -> int:
             return max(0, int(item.get(name, {"N": "0"})["N"]))

@@ -41,6 +41,11 @@ class ConnectionNotFound(ClientError):
         self.connection_id = connection_id
 
 
+class Busy(Exception):
+    """Contention on our side that a retry resolves: not the caller's fault, so the function fails, and
+    EventBridge (or the caller) tries again."""
+
+
 class ConditionFailed(Exception):
     """A conditional write's condition did not hold. `item`: the item as it was, when the request asked for it
     (ReturnValuesOnConditionCheckFailure=ALL_OLD); None when it did not, or when there was no item."""

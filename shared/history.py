@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.contract import MAX_ID_LENGTH
-from shared.errors import ConditionFailed
+from shared.errors import Busy, ConditionFailed
 from shared.table import Table, num, text
 
 HISTORY_PREFIX = "HIST#"
@@ -35,7 +35,7 @@ OFFSET = re.compile(rf"(\d{{13}})-(\d{{1,{SEQ_DIGITS}}})-([A-Za-z0-9_.:\-]{{1,{M
 LONGEST_OFFSET = f"{'9' * 13}-{'9' * SEQ_DIGITS}-{'x' * MAX_ID_LENGTH}"
 
 
-class HistoryBusy(Exception):
+class HistoryBusy(Busy):
     """Too many publishers of one dashboard at once: no seq could be taken. Not the publisher's fault: the
     function fails, and EventBridge tries the event again."""
 

@@ -1,15 +1,19 @@
-"""The live metrics snapshot: five values, one timestamp."""
+"""The live metrics snapshot: the three counts, then CPU and memory when there is a source, then the reported
+metrics by name; one timestamp. Its readings (all but the counts) are computed in one place, `readings`."""
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
-from shared.contract import METRIC_NAMES
+from shared.contract import COUNT_METRIC_NAMES, SYSTEM_METRIC_NAMES
 from shared.counters import Counts
+from shared.snapshots import Reading, Snapshot
+
+if TYPE_CHECKING:
+    from shared.services import Services
 
 
 def iso_timestamp(epoch_seconds: float) -> str:
@@ -18,49 +22,36 @@ def iso_timestamp(epoch_seconds: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def _percent(value: float) -> int:
-    return max(0, min(100, round(value)))
-
-
-def cpu_percent() -> int:
-    import psutil  # imported on first use: it is not needed by most handlers' cold start
-
-    busy = psutil.cpu_percent(interval=None)
-    if busy == 0.0:
-        # psutil's first reading in a process has no baseline; the load average stands in.
-        busy = os.getloadavg()[0] / (os.cpu_count() or 1) * 100
-    return _percent(busy)
-
-
-def memory_percent() -> int:
-    import psutil
-
-    return _percent(psutil.virtual_memory().percent)
-
-
-HOST_READING_SECONDS = 1.0  # the host's CPU and memory are read at most once a second; the counts every time
-_host_reading: tuple[float, int, int] | None = None
-
-
-def host_percents(clock: Callable[[], float] = time.monotonic) -> tuple[int, int]:
-    """(CPU, memory) of the host, as of at most HOST_READING_SECONDS ago: a flood of requests reads /proc once
-    a second, and the CPU figure is the busy share since the previous reading."""
-    global _host_reading
-    reading = _host_reading
-    now = clock()
-    if reading is None or now - reading[0] >= HOST_READING_SECONDS:
-        reading = _host_reading = (now, cpu_percent(), memory_percent())
-    return reading[1], reading[2]
-
-
-def snapshot(counts: Counts, now: float | None = None) -> list[dict[str, Any]]:
+def snapshot(counts: Counts, readings: Iterable[Reading], now: float | None = None) -> Snapshot:
     timestamp = iso_timestamp(time.time() if now is None else now)
-    values = (
-        counts.active_users,
-        counts.subscribers,
-        counts.active_dashboards,
-        *host_percents(),
+    values = zip(COUNT_METRIC_NAMES, (counts.active_users, counts.subscribers, counts.active_dashboards), strict=True)
+    return [{"name": name, "value": value, "timestamp": timestamp} for name, value in [*values, *readings]]
+
+
+def readings(svc: Services, reported: Mapping[str, float], remote: bool) -> list[Reading]:
+    """CPU and memory from the configured source (CloudWatch only when `remote`: the publisher's tick), then the
+    fresh reported metrics by name."""
+    system = svc.system_metrics.read(reported, remote)
+    own = sorted((name, value) for name, value in reported.items() if name not in SYSTEM_METRIC_NAMES)
+    return [*system, *own]
+
+
+def tick_snapshot(svc: Services, counts: Counts) -> Snapshot:
+    """The publisher's snapshot: its readings computed here, once per tick."""
+    return snapshot(counts, readings(svc, svc.reported.read(), remote=True))
+
+
+def live_snapshot(svc: Services) -> Snapshot:
+    """What a request or a subscribe is told: the counts as of now, and the latest tick's readings. One read: the
+    counters alone while this process remembers the tick, else one BatchGetItem of the counters, the tick and the
+    reported metrics. Without a fresh tick (nobody listens), readings of its own, never from CloudWatch."""
+    now = time.time()
+    remembered = svc.snapshots.remembered()
+    if remembered is not None:
+        return snapshot(svc.counters.read(), remembered, now)
+    counted, latest, reported = svc.table.get_many(
+        [svc.counters.key, svc.snapshots.key, svc.reported.key], consistent=True
     )
-    return [
-        {"name": name, "value": value, "timestamp": timestamp} for name, value in zip(METRIC_NAMES, values, strict=True)
-    ]
+    tick = svc.snapshots.readings(latest)
+    own = tick if tick is not None else readings(svc, svc.reported.fresh(reported), remote=False)
+    return snapshot(svc.counters.parse(counted), own, now)

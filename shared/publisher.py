@@ -41,7 +41,7 @@ def tick(svc: Services, poster: Poster) -> tuple[Delivery, int] | None:
     heartbeat(svc, poster, counts)
     if not subscribers and counts.active_dashboards == 0:
         return None
-    snapshot = metrics.snapshot(counts)
+    snapshot = metrics.tick_snapshot(svc, counts)
     frames = FramesByProtocol(LIVE_METRICS, snapshot)
     result = fan_out(svc.store, poster, svc.invoker, svc.config.fanout_slice_size, subscribers, frames)
     svc.snapshots.save(snapshot)

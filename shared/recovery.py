@@ -151,7 +151,7 @@ def _restore(
     svc: Services, poster: Poster, connection_id: str, protocol: str, subscribed: bool, found: dict[str, Missed]
 ) -> None:
     if subscribed and svc.store.subscribe(connection_id):
-        snapshot = metrics.snapshot(svc.counters.read())
+        snapshot = metrics.live_snapshot(svc)
         poster.post(connection_id, server_frame(protocol, LIVE_METRICS, snapshot))
     replay = sorted((u for m in found.values() for u in m.updates), key=lambda u: (u.ms, u.dashboard_id))
     for update in replay:

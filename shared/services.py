@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
-from shared.config import CONNECTIONS_ENDPOINT_URL, SOCKETIO_OPEN_FUNCTION, Config, ConfigError
+from shared.config import CLOUDWATCH, CONNECTIONS_ENDPOINT_URL, HOST, SOCKETIO_OPEN_FUNCTION, Config, ConfigError
 from shared.counters import Counters
 from shared.history import History
 from shared.invoker import Invoker, LambdaInvoker
@@ -18,11 +18,13 @@ from shared.phantoms import PhantomCheck
 from shared.poster import Poster
 from shared.rate_limit import RateLimiter
 from shared.reconciler import Reconciler
+from shared.reported import ReportedMetrics
 from shared.rooms import Rooms
 from shared.sessions import Sessions
 from shared.signed_poster import SignedPoster
 from shared.snapshots import LatestSnapshot
 from shared.store import Store
+from shared.system_metrics import HOST_READER, CloudWatchReader, SystemMetrics
 from shared.table import Table
 
 logger = logging.getLogger(__name__)
@@ -41,6 +43,16 @@ def dynamodb_client(config: Config) -> Any:
     import boto3
 
     return boto3.session.Session().client("dynamodb", endpoint_url=config.dynamodb_endpoint_url, config=client_config())
+
+
+def cloudwatch_client(config: Config) -> Any:
+    """The publisher's tick waits for GetMetricData: one retry and short timeouts, not the table's patience (a
+    failure only leaves CPU and memory out for a minute)."""
+    import boto3
+    from botocore.config import Config as BotoConfig
+
+    settings = BotoConfig(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=2, read_timeout=5)
+    return boto3.session.Session().client("cloudwatch", endpoint_url=config.cloudwatch_endpoint_url, config=settings)
 
 
 def management_api_poster(endpoint_url: str) -> Poster:
@@ -176,6 +188,20 @@ class Services:
     @built_once
     def snapshots(self) -> LatestSnapshot:
         return LatestSnapshot(self.table, self.config.metrics_interval_seconds)
+
+    @built_once
+    def reported(self) -> ReportedMetrics:
+        config = self.config
+        return ReportedMetrics(self.table, config.reported_metric_max_age_seconds, config.reported_metrics_max)
+
+    @built_once
+    def system_metrics(self) -> SystemMetrics:
+        """CPU and memory from SYSTEM_METRICS_SOURCE; the CloudWatch client is built on the reader's first call."""
+        settings = self.config.system_metrics
+        cloudwatch = None
+        if settings.source == CLOUDWATCH:
+            cloudwatch = CloudWatchReader(lambda: cloudwatch_client(self.config), settings)
+        return SystemMetrics(settings.source, HOST_READER if settings.source == HOST else None, cloudwatch)
 
     def poster(self, implied_endpoint: str | None = None) -> Poster:
         """The poster for CONNECTIONS_ENDPOINT_URL, or for the endpoint the request context implies."""

@@ -10,7 +10,8 @@ Item layout (one table, PK/SK strings, TTL on expiresAt):
   USER#u / CONN#c      connection c belongs to user u;    ANON / CONN#c  c is anonymous
   ANON / ANON          the count of anonymous connections
   METRICS / COUNTS     the counters behind the metrics (shared/counters.py)
-  METRICS / LATEST     the latest snapshot (shared/snapshots.py)
+  METRICS / LATEST     the latest tick's snapshot (shared/snapshots.py)
+  METRICS / REPORTED   the reported metrics: a map name -> {value, at} (shared/reported.py)
   METRICS / RECONCILE  where the reconciler's pass is (shared/reconciler.py)
 The room and user counter items also carry live=ROOM / live=USER, so the sparse index lists them: the
 reconciler (shared/reconciler.py) recounts everything from the items themselves, without a Scan. An
@@ -129,6 +130,21 @@ class Table:
         """The item under `key`, or None."""
         item: dict[str, Any] | None = self.call("get_item", Key=key, ConsistentRead=consistent).get("Item")
         return item
+
+    def get_many(self, keys: list[dict[str, Any]], consistent: bool = False) -> list[dict[str, Any] | None]:
+        """The items under `keys`, in their order (None where there is none): one BatchGetItem, its
+        UnprocessedKeys asked again (bounded, backing off)."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        pending: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": consistent}}
+        for attempt in range(CONFLICT_ATTEMPTS):
+            answer = self.client.batch_get_item(RequestItems=pending)
+            for item in answer.get("Responses", {}).get(self.table_name, []):
+                found[item["PK"]["S"], item["SK"]["S"]] = item
+            pending = answer.get("UnprocessedKeys") or {}
+            if not pending:
+                return [found.get((key["PK"]["S"], key["SK"]["S"])) for key in keys]
+            self.sleep(self.random() * min(CONFLICT_BACKOFF_SECONDS * 2**attempt, CONFLICT_BACKOFF_CAP_SECONDS))
+        raise RuntimeError(f"DynamoDB left {len(pending[self.table_name]['Keys'])} reads unprocessed")
 
     def conditional(self, operation: str, **request: Any) -> dict[str, Any] | None:
         """A conditional write on this table; its answer, or None when the condition did not hold."""

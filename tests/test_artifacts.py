@@ -206,6 +206,8 @@ def event_for(logical_id: str) -> tuple[dict[str, Any], int, list[str]]:
         return load_event("scheduled"), 200, []  # an empty table: one short pass
     if logical_id == "PublishDashboardUpdateFunction":
         return load_event("dashboard_update"), 200, []
+    if logical_id == "ReportMetricFunction":
+        return load_event("metric_report"), 200, []
     if logical_id == "SocketIOOpenFunction":  # posts the Engine.IO open packet, which is not a JSON frame
         return {"open": {"connectionId": X, "endpoint": None}}, 200, []
     if logical_id == "FanoutWorkerFunction":

@@ -71,10 +71,19 @@ def test_asyncapi_limits_and_names_are_the_contracts(document):
     dashboard_id = schemas["DashboardId"]
     assert dashboard_id["pattern"] == f"^{contract.DASHBOARD_ID.pattern}$"
     assert dashboard_id["maxLength"] == contract.MAX_ID_LENGTH and dashboard_id["minLength"] == 1
-    items = schemas["LiveMetrics"]["items"]
-    names = [schemas[item["$ref"].rsplit("/", 1)[1]]["properties"]["name"]["const"] for item in items]
-    assert names == list(contract.METRIC_NAMES)
-    assert schemas["LiveMetrics"]["minItems"] == schemas["LiveMetrics"]["maxItems"] == len(contract.METRIC_NAMES)
+    # The three counts, then CPU and memory each when there is a value, then the reported metrics.
+    variants = [schemas[ref["$ref"].rsplit("/", 1)[1]] for ref in schemas["LiveMetrics"]["oneOf"]]
+    systems = [(), (contract.CPU_USAGE,), (contract.MEMORY_USAGE,), contract.SYSTEM_METRIC_NAMES]
+    for variant, system in zip(variants, systems, strict=True):
+        names = [schemas[item["$ref"].rsplit("/", 1)[1]]["properties"]["name"]["const"] for item in variant["items"]]
+        assert names == [*contract.COUNT_METRIC_NAMES, *system]
+        assert variant["minItems"] == len(names) and variant["maxItems"] == len(names) + contract.MAX_REPORTED_METRICS
+        assert variant["additionalItems"] == {"$ref": "#/components/schemas/ReportedMetric"}
+    reported = schemas["ReportedMetric"]["properties"]
+    assert reported["name"]["pattern"] == f"^{contract.METRIC_NAME.pattern}$"
+    assert reported["name"]["maxLength"] == contract.MAX_METRIC_NAME_LENGTH
+    assert reported["name"]["not"]["enum"] == list(contract.METRIC_NAMES)
+    assert -reported["value"]["minimum"] == reported["value"]["maximum"] == contract.MAX_METRIC_MAGNITUDE
     assert schemas["Error"]["properties"]["event"]["maxLength"] == contract.MAX_ECHOED_EVENT_NAME
     assert re.fullmatch(schemas["Timestamp"]["pattern"].strip("^$"), iso_timestamp(time.time()))
     stage = stage_name(template())
@@ -104,7 +113,25 @@ def test_contract_validator_refuses_what_the_document_does_not_allow():
         with pytest.raises(AssertionError):
             validate(event, payload)
     with pytest.raises(AssertionError):
-        validate.frame({"event": "analytics:liveMetrics", "data": snapshot[:4]})
+        validate.frame({"event": "analytics:liveMetrics", "data": snapshot[:2]})
+
+
+def test_contract_validator_allows_each_shape_the_metrics_take_and_no_other():
+    validate = contract_validator()
+    timestamp = iso_timestamp(time.time())
+
+    def snapshot(*names: str, value: float = 1) -> list[dict[str, Any]]:
+        return [{"name": name, "value": value, "timestamp": timestamp} for name in names]
+
+    counts, (cpu, memory) = contract.COUNT_METRIC_NAMES, contract.SYSTEM_METRIC_NAMES
+    for names in [counts, (*counts, cpu), (*counts, memory), (*counts, cpu, memory), (*counts, "Errors", "Queue")]:
+        validate("analytics:liveMetrics", snapshot(*names))
+    validate("analytics:liveMetrics", snapshot(*counts, cpu, memory) + snapshot("Orders per minute", value=-0.5))
+    for names in [counts[:2], (*counts, memory, cpu), (*counts, "Errors", cpu), (*counts, "x" * 65)]:
+        with pytest.raises(AssertionError):
+            validate("analytics:liveMetrics", snapshot(*names))
+    with pytest.raises(AssertionError):
+        validate("analytics:liveMetrics", snapshot(*counts, "Errors", value=1e16))
 
 
 def test_readme_links_the_asyncapi_document():

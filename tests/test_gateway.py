@@ -227,7 +227,7 @@ async def test_gateway_dashboard_update_route_survives_a_failing_function(gatewa
             raise RuntimeError("the function failed")
         return {"statusCode": 500, "body": "Internal server error"}
 
-    monkeypatch.setattr(gateway.gateway, "publish_dashboard_update", failing)
+    monkeypatch.setitem(gateway.gateway.event_routes.functions, "DashboardUpdate", failing)
     async with (
         aiohttp.ClientSession() as http,
         http.post(f"{gateway.url}/dashboards/sales/updates", json={"revenue": 10}) as response,

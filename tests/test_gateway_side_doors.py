@@ -230,6 +230,24 @@ async def test_dashboard_publishing_takes_json_from_this_machine_or_a_signed_req
     await sio.disconnect()
 
 
+async def test_metric_reports_take_json_from_this_machine_or_a_signed_request_as_dashboard_updates_do(gateway):
+    """POST /metrics goes through the dashboard updates' guard: the same code, not a copy of it."""
+    body, json_type = b'{"name": "Side door", "value": 1}', {"content-type": "application/json"}
+    path, app = "/metrics", gateway.gateway.app
+    plain = urllib.request.Request(
+        f"{gateway.url}{path}", data=body, method="POST", headers={"Content-Type": "text/plain"}
+    )
+    assert (await asyncio.to_thread(http_status, plain))[0] == 415
+    assert (await asgi(app, "POST", path, json_type, body))[0] == 403
+    assert (await asgi(app, "POST", path, json_type, body, client=("::ffff:127.0.0.1", 1)))[0] == 202
+    headers = sign(
+        f"http://gateway.test{path}", "POST", body, own_credentials(), **{"Content-Type": "application/json"}
+    )
+    assert (await asgi(app, "POST", path, headers, body))[0] == 202
+    big = b'{"name": "' + b"x" * 600_000 + b'", "value": 1}'
+    assert (await asgi(app, "POST", path, json_type, big, client=("127.0.0.1", 1)))[0] == 413
+
+
 def test_the_embedded_dynamodb_is_on_loopback_without_cors(gateway):
     endpoint = gateway.gateway.environment.config.dynamodb_endpoint_url
     assert endpoint.startswith("http://127.0.0.1:")

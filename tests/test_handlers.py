@@ -131,7 +131,9 @@ def test_request_live_metrics_pushes_to_the_caller_only(lambda_env, management_a
 
 def test_request_live_metrics_tells_a_client_that_just_joined_active_dashboards_1(lambda_env, management_api):
     connected(A)
-    lambda_env.snapshots.save(metrics.snapshot(lambda_env.counters.read()))  # a fresh push said 0 dashboards
+    lambda_env.snapshots.save(
+        metrics.tick_snapshot(lambda_env, lambda_env.counters.read())
+    )  # a fresh push said 0 dashboards
     assert ack(join_dashboard.handler(message_event(A, "analytics:joinDashboard", "sales"), None))["ok"]
     request_live_metrics.handler(message_event(A, "analytics:requestLiveMetrics"), None)
     (told,) = management_api.events(A, "analytics:liveMetrics")
@@ -286,17 +288,19 @@ def test_an_error_for_a_gone_caller_removes_its_state(lambda_env, management_api
     assert lambda_env.counters.read().connections == 0
 
 
-def test_the_host_is_read_at_most_once_a_second(monkeypatch):
-    from shared import metrics
+def test_the_host_is_read_at_most_once_a_second():
+    from collections import namedtuple
 
-    monkeypatch.setattr(metrics, "_host_reading", None)
-    reads: list[int] = []
-    monkeypatch.setattr(metrics, "cpu_percent", lambda: 7)
-    monkeypatch.setattr(metrics, "memory_percent", lambda: reads.append(1) or len(reads))
+    from shared.system_metrics import HOST_READING_SECONDS, HostReader
+
+    times = namedtuple("times", "user system idle")
+    cpu = iter([times(0, 0, 0), times(7, 0, 93), times(9, 0, 191)])  # a baseline, then 7% busy, then 2%
+    memory: list[int] = []
     now = [100.0]
-    assert metrics.host_percents(lambda: now[0]) == (7, 1)
-    now[0] += metrics.HOST_READING_SECONDS / 2
-    assert metrics.host_percents(lambda: now[0]) == (7, 1)  # within the second: the same reading
-    now[0] += metrics.HOST_READING_SECONDS
-    assert metrics.host_percents(lambda: now[0]) == (7, 2)
-    assert len(reads) == 2
+    host = HostReader(lambda: next(cpu), lambda: memory.append(1) or len(memory), lambda: now[0], lambda s: None)
+    assert host.percents() == {"CPU Usage": 7, "Memory Usage": 1}
+    now[0] += HOST_READING_SECONDS / 2
+    assert host.percents() == {"CPU Usage": 7, "Memory Usage": 1}  # within the second: the same reading
+    now[0] += HOST_READING_SECONDS
+    assert host.percents() == {"CPU Usage": 2, "Memory Usage": 2}
+    assert len(memory) == 2

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from local_gateway.page import PAGE
-from shared.contract import CLIENT_EVENTS, METRIC_NAMES, SERVER_EVENTS
+from shared.contract import CLIENT_EVENTS, METRIC_NAMES, SERVER_EVENTS, SYSTEM_METRIC_NAMES
 from shared.validation import ID_RULE as RULE
 from tests.support import RunningGateway
 
@@ -59,6 +59,8 @@ def test_page_uses_the_contracts_event_names_and_no_innerhtml():
     names = set(re.findall(r"'(analytics:[A-Za-z]+)'", script))
     assert names == set(CLIENT_EVENTS + SERVER_EVENTS) - {"analytics:requestLiveMetrics"}
     assert not re.search(r"\.(innerHTML|outerHTML|insertAdjacentHTML)\b|document\.write|\beval\(", script)
+    percents = re.search(r"const PERCENTS = new Set\(\[([^\]]*)\]\)", script)  # shown with %, charted 0 to 100
+    assert percents and re.findall(r"'([^']+)'", percents.group(1)) == list(SYSTEM_METRIC_NAMES)
 
 
 async def run_page_check(url: str) -> dict[str, Any]:
@@ -83,10 +85,13 @@ async def test_page_in_chromium_shows_live_metrics_dashboards_and_errors_and_sta
     assert set(result["requests"]) == {host}, "everything comes from the gateway (no CDN)"
     assert result["pageErrors"] == [] and result["dialogs"] == []
     assert result["transport"] in ("polling", "websocket") and result["upgradedTransport"] == "websocket"
-    # The metrics changed at a push: a new timestamp, the five names in order, a chart of two or more points.
+    # The metrics changed at a push: a new timestamp, the five names in order and the reported metric after them,
+    # a chart of two or more points each.
     first, second = result["timestamps"]
     assert first != second and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", second)
-    assert [m["name"] for m in result["metrics"]] == list(METRIC_NAMES)
+    assert result["reportStatus"] == 202
+    assert [m["name"] for m in result["metrics"]] == [*METRIC_NAMES, "Orders per minute"]
+    assert result["metrics"][-1]["value"] == "42"
     assert all(m["points"] >= 2 and len(m["polyline"].split()) == m["points"] for m in result["metrics"])
     # A dashboard joined, an update published with the form, and it arrived, its data shown as text.
     assert result["publishResult"] == '202 {"delivered":1,"gone":0}'

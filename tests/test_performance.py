@@ -17,7 +17,7 @@ import socketio
 from handlers import connect, request_live_metrics, subscribe_live_metrics
 from shared import publisher
 from shared.errors import ConnectionGone
-from shared.services import management_api_poster
+from shared.services import Services, management_api_poster, reset_services
 from tests.support import GatewayProcess, connect_event, message_event
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,7 +58,8 @@ def test_publisher_tick_costs_constant_reads_plus_one_query_per_page(lambda_env,
     dynamodb_calls.clear()
     result = publisher.tick(lambda_env, lambda_env.poster())
     assert result is not None and result[0].delivered == subscribers
-    assert dynamodb_calls == Counter({"Query": pages, "GetItem": 1, "PutItem": 1})
+    # GetItem: the counters, and the reported metrics (only when somebody listens); PutItem: METRICS/LATEST.
+    assert dynamodb_calls == Counter({"Query": pages, "GetItem": 2, "PutItem": 1})
 
 
 def test_publisher_heartbeat_costs_one_claim_plus_one_query_per_page_once_per_interval(lambda_env, dynamodb_calls):
@@ -72,16 +73,41 @@ def test_publisher_heartbeat_costs_one_claim_plus_one_query_per_page_once_per_in
     assert first - dynamodb_calls == Counter({"UpdateItem": 1, "Query": 1})
 
 
-def test_request_live_metrics_costs_one_get_item_of_the_counters(lambda_env, management_api, dynamodb_calls):
-    (cid,) = subscribed(1)
-    dynamodb_calls.clear()
+def request_three_times(cid: str) -> None:
     for _ in range(3):
-        request_live_metrics.handler(message_event(cid, "analytics:requestLiveMetrics"), None)
+        result = request_live_metrics.handler(message_event(cid, "analytics:requestLiveMetrics"), None)
+        assert json.loads(result["body"]) == {"ok": True}
+
+
+def test_request_live_metrics_costs_one_read_while_the_tick_is_remembered(lambda_env, management_api, dynamodb_calls):
+    (cid,) = subscribed(1)
+    publisher.tick(lambda_env, lambda_env.poster())  # this process saved the tick: it remembers its readings
+    dynamodb_calls.clear()
+    request_three_times(cid)
     # Each: the rate-limit token (UpdateItem, which also proves the connection registered; a second attempt
     # when the bucket is not idle) and the counters: one GetItem, and nothing written.
     assert dynamodb_calls["GetItem"] == 3 and 3 <= dynamodb_calls["UpdateItem"] <= 6
     assert set(dynamodb_calls) == {"GetItem", "UpdateItem"}
-    assert len(management_api.events(cid, "analytics:liveMetrics")) == 4  # on subscribe, then the three
+    assert len(management_api.events(cid, "analytics:liveMetrics")) == 5  # on subscribe, the tick, the three
+
+
+def test_request_live_metrics_costs_one_batch_read_in_another_process(lambda_env, management_api, dynamodb_calls):
+    (cid,) = subscribed(1)
+    publisher.tick(lambda_env, lambda_env.poster())
+    # Another sandbox: it remembers nothing, and reads the counters, the tick and the reported metrics at once.
+    reset_services(Services.from_config(lambda_env.config, dynamodb=lambda_env.table.client))
+    dynamodb_calls.clear()
+    request_three_times(cid)
+    assert dynamodb_calls["BatchGetItem"] == 1 and dynamodb_calls["GetItem"] == 2  # then it remembers the tick
+    assert set(dynamodb_calls) == {"BatchGetItem", "GetItem", "UpdateItem"}
+
+
+def test_request_live_metrics_costs_one_batch_read_without_a_tick(lambda_env, management_api, dynamodb_calls):
+    (cid,) = subscribed(1)
+    dynamodb_calls.clear()
+    request_three_times(cid)
+    assert dynamodb_calls["BatchGetItem"] == 3 and 3 <= dynamodb_calls["UpdateItem"] <= 6
+    assert set(dynamodb_calls) == {"BatchGetItem", "UpdateItem"}
 
 
 def test_no_scan_anywhere_in_the_product():

@@ -24,11 +24,11 @@ from local_gateway.dynamodb.embedded import ensure_table
 from local_gateway.template import Template
 from shared import socketio_open
 from shared.config import Config
-from shared.contract import MAX_FRAME_BYTES, METRIC_NAMES
+from shared.contract import COUNT_METRIC_NAMES, MAX_FRAME_BYTES, METRIC_NAMES
 from shared.fanout import FANOUT_KEY
 from shared.services import Services, dynamodb_client, reset_services
 from tests import stack
-from tests.support import ManagementApiEndpoint, connect_event, disconnect_event, load_event
+from tests.support import ManagementApiEndpoint, cloudwatch_metrics, connect_event, disconnect_event, load_event
 
 PUBLISHER, RECONCILER = "PublishMetricsFunction", "ReconcileFunction"  # each on a schedule of its own
 
@@ -63,10 +63,15 @@ class SimulatedStack:
     """One warm container (Services) per function, invoked with the event AWS would send it."""
 
     def __init__(
-        self, template: Template, table_name: str, dynamodb_url: str, management_api: ManagementApiEndpoint
+        self,
+        template: Template,
+        table_name: str,
+        dynamodb_url: str,
+        management_api: ManagementApiEndpoint,
+        parameters: dict[str, str] | None = None,
     ) -> None:
         self.template = template
-        self.refs = stack.local_refs(template, table_name)
+        self.refs = {**stack.local_refs(template, table_name), **(parameters or {})}  # deployed with these
         self.routes = template.route_functions()
         self.dynamodb_url = dynamodb_url
         self.management_url = management_api.url
@@ -88,6 +93,7 @@ class SimulatedStack:
         assert env["CONNECTIONS_ENDPOINT_URL"] == deployed  # what API Gateway's domainName and stage imply
         env["CONNECTIONS_ENDPOINT_URL"] = f"{self.management_url}/{stack.STAGE}"
         env["DYNAMODB_ENDPOINT_URL"] = self.dynamodb_url
+        env["CLOUDWATCH_ENDPOINT_URL"] = self.dynamodb_url  # moto's server answers CloudWatch too
         return env
 
     def _record(self, logical_id: str, client: Any) -> None:
@@ -95,6 +101,14 @@ class SimulatedStack:
             self.calls[logical_id] += stack.required(model.name, params)
 
         client.meta.events.register("before-parameter-build.dynamodb", record)
+
+    def _record_cloudwatch(self, logical_id: str, client: Any) -> None:
+        """CloudWatch's actions have no resource-level permission: each is authorised against "*"."""
+
+        def record(model: Any, **_: Any) -> None:
+            self.calls[logical_id].append((f"cloudwatch:{model.name}", "*"))
+
+        client.meta.events.register("before-parameter-build.cloudwatch", record)
 
     def _route_invocations(self, logical_id: str, client: Any) -> None:
         """Lambda's Invoke, as the function's boto3 client makes it: authorised against the function's grants,
@@ -128,6 +142,8 @@ class SimulatedStack:
                 invokers = [svc.invoker, svc.open_invoker() if svc.config.open_function else None]
             svc.reconciler.sleep = lambda seconds: None  # its settle: nothing else runs while a simulated one does
             self._record(logical_id, svc.table.client)
+            if svc.system_metrics.cloudwatch is not None:  # every function may; the test checks which does
+                self._record_cloudwatch(logical_id, svc.system_metrics.cloudwatch.client)
             for invoker in filter(None, invokers):
                 self._route_invocations(logical_id, invoker.client)
             self._containers[logical_id] = svc
@@ -254,13 +270,20 @@ class SimulatedStack:
         return json.loads(self.invoke(target, event)["body"])
 
 
-@pytest.fixture
-def simulated(moto_endpoint: str, management_api: ManagementApiEndpoint) -> Iterator[SimulatedStack]:
+def simulated_stack(
+    moto_endpoint: str, management_api: ManagementApiEndpoint, parameters: dict[str, str] | None = None
+) -> SimulatedStack:
     template = Template.load()
     table_name = f"analytics-{uuid.uuid4().hex[:8]}"
     client = dynamodb_client(Config.from_env({"TABLE_NAME": table_name, "DYNAMODB_ENDPOINT_URL": moto_endpoint}))
     ensure_table(client, table_name, template)
-    yield SimulatedStack(template, table_name, moto_endpoint, management_api)
+    return SimulatedStack(template, table_name, moto_endpoint, management_api, parameters)
+
+
+@pytest.fixture
+def simulated(moto_endpoint: str, management_api: ManagementApiEndpoint) -> Iterator[SimulatedStack]:
+    """The stack deployed with the template's defaults."""
+    yield simulated_stack(moto_endpoint, management_api)
     reset_services()
 
 
@@ -274,14 +297,18 @@ def dashboard_update(dashboard_id: str, data: Any) -> dict[str, Any]:
     return event
 
 
-def metrics(message: dict[str, Any]) -> tuple[int, int, int]:
-    """The three counted metrics of a liveMetrics frame, after checking its shape."""
+def metrics(message: dict[str, Any], *after: str) -> tuple[int, int, int]:
+    """The three counted metrics of a liveMetrics frame, after checking its shape: the template's default
+    (SystemMetricsSource none) leaves CPU and memory out, and the names `after` follow the counts."""
     assert message["event"] == "analytics:liveMetrics"
     items = message["data"]
-    assert [item["name"] for item in items] == list(METRIC_NAMES)
+    assert [item["name"] for item in items] == [*COUNT_METRIC_NAMES, *after]
     assert len({item["timestamp"] for item in items}) == 1
-    assert all(0 <= item["value"] <= 100 for item in items[3:])
     return tuple(item["value"] for item in items[:3])
+
+
+def metric_report(name: Any, value: Any) -> dict[str, Any]:
+    return load_event("metric_report", detail={"name": name, "value": value})
 
 
 def update(message: dict[str, Any], dashboard_id: str, data: Any) -> bool:
@@ -310,6 +337,9 @@ def test_stack_simulation_a_whole_life(simulated: SimulatedStack, management_api
     assert simulated.send(D, frame("analytics:requestLiveMetrics")) == ok
     assert simulated.send(C, frame("analytics:nope")) == {"ok": False, "error": "Unknown event: analytics:nope"}
     assert simulated.send(C, "not json")["ok"] is False
+
+    # A service reports a metric of its own (EventBridge MetricReport): the tick carries it after the counts.
+    assert simulated.put_event(metric_report("Orders per minute", 42)) == {"name": "Orders per minute", "value": 42}
 
     # B leaves without a $disconnect; the scheduled tick finds it gone (410) and removes its state.
     management_api.gone.add(B)
@@ -349,7 +379,13 @@ def test_stack_simulation_a_whole_life(simulated: SimulatedStack, management_api
     # Every frame posted, per connection, in order.
     a, b, c, d = (management_api.events(cid) for cid in (A, B, C, D))
     # On subscribe; the tick (counted before B was found gone); the worker's slice of the same tick.
-    assert [metrics(m) for m in a] == [(3, 1, 0), (3, 2, 2), (3, 2, 2)] and a[1] == a[2]
+    reported = "Orders per minute"
+    assert [metrics(m, *after) for m, after in zip(a, [(), (reported,), (reported,)], strict=True)] == [
+        (3, 1, 0),
+        (3, 2, 2),
+        (3, 2, 2),
+    ]
+    assert a[1] == a[2] and a[1]["data"][3]["value"] == 42
     assert [metrics(m) for m in b] == [(3, 2, 0)]
     assert [m["event"] for m in c] == ["analytics:error"] * 2 + ["analytics:dashboardUpdate"] * 2
     assert c[0]["data"] == {"message": "Unknown event: analytics:nope", "event": "analytics:nope"}
@@ -370,6 +406,7 @@ def test_stack_simulation_a_whole_life(simulated: SimulatedStack, management_api
         ("METRICS", "COUNTS"),
         ("METRICS", "LATEST"),
         ("METRICS", "RECONCILE"),
+        ("METRICS", "REPORTED"),  # the reported metrics
     } | history_keys(items, "sales", 2)
     connection = items[(f"CONN#{A}", f"CONN#{A}")]
     assert "live" not in connection and "roomIds" not in connection and connection["userId"]["S"] == "alice"
@@ -659,3 +696,111 @@ def test_stack_simulation_a_recovery_through_the_deployed_functions(simulated, m
 
     assert "ResumeFunction" in simulated.calls
     assert_least_privilege(simulated)
+
+
+# -- the live metrics as deployed (docs/metrics.md) ---------------------------------------------------------------
+def cloudwatch_actions(simulated: SimulatedStack) -> set[str]:
+    """The functions that called CloudWatch."""
+    return {f for f, calls in simulated.calls.items() for action, _ in calls if action.startswith("cloudwatch:")}
+
+
+def test_stack_simulation_a_cloudwatch_source_feeds_cpu_and_memory_and_every_answer_agrees(
+    moto_endpoint: str, management_api: ManagementApiEndpoint
+):
+    settings = cloudwatch_metrics(moto_endpoint, cpu=37.4, memory=61.6)
+    parameters = {
+        "SystemMetricsSource": "cloudwatch",
+        "SystemMetricsNamespace": settings["SYSTEM_METRICS_NAMESPACE"],
+        "SystemMetricsDimensions": settings["SYSTEM_METRICS_DIMENSIONS"],
+    }
+    simulated = simulated_stack(moto_endpoint, management_api, parameters)
+    try:
+        assert [simulated.connect(cid) for cid in (A, B, D)] == [200] * 3
+        session = simulated.send(A, frame("resume"))["session"]
+        assert simulated.send(A, frame("analytics:subscribeLiveMetrics")) == {"ok": True}
+        # No tick yet: the subscribe's own readings, and only the publisher may call CloudWatch.
+        assert metrics(management_api.events(A)[0]) == (3, 1, 0)
+        assert simulated.schedule(remaining_ms=2500)["pushes"] == 1
+        pushed = management_api.events(A)[-1]
+        assert metrics(pushed, *METRIC_NAMES[3:]) == (3, 1, 0)
+        assert [metric["value"] for metric in pushed["data"][3:]] == [37, 62]
+        # Within the period, other functions' sandboxes answer with the tick's CPU and memory, the counts as of now.
+        assert simulated.send(B, frame("analytics:subscribeLiveMetrics")) == {"ok": True}
+        assert simulated.send(D, frame("analytics:requestLiveMetrics")) == {"ok": True}
+        for message in (management_api.events(B)[0], management_api.events(D)[0]):
+            assert metrics(message, *METRIC_NAMES[3:]) == (3, 2, 0)
+            assert [metric["value"] for metric in message["data"][3:]] == [37, 62]
+        # A drops; its session, recovered on a new connection, gets its subscription back with the same readings.
+        event = disconnect_event(A)
+        event["requestContext"]["disconnectStatusCode"] = 1006
+        assert simulated.invoke(simulated.routes["$disconnect"], event)["statusCode"] == 200
+        assert simulated.connect(C) == 200
+        assert simulated.send(C, frame("resume", {"session": session}))["recovered"] is True
+        (recovered,) = management_api.events(C, "analytics:liveMetrics")
+        assert [metric["value"] for metric in recovered["data"][3:]] == [37, 62]
+        assert cloudwatch_actions(simulated) == {PUBLISHER}
+        assert_least_privilege(simulated)
+    finally:
+        reset_services()
+
+
+def test_stack_simulation_reported_metrics_arrive_keep_their_order_and_expire(
+    simulated: SimulatedStack, management_api: ManagementApiEndpoint
+):
+    assert simulated.connect(A) == 200
+    assert simulated.send(A, frame("analytics:subscribeLiveMetrics")) == {"ok": True}
+    for name, value in [("Queue depth", 12), ("Orders per minute", 42.5), ("Errors", 0)]:
+        assert simulated.put_event(metric_report(name, value)) == {"name": name, "value": value}
+    assert simulated.schedule(remaining_ms=2500)["pushes"] == 1
+    assert metrics(management_api.events(A)[-1], "Errors", "Orders per minute", "Queue depth") == (1, 1, 0)
+    assert simulated.send(A, frame("analytics:requestLiveMetrics")) == {"ok": True}
+    asked, pushed = (
+        [(metric["name"], metric["value"]) for metric in message["data"][3:]]
+        for message in management_api.events(A)[-1:-3:-1]
+    )
+    assert asked == pushed == [("Errors", 0), ("Orders per minute", 42.5), ("Queue depth", 12)]
+    # Errors is reported again 200 s later; 350 s later the others are older than ReportedMetricMaxAgeSeconds
+    # (300): they leave the snapshot, Errors stays.
+    now = time.time()
+    simulated._container("ReportMetricFunction").table.clock = lambda: now + 200
+    assert simulated.put_event(metric_report("Errors", 1)) == {"name": "Errors", "value": 1}
+    simulated._container(PUBLISHER).table.clock = lambda: now + 350
+    assert simulated.schedule(remaining_ms=2500)["pushes"] == 1
+    assert metrics(management_api.events(A)[-1], "Errors") == (1, 1, 0)
+    assert_least_privilege(simulated)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("Queue depth", float("nan")),
+        ("Queue depth", "12"),
+        ("x" * 10_240, 1),
+        ("CPU Usage", 50),  # a built-in name: SystemMetricsSource is none
+    ],
+    ids=["nan", "string", "10-KB-name", "built-in"],
+)
+def test_stack_simulation_a_hostile_report_is_refused_and_stores_nothing(simulated: SimulatedStack, name, value):
+    assert simulated.put_event(metric_report("Queue depth", 1))["name"] == "Queue depth"
+    before = simulated.scan()
+    assert "error" in simulated.put_event(metric_report(name, value))
+    assert simulated.scan() == before
+    assert_least_privilege(simulated)
+
+
+def test_stack_simulation_the_reported_source_takes_cpu_and_memory_from_the_services(
+    moto_endpoint: str, management_api: ManagementApiEndpoint
+):
+    simulated = simulated_stack(moto_endpoint, management_api, {"SystemMetricsSource": "reported"})
+    try:
+        assert simulated.connect(A) == 200
+        assert simulated.send(A, frame("analytics:subscribeLiveMetrics")) == {"ok": True}
+        for name, value in [("Zebras", 3), ("Memory Usage", 40.4), ("CPU Usage", 71)]:
+            assert simulated.put_event(metric_report(name, value))["name"] == name
+        assert simulated.schedule(remaining_ms=2500)["pushes"] == 1
+        pushed = management_api.events(A)[-1]
+        assert metrics(pushed, *METRIC_NAMES[3:], "Zebras") == (1, 1, 0)
+        assert [metric["value"] for metric in pushed["data"][3:]] == [71, 40, 3]
+        assert cloudwatch_actions(simulated) == set()
+    finally:
+        reset_services()

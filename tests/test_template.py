@@ -37,6 +37,9 @@ CLEANUP = {  # Store.remove_connection, for a connection that answered 410 Gone 
     ("dynamodb:Query", f"{TABLE}/index/ByConnection"),
 }
 POST = {("execute-api:ManageConnections", stack.connection_arn("*"))}
+# CPU and memory from CloudWatch (SystemMetricsSource=cloudwatch). GetMetricData supports no resource-level
+# permission, so "*" is its only resource: the one "*" allowed, to the publisher alone.
+CLOUDWATCH_READ = ("cloudwatch:GetMetricData", "*")
 EXPECTED_GRANTS = {
     # A Socket.IO $connect has its open packet posted by SocketIOOpenFunction, invoked asynchronously.
     "ConnectFunction": {
@@ -52,6 +55,7 @@ EXPECTED_GRANTS = {
     | POST
     | {
         ("dynamodb:GetItem", TABLE),
+        ("dynamodb:BatchGetItem", TABLE),  # a snapshot: the counters, the latest tick, the reported metrics
         ("dynamodb:PutItem", TABLE),
         ("dynamodb:Query", TABLE),
         ("execute-api:ManageConnections", stack.connection_arn("*", "DELETE")),
@@ -62,14 +66,17 @@ EXPECTED_GRANTS = {
     | POST
     | {
         ("dynamodb:GetItem", TABLE),
+        ("dynamodb:BatchGetItem", TABLE),  # a restored subscription's snapshot
         ("dynamodb:PutItem", TABLE),
         ("dynamodb:Query", TABLE),
         ("execute-api:ManageConnections", stack.connection_arn("*", "DELETE")),
     },
     "SocketIOOpenFunction": CLEANUP | POST,
-    "SubscribeLiveMetricsFunction": CLEANUP | POST | {("dynamodb:GetItem", TABLE)},
+    # The snapshot: the counters (GetItem) while the latest tick is remembered, else one BatchGetItem of the
+    # counters, the latest tick and the reported metrics.
+    "SubscribeLiveMetricsFunction": CLEANUP | POST | {("dynamodb:GetItem", TABLE), ("dynamodb:BatchGetItem", TABLE)},
     "UnsubscribeLiveMetricsFunction": CLEANUP | POST,
-    "RequestLiveMetricsFunction": CLEANUP | POST | {("dynamodb:GetItem", TABLE)},  # the counters, as of now
+    "RequestLiveMetricsFunction": CLEANUP | POST | {("dynamodb:GetItem", TABLE), ("dynamodb:BatchGetItem", TABLE)},
     # PutItem of the membership, UpdateItem of the connection, DeleteItem of a refused join's membership (in
     # CLEANUP); GetItem tells "already a member" from "not registered", and whether an update that failed landed.
     # Query: the history's latest update, delivered on join.
@@ -87,6 +94,7 @@ EXPECTED_GRANTS = {
         ("dynamodb:Query", TABLE),
         ("dynamodb:Query", f"{TABLE}/index/ByLiveKind"),
         ("lambda:InvokeFunction", stack.function_arn("FanoutWorkerFunction")),  # slices past FANOUT_SLICE_SIZE
+        CLOUDWATCH_READ,
     },
     "FanoutWorkerFunction": CLEANUP | POST,
     # Its own schedule: counter items and its place; counts and lists by Query, never Scan; asks API Gateway
@@ -101,6 +109,8 @@ EXPECTED_GRANTS = {
     },
     # The history's latest (Query) and next update (PutItem), the members (Query).
     "PublishDashboardUpdateFunction": CLEANUP | POST | {("dynamodb:Query", TABLE), ("dynamodb:PutItem", TABLE)},
+    # METRICS/REPORTED's conditional UpdateItems (set, create, prune); it reads nothing else and posts nothing.
+    "ReportMetricFunction": {("dynamodb:UpdateItem", TABLE)},
 }
 
 
@@ -270,6 +280,22 @@ def test_template_routes_dashboard_updates_from_eventbridge():
     assert rule["Properties"]["Pattern"] == {"source": ["analytics"], "detail-type": ["DashboardUpdate"]}
 
 
+def test_template_routes_metric_reports_from_eventbridge_to_a_function_of_their_own():
+    (rule,) = props("ReportMetricFunction")["Events"].values()
+    assert rule["Type"] == "EventBridgeRule"
+    assert rule["Properties"]["Pattern"] == {"source": ["analytics"], "detail-type": ["MetricReport"]}
+    assert "EventBusName" not in rule["Properties"]  # the default bus, where `aws events put-events` sends
+    assert TEMPLATE.handler_for_rule("analytics", "MetricReport") == "handlers.report_metric.handler"
+    assert TEMPLATE.handler_for_rule("analytics", "DashboardUpdate") == "handlers.publish_dashboard_update.handler"
+
+
+def test_template_leaves_cpu_and_memory_out_until_a_source_is_configured():
+    """Deployed with the defaults, no function reads a system's CPU or memory: none of a sandbox's own."""
+    assert TEMPLATE.body["Parameters"]["SystemMetricsSource"]["AllowedValues"] == ["none", "cloudwatch", "reported"]
+    for logical_id in FUNCTIONS:
+        assert Config.from_env(stack.environment(TEMPLATE, logical_id, REFS)).system_metrics.source == "none"
+
+
 @pytest.mark.parametrize("logical_id", sorted(EXPECTED_GRANTS))
 def test_template_grants_each_function_exactly_what_its_code_uses(logical_id):
     assert stack.grants(TEMPLATE, logical_id, REFS) == EXPECTED_GRANTS[logical_id]
@@ -283,7 +309,7 @@ def test_template_lets_only_posting_functions_manage_this_apis_connections():
     for logical_id in FUNCTIONS:
         granted = stack.grants(TEMPLATE, logical_id, REFS)
         manage = {resource for action, resource in granted if action.startswith("execute-api:")}
-        posts = logical_id not in ("ConnectFunction", "DisconnectFunction", "ReconcileFunction")
+        posts = logical_id not in ("ConnectFunction", "DisconnectFunction", "ReconcileFunction", "ReportMetricFunction")
         # A refused Socket.IO handshake closes its connection; a recovery closes the half-open one it takes over.
         closes = logical_id in ("DefaultFunction", "ResumeFunction")
         asks = logical_id == "ReconcileFunction"  # is each connection still there? (GET @connections/{id})
@@ -293,7 +319,8 @@ def test_template_lets_only_posting_functions_manage_this_apis_connections():
             | ({stack.connection_arn("*", "GET")} if asks else set())
         )
         assert manage == expected, logical_id
-        assert all("*" not in action and resource != "*" for action, resource in granted), logical_id
+        anywhere = {(action, resource) for action, resource in granted if "*" in action or resource == "*"}
+        assert anywhere == ({CLOUDWATCH_READ} if logical_id == "PublishMetricsFunction" else set()), logical_id
 
 
 def test_template_parameters_and_outputs():

@@ -33,7 +33,9 @@ from local_gateway.dynamodb.item_engine import ItemEngine
 # The item reads and writes the product sends, whose answers are plain JSON. Everything else (CreateTable, a
 # waiter's DescribeTable, UpdateTimeToLive: answers with timestamps, which moto's serializer formats; a test's
 # Scan) takes the wire door.
-DIRECT_OPERATIONS = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem"})
+DIRECT_OPERATIONS = frozenset(
+    {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem"}
+)
 _REQUEST_ID_ALPHABET = string.ascii_uppercase + string.digits
 _DIRECT_CLIENTS: weakref.WeakKeyDictionary[Any, ItemEngine | None] = weakref.WeakKeyDictionary()
 

@@ -12,6 +12,7 @@
   const LIVE_METRICS = 'analytics:liveMetrics';
   const DASHBOARD_UPDATE = 'analytics:dashboardUpdate';
   const ERROR = 'analytics:error';
+  const PERCENTS = new Set(['CPU Usage', 'Memory Usage']); // integer percents, charted 0 to 100
   const CHART_WINDOW_MS = 5 * 60 * 1000; // the charts show the last five minutes
   const LOG_LENGTH = 50;
   const ACK_TIMEOUT_MS = 10000;
@@ -112,26 +113,40 @@
   function draw(name, now) {
     const points = series.get(name).filter((p) => p.t >= now - CHART_WINDOW_MS);
     series.set(name, points);
-    const top = /Usage$/.test(name) ? 100 : Math.max(1, ...points.map((p) => p.value)); // percentages: 0 to 100
+    const values = points.map((p) => p.value);
+    const [low, high] = PERCENTS.has(name) ? [0, 100] : [Math.min(0, ...values), Math.max(1, ...values)];
     const { item, line } = card(name);
     const start = points.length ? points[0].t : now; // the x axis grows to the window, then slides
     const span = Math.max(1, now - start);
     line.setAttribute('points', points
-      .map((p) => `${(100 * (p.t - start) / span).toFixed(2)},${(38 - 36 * p.value / top).toFixed(2)}`)
+      .map((p) => `${(100 * (p.t - start) / span).toFixed(2)},${(38 - 36 * (p.value - low) / (high - low)).toFixed(2)}`)
       .join(' '));
     item.dataset.points = String(points.length);
   }
 
+  // A snapshot holds every metric there is now, in the order to show: the counts, CPU and memory when the server
+  // has a source for them, then the metrics services report. A card whose metric left (a reported one gone
+  // stale) goes too.
   socket.on(LIVE_METRICS, (metrics) => {
     if (!Array.isArray(metrics)) return;
     const now = Date.now();
+    const shown = new Set();
     for (const metric of metrics) {
       const name = String(metric.name);
       const value = Number(metric.value);
+      shown.add(name);
       if (!series.has(name)) series.set(name, []);
       series.get(name).push({ t: now, value: Number.isFinite(value) ? value : 0 });
-      card(name).value.textContent = String(metric.value) + (/Usage$/.test(name) ? ' %' : '');
+      const { item, value: text } = card(name);
+      text.textContent = String(metric.value) + (PERCENTS.has(name) ? ' %' : '');
+      $('metrics').append(item); // in the snapshot's order
       draw(name, now);
+    }
+    for (const [name, { item }] of cards) {
+      if (shown.has(name)) continue;
+      item.remove();
+      cards.delete(name);
+      series.delete(name);
     }
     const stamp = metrics.length ? String(metrics[0].timestamp) : '';
     $('metrics-time').textContent = stamp;

@@ -38,6 +38,11 @@ async function main() {
 
     // Live when it opens: subscribed on connect; a push changes the timestamp and the charts grow.
     await page.locator('#subscribe[aria-pressed="true"]').waitFor();
+    // A metric a service reports (POST /metrics, as an EventBridge MetricReport): a card after the built-in ones.
+    result.reportStatus = await page.evaluate(async () => (await fetch('/metrics', {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"name": "Orders per minute", "value": 42}',
+    })).status);
+    await page.locator('#metrics li[data-metric="Orders per minute"]').waitFor();
     // At least one point: at a push every 0.5 s a busy machine may see the second before it looks.
     await page.waitForFunction(() => Number(document.querySelector('#metrics li')?.dataset.points) >= 1);
     const first = await page.locator('#metrics-time').textContent();
