@@ -8,14 +8,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from botocore.exceptions import ClientError as BotoClientError
-
 from shared import validation
 from shared.config import REPORTED
 from shared.contract import METRIC_REPORT_DETAIL_TYPE, UPDATE_SOURCE
-from shared.errors import Busy, InvalidInput
+from shared.errors import Busy, ConditionFailed, InvalidInput
 from shared.events import EventBridgeEvent
-from shared.table import Table, error_code, num
+from shared.table import Table, num
 
 REPORTED_KEY = {"PK": {"S": "METRICS"}, "SK": {"S": "REPORTED"}}
 ATTEMPTS = 4  # a report races at most the map's creation and a pruning
@@ -71,7 +69,6 @@ class ReportedMetrics:
         try:
             self.table.call(
                 "update_item",
-                TableName=self.table.table_name,
                 Key=REPORTED_KEY,
                 UpdateExpression="SET #m.#n = :entry, expiresAt = :exp",
                 ConditionExpression="attribute_exists(#m) AND (attribute_exists(#m.#n) OR size(#m) < :cap)",
@@ -79,11 +76,8 @@ class ReportedMetrics:
                 ExpressionAttributeValues={":entry": entry, ":cap": num(self.max_names), ":exp": self._expiry(now_ms)},
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
-        except BotoClientError as error:
-            if error_code(error) != "ConditionalCheckFailedException":
-                raise
-            old: dict[str, Any] = error.response.get("Item") or {}
-            return old
+        except ConditionFailed as failed:
+            return failed.item or {}
         return None
 
     def _create(self, name: str, entry: dict[str, Any], now_ms: int) -> bool:

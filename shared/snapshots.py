@@ -67,8 +67,8 @@ class LatestSnapshot:
 
     def save(self, snapshot: Snapshot) -> None:
         now = self.table.clock()  # the table's clock, like every other expiresAt
-        self.table.client.put_item(
-            TableName=self.table.table_name,
+        self.table.call(
+            "put_item",
             Item={
                 **LATEST_KEY,
                 "computedAt": {"N": repr(now)},

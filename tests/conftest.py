@@ -91,6 +91,20 @@ def moto_endpoint(embedded_dynamodb: EmbeddedDynamoDB) -> str:
     return embedded_dynamodb.endpoint_url
 
 
+@pytest.fixture(scope="session")
+def cloudwatch_endpoint() -> Iterator[str]:
+    """moto's server, for CloudWatch: the embedded DynamoDB's HTTP port serves DynamoDB alone."""
+    from moto.server import ThreadedMotoServer
+
+    from tests.support import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
 @pytest.fixture
 def management_api() -> Iterator[ManagementApiEndpoint]:
     endpoint = ManagementApiEndpoint().start()

@@ -22,9 +22,11 @@ LIVE = "analytics:liveMetrics"
 
 
 @pytest.fixture(scope="module")
-def metrics_gateway(moto_endpoint: str) -> Iterator[RunningGateway]:
+def metrics_gateway(cloudwatch_endpoint: str) -> Iterator[RunningGateway]:
     """Pushing every 0.5 s, its CPU and memory from a service's metrics in moto's CloudWatch (37.4 and 61.6)."""
-    running = RunningGateway(METRICS_INTERVAL_SECONDS="0.5", **cloudwatch_metrics(moto_endpoint, 37.4, 61.6)).start()
+    running = RunningGateway(
+        METRICS_INTERVAL_SECONDS="0.5", **cloudwatch_metrics(cloudwatch_endpoint, 37.4, 61.6)
+    ).start()
     yield running
     running.stop()
 
@@ -195,7 +197,7 @@ async def test_gateway_reported_cpu_and_memory_and_a_metric_that_leaves_once_sta
 
 def test_the_gateway_signs_with_the_aws_credentials_of_its_environment(monkeypatch):
     """What a local `cloudwatch` source reads AWS's CloudWatch with; the gateway's own keys only where none are."""
-    from local_gateway.dynamodb import ensure_local_credentials
+    from local_gateway.dynamodb.embedded import ensure_local_credentials
 
     mine = {"AWS_ACCESS_KEY_ID": "AKIAEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_DEFAULT_REGION": "eu-west-1"}
     for name, value in mine.items():

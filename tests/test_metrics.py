@@ -149,9 +149,9 @@ def test_locally_the_snapshot_holds_the_five_built_in_metrics(lambda_env, subscr
 
 # -- CloudWatch ----------------------------------------------------------------------------------------------
 def test_cloudwatch_feeds_cpu_and_memory_read_at_most_once_a_minute(
-    lambda_env, subscriber, management_api, moto_endpoint
+    lambda_env, subscriber, management_api, cloudwatch_endpoint
 ):
-    svc = configured(lambda_env, **cloudwatch_metrics(moto_endpoint, cpu=37.4, memory=61.6))
+    svc = configured(lambda_env, **cloudwatch_metrics(cloudwatch_endpoint, cpu=37.4, memory=61.6))
     reader = svc.system_metrics.cloudwatch
     assert reader is not None
     calls: list[str] = []
@@ -172,14 +172,14 @@ def test_cloudwatch_feeds_cpu_and_memory_read_at_most_once_a_minute(
 
 
 def test_cloudwatch_without_a_recent_datapoint_or_answer_leaves_cpu_and_memory_out(
-    lambda_env, subscriber, management_api, moto_endpoint, caplog
+    lambda_env, subscriber, management_api, cloudwatch_endpoint, caplog
 ):
-    old = configured(lambda_env, **cloudwatch_metrics(moto_endpoint, cpu=20, memory=30, age_seconds=3600))
+    old = configured(lambda_env, **cloudwatch_metrics(cloudwatch_endpoint, cpu=20, memory=30, age_seconds=3600))
     subscribe(subscriber)
     publisher.tick(old, old.poster())
     assert names(management_api.events(subscriber, "analytics:liveMetrics")[-1]["data"]) == list(COUNT_METRIC_NAMES)
     unreachable = configured(
-        lambda_env, **{**cloudwatch_metrics(moto_endpoint, 1, 1), "CLOUDWATCH_ENDPOINT_URL": "http://127.0.0.1:9"}
+        lambda_env, **{**cloudwatch_metrics(cloudwatch_endpoint, 1, 1), "CLOUDWATCH_ENDPOINT_URL": "http://127.0.0.1:9"}
     )
     with caplog.at_level(logging.WARNING):
         publisher.tick(unreachable, unreachable.poster())
@@ -187,8 +187,10 @@ def test_cloudwatch_without_a_recent_datapoint_or_answer_leaves_cpu_and_memory_o
     assert "CloudWatch GetMetricData failed" in caplog.text
 
 
-def test_cloudwatch_leaves_out_a_metric_without_a_datapoint(lambda_env, subscriber, management_api, moto_endpoint):
-    settings = cloudwatch_metrics(moto_endpoint, cpu=20, memory=30)
+def test_cloudwatch_leaves_out_a_metric_without_a_datapoint(
+    lambda_env, subscriber, management_api, cloudwatch_endpoint
+):
+    settings = cloudwatch_metrics(cloudwatch_endpoint, cpu=20, memory=30)
     svc = configured(lambda_env, **settings, SYSTEM_METRICS_MEMORY_METRIC="NoSuchMetric")
     subscribe(subscriber)
     publisher.tick(svc, svc.poster())
@@ -196,8 +198,8 @@ def test_cloudwatch_leaves_out_a_metric_without_a_datapoint(lambda_env, subscrib
     assert names(pushed) == [*COUNT_METRIC_NAMES, "CPU Usage"] and values(pushed)["CPU Usage"] == 20
 
 
-def test_a_failed_cloudwatch_call_is_not_repeated_within_the_minute(lambda_env, subscriber, moto_endpoint):
-    settings = {**cloudwatch_metrics(moto_endpoint, 1, 1), "CLOUDWATCH_ENDPOINT_URL": "http://127.0.0.1:9"}
+def test_a_failed_cloudwatch_call_is_not_repeated_within_the_minute(lambda_env, subscriber, cloudwatch_endpoint):
+    settings = {**cloudwatch_metrics(cloudwatch_endpoint, 1, 1), "CLOUDWATCH_ENDPOINT_URL": "http://127.0.0.1:9"}
     svc = configured(lambda_env, **settings)
     reader = svc.system_metrics.cloudwatch
     assert reader is not None
@@ -209,8 +211,8 @@ def test_a_failed_cloudwatch_call_is_not_repeated_within_the_minute(lambda_env, 
     assert calls == ["GetMetricData"]
 
 
-def test_cloudwatch_is_read_only_by_a_tick_that_pushes(lambda_env, management_api, moto_endpoint):
-    svc = configured(lambda_env, **cloudwatch_metrics(moto_endpoint, 1, 1))
+def test_cloudwatch_is_read_only_by_a_tick_that_pushes(lambda_env, management_api, cloudwatch_endpoint):
+    svc = configured(lambda_env, **cloudwatch_metrics(cloudwatch_endpoint, 1, 1))
     reader = svc.system_metrics.cloudwatch
     assert reader is not None
     calls: list[str] = []
@@ -219,8 +221,10 @@ def test_cloudwatch_is_read_only_by_a_tick_that_pushes(lambda_env, management_ap
     assert calls == []
 
 
-def test_without_a_fresh_tick_a_request_never_calls_cloudwatch(lambda_env, subscriber, management_api, moto_endpoint):
-    svc = configured(lambda_env, **cloudwatch_metrics(moto_endpoint, cpu=37, memory=61))
+def test_without_a_fresh_tick_a_request_never_calls_cloudwatch(
+    lambda_env, subscriber, management_api, cloudwatch_endpoint
+):
+    svc = configured(lambda_env, **cloudwatch_metrics(cloudwatch_endpoint, cpu=37, memory=61))
     reader = svc.system_metrics.cloudwatch
     assert reader is not None
     calls: list[str] = []

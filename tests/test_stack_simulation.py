@@ -69,11 +69,13 @@ class SimulatedStack:
         dynamodb_url: str,
         management_api: ManagementApiEndpoint,
         parameters: dict[str, str] | None = None,
+        cloudwatch_url: str | None = None,
     ) -> None:
         self.template = template
         self.refs = {**stack.local_refs(template, table_name), **(parameters or {})}  # deployed with these
         self.routes = template.route_functions()
         self.dynamodb_url = dynamodb_url
+        self.cloudwatch_url = cloudwatch_url or "http://127.0.0.1:9"  # none: a CloudWatch that never answers
         self.management_url = management_api.url
         self.calls: dict[str, list[tuple[str, str]]] = defaultdict(list)
         self.requests = management_api.served  # (method, path) of every @connections request
@@ -93,7 +95,7 @@ class SimulatedStack:
         assert env["CONNECTIONS_ENDPOINT_URL"] == deployed  # what API Gateway's domainName and stage imply
         env["CONNECTIONS_ENDPOINT_URL"] = f"{self.management_url}/{stack.STAGE}"
         env["DYNAMODB_ENDPOINT_URL"] = self.dynamodb_url
-        env["CLOUDWATCH_ENDPOINT_URL"] = self.dynamodb_url  # moto's server answers CloudWatch too
+        env["CLOUDWATCH_ENDPOINT_URL"] = self.cloudwatch_url
         return env
 
     def _record(self, logical_id: str, client: Any) -> None:
@@ -271,13 +273,16 @@ class SimulatedStack:
 
 
 def simulated_stack(
-    moto_endpoint: str, management_api: ManagementApiEndpoint, parameters: dict[str, str] | None = None
+    moto_endpoint: str,
+    management_api: ManagementApiEndpoint,
+    parameters: dict[str, str] | None = None,
+    cloudwatch_url: str | None = None,
 ) -> SimulatedStack:
     template = Template.load()
     table_name = f"analytics-{uuid.uuid4().hex[:8]}"
     client = dynamodb_client(Config.from_env({"TABLE_NAME": table_name, "DYNAMODB_ENDPOINT_URL": moto_endpoint}))
     ensure_table(client, table_name, template)
-    return SimulatedStack(template, table_name, moto_endpoint, management_api, parameters)
+    return SimulatedStack(template, table_name, moto_endpoint, management_api, parameters, cloudwatch_url)
 
 
 @pytest.fixture
@@ -705,15 +710,15 @@ def cloudwatch_actions(simulated: SimulatedStack) -> set[str]:
 
 
 def test_stack_simulation_a_cloudwatch_source_feeds_cpu_and_memory_and_every_answer_agrees(
-    moto_endpoint: str, management_api: ManagementApiEndpoint
+    moto_endpoint: str, management_api: ManagementApiEndpoint, cloudwatch_endpoint: str
 ):
-    settings = cloudwatch_metrics(moto_endpoint, cpu=37.4, memory=61.6)
+    settings = cloudwatch_metrics(cloudwatch_endpoint, cpu=37.4, memory=61.6)
     parameters = {
         "SystemMetricsSource": "cloudwatch",
         "SystemMetricsNamespace": settings["SYSTEM_METRICS_NAMESPACE"],
         "SystemMetricsDimensions": settings["SYSTEM_METRICS_DIMENSIONS"],
     }
-    simulated = simulated_stack(moto_endpoint, management_api, parameters)
+    simulated = simulated_stack(moto_endpoint, management_api, parameters, cloudwatch_endpoint)
     try:
         assert [simulated.connect(cid) for cid in (A, B, D)] == [200] * 3
         session = simulated.send(A, frame("resume"))["session"]
