@@ -40,6 +40,7 @@ from shared.contract import MAX_MESSAGE_BYTES, UPDATE_SOURCE
 from shared.poster import Poster
 from shared.services import Services, management_api_poster, reset_services
 
+MIN_HS256_SECRET_BYTES = 32
 logger = logging.getLogger("local_gateway")
 RECONCILE_RUN_SECONDS = 60.0  # the ReconcileFunction's schedule; a pass starts at most every RECONCILE_INTERVAL_SECONDS
 
@@ -193,16 +194,33 @@ class Gateway:
         reconciler = asyncio.create_task(
             self._run_forever(RECONCILE_RUN_SECONDS, self.reconcile, "reconcile", "reconciler", "recounts")
         )
+        host = f"[{self.settings.host}]" if ":" in self.settings.host else self.settings.host
+        auth = config.auth
+        mode = (
+            "auth on (HS256 tokens)"
+            if auth.jwt_secret
+            else "auth on (RS256 tokens, JWKS)"
+            if auth.jwks_url
+            else "auth off"
+        )
         logger.info(
-            "gateway on %s:%s (Socket.IO at /socket.io/, API Gateway WebSocket at /%s), table %s on %s, "
+            "gateway on http://%s:%s/ (%s; Socket.IO at /socket.io/, API Gateway WebSocket at /%s), table %s on %s, "
             "pushing every %ss",
-            self.settings.host,
+            host,
             self.settings.port,
+            mode,
             self.stage,
             config.table_name,
             self.environment.describe_dynamodb(),
             config.metrics_interval_seconds,
         )
+        if auth.jwt_secret and len(auth.jwt_secret.encode()) < MIN_HS256_SECRET_BYTES:
+            logger.warning(
+                "AUTH_JWT_SECRET is %d bytes: RFC 7518 asks for at least %d (256 bits) for HS256; a short one can be"
+                " guessed",
+                len(auth.jwt_secret.encode()),
+                MIN_HS256_SECRET_BYTES,
+            )
         try:
             yield
         finally:

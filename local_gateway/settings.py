@@ -6,6 +6,7 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from local_gateway.hosts import parse_names
 from shared.config import ConfigError, read_number, read_optional
@@ -39,6 +40,18 @@ def _fast_path(environ: Mapping[str, str]) -> bool:
     if value not in SWITCH:
         raise ConfigError(f"{EMBEDDED_DYNAMODB_FAST_PATH} must be on or off, got {value!r}")
     return SWITCH[value]
+
+
+def _origins(raw: str) -> str | list[str]:
+    """`*`, or origins as a browser sends them (`scheme://host[:port]`, nothing more); else one clear line."""
+    if raw.strip() == "*":
+        return "*"
+    origins = [origin.strip() for origin in raw.split(",") if origin.strip()]
+    for origin in origins:
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query or parts.fragment:
+            raise ConfigError(f"{CORS_ALLOWED_ORIGINS} takes origins such as https://app.example:8443, got {origin!r}")
+    return origins
 
 
 def _port(environ: Mapping[str, str]) -> int:
@@ -111,7 +124,7 @@ class GatewaySettings:
         return cls(
             host=read_optional(environ, HOST) or "127.0.0.1",  # this machine only, as sam local
             port=_port(environ),
-            cors_allowed_origins="*" if origins == "*" else [o.strip() for o in origins.split(",") if o.strip()],
+            cors_allowed_origins=_origins(origins),
             local_poster=poster,
             idle_timeout_seconds=read_number(environ, APIGW_IDLE_TIMEOUT_SECONDS, IDLE_TIMEOUT_SECONDS, 0.1),
             max_connection_seconds=read_number(environ, APIGW_MAX_CONNECTION_SECONDS, MAX_CONNECTION_SECONDS, 0.1),

@@ -6,6 +6,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from shared.contract import DEFAULT_MAX_ROOMS_PER_CONNECTION, MAX_REPORTED_METRICS
 
@@ -28,6 +29,7 @@ LAMBDA_ENDPOINT_URL = "LAMBDA_ENDPOINT_URL"
 SOCKETIO_OPEN_FUNCTION = "SOCKETIO_OPEN_FUNCTION"
 SOCKETIO_PING_INTERVAL_SECONDS = "SOCKETIO_PING_INTERVAL_SECONDS"
 SOCKETIO_PING_TIMEOUT_SECONDS = "SOCKETIO_PING_TIMEOUT_SECONDS"
+MAX_METRICS_INTERVAL = 3600.0  # an hour between pushes: beyond, nobody would call them live
 MAX_CLIENT_TIMER_MS = 2**31 - 1  # browsers' setTimeout: a longer delay fires at once
 RECOVERY_WINDOW_SECONDS = "RECOVERY_WINDOW_SECONDS"
 HISTORY_MAX_UPDATES = "HISTORY_MAX_UPDATES"
@@ -57,7 +59,9 @@ class ConfigError(Exception):
     """A required setting is missing or malformed."""
 
 
-def read_number(environ: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+def read_number(
+    environ: Mapping[str, str], name: str, default: float, minimum: float, maximum: float = math.inf
+) -> float:
     raw = environ.get(name, "").strip()
     if not raw:
         return default
@@ -69,6 +73,8 @@ def read_number(environ: Mapping[str, str], name: str, default: float, minimum: 
         raise ConfigError(f"{name} must be a finite number, got {raw!r}")
     if value < minimum:
         raise ConfigError(f"{name} must be at least {minimum}, got {raw!r}")
+    if value > maximum:
+        raise ConfigError(f"{name} must be at most {maximum:g}, got {raw!r}")
     return value
 
 
@@ -87,6 +93,17 @@ def read_switch(environ: Mapping[str, str], name: str, default: bool) -> bool:
     if raw not in ("on", "off"):
         raise ConfigError(f"{name} must be on or off, got {raw!r}")
     return raw == "on"
+
+
+def read_url(environ: Mapping[str, str], name: str) -> str | None:
+    """An http(s) URL with a host, or None when unset; anything else is one clear line, not a botocore traceback."""
+    raw = read_optional(environ, name)
+    if raw is None:
+        return None
+    parsed = urlsplit(raw)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise ConfigError(f"{name} must be an http:// or https:// URL, got {raw!r}")
+    return raw
 
 
 def read_optional(environ: Mapping[str, str], name: str) -> str | None:
@@ -110,7 +127,7 @@ class AuthSettings:
     def from_env(cls, environ: Mapping[str, str]) -> AuthSettings:
         return cls(
             jwt_secret=read_optional(environ, AUTH_JWT_SECRET),
-            jwks_url=read_optional(environ, AUTH_JWKS_URL),
+            jwks_url=read_url(environ, AUTH_JWKS_URL),
             audience=read_optional(environ, AUTH_JWT_AUDIENCE),
             issuer=read_optional(environ, AUTH_JWT_ISSUER),
         )
@@ -207,10 +224,10 @@ class Config:
             )
         return cls(
             table_name=table_name,
-            connections_endpoint_url=read_optional(environ, CONNECTIONS_ENDPOINT_URL),
-            metrics_interval_seconds=read_number(environ, METRICS_INTERVAL_SECONDS, 5.0, 0.05),
+            connections_endpoint_url=read_url(environ, CONNECTIONS_ENDPOINT_URL),
+            metrics_interval_seconds=read_number(environ, METRICS_INTERVAL_SECONDS, 5.0, 0.05, MAX_METRICS_INTERVAL),
             publish_window_seconds=read_number(environ, PUBLISH_WINDOW_SECONDS, 60.0, 0.0),
-            dynamodb_endpoint_url=read_optional(environ, DYNAMODB_ENDPOINT_URL),
+            dynamodb_endpoint_url=read_url(environ, DYNAMODB_ENDPOINT_URL),
             max_rooms_per_connection=int(
                 read_number(environ, MAX_ROOMS_PER_CONNECTION, DEFAULT_MAX_ROOMS_PER_CONNECTION, 1)
             ),
@@ -224,7 +241,7 @@ class Config:
             fanout_worker_function=read_optional(environ, FANOUT_WORKER_FUNCTION),
             # An async invocation carries at most 256 KB: 8,000 ids of 16 characters leave room for the frame.
             fanout_slice_size=int(read_number(environ, FANOUT_SLICE_SIZE, 2000, 1)),
-            lambda_endpoint_url=read_optional(environ, LAMBDA_ENDPOINT_URL),
+            lambda_endpoint_url=read_url(environ, LAMBDA_ENDPOINT_URL),
             open_function=read_optional(environ, SOCKETIO_OPEN_FUNCTION),
             ping_interval_seconds=ping_interval,
             ping_timeout_seconds=ping_timeout,
@@ -234,7 +251,7 @@ class Config:
             last_value_on_join=read_switch(environ, LAST_VALUE_ON_JOIN, True),
             auth=AuthSettings.from_env(environ),
             system_metrics=SystemMetricsSettings.from_env(environ),
-            cloudwatch_endpoint_url=read_optional(environ, CLOUDWATCH_ENDPOINT_URL),
+            cloudwatch_endpoint_url=read_url(environ, CLOUDWATCH_ENDPOINT_URL),
             reported_metric_max_age_seconds=read_number(environ, REPORTED_METRIC_MAX_AGE_SECONDS, 300.0, 1.0),
             reported_metrics_max=read_count(environ, REPORTED_METRICS_MAX, 20, MAX_REPORTED_METRICS),
         )

@@ -161,6 +161,11 @@ def test_the_gateway_writes_nothing_to_the_process_environment_that_has_credenti
         {"METRICS_INTERVAL_SECONDS": "nan"},
         {"SOCKETIO_PING_INTERVAL_SECONDS": "0"},
         {"RATE_LIMIT_BURST": "-1"},
+        {"METRICS_INTERVAL_SECONDS": "1e9"},
+        {"DYNAMODB_ENDPOINT_URL": "notaurl"},
+        {"AUTH_JWKS_URL": "notaurl"},
+        {"CORS_ALLOWED_ORIGINS": "https://app.example/path"},
+        {"CORS_ALLOWED_ORIGINS": "app.example"},
     ],
 )
 def test_bad_configuration_is_one_clear_line_and_a_non_zero_exit(environment):
@@ -233,6 +238,42 @@ def test_an_unreachable_dynamodb_endpoint_is_one_clear_line_and_a_non_zero_exit(
     status, lines, took = run_to_exit(DYNAMODB_ENDPOINT_URL=endpoint)
     assert status == 1 and took < 20
     assert lines == [f"local_gateway: DynamoDB at {endpoint} does not answer (EndpointConnectionError)"]
+
+
+def test_an_endpoint_that_is_not_dynamodb_is_named_by_its_answer():
+    """Something answers there, and not as DynamoDB does: the line says what it answered, not "does not answer"."""
+    import http.server
+    import threading
+
+    class NotFound(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        status, lines, _ = run_to_exit(DYNAMODB_ENDPOINT_URL=endpoint)
+    finally:
+        server.shutdown()
+    assert status == 1
+    assert len(lines) == 1 and lines[0].startswith(
+        f"local_gateway: DynamoDB at {endpoint} answered ListTables with 404"
+    )
+
+
+def test_the_start_line_is_a_url_to_open_and_says_whether_auth_is_on():
+    output = run_gateway_process(AUTH_JWT_SECRET="short")
+    (line,) = [line for line in output.splitlines() if "gateway on " in line]
+    assert "gateway on http://127.0.0.1:" in line and "/ (auth on (HS256 tokens);" in line
+    assert "AUTH_JWT_SECRET is 5 bytes: RFC 7518 asks for at least 32" in output
+    assert "published:" not in output  # an idle publisher says nothing at INFO
+    assert "(auth off;" in next(line for line in run_gateway_process().splitlines() if "gateway on " in line)
 
 
 def test_the_gateway_says_it_is_on_only_once_its_port_is_bound():

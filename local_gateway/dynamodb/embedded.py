@@ -139,7 +139,13 @@ def reachable(endpoint_url: str, timeout_seconds: float = 2.0) -> None:
 
     try:
         quick_client(endpoint_url, timeout_seconds).list_tables(Limit=1)
-    except (BotoCoreError, ClientError) as error:
+    except ClientError as error:  # something answered, and not as DynamoDB does
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
+        code = error.response.get("Error", {}).get("Code", "")
+        raise DynamoDBUnreachable(
+            f"DynamoDB at {endpoint_url} answered ListTables with {status} {code}: is it DynamoDB?".rstrip()
+        ) from None
+    except BotoCoreError as error:
         raise DynamoDBUnreachable(f"DynamoDB at {endpoint_url} does not answer ({type(error).__name__})") from None
 
 
