@@ -1,6 +1,7 @@
 """The README's examples run as pasted: every fenced block right after `<!-- example: run -->` is extracted and run
-(Python with this interpreter, JavaScript as an ES module with Node and tests/js's socket.io-client) against a
-running gateway. The one change: the address, `localhost:4000`, becomes the test gateway's."""
+against a running gateway, with what the README's own install line installs: `pip install ...` into a fresh
+virtualenv (with the pip `python -m venv` ships), `npm install ...` into a fresh folder. The one change: the
+address, `localhost:4000`, becomes the test gateway's."""
 
 from __future__ import annotations
 
@@ -18,12 +19,42 @@ import pytest
 from tests.support import RunningGateway
 
 ROOT = Path(__file__).resolve().parent.parent
-NODE_MODULES = Path(__file__).parent / "js" / "node_modules"
 MARKED = re.compile(r"<!-- example: run -->\n```(\w+)\n(.*?)\n```", re.DOTALL)
+
+
+INSTALL = re.compile(r"`((?:pip|npm) install [^`]+)`")
 
 
 def examples() -> list[tuple[str, str]]:
     return MARKED.findall((ROOT / "README.md").read_text())
+
+
+def install_lines() -> dict[str, str]:
+    """The README's install line of each language: the last `pip install` / `npm install` before its examples."""
+    found: dict[str, str] = {}
+    for line in INSTALL.findall((ROOT / "README.md").read_text()):
+        found.setdefault("python" if line.startswith("pip") else "js", line)
+    return found
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each language's packages, installed as the README says: a virtualenv's python, a folder's node_modules."""
+    import subprocess
+
+    lines = install_lines()
+    assert set(lines) == {"python", "js"}, lines
+    venv = tmp_path_factory.mktemp("readme-venv")
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    pip = lines["python"].split()  # pip install python-socketio aiohttp
+    subprocess.run([str(venv / "bin" / "pip"), *pip[1:], "--quiet"], check=True, timeout=300)
+    npm_folder = tmp_path_factory.mktemp("readme-npm")
+    npm = shutil.which("npm")
+    assert npm, "npm is needed for the README's JavaScript examples"
+    command = lines["js"].split()  # npm install socket.io-client
+    subprocess.run([npm, *command[1:], "--no-audit", "--no-fund", "--loglevel=error"], cwd=npm_folder, check=True,
+                   timeout=300)  # fmt: skip
+    return {"python": venv / "bin" / "python", "js": npm_folder / "node_modules"}
 
 
 @pytest.fixture(scope="module")
@@ -42,17 +73,17 @@ def test_readme_marks_its_examples():
 
 
 @pytest.mark.parametrize(("language", "code"), examples(), ids=lambda value: value[:24].replace("\n", " "))
-async def test_readme_example_runs_as_pasted(example_gateway, language, code):
+async def test_readme_example_runs_as_pasted(example_gateway, installed, language, code):
     code = code.replace("localhost:4000", f"127.0.0.1:{example_gateway.port}")
     with tempfile.TemporaryDirectory() as directory:
         if language == "python":
             script = Path(directory) / "example.py"
-            command = [sys.executable, str(script)]
+            command = [str(installed["python"]), str(script)]
         else:
             assert language == "js"
             node = shutil.which("node")
             assert node, "Node.js is needed for the README's JavaScript examples"
-            os.symlink(NODE_MODULES, Path(directory) / "node_modules")  # as `npm install socket.io-client` would
+            os.symlink(installed["js"], Path(directory) / "node_modules")
             script = Path(directory) / "example.mjs"
             command = [node, str(script)]
         script.write_text(code + "\n")
