@@ -63,7 +63,7 @@ def test_page_uses_the_contracts_event_names_and_no_innerhtml():
     assert percents and re.findall(r"'([^']+)'", percents.group(1)) == list(SYSTEM_METRIC_NAMES)
 
 
-async def run_page_check(url: str) -> dict[str, Any]:
+async def run_page_check(url: str, picture: Path | None = None) -> dict[str, Any]:
     node = shutil.which("node")
     assert node, "Node.js is needed for the browser test"
     assert os.access(CHROMIUM, os.X_OK), (
@@ -71,7 +71,13 @@ async def run_page_check(url: str) -> dict[str, Any]:
         "(apt-get install chromium); or set CHROMIUM=/path/to/chromium"
     )
     process = await asyncio.create_subprocess_exec(
-        node, str(SCRIPT), url, CHROMIUM, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        node,
+        str(SCRIPT),
+        url,
+        CHROMIUM,
+        *([str(picture)] if picture else []),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=120)
     assert process.returncode == 0, (stdout + stderr).decode()
@@ -79,8 +85,14 @@ async def run_page_check(url: str) -> dict[str, Any]:
     return result
 
 
-async def test_page_in_chromium_shows_live_metrics_dashboards_and_errors_and_stays_inert(page_gateway):
-    result = await run_page_check(page_gateway.url)
+# The README's picture (docs/page.png) is this test's capture: `PAGE_PICTURE=docs/page.png` writes it there.
+PICTURE = os.environ.get("PAGE_PICTURE")
+
+
+async def test_page_in_chromium_shows_live_metrics_dashboards_and_errors_and_stays_inert(page_gateway, tmp_path):
+    picture = Path(PICTURE) if PICTURE else tmp_path / "page.png"
+    result = await run_page_check(page_gateway.url, picture)
+    assert picture.read_bytes().startswith(b"\x89PNG"), "the capture the README shows"
     host = page_gateway.url.removeprefix("http://")
     assert set(result["requests"]) == {host}, "everything comes from the gateway (no CDN)"
     assert result["pageErrors"] == [] and result["dialogs"] == []
