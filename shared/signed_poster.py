@@ -11,7 +11,7 @@ from hashlib import sha256
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import ConnectionGone
-from shared.exchange import Dropped, Exchange
+from shared.keepalive import ConnectionPool
 from shared.poster import CheckFailed, ManagementApiFailed, ManagementApiPoster, PostFailed
 from shared.retries import NO_ANSWER, StandardRetries, is_retryable
 from shared.sigv4 import SigV4Signer
@@ -26,7 +26,7 @@ EMPTY_PAYLOAD_HASH = sha256(b"").hexdigest()
 
 
 class SignedPoster:
-    """`POST /@connections/{id}` signed with SigV4 (SigV4Signer), sent over keep-alive connections (Exchange)
+    """`POST /@connections/{id}` signed with SigV4 (SigV4Signer), sent over keep-alive connections (ConnectionPool)
     driven by one asyncio event loop in one background thread that lives as long as the process.
 
     Why not boto3, urllib3 or threads: per post boto3 spends ~1.5 ms of CPU (validation, hooks, parsing);
@@ -72,8 +72,7 @@ class SignedPoster:
         self._loop: Any = None
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        self._idle: list[Exchange] = []  # LIFO: the most recently used connection is the least likely stale
-        self._live: set[Exchange] = set()
+        self._pool: ConnectionPool | None = None  # built with the loop it runs on
         self._date = (-1, "")
 
     # -- the Poster interface, called from any thread --
@@ -115,14 +114,14 @@ class SignedPoster:
     def close(self) -> None:
         """Stop the loop and close its connections (tests; a Lambda process just ends)."""
         with self._start_lock:
-            loop, thread = self._loop, self._thread
-            self._loop = self._thread = None
+            loop, thread, pool = self._loop, self._thread, self._pool
+            self._loop = self._thread = self._pool = None
         if loop is None or thread is None:
             return
 
         def stop() -> None:
-            for connection in list(self._live):
-                connection.close()
+            if pool is not None:
+                pool.close()
             loop.call_soon(loop.stop)
 
         loop.call_soon_threadsafe(stop)
@@ -143,17 +142,9 @@ class SignedPoster:
                 self._loop = asyncio.new_event_loop()
                 self._thread = threading.Thread(target=self._loop.run_forever, name="poster-loop", daemon=True)
                 self._thread.start()
-                self._loop.call_soon_threadsafe(self._watch)
+                self._pool = ConnectionPool(self._loop, self.signer, self.connect_timeout, self.read_timeout, self._ssl)
+                self._loop.call_soon_threadsafe(self._pool.watch)
             return self._loop
-
-    def _watch(self) -> None:
-        """Abort exchanges past their read timeout: one timer per loop instead of one per post."""
-        now = self._loop.time()
-        for connection in list(self._live):
-            if connection.waiter is not None and not connection.waiter.done() and connection.deadline < now:
-                connection.waiter.set_exception(TimeoutError(f"no answer within {self.read_timeout} s"))
-                connection.transport.abort()
-        self._loop.call_later(min(1.0, self.read_timeout / 4), self._watch)
 
     async def _fan_out(self, ids: list[str], frame: bytes, credentials: Any) -> list[str]:
         import asyncio
@@ -196,7 +187,9 @@ class SignedPoster:
             failure: Exception | None = None
             try:
                 # Signed per attempt: a retry after a backoff carries a fresh X-Amz-Date.
-                status = await self._exchange(self._request(method, path, body, payload_hash, credentials))
+                status = await self._connections().exchange(
+                    self._request(method, path, body, payload_hash, credentials)
+                )
             except OSError as error:  # refused, reset, dropped, timed out (TimeoutError is an OSError)
                 status, failure = NO_ANSWER, error
             if 200 <= status < 300:
@@ -211,6 +204,10 @@ class SignedPoster:
                 raise failed(connection_id, status) from failure
             await self._backoff(retries.delay(status, attempt))
             attempt += 1
+
+    def _connections(self) -> ConnectionPool:
+        assert self._pool is not None, "the loop thread builds the pool before anything is sent"
+        return self._pool
 
     async def _backoff(self, seconds: float) -> None:
         if self._sleep is not None:
@@ -228,57 +225,3 @@ class SignedPoster:
         length = f"Content-Length: {len(body)}\r\n" if body or method == "POST" else ""
         head = f"{method} {path} HTTP/1.1\r\nHost: {self.signer.host}\r\n{signed}{length}\r\n"
         return head.encode() + body
-
-    async def _exchange(self, request: bytes) -> int:
-        connection = self._idle.pop() if self._idle else None
-        while connection is not None and not connection.open:
-            connection = self._idle.pop() if self._idle else None
-        retried = False
-        while True:
-            if connection is None:
-                connection = await self._connect()
-            try:
-                status: int = await connection.send(request, self.read_timeout)
-            except Dropped:
-                connection.close()
-                if connection.reused and not connection.received and not retried:
-                    # The server had closed the idle connection (its keep-alive timeout, a thawed Lambda):
-                    # not an answer, so once more on a new connection without spending an attempt.
-                    retried, connection = True, None
-                    continue
-                raise
-            except BaseException:
-                connection.close()
-                raise
-            if connection.reusable and connection.open:
-                connection.reused = True
-                self._idle.append(connection)
-            else:
-                connection.close()
-            return status
-
-    async def _connect(self) -> Exchange:
-        import asyncio
-
-        signer, loop = self.signer, self._loop
-        connection = Exchange(loop, self._live)
-        tls = self._tls() if signer.scheme == "https" else None
-        await asyncio.wait_for(
-            loop.create_connection(
-                lambda: connection,
-                signer.hostname,
-                signer.port,
-                ssl=tls,
-                server_hostname=signer.hostname if tls else None,
-            ),
-            self.connect_timeout,
-        )
-        return connection
-
-    def _tls(self) -> ssl.SSLContext:
-        if self._ssl is None:
-            import ssl
-
-            self._ssl = ssl.create_default_context()  # verifies the certificate and the host name
-            self._ssl.set_alpn_protocols(["http/1.1"])
-        return self._ssl
