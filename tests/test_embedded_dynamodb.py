@@ -235,7 +235,7 @@ def test_the_direct_door_answers_every_request_the_functions_send_as_the_wire_do
 
 
 def _as_dynamodb_answers(call: tuple[str, dict], moto_answer: tuple[str, dict], engine_answer: tuple[str, dict]):
-    """moto's answer, with UPDATED_OLD and UPDATED_NEW listed as DynamoDB lists them (tests/support.py)."""
+    """moto's answer, with UPDATED_OLD and UPDATED_NEW listed as DynamoDB lists them (tests/support/dynamodb.py)."""
     operation, params = call
     if operation != "UpdateItem" or not params.get("ReturnValues", "").startswith("UPDATED_") or moto_answer[0]:
         return moto_answer
