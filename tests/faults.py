@@ -17,10 +17,36 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ClientError
 
-from local_gateway.dynamodb.moto_doors import BodyStream, through_direct_door
+from local_gateway.dynamodb.moto_doors import BodyStream
 
 ERROR_TYPE = "com.amazonaws.dynamodb.v20120810#{}"
+
+
+class _SendPathReached(Exception):
+    pass
+
+
+def through_direct_door(client: Any) -> bool:
+    """True for a client whose item reads never reach botocore's send path (nor its hooks), seen by its behaviour:
+    a Query of a missing table (which no item engine answers) is stopped here if it reaches `before-send`."""
+
+    def stop(**_: Any) -> None:
+        raise _SendPathReached
+
+    client.meta.events.register_first("before-send.dynamodb", stop)
+    try:
+        client.query(
+            TableName="no-such-table", KeyConditionExpression="k = :k", ExpressionAttributeValues={":k": {"S": "k"}}
+        )
+    except _SendPathReached:
+        return False
+    except ClientError:
+        return True  # answered (a missing table) before the send path
+    finally:
+        client.meta.events.unregister("before-send.dynamodb", stop)
+    return True
 
 
 def aws_response(url: str, status: int, body: dict[str, Any]) -> AWSResponse:

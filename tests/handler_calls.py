@@ -1,8 +1,8 @@
 """Handler-level test helpers: the functions called in-process as API Gateway calls them (under the `lambda_env`
 fixture), and the table they write read back as only a test may.
 
-They live here rather than in tests/support.py because that module already holds over 400 lines of transport-level
-helpers (sample events, HTTP endpoints, running gateways, the published contract); these are shared by several
+They live here rather than in tests/support/ because that package holds the transport-level helpers (sample
+events, HTTP endpoints, running gateways, the published contract); these are shared by several
 test modules, which import them from here and never from one another.
 """
 

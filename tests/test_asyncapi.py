@@ -1,6 +1,6 @@
 """asyncapi.yaml: valid AsyncAPI 3.0 (the official schema, from the pinned @asyncapi/specs), and the same events,
 names and limits as the code (shared/contract.py, shared/actions.py's COMMANDS). The end-to-end tests hold the
-server's frames to its schemas (tests/support.py: contract_validator())."""
+server's frames to its schemas (tests/support/contract.py: contract_validator())."""
 
 from __future__ import annotations
 

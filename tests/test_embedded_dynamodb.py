@@ -13,10 +13,11 @@ from botocore.exceptions import ClientError, ParamValidationError
 
 from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
 from local_gateway.dynamodb.item_engine import OPERATIONS as ENGINE_OPERATIONS
-from local_gateway.dynamodb.moto_doors import DIRECT_OPERATIONS, item_engine, through_direct_door
+from local_gateway.dynamodb.moto_doors import DIRECT_OPERATIONS
 from local_gateway.settings import GatewaySettings
 from local_gateway.template import template
 from shared.config import ConfigError
+from tests.faults import through_direct_door
 from tests.support import as_dynamodb_lists_them
 
 
@@ -185,7 +186,7 @@ def test_with_the_fast_path_off_moto_answers_every_item_request():
     config = gateway.environment.start()
     try:
         client = gateway.environment.dynamodb
-        assert through_direct_door(client) and item_engine(client) is None
+        assert through_direct_door(client) and gateway.environment.embedded.item_engine is None
         table = config.table_name
         client.put_item(TableName=table, Item={**_item("x"), "n": {"N": "1"}})
         client.update_item(TableName=table, Key=_item("x"), UpdateExpression="REMOVE n")
@@ -204,11 +205,11 @@ def test_faults_refuse_a_client_whose_requests_never_reach_the_send_path():
         DynamoDBFaults(EmbeddedDynamoDB().client())
 
 
-def test_the_handlers_unit_tests_run_on_moto_alone(lambda_env):
+def test_the_handlers_unit_tests_run_on_moto_alone(lambda_env, embedded_dynamodb):
     """lambda_env's functions take the direct door with no item engine (tests/conftest.py); the gateway's keep it
     (tests/test_gateway.py)."""
     client = lambda_env.table.client
-    assert through_direct_door(client) and item_engine(client) is None
+    assert through_direct_door(client) and embedded_dynamodb.item_engine is None
 
 
 def test_the_direct_door_answers_every_request_the_functions_send_as_the_wire_door_does(lambda_env):
@@ -229,12 +230,12 @@ def test_the_direct_door_answers_every_request_the_functions_send_as_the_wire_do
     assert [code for code, _ in direct if code]  # some refusals
     for call, through_engine, through_moto in zip(recorded, direct, wire, strict=True):
         assert through_engine == _as_dynamodb_answers(call, through_moto, through_engine), call
-    engine = item_engine(doors[0])  # it answered every item request of the product's, none left to moto
+    engine = embedded.item_engine  # it answered every item request of the product's, none left to moto
     assert not engine.declined and sum(engine.served.values()) == sum(op in ENGINE_OPERATIONS for op, _ in recorded)
 
 
 def _as_dynamodb_answers(call: tuple[str, dict], moto_answer: tuple[str, dict], engine_answer: tuple[str, dict]):
-    """moto's answer, with UPDATED_OLD and UPDATED_NEW listed as DynamoDB lists them (tests/support.py)."""
+    """moto's answer, with UPDATED_OLD and UPDATED_NEW listed as DynamoDB lists them (tests/support/dynamodb.py)."""
     operation, params = call
     if operation != "UpdateItem" or not params.get("ReturnValues", "").startswith("UPDATED_") or moto_answer[0]:
         return moto_answer

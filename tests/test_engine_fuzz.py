@@ -20,7 +20,6 @@ from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, reject, settings
 
 from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
-from local_gateway.dynamodb.moto_doors import item_engine
 from local_gateway.template import template
 from tests.engine_fuzz_grammar import KEY, ORDERINGS, cases, request
 from tests.support import as_dynamodb_lists_them
@@ -38,18 +37,24 @@ EMPTY_ITEM_NAME = "One or more parameter values were invalid: Empty attribute na
 
 
 @pytest.fixture(scope="module")
-def doors() -> tuple[Any, Any, list[str]]:
+def engine_dynamodb() -> EmbeddedDynamoDB:
+    """moto's DynamoDB with its item engine, whose counts say which requests it answered."""
+    return EmbeddedDynamoDB()
+
+
+@pytest.fixture(scope="module")
+def doors(engine_dynamodb: EmbeddedDynamoDB) -> tuple[Any, Any, list[str]]:
     """The engine's client, moto's, and a table for each; moto's client sets and reads both tables."""
-    fast, plain = EmbeddedDynamoDB().client(), EmbeddedDynamoDB(fast_path=False).client()
+    fast, plain = engine_dynamodb.client(), EmbeddedDynamoDB(fast_path=False).client()
     tables = [f"fuzz-{uuid.uuid4().hex[:8]}" for _ in range(2)]
     for table in tables:
         ensure_table(plain, table, template())
     return fast, plain, tables
 
 
-def test_the_engine_answers_drawn_requests_as_moto_does_or_as_dynamodb_where_moto_differs(doors):
+def test_the_engine_answers_drawn_requests_as_moto_does_or_as_dynamodb_where_moto_differs(doors, engine_dynamodb):
     fast, plain, (engine_table, moto_table) = doors
-    engine = item_engine(fast)
+    engine = engine_dynamodb.item_engine
     seen: Counter[str] = Counter()
 
     @settings(

@@ -393,9 +393,7 @@ async def test_a_frame_a_function_posts_that_socketio_cannot_carry_is_dropped_an
 async def test_the_functions_item_requests_are_answered_by_the_item_engine(gateway):
     """`make run`'s gateway: a client's connect, join, request, leave and disconnect reach the embedded DynamoDB's
     item engine (local_gateway/dynamodb/item_engine.py), which answers each item read and write itself."""
-    from local_gateway.dynamodb.moto_doors import item_engine
-
-    engine = item_engine(gateway.gateway.environment.dynamodb)
+    engine = gateway.gateway.environment.embedded.item_engine
     served, declined = dict(engine.served), dict(engine.declined)
     (client,) = await connected(gateway)
     assert await client.call("analytics:joinDashboard", "engine-test") == {"ok": True}

@@ -92,7 +92,7 @@ async def closed_at(ws: websockets.ClientConnection, at_most: float) -> float:
 
 
 async def until_not_yet_connected(gateway: RunningGateway, count: int, address: str = ELSEWHERE) -> None:
-    await until(lambda: gateway.gateway.socketio.handshakes.not_yet_connected(address) == count)
+    await until(lambda: gateway.gateway.socketio.handshakes.waiting[address] == count)
 
 
 async def test_engineio_sessions_not_yet_connected_are_capped_at_twice_the_cap_and_those_that_left_are_not():
@@ -165,7 +165,7 @@ async def test_a_session_the_gateway_ends_while_its_connect_runs_is_not_left_reg
     def slow_connect(event: dict[str, Any], context: Any) -> Any:
         result = originals["$connect"](event, context)
         deadline = time.monotonic() + 10
-        while front.handshakes.alive_sessions() and time.monotonic() < deadline:  # until the timeout ends it
+        while front.handshakes.sessions and time.monotonic() < deadline:  # until the timeout ends it
             time.sleep(0.05)
         return result
 

@@ -107,7 +107,7 @@ async def test_a_connections_queued_events_are_dropped_when_it_leaves():
         await sio.disconnect()
         await asyncio.sleep(2.0)  # had they run after the leave, their memberships would be back
         assert connection_rooms(services(), connection_id) == []
-        assert gateway.gateway.socketio._lanes == {}
+        assert gateway.gateway.socketio.lanes == {}
     finally:
         gateway.stop()
 

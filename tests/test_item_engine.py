@@ -14,16 +14,20 @@ import pytest
 from botocore.exceptions import ClientError, ParamValidationError
 
 from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
-from local_gateway.dynamodb.moto_doors import item_engine
 from local_gateway.template import template
 from tests.engine_cases import CASES, DYNAMODB_ANSWERS, ITEM, KEY, n, s
 from tests.support import as_dynamodb_lists_them
 
 
 @pytest.fixture(scope="module")
-def doors():
+def embedded() -> EmbeddedDynamoDB:
+    """moto's DynamoDB with its item engine, whose counts say which requests it answered."""
+    return EmbeddedDynamoDB()
+
+
+@pytest.fixture(scope="module")
+def doors(embedded):
     """Per door, a client and a table of its own; moto alone reads the items back (the wire door)."""
-    embedded = EmbeddedDynamoDB()
     reader = embedded.wire_client()
     tables = []
     for client in (embedded.client(), reader):
@@ -67,10 +71,10 @@ def _emptied(table: str) -> None:
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_the_engine_answers_as_moto_does_or_as_dynamodb_where_moto_differs(doors, case):
+def test_the_engine_answers_as_moto_does_or_as_dynamodb_where_moto_differs(doors, embedded, case):
     call, served = CASES[case]
     reader, [(direct, engine_table), (wire, moto_table)] = doors
-    engine = item_engine(direct)
+    engine = embedded.item_engine
     before = sum(engine.served.values())
     through_engine, through_moto = _run(reader, direct, engine_table, call), _run(reader, wire, moto_table, call)
     assert (sum(engine.served.values()) > before) is served
@@ -83,7 +87,7 @@ def test_the_engine_answers_as_moto_does_or_as_dynamodb_where_moto_differs(doors
     assert through_engine == through_moto
 
 
-def test_updated_values_list_every_attribute_the_update_names_as_dynamodb_does(doors):
+def test_updated_values_list_every_attribute_the_update_names_as_dynamodb_does(doors, embedded):
     """AWS: UPDATED_NEW returns the attributes the update names, as they are after it; UPDATED_OLD, as they were
     before; for an item the update creates, not its key."""
     _, [(direct, table), _] = doors
@@ -106,15 +110,15 @@ def test_updated_values_list_every_attribute_the_update_names_as_dynamodb_does(d
         ReturnValues="UPDATED_OLD",
     )
     assert again["Attributes"] == {"members": n(1), "expiresAt": n(9)}  # expiresAt kept its value, and is listed
-    assert item_engine(direct).served["UpdateItem"] >= 2
+    assert embedded.item_engine.served["UpdateItem"] >= 2
 
 
-def test_an_exception_in_the_engine_is_logged_and_the_request_left_to_moto(doors, monkeypatch, engine_errors):
+def test_an_exception_in_the_engine_is_logged_and_the_request_left_to_moto(doors, embedded, monkeypatch, engine_errors):
     """Not swallowed: logged at ERROR with the operation (the tests fail on such a record, tests/conftest.py)."""
     import local_gateway.dynamodb.item_engine
 
     reader, [(direct, table), _] = doors
-    engine = item_engine(direct)
+    engine = embedded.item_engine
     reader.put_item(TableName=table, Item=ITEM)
 
     def broken(*_: Any) -> None:

@@ -44,8 +44,8 @@ class Handshakes:
         self.server = server
         self.limit = limit
         self.timeout = timeout
-        self._sessions: dict[str, _Session] = {}
-        self._new: Counter[str] = Counter()  # by address: sessions that have never had a Socket.IO connection
+        self.sessions: dict[str, _Session] = {}  # the open Engine.IO sessions, by sid
+        self.waiting: Counter[str] = Counter()  # by address: sessions that have never had a Socket.IO connection
         self._closing: set[asyncio.Task[None]] = set()
         eio = server.eio
         handle_connect = eio.handlers["connect"]
@@ -53,12 +53,12 @@ class Handshakes:
 
         async def on_handshake(eio_sid: str, environ: dict[str, Any]) -> Any:
             address = client_address(environ.get("asgi.scope", {}))
-            if self._new[address] >= self.limit and not is_loopback_address(address):
+            if self.waiting[address] >= self.limit and not is_loopback_address(address):
                 logger.info("Engine.IO handshake refused: %d sessions not yet connected from one address", limit)
                 return TOO_MANY_CONNECTIONS  # Engine.IO answers 401 with it
-            self._sessions[eio_sid] = _Session(address)
-            self._new[address] += 1
-            self._start_timer(self._sessions[eio_sid], eio_sid)
+            self.sessions[eio_sid] = _Session(address)
+            self.waiting[address] += 1
+            self._start_timer(self.sessions[eio_sid], eio_sid)
             try:
                 accepted = await handle_connect(eio_sid, environ)
             except BaseException:
@@ -75,31 +75,25 @@ class Handshakes:
         eio.on("connect", on_handshake)
         eio.on("disconnect", on_end)
 
-    def not_yet_connected(self, address: str) -> int:
-        return self._new[address]
-
-    def alive_sessions(self) -> int:
-        return len(self._sessions)
-
     def alive(self, eio_sid: str | None) -> bool:
         """Whether the session is still open (it may end while its `$connect` runs)."""
-        return eio_sid in self._sessions
+        return eio_sid in self.sessions
 
     def connected(self, eio_sid: str | None) -> None:
-        session = self._sessions.get(eio_sid or "")
+        session = self.sessions.get(eio_sid or "")
         if session is not None:
             self._stop(session)
 
     def left(self, eio_sid: str | None) -> None:
         """The session's Socket.IO connection ended; the session itself may live on (a client may leave the
         namespace and keep the socket): its clock starts again."""
-        session = self._sessions.get(eio_sid or "")
+        session = self.sessions.get(eio_sid or "")
         if session is not None and session.timer is None:
             self._start_timer(session, eio_sid or "")
 
     async def close(self) -> None:
         """At shutdown: no timer left to fire, no close left waiting."""
-        for eio_sid in list(self._sessions):
+        for eio_sid in list(self.sessions):
             self._forget(eio_sid)
         closing = list(self._closing)
         for task in closing:
@@ -120,17 +114,17 @@ class Handshakes:
     def _uncount(self, session: _Session) -> None:
         if session.new:
             session.new = False
-            self._new[session.address] -= 1
-            if self._new[session.address] <= 0:
-                del self._new[session.address]
+            self.waiting[session.address] -= 1
+            if self.waiting[session.address] <= 0:
+                del self.waiting[session.address]
 
     def _forget(self, eio_sid: str) -> None:
-        session = self._sessions.pop(eio_sid, None)
+        session = self.sessions.pop(eio_sid, None)
         if session is not None:
             self._stop(session)
 
     def _expire(self, eio_sid: str) -> None:
-        if eio_sid not in self._sessions:
+        if eio_sid not in self.sessions:
             return
         logger.info("Engine.IO session closed: no Socket.IO connection within %g s", self.timeout)
         self._forget(eio_sid)  # counted out here, whether or not Engine.IO still tells of the end

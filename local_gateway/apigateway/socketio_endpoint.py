@@ -112,7 +112,7 @@ class SocketIOServer:
         self.cap = cap
         self._addresses: dict[str, str] = {}  # the address each sid holds a place of the cap for
         self.backlog = backlog
-        self._lanes: dict[str, Lane] = {}
+        self.lanes: dict[str, Lane] = {}  # each connection's queue of events, by sid, while it is connected
         self.invoker = invoker
         self.routes = routes
         self.stage = stage
@@ -142,7 +142,7 @@ class SocketIOServer:
 
     async def close_all(self) -> None:
         await self.handshakes.close()
-        lanes, self._lanes = list(self._lanes.values()), {}
+        lanes, self.lanes = list(self.lanes.values()), {}
         for lane in lanes:  # first: shutdown does not wait for anything a client queued
             await lane.close()
         for sid in list(self._by_sid):
@@ -184,7 +184,7 @@ class SocketIOServer:
         connection = Connection(info, SocketIOEndpoint(self.server, sid, offsets))
         self.registry.add(connection)
         self._by_sid[sid] = info.connection_id
-        self._lanes[sid] = Lane(self.backlog)
+        self.lanes[sid] = Lane(self.backlog)
         self.handshakes.connected(eio_sid)
         if offsets:  # a client that keeps offsets can recover: its session is resumed, or begun
             await self._resume(sid, connection, recovery)
@@ -227,7 +227,7 @@ class SocketIOServer:
             self.cap.release(address)
             self.handshakes.left(eio_sid)
         connection_id = self._by_sid.pop(sid, None)
-        lane = self._lanes.pop(sid, None)
+        lane = self.lanes.pop(sid, None)
         if lane is not None:
             await lane.close()  # what it had queued would only act for a connection that is gone
         connection = self.registry.remove(connection_id) if connection_id else None
@@ -258,7 +258,7 @@ class SocketIOServer:
     async def _take_event(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
         # Nothing here may wait before the event takes its place in the lane: that keeps the client's order.
         connection = self.registry.get(self._by_sid.get(sid, ""))
-        lane = self._lanes.get(sid)
+        lane = self.lanes.get(sid)
         if connection is None or lane is None:
             return {"ok": False, "error": NOT_CONNECTED}
         connection.info.last_active_at = time.time()

@@ -14,6 +14,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from local_gateway.dynamodb.http_port import MAX_CLIENTS, POLL_SECONDS, REQUEST_SECONDS, http_door
+from local_gateway.dynamodb.item_engine import ItemEngine
 from local_gateway.dynamodb.moto_doors import open_direct_door, open_wire_door
 from local_gateway.hosts import AllowedHosts
 from local_gateway.template import Template
@@ -60,6 +61,8 @@ class EmbeddedDynamoDB:
         self.max_clients = max_clients
         # The direct door's item engine, first for GetItem/PutItem/UpdateItem/DeleteItem; off: moto answers all.
         self.fast_path = fast_path
+        # Shared by every direct-door client of this DynamoDB; its counts say what it answered and what moto did.
+        self.item_engine = ItemEngine() if fast_path else None
         self.endpoint_url: str | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
@@ -71,7 +74,7 @@ class EmbeddedDynamoDB:
         """A DynamoDB client whose every request moto serves in this process through the direct door (see
         local_gateway/dynamodb/moto_doors.py), from the same tables as the HTTP door."""
         client = self._unopened_client(config)
-        open_direct_door(client, self.lock, self.fast_path)
+        open_direct_door(client, self.lock, self.item_engine)
         return client
 
     def wire_client(self, config: Any = None) -> Any:

@@ -21,9 +21,14 @@ import json
 import socket
 import threading
 import time
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
-from werkzeug.serving import ThreadedWSGIServer
+from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 from local_gateway.hosts import AllowedHosts, RefusalLog
 
@@ -32,6 +37,9 @@ MAX_BODY_BYTES = 16 * 1024 * 1024  # DynamoDB's own bound on a request
 REQUEST_SECONDS = 10.0
 MAX_CLIENTS = 64
 POLL_SECONDS = 0.05  # how often serve_forever looks for a shutdown: stop() waits that long
+
+Request = socket.socket | tuple[bytes, socket.socket]  # socketserver's request and client address
+Address = tuple[str, int] | str
 
 
 class DeadlineReader(io.RawIOBase):
@@ -45,7 +53,7 @@ class DeadlineReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: Any) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int:
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("the request took too long")
@@ -69,7 +77,7 @@ def http_door(lock: threading.Lock, allowed: AllowedHosts, seconds: float, max_c
             self.reader = DeadlineReader(self.connection, seconds)
             self.rfile = io.BufferedReader(self.reader)
 
-        def make_environ(self) -> dict[str, Any]:
+        def make_environ(self) -> WSGIEnvironment:
             environ = super().make_environ()
             environ["local_gateway.reader"] = self.reader
             return environ
@@ -81,11 +89,11 @@ def http_door(lock: threading.Lock, allowed: AllowedHosts, seconds: float, max_c
 class BoundedServer(ThreadedWSGIServer):
     """werkzeug's threaded server with at most `max_clients` connections (so threads) at once."""
 
-    def __init__(self, app: Any, handler: Any, max_clients: int) -> None:
+    def __init__(self, app: WSGIApplication, handler: type[WSGIRequestHandler], max_clients: int) -> None:
         super().__init__("127.0.0.1", 0, app, handler=handler)
         self.slots = threading.BoundedSemaphore(max_clients)
 
-    def process_request(self, request: Any, client_address: Any) -> None:
+    def process_request(self, request: Request, client_address: Address) -> None:
         if not self.slots.acquire(blocking=False):
             self.shutdown_request(request)  # closed at once: no thread, no file kept for it
             return
@@ -95,23 +103,23 @@ class BoundedServer(ThreadedWSGIServer):
             self.slots.release()
             raise
 
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
+    def process_request_thread(self, request: Request, client_address: Address) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
             self.slots.release()
 
 
-def _answer(start_response: Any, status: str, body: dict[str, str]) -> list[bytes]:
+def _answer(start_response: StartResponse, status: str, body: dict[str, str]) -> list[bytes]:
     data = json.dumps(body).encode()
     start_response(status, [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(data)))])
     return [data]
 
 
-def _named(app: Any, allowed: AllowedHosts) -> Any:
+def _named(app: WSGIApplication, allowed: AllowedHosts) -> WSGIApplication:
     log = RefusalLog()
 
-    def call(environ: Any, start_response: Any) -> Any:
+    def call(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if not allowed.allows(environ.get("HTTP_HOST")):  # werkzeug joins two Host headers with a comma
             log.refused("embedded DynamoDB", environ.get("HTTP_HOST"))
             return _answer(start_response, "421 Misdirected Request", {"message": "Not a name of this machine"})
@@ -120,16 +128,18 @@ def _named(app: Any, allowed: AllowedHosts) -> Any:
     return call
 
 
-def _without_cors(app: Any) -> Any:
+def _without_cors(app: WSGIApplication) -> WSGIApplication:
     """No CORS: moto's server allows every origin, which would let any web page the developer visits call the
     embedded DynamoDB from the browser. Preflights are refused and moto's Access-Control-* headers dropped."""
 
-    def call(environ: Any, start_response: Any) -> Any:
+    def call(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") == "OPTIONS":
             start_response("403 Forbidden", [("Content-Length", "0")])
             return [b""]
 
-        def without_cors_headers(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+        def without_cors_headers(
+            status: str, headers: list[tuple[str, str]], *exc_info: Any
+        ) -> Callable[[bytes], object]:
             kept = [(k, v) for k, v in headers if not k.lower().startswith("access-control-")]
             return start_response(status, kept, *exc_info)
 
@@ -138,8 +148,8 @@ def _without_cors(app: Any) -> Any:
     return call
 
 
-def _dynamodb_only(app: Any) -> Any:
-    def call(environ: Any, start_response: Any) -> Any:
+def _dynamodb_only(app: WSGIApplication) -> WSGIApplication:
+    def call(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "POST" or environ.get("PATH_INFO") not in ("", "/"):
             return _answer(start_response, "404 Not Found", {"message": "Only DynamoDB's API is served here"})
         if not environ.get("HTTP_X_AMZ_TARGET", "").startswith(TARGET_PREFIX):
@@ -151,11 +161,11 @@ def _dynamodb_only(app: Any) -> Any:
     return call
 
 
-def _read_first(app: Any) -> Any:
+def _read_first(app: WSGIApplication) -> WSGIApplication:
     """The body read in full, within the request's deadline, before anything takes moto's lock; a body that
     does not come in time drops the connection (werkzeug ends it quietly on the timeout)."""
 
-    def call(environ: Any, start_response: Any) -> Any:
+    def call(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         declared = environ.get("CONTENT_LENGTH", "")
         if environ.get("wsgi.input_terminated") or not declared.isdigit():  # chunked, or no length
             return _answer(start_response, "411 Length Required", {"message": "A Content-Length is required"})
@@ -171,7 +181,7 @@ def _read_first(app: Any) -> Any:
     return call
 
 
-def _serialized(app: Any, lock: threading.Lock) -> Any:
+def _serialized(app: WSGIApplication, lock: threading.Lock) -> WSGIApplication:
     """One request at a time, the in-process doors' included (one lock). moto runs a TransactWriteItems by
     deep-copying the table and restores that copy when the transaction is cancelled, silently undoing whatever
     another thread wrote meanwhile (and the copy itself can fail with "dictionary changed size during
@@ -179,7 +189,7 @@ def _serialized(app: Any, lock: threading.Lock) -> Any:
     tests/test_gateway_resilience.py.
     """
 
-    def call(environ: Any, start_response: Any) -> Any:
+    def call(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         with lock:
             return list(app(environ, start_response))
 

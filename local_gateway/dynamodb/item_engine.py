@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from local_gateway.dynamodb.expressions import Unsupported, Value
 from local_gateway.dynamodb.moto_items import (
@@ -65,6 +65,11 @@ Answer = tuple[int, dict[str, Any]]  # HTTP status, the answer as botocore parse
 Write = Callable[[], None]
 logger = logging.getLogger(__name__)
 
+if TYPE_CHECKING:
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+    from moto.dynamodb.models.table import Table
+
 
 class ItemEngine:
     """Answers item requests on moto's tables, or None to leave them to moto; counts both, by operation."""
@@ -73,7 +78,7 @@ class ItemEngine:
         self.served: Counter[str] = Counter()
         self.declined: Counter[str] = Counter()
 
-    def answer(self, operation: str, request: dict[str, Any], backend: Any) -> Answer | None:
+    def answer(self, operation: str, request: dict[str, Any], backend: DynamoDBBackend) -> Answer | None:
         try:
             decided = self._decide(operation, request, backend)
         except Unsupported:
@@ -90,7 +95,9 @@ class ItemEngine:
         self.served[operation] += 1
         return answer
 
-    def _decide(self, operation: str, request: dict[str, Any], backend: Any) -> tuple[Answer, Write | None] | None:
+    def _decide(
+        self, operation: str, request: dict[str, Any], backend: DynamoDBBackend
+    ) -> tuple[Answer, Write | None] | None:
         """The answer, and the write that makes it true (None: nothing to write), or None for moto."""
         if operation not in OPERATIONS or not request.keys() <= _ALLOWED[operation]:
             return None
@@ -112,7 +119,9 @@ class ItemEngine:
             written: dict[str, Value | None] = dict(put)
             hash_key, range_key = key_of(table, {name: request["Item"].get(name) for name in key_names(table)})
             # DynamoDB (and moto) check the item's size before its condition: beyond 400 KB, moto answers.
-            new = make_item(hash_key, range_key, {name: stored_value(value) for name, value in put.items()})
+            new: Item | None = make_item(
+                hash_key, range_key, {name: stored_value(value) for name, value in put.items()}
+            )
         else:
             hash_key, range_key = key_of(table, request["Key"])
         old = stored(table, hash_key, range_key)
@@ -146,10 +155,14 @@ class ItemEngine:
         return (200, _returned(request, old, new, changed)), _write(table, hash_key, range_key, old, new)
 
 
-def _updated(table: Any, hash_key: Any, range_key: Any, old: Any, changed: dict[str, Value | None]) -> Any:
+def _updated(
+    table: Table, hash_key: DynamoType, range_key: DynamoType | None, old: Item | None, changed: dict[str, Value | None]
+) -> Item:
     """The item after an update. (A REMOVE or DELETE alone on a missing item creates none: the caller's.)"""
     attributes = dict(old.attrs) if old is not None else {}
-    attributes.update({table.hash_key_attr: hash_key, **({table.range_key_attr: range_key} if range_key else {})})
+    attributes[table.hash_key_attr] = hash_key
+    if range_key and table.range_key_attr is not None:  # a range key comes only with a table that has one
+        attributes[table.range_key_attr] = range_key
     for name, value in changed.items():
         if value is None:
             attributes.pop(name, None)
@@ -171,7 +184,9 @@ def _refused(refusals: list[str]) -> tuple[Answer, None] | None:
     return (400, {"Error": {"Message": refusals[0], "Code": "ValidationException"}}), None
 
 
-def _write(table: Any, hash_key: Any, range_key: Any, old: Any, new: Any) -> Write | None:
+def _write(
+    table: Table, hash_key: DynamoType, range_key: DynamoType | None, old: Item | None, new: Item | None
+) -> Write | None:
     if old is None and new is None:
         return None
     return lambda: replace(table, hash_key, range_key, old, new)
@@ -194,7 +209,7 @@ def _expressions(operation: str, request: dict[str, Any]) -> Expressions | None:
     return expressions if expressions.values_used == set(values or ()) else None
 
 
-def _condition_failed(request: dict[str, Any], old: Any) -> Answer:
+def _condition_failed(request: dict[str, Any], old: Item | None) -> Answer:
     failure: dict[str, Any] = {
         "Error": {"Message": "The conditional request failed", "Code": CONDITION_FAILED},
         "message": "The conditional request failed",
@@ -204,7 +219,9 @@ def _condition_failed(request: dict[str, Any], old: Any) -> Answer:
     return 400, failure
 
 
-def _returned(request: dict[str, Any], old: Any, new: Any, changed: dict[str, Value | None]) -> dict[str, Any]:
+def _returned(
+    request: dict[str, Any], old: Item | None, new: Item | None, changed: dict[str, Value | None]
+) -> dict[str, Any]:
     wanted = request.get("ReturnValues", "NONE")
     if wanted == "ALL_OLD" and old is not None:
         return {"Attributes": parsed(old.attrs)}

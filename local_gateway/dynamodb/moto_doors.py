@@ -22,7 +22,6 @@ import os
 import random
 import string
 import threading
-import weakref
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -37,21 +36,10 @@ DIRECT_OPERATIONS = frozenset(
     {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem"}
 )
 _REQUEST_ID_ALPHABET = string.ascii_uppercase + string.digits
-_DIRECT_CLIENTS: weakref.WeakKeyDictionary[Any, ItemEngine | None] = weakref.WeakKeyDictionary()
 
 
-def through_direct_door(client: Any) -> bool:
-    """True for a client whose item reads and writes never reach botocore's send path (nor its hooks)."""
-    return client in _DIRECT_CLIENTS
-
-
-def item_engine(client: Any) -> ItemEngine | None:
-    """The engine that answers a direct-door client's item requests before moto (local_gateway/dynamodb/item_engine.py);
-    None when the fast path is off."""
-    return _DIRECT_CLIENTS[client]
-
-
-def open_direct_door(client: Any, lock: threading.Lock, fast_path: bool = True) -> None:
+def open_direct_door(client: Any, lock: threading.Lock, engine: ItemEngine | None) -> None:
+    """The client's item reads and writes answered in this process: by `engine` first (None: moto alone)."""
     from botocore.awsrequest import AWSResponse
     from botocore.parsers import create_parser
     from botocore.serialize import create_serializer
@@ -76,7 +64,6 @@ def open_direct_door(client: Any, lock: threading.Lock, fast_path: bool = True) 
         for name in DIRECT_OPERATIONS
     }
     accounts: dict[tuple[str | None, str], str] = {}
-    engine = ItemEngine() if fast_path else None
 
     def account() -> str:
         """As moto's HTTP door works it out for each request (MOTO_ACCOUNT_ID, else the access key), looked up
@@ -132,7 +119,6 @@ def open_direct_door(client: Any, lock: threading.Lock, fast_path: bool = True) 
     client.meta.events.register_last("before-call.dynamodb", answer)
     skip_request_building(client, DIRECT_OPERATIONS)
     open_wire_door(client, lock)
-    _DIRECT_CLIENTS[client] = engine
 
 
 def _engine_response(url: str, status: int, answer: dict[str, Any]) -> tuple[Any, dict[str, Any]]:

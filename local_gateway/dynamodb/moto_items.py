@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from local_gateway.dynamodb.expressions import MAX_DIGITS, Unsupported, Value
+
+if TYPE_CHECKING:
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+    from moto.dynamodb.models.table import Table
 
 MAX_ITEM_BYTES = 400_000
 KEY_LIMITS = (2048, 1024)  # bytes: a partition key, a sort key (of the table or of an index)
@@ -39,11 +43,11 @@ def plain(value: Any) -> Value:
     raise Unsupported(f"attribute value {kind}")
 
 
-def key_names(table: Any) -> list[str]:
+def key_names(table: Table) -> list[str]:
     return [table.hash_key_attr] + ([table.range_key_attr] if table.range_key_attr else [])
 
 
-def key_of(table: Any, key: dict[str, Any]) -> tuple[Any, Any]:
+def key_of(table: Table, key: dict[str, Any]) -> tuple[DynamoType, DynamoType | None]:
     """moto's DynamoType for each part of a key the request gives exactly, with the table's types."""
     from moto.dynamodb.models.dynamo_type import DynamoType
 
@@ -59,7 +63,7 @@ def key_of(table: Any, key: dict[str, Any]) -> tuple[Any, Any]:
     return parts[0], (parts[1] if len(parts) > 1 else None)
 
 
-def check_index_keys(table: Any, written: dict[str, Value | None]) -> None:
+def check_index_keys(table: Table, written: dict[str, Value | None]) -> None:
     """Unsupported when a written attribute is an index's key with another type than its definition's, or
     longer than a key may be: DynamoDB refuses the write (and moto checks some of it its own way)."""
     defined = {definition["AttributeName"]: definition["AttributeType"] for definition in table.attr}
@@ -69,14 +73,14 @@ def check_index_keys(table: Any, written: dict[str, Value | None]) -> None:
             raise Unsupported(f"{name} is an index key DynamoDB would refuse")
 
 
-def stored(table: Any, hash_key: Any, range_key: Any) -> Any:
+def stored(table: Table, hash_key: DynamoType, range_key: DynamoType | None) -> Item | None:
     """The item under the key, without adding the empty partition moto's defaultdict would."""
-    if range_key is None:
-        return table.items.get(hash_key)
+    if range_key is None:  # moto types a partition as an item or its items by sort key: the table's key says which
+        return cast("Item | None", table.items.get(hash_key))
     return table.items.get(hash_key, {}).get(range_key)
 
 
-def stored_value(value: Value) -> Any:
+def stored_value(value: Value) -> DynamoType:
     """A new DynamoType for a changed attribute, sharing no list with any other: moto changes sets and lists in
     place. (An update's unchanged attributes keep their objects: the item they leave is dropped.)"""
     from moto.dynamodb.models.dynamo_type import DynamoType
@@ -85,7 +89,7 @@ def stored_value(value: Value) -> Any:
     return DynamoType({kind: copy.deepcopy(content) if isinstance(content, list | dict) else content})
 
 
-def make_item(hash_key: Any, range_key: Any, attributes: dict[str, Any]) -> Any:
+def make_item(hash_key: DynamoType, range_key: DynamoType | None, attributes: dict[str, DynamoType]) -> Item:
     from moto.dynamodb.models.dynamo_type import Item
 
     item = Item(hash_key, range_key, {})
@@ -95,9 +99,12 @@ def make_item(hash_key: Any, range_key: Any, attributes: dict[str, Any]) -> Any:
     return item
 
 
-def replace(table: Any, hash_key: Any, range_key: Any, old: Any, new: Any) -> None:
+def replace(
+    table: Table, hash_key: DynamoType, range_key: DynamoType | None, old: Item | None, new: Item | None
+) -> None:
     """Put `new` (None: delete) where `old` was, as moto's own writes do, streams included."""
     partition, key = (table.items, hash_key) if range_key is None else (table.items[hash_key], range_key)
+    partition = cast("dict[DynamoType, Item]", partition)  # moto's union of an item and a partition, as above
     if new is None:
         partition.pop(key, None)
     else:
@@ -106,7 +113,7 @@ def replace(table: Any, hash_key: Any, range_key: Any, old: Any, new: Any) -> No
         table.stream_shard.add(old, new)
 
 
-def parsed(attributes: Any, projection: tuple[str, ...] | None = None) -> dict[str, Any]:
+def parsed(attributes: dict[str, DynamoType], projection: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Attributes as botocore hands them to the caller (binary as bytes)."""
     names = attributes.keys() if projection is None else [name for name in projection if name in attributes]
     return {name: attributes[name].to_regular_json() for name in names}
