@@ -94,7 +94,7 @@ async def test_a_history_trimmed_past_the_offset_is_not_recovered():
 
 
 async def test_api_gateways_lifetime_cut_is_recovered():
-    with running_gateway(**FAST, APIGW_MAX_CONNECTION_SECONDS="2") as gateway:
+    with running_gateway(**FAST, APIGW_MAX_CONNECTION_SECONDS="5") as gateway:
         result = await run(gateway, "prod", "cut")
     assert result["connects"][0] is False and all(result["connects"][1:]) and len(result["connects"]) >= 2
     assert_every_update_once_in_order(result)
