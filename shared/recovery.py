@@ -31,6 +31,8 @@ from shared.table import connection_key, own_key, text
 logger = logging.getLogger(__name__)
 
 CLOCK_SKEW_MS = 5 * 60 * 1000  # an offset further in the future than this is not one of ours
+TAKEOVER_WAIT_SECONDS = 1.0  # how long a reconnection waits for its old connection's leaving to settle
+TAKEOVER_POLL_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,19 @@ def resume(
         if answer is not None:
             answer(resumed)
     return resumed
+
+
+def _settled(svc: Services, key: str) -> Session | None:
+    """The session, once its last connection has had a moment to leave: a client that called `disconnect()` and
+    at once `connect()` may reconnect before its old connection's leaving has ended the session. A connection
+    still registered after TAKEOVER_WAIT_SECONDS is half-open, and its session is taken over."""
+    session = svc.sessions.find(key)
+    waited = 0.0
+    while session is not None and session.left_at is None and not session.restoring and waited < TAKEOVER_WAIT_SECONDS:
+        svc.table.sleep(TAKEOVER_POLL_SECONDS)
+        waited += TAKEOVER_POLL_SECONDS
+        session = svc.sessions.find(key)
+    return session
 
 
 def _new_session(svc: Services, connection_id: str, item: dict[str, Any]) -> Resumed:
@@ -110,7 +125,7 @@ def _recovered(
     bad_offset = raw_offset is not None and (since is None or since.ms > time.time() * 1000 + CLOCK_SKEW_MS)
     if not svc.sessions.enabled or "session" in item or not is_pid(pid) or bad_offset:
         return None
-    session = svc.sessions.find(session_key(pid))
+    session = _settled(svc, session_key(pid))
     user_id = item["userId"]["S"] if "userId" in item else None
     if session is None or session.user_id != user_id or session.connection_id == connection_id:
         return None

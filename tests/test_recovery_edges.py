@@ -187,3 +187,18 @@ def test_with_recovery_off_no_session_is_started(lambda_env, management_api, mon
     assert subscribe(A)["ok"]
     table = lambda_env.table.client.scan(TableName=lambda_env.config.table_name)["Items"]
     assert not [item for item in table if "SESSION#" in item["SK"]["S"]]
+
+
+def test_a_deliberate_leave_ends_the_session_even_when_a_publisher_removed_the_connection_first(
+    lambda_env, management_api
+):
+    """A publish that meets the connection gone (410) removes it as for a drop; its `$disconnect` (1000) after
+    that must still end the session."""
+    connected(A, "alice")
+    session = send(resume, A, "resume")["session"]
+    assert join(A, "sales")["ok"]
+    management_api.gone.add(A)
+    publish("sales", 1)  # 410: removed, its session kept for the window
+    leave(A, code=1000)
+    connected(B, "alice")
+    assert send(resume, B, "resume", {"session": session})["recovered"] is False

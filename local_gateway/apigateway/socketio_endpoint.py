@@ -45,6 +45,7 @@ INTERNAL_SERVER_ERROR = "Internal server error"
 NOT_CONNECTED = "Not connected"
 TOO_MANY_REQUESTS = "Too many requests: wait for the answers to what you sent before sending more"
 HUNG_UP = "Too many requests: disconnected for sending on after more refusals than the backlog holds"
+DEPARTURE_WAIT_SECONDS = 5.0  # a `$disconnect` takes milliseconds; this bound only guards against a stuck one
 
 
 class SocketIOServer:
@@ -146,6 +147,8 @@ class SocketIOServer:
     async def _resume(self, sid: str, connection: Connection, recovery: dict[str, Any]) -> None:
         """The `resume` route, as a JSON client would call it; its answer's session becomes CONNECT's `pid`. The
         replay it posts reaches the client before that answer, and the client emits it once connected."""
+        if recovery.get("pid") is not None:
+            await self._departures_settled()
         wanted = {"session": recovery.get("pid"), "offset": recovery.get("offset")}
         body = encode_client_frame(RESUME, {key: value for key, value in wanted.items() if isinstance(value, str)})
         result = await self._call(RESUME, events.message_event(connection.info, RESUME, body))
@@ -165,6 +168,14 @@ class SocketIOServer:
             task = asyncio.get_running_loop().create_task(connection.endpoint.release())
             self._releases.add(task)
             task.add_done_callback(self._releases.discard)
+
+    async def _departures_settled(self) -> None:
+        """Wait (a bounded moment) for the deliberate departures under way: a client that called `disconnect()`
+        and at once `connect()` must find its session ended, not take it over from the connection it is leaving."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DEPARTURE_WAIT_SECONDS
+        while self._leaving and loop.time() < deadline:
+            await asyncio.sleep(0.01)
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         self._pids.pop(sid, None)

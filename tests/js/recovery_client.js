@@ -74,7 +74,11 @@ async function run() {
   for (let i = 0; i < drops; i += 1) {
     const connected = connects.length;
     if (scenario === 'leave') {
-      socket.disconnect(); // on purpose: the session ends
+      // On purpose: the session ends. The Manager closes its transport once the DISCONNECT is written; a connect()
+      // before that would reuse the closing transport (socket.io-client's own behaviour), so wait for the close.
+      const closed = new Promise((resolve) => socket.io.engine.once('close', resolve));
+      socket.disconnect();
+      await closed;
     } else if (scenario === 'cut' || scenario === 'restart') {
       if (scenario === 'restart') console.log(JSON.stringify({ event: 'ready' }));
       if (socket.connected) await new Promise((resolve) => socket.once('disconnect', resolve));
