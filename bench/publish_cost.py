@@ -43,7 +43,14 @@ class CountingPoster:
 
 def main() -> int:
     from handlers import connect, join_dashboard, publish_dashboard_update
-    from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_local_credentials, ensure_table
+    try:
+        from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_local_credentials, ensure_table
+    except ImportError:  # a tree from before local_gateway/dynamodb/ (bench/recovery.py runs this in older trees)
+        from local_gateway.dynamodb import (  # type: ignore[no-redef,attr-defined]
+            EmbeddedDynamoDB,
+            ensure_local_credentials,
+            ensure_table,
+        )
     from local_gateway.template import Template
     from shared.config import Config
     from shared.services import Services, client_config, reset_services
