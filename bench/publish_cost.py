@@ -43,6 +43,7 @@ class CountingPoster:
 
 def main() -> int:
     from handlers import connect, join_dashboard, publish_dashboard_update
+
     try:
         from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_local_credentials, ensure_table
     except ImportError:  # a tree from before local_gateway/dynamodb/ (bench/recovery.py runs this in older trees)
