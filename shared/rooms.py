@@ -19,14 +19,13 @@ but lost its answer passes its own condition instead of meeting itself as anothe
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError as BotoClientError
 
 from shared.counters import Counters
 from shared.errors import ClientError, ConditionFailed, ConnectionNotFound, Forbidden, TooManyRooms
-from shared.items import add_members, is_registered, recipients, room_ids
+from shared.items import add_members, is_registered, room_ids
 from shared.protocols import JSON
 from shared.table import (
     CONNECTION_TTL_SECONDS,
@@ -172,21 +171,6 @@ class Rooms:
             Key=membership,
             ConditionExpression="joinToken = :token",
             ExpressionAttributeValues={":token": text(token)},
-        )
-
-    def room_members(self, dashboard_id: str) -> Iterator[list[tuple[str, str]]]:
-        """Pages of (connection id, protocol) of a dashboard's members."""
-        return recipients(
-            self.table,
-            "SK",
-            KeyConditionExpression="PK = :room AND begins_with(SK, :conn)",
-            FilterExpression="expiresAt > :now",
-            ExpressionAttributeValues={
-                ":room": text(room_key(dashboard_id)),
-                ":conn": text("CONN#"),
-                ":now": num(self.table.clock()),
-            },
-            ProjectionExpression="SK, protocol",
         )
 
 

@@ -13,6 +13,7 @@ from handlers import publish_dashboard_update, publish_metrics
 from handlers import reconcile as reconcile_handler
 from shared.contract import INTERNAL_ERROR
 from shared.counters import Counts
+from shared.handover import live_recipients
 from tests.faults import DynamoDBFaults
 from tests.handler_calls import ATTEMPTS, connected, expire, join, keys, owned_by, recount, subscribe
 from tests.support import connection_rooms, load_event
@@ -37,6 +38,9 @@ def faults(lambda_env, monkeypatch) -> Iterator[DynamoDBFaults]:
     injector = DynamoDBFaults(lambda_env.table.client)
     yield injector
     injector.close()
+
+
+EVERY_SEQ = 2**62  # an update no member has been handed yet: every member is a recipient
 
 
 # -- 410 Gone ---------------------------------------------------------------------------------
@@ -75,7 +79,7 @@ def test_reads_ignore_expired_connections(lambda_env, management_api):
         join(cid, "sales")
     expire(lambda_env, A)
     assert [cid for page in lambda_env.store.subscribers() for cid, _ in page] == [B]
-    assert [cid for page in lambda_env.rooms.room_members("sales") for cid, _ in page] == [B]
+    assert [cid for cid, _ in live_recipients(lambda_env.table, "sales", EVERY_SEQ)] == [B]
 
 
 def test_reconciliation_heals_counts_after_connections_vanish_without_disconnect(lambda_env, management_api):
@@ -196,7 +200,9 @@ def test_subscribers_and_room_members_are_followed_across_pages(lambda_env, mana
     lambda_env.table.page_size = 2
     assert len(list(lambda_env.store.subscribers())) >= 4
     assert sorted(cid for page in lambda_env.store.subscribers() for cid, _ in page) == ids
-    assert len(list(lambda_env.rooms.room_members("sales"))) >= 4
+    queries: list[str] = []
+    lambda_env.table.client.meta.events.register("before-call.dynamodb.Query", lambda **_: queries.append("Q"))
+    assert len(live_recipients(lambda_env.table, "sales", EVERY_SEQ)) == 7 and len(queries) >= 4
     assert publish()["delivered"] == 7
     result = publish_dashboard_update.handler(load_event("dashboard_update"), None)
     assert json.loads(result["body"]) == {"delivered": 7, "gone": 0}
