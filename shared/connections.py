@@ -82,9 +82,4 @@ NORMAL_CLOSURE = 1000  # a client that closes with it means to leave: its sessio
 
 def disconnect(svc: Services, event: WebSocketEvent) -> bool:
     deliberate = event.disconnect_status_code == NORMAL_CLOSURE
-    removed = svc.store.remove_connection(event.connection_id, deliberate=deliberate) is not None
-    if deliberate and not removed:
-        # A publisher that found the connection gone (410) removed it first, and kept its session as for a drop:
-        # the client meant to leave, so the session ends all the same.
-        svc.sessions.end_for(event.connection_id)
-    return removed
+    return svc.store.remove_connection(event.connection_id, deliberate=deliberate) is not None

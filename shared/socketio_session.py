@@ -66,8 +66,7 @@ def answer(svc: Services, event: WebSocketEvent) -> str:
     if packet.socket_type == sio.CONNECT:
         return _connect(svc, poster, event, packet.data)
     if packet.socket_type == sio.DISCONNECT:  # `socket.disconnect()`: the client ends its session for good
-        if svc.store.remove_connection(event.connection_id, deliberate=True) is None:
-            svc.sessions.end_for(event.connection_id)  # its `$disconnect` came first and kept the session
+        svc.store.remove_connection(event.connection_id, deliberate=True)
         return sio.NOOP_FRAME
     if packet.socket_type in (sio.EVENT, sio.BINARY_EVENT):
         outcome = _event(svc, poster, event.connection_id, packet)

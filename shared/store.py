@@ -94,6 +94,10 @@ class Store:
             "delete_item", Key=own_key(key), ConditionExpression="attribute_exists(PK)", ReturnValues="ALL_OLD"
         )
         if deleted is None:
+            if deliberate and self.sessions is not None:
+                # Removed first as for a drop (its `$disconnect` before its `41`, or a publisher's 410), which kept
+                # its session: the client meant to leave, so the session ends all the same.
+                self.sessions.end_for(connection_id)
             return None
         old: dict[str, Any] = deleted.get("Attributes", {})
         if "pending" in old:

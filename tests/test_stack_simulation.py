@@ -699,6 +699,15 @@ def test_stack_simulation_a_recovery_through_the_deployed_functions(simulated, m
     assert ("DELETE", f"/{stack.STAGE}/@connections/{quote(S)}") in management_api.served
     assert simulated.put_event(dashboard_update("ops", {"n": 1})) == {"delivered": 1, "gone": 0}
 
+    # A deliberate leave (1000) of a connection a publisher already found gone ends its session all the same.
+    management_api.gone.add(T)
+    assert simulated.put_event(dashboard_update("ops", {"n": 2})) == {"delivered": 0, "gone": 1}
+    leaving = disconnect_event(T)
+    leaving["requestContext"]["disconnectStatusCode"] = 1000
+    assert simulated.invoke(simulated.routes["$disconnect"], leaving)["statusCode"] == 200
+    assert simulated.connect(U, query=SOCKETIO_QUERY) == 200
+    assert connect_answer(simulated, management_api, U, "40" + json.dumps({"pid": pid}))["pid"] != pid
+
     assert "ResumeFunction" in simulated.calls
     assert_least_privilege(simulated)
 

@@ -47,7 +47,8 @@ EXPECTED_GRANTS = {
         ("dynamodb:UpdateItem", TABLE),
         ("lambda:InvokeFunction", stack.function_arn("SocketIOOpenFunction")),
     },
-    "DisconnectFunction": CLEANUP,
+    # GetItem: a deliberate leave of a connection already removed reads its session's pointer.
+    "DisconnectFunction": CLEANUP | {("dynamodb:GetItem", TABLE)},
     # Every Socket.IO frame: the namespace handshake (registration, or a refusal that closes the connection)
     # and all five events through the command table.
     # A CONNECT with a `pid` recovers a session as ResumeFunction does.
