@@ -1,10 +1,13 @@
 """`python -m bench.profile`: where the gateway's CPU goes under load, as `make run` starts it.
 
 Starts the gateway with its defaults, samples it with py-spy while bench/load.js drives it, and prints the
-share of the busy samples in which each package appears anywhere on the stack (our code, moto, botocore,
-werkzeug, ...: inclusive time), and the innermost frames (self time).
+share of the busy samples taken by each kind of thread (the event loop, the functions' pool, ...), in which
+each package appears anywhere on the stack (our code, moto, botocore, werkzeug, ...: inclusive time), and the
+innermost frames (self time). Only the thread holding the GIL is sampled (py-spy --gil): a thread waiting for
+the GIL or a lock is not doing work, and with the GIL one thread at a time is.
 
-    PROFILE_CLIENTS=10  PROFILE_REQUESTS=50   the load
+    PROFILE_CLIENTS=10  PROFILE_REQUESTS=50   the load (more requests than the rate limiter's burst of 40
+                                              and a client waits for answers it never gets)
     PROFILE_TOP=25                            how many frames to list
 """
 
@@ -60,11 +63,18 @@ def _frame(text: str) -> tuple[str, str]:
     return (match.group(1), match.group(2)) if match else (text, "")
 
 
-def parse(raw: Path) -> tuple[Counter[str], Counter[str], Counter[str], int]:
-    """py-spy's raw output (`frame;frame;... count` per stack, innermost frame last, a frame reading
-    `function (file:line)`): the busy samples' inclusive share by package, their self share by frame, the
-    inclusive share of each of our own functions, their number; the waiting samples are counted under the
-    package `(waiting)` only."""
+def thread_kind(text: str) -> str:
+    """`thread (1234): handler_7` -> `handler`: a pool's threads together."""
+    name = text.partition("): ")[2] or text
+    return re.sub(r"_\d+$", "", name)
+
+
+def parse(raw: Path) -> tuple[Counter[str], Counter[str], Counter[str], Counter[str], int]:
+    """py-spy's raw output with --threads (`thread (id): name;frame;frame;... count` per stack, innermost frame
+    last, a frame reading `function (file:line)`): the busy samples' share by kind of thread, their inclusive
+    share by package, their self share by frame, the inclusive share of each of our own functions, their
+    number; the waiting samples are counted under the package `(waiting)` only."""
+    by_thread: Counter[str] = Counter()
     by_package: Counter[str] = Counter()
     by_frame: Counter[str] = Counter()
     by_ours: Counter[str] = Counter()
@@ -74,10 +84,12 @@ def parse(raw: Path) -> tuple[Counter[str], Counter[str], Counter[str], int]:
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
+        thread, _, stack = stack.partition(";")
         frames = [_frame(text) for text in stack.split(";")]
         if frames[-1] in WAITS or frames[-1] in SERIALIZED:
             by_package["(waiting)"] += count
             continue
+        by_thread[thread_kind(thread)] += count
         for package in {package_of(filename) for _, filename in frames}:
             by_package[package] += count
         for name in {f"{function} ({filename})" for function, filename in frames if package_of(filename) == "ours"}:
@@ -85,7 +97,7 @@ def parse(raw: Path) -> tuple[Counter[str], Counter[str], Counter[str], int]:
         function, filename = frames[-1]
         by_frame[f"{function} ({Path(filename).name})"] += count
         total += count
-    return by_package, by_frame, by_ours, total
+    return by_thread, by_package, by_frame, by_ours, total
 
 
 def main() -> int:
@@ -107,6 +119,8 @@ def main() -> int:
             str(raw),
             "--rate",
             "250",
+            "--gil",
+            "--threads",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -117,13 +131,17 @@ def main() -> int:
         spy.send_signal(signal.SIGINT)  # py-spy writes its output on Ctrl-C
         spy.wait(timeout=30)
         server.stop()
-    by_package, by_frame, by_ours, total = parse(raw)
+    by_thread, by_package, by_frame, by_ours, total = parse(raw)
     lines = [
         f"# python -m bench.profile, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
         f"Gateway as `make run` starts it; {clients} clients x {requests} requestLiveMetrics:"
         f" RTT p50 {result.rtt_p50_ms:.1f} ms under py-spy, {total} busy samples"
         f" ({by_package['(waiting)']} more waiting, left out: see WAITS).",
+        "",
+        "| thread | share of samples |",
+        "|---|---:|",
+        *(f"| {name} | {100 * count / total:.1f}% |" for name, count in by_thread.most_common()),
         "",
         "| package on the stack | share of samples |",
         "|---|---:|",
