@@ -11,7 +11,8 @@ from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
 from local_gateway.template import template
 from shared.config import Config
 from shared.services import Services, client_config, reset_services, services
-from tests.support import ManagementApiEndpoint, RunningGateway
+from tests.support.management_api import ManagementApiEndpoint
+from tests.support.servers import RunningGateway
 
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -96,7 +97,7 @@ def cloudwatch_endpoint() -> Iterator[str]:
     """moto's server, for CloudWatch: the embedded DynamoDB's HTTP port serves DynamoDB alone."""
     from moto.server import ThreadedMotoServer
 
-    from tests.support import free_port
+    from tests.support.servers import free_port
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

@@ -14,7 +14,7 @@ from handlers import connect, join_dashboard, leave_dashboard, subscribe_live_me
 from shared.counters import Counts
 from shared.services import RETRIES
 from shared.table import connection_key
-from tests.support import connect_event, message_event
+from tests.support.events import connect_event, message_event
 
 ATTEMPTS = 1 + RETRIES["max_attempts"]  # botocore's max_attempts counts the retries after the first try
 NOT_REGISTERED = "This connection is no longer registered; reconnect"

@@ -28,7 +28,8 @@ from shared.snapshots import LatestSnapshot
 from shared.store import Store
 from shared.table import Table
 from tests import stack
-from tests.support import ManagementApiEndpoint, connect_event, disconnect_event, load_event, message_event
+from tests.support.events import connect_event, disconnect_event, load_event, message_event
+from tests.support.management_api import ManagementApiEndpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / ".aws-sam" / "build"

@@ -22,15 +22,9 @@ from shared.codec import encode_server_frame
 from shared.contract import ERROR, METRIC_NAMES
 from shared.services import services
 from shared.validation import ID_RULE
-from tests.support import (
-    RunningGateway,
-    contract_validator,
-    http_status,
-    replaced_routes,
-    running_gateway,
-    signed_request,
-    until,
-)
+from tests.support.contract import contract_validator
+from tests.support.servers import RunningGateway, http_status, replaced_routes, running_gateway, until
+from tests.support.tokens import signed_request
 
 SCRIPT = Path(__file__).parent / "js" / "deployed_client.js"
 STAGE = "prod"  # template.yaml's StageName default

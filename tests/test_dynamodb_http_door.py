@@ -18,7 +18,7 @@ import pytest
 
 from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
 from local_gateway.template import template
-from tests.support import first_line, http_status
+from tests.support.servers import first_line, http_status
 
 LIST_TABLES = "X-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Type: application/x-amz-json-1.0\r\n"
 

@@ -18,7 +18,7 @@ from local_gateway.settings import GatewaySettings
 from local_gateway.template import template
 from shared.config import ConfigError
 from tests.faults import through_direct_door
-from tests.support import as_dynamodb_lists_them
+from tests.support.dynamodb import as_dynamodb_lists_them
 
 
 def _item(name: str) -> dict:
@@ -248,7 +248,7 @@ def _requests_of_a_life(svc) -> list[tuple[str, dict]]:
     from handlers import disconnect, request_live_metrics
     from shared import publisher
     from tests.handler_calls import connected, join, leave, recount, send, subscribe
-    from tests.support import disconnect_event
+    from tests.support.events import disconnect_event
 
     recorded: list[tuple[str, dict]] = []
 

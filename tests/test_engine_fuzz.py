@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, reject, settings
 from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
 from local_gateway.template import template
 from tests.engine_fuzz_grammar import KEY, ORDERINGS, cases, request
-from tests.support import as_dynamodb_lists_them
+from tests.support.dynamodb import as_dynamodb_lists_them
 
 EXAMPLES = 200
 Outcome = tuple[tuple[Any, ...], Any]  # (("ok", answer) | ("error", code, message, item) | ("crash", text), item)

@@ -17,7 +17,9 @@ import socketio
 from shared.codec import encode_server_frame
 from shared.contract import METRIC_NAMES
 from shared.services import services
-from tests.support import RunningGateway, connection_rooms, contract_validator, replaced_routes, until
+from tests.support.contract import contract_validator
+from tests.support.dynamodb import connection_rooms
+from tests.support.servers import RunningGateway, replaced_routes, until
 
 LIVE = "analytics:liveMetrics"
 ERROR = "analytics:error"

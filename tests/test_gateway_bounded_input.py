@@ -15,7 +15,7 @@ import socketio
 import websockets
 
 from local_gateway.apigateway.screening import MAX_ATTACHMENTS
-from tests.support import RunningGateway, engineio_session, http_status
+from tests.support.servers import RunningGateway, engineio_session, http_status
 
 REFUSED = "Socket.IO packet refused"
 

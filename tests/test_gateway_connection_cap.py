@@ -16,7 +16,7 @@ import websockets
 
 from local_gateway.settings import GatewaySettings
 from shared.config import ConfigError
-from tests.support import RunningGateway, engineio_session, http_status, replaced_routes, until
+from tests.support.servers import RunningGateway, engineio_session, http_status, replaced_routes, until
 
 TOO_MANY = {"message": "Too many connections from this address"}
 ELSEWHERE = "203.0.113.9"  # a machine on the network

@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from shared import services as services_module
-from tests.support import RunningGateway, free_port
+from tests.support.servers import RunningGateway, free_port
 
 
 class SwitchableProxy:

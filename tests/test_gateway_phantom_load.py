@@ -20,7 +20,8 @@ from shared.counters import Counts
 from shared.phantoms import PhantomCheck
 from shared.reconciler import Reconciler
 from shared.services import services
-from tests.support import connect_event, invoke_function, message_event, running_gateway, until
+from tests.support.events import connect_event, message_event
+from tests.support.servers import invoke_function, running_gateway, until
 
 
 @pytest.mark.load

@@ -10,7 +10,8 @@ import json
 import pytest
 import socketio
 
-from tests.support import connect_event, invoke_function, load_event, message_event, running_gateway
+from tests.support.events import connect_event, load_event, message_event
+from tests.support.servers import invoke_function, running_gateway
 
 GHOST = "GHOSTAAAAAAAAAA="  # registered by $connect, never given a socket
 

@@ -20,12 +20,8 @@ import websockets
 from shared.counters import Counts
 from shared.reconciler import Reconciler
 from shared.services import services
-from tests.support import (
-    RunningGateway,
-    connection_rooms,
-    running_gateway,
-    until,
-)
+from tests.support.dynamodb import connection_rooms
+from tests.support.servers import RunningGateway, running_gateway, until
 
 SECRET = "gateway-test-secret-long-enough-for-hs256"
 FAST = {"METRICS_INTERVAL_SECONDS": "0.3"}

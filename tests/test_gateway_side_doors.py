@@ -21,7 +21,8 @@ from botocore.credentials import Credentials
 from local_gateway.awslambda.invoke_api import failure_payload
 from local_gateway.awslambda.invoker import FunctionFailed
 from local_gateway.settings import GatewaySettings
-from tests.support import RunningGateway, http_status, signed_request
+from tests.support.servers import RunningGateway, http_status
+from tests.support.tokens import signed_request
 
 STRANGER = ("203.0.113.9", 40000)  # a peer on the network, not this machine
 

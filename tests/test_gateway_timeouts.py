@@ -15,7 +15,7 @@ import websockets
 
 from local_gateway.settings import GatewaySettings
 from shared.config import ConfigError
-from tests.support import RunningGateway, first_line
+from tests.support.servers import RunningGateway, first_line
 
 DEADLINE = 1.0
 IDLE = 200  # the probe held 2,000; as many would only make this test slower

@@ -23,7 +23,7 @@ from shared.socketio_session import looks_like_socketio
 from shared.validation import DASHBOARD_ID
 from tests.faults import DynamoDBFaults
 from tests.handler_calls import INTERNAL_WORDS, state
-from tests.support import connect_event, message_event
+from tests.support.events import connect_event, message_event
 
 A, B = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB="
 ROUTES = {

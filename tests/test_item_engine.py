@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
 from local_gateway.template import template
 from tests.engine_cases import CASES, DYNAMODB_ANSWERS, ITEM, KEY, n, s
-from tests.support import as_dynamodb_lists_them
+from tests.support.dynamodb import as_dynamodb_lists_them
 
 
 @pytest.fixture(scope="module")

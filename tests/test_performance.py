@@ -18,7 +18,8 @@ from handlers import connect, request_live_metrics, subscribe_live_metrics
 from shared import publisher
 from shared.errors import ConnectionGone
 from shared.services import Services, management_api_poster, reset_services
-from tests.support import GatewayProcess, connect_event, message_event
+from tests.support.events import connect_event, message_event
+from tests.support.servers import GatewayProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 

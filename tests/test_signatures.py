@@ -15,7 +15,8 @@ from botocore.awsrequest import AWSRequest
 from starlette.requests import Request
 
 from local_gateway.signatures import WRONG_REGION, SignatureVerifier, wrong_service
-from tests.support import http_status, signed_request
+from tests.support.servers import http_status
+from tests.support.tokens import signed_request
 
 
 def signed(service: str, region: str, body: bytes = b"{}") -> Request:

@@ -23,7 +23,9 @@ from shared.errors import ConnectionGone, InvalidInput
 from shared.socketio_open import RETRY_DELAYS_SECONDS, post_open_packet
 from shared.store import SOCKETIO_KEY
 from tests.handler_calls import INTERNAL_WORDS, state
-from tests.support import SECRET, connect_event, connection_rooms, disconnect_event, load_event, token
+from tests.support.dynamodb import connection_rooms
+from tests.support.events import connect_event, disconnect_event, load_event
+from tests.support.tokens import SECRET, token
 
 A, B = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB="
 SOCKETIO_QUERY = {"EIO": "4", "transport": "websocket"}

@@ -28,7 +28,9 @@ from shared.contract import COUNT_METRIC_NAMES, MAX_FRAME_BYTES, METRIC_NAMES
 from shared.fanout import FANOUT_KEY
 from shared.services import Services, dynamodb_client, reset_services
 from tests import stack
-from tests.support import ManagementApiEndpoint, cloudwatch_metrics, connect_event, disconnect_event, load_event
+from tests.support.cloudwatch import cloudwatch_metrics
+from tests.support.events import connect_event, disconnect_event, load_event
+from tests.support.management_api import ManagementApiEndpoint
 
 PUBLISHER, RECONCILER = "PublishMetricsFunction", "ReconcileFunction"  # each on a schedule of its own
 
