@@ -14,7 +14,6 @@ from shared.config import CLOUDWATCH, CONNECTIONS_ENDPOINT_URL, HOST, SOCKETIO_O
 from shared.counters import Counters
 from shared.history import History
 from shared.invoker import Invoker, LambdaInvoker
-from shared.phantoms import PhantomCheck
 from shared.poster import Poster
 from shared.rate_limit import RateLimiter
 from shared.reconciler import Reconciler
@@ -23,6 +22,7 @@ from shared.rooms import Rooms
 from shared.sessions import Sessions
 from shared.signed_poster import SignedPoster
 from shared.snapshots import LatestSnapshot
+from shared.stale_connections import StaleConnectionCheck
 from shared.store import Store
 from shared.system_metrics import HOST_READER, CloudWatchReader, SystemMetrics
 from shared.table import Table
@@ -149,13 +149,13 @@ class Services:
 
     @built_once
     def reconciler(self) -> Reconciler:
-        """Recounts, and asks API Gateway about each connection (CONNECTIONS_ENDPOINT_URL) to remove phantoms."""
+        """Recounts, and asks API Gateway about each connection (CONNECTIONS_ENDPOINT_URL) to remove stale ones."""
         config = self.config
-        phantoms = None
+        stale_check = None
         if config.connections_endpoint_url is not None:
             # At least the settle (longer than any request): a connection that young may still be in its `$connect`.
             grace = max(config.reconcile_check_after_seconds, config.reconcile_settle_seconds)
-            phantoms = PhantomCheck(self.store, self.poster(), grace)
+            stale_check = StaleConnectionCheck(self.store, self.poster(), grace)
         else:
             missing = CONNECTIONS_ENDPOINT_URL
             logger.warning("%s is not set: the reconciler counts connections but cannot ask about them", missing)
@@ -163,7 +163,7 @@ class Services:
             self.table,
             config.reconcile_settle_seconds,
             config.reconcile_interval_seconds,
-            phantoms=phantoms,
+            stale_check=stale_check,
             check_budget=config.reconcile_check_batch,
             counters=self.counters,
         )

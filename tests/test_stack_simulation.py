@@ -463,7 +463,7 @@ def test_stack_simulation_the_reconciler_removes_a_connection_gone_without_disco
     assert simulated.send(A, frame("analytics:subscribeLiveMetrics")) == {"ok": True}
     management_api.gone.add(A)
     container = simulated._container(RECONCILER)
-    grace = container.reconciler.phantoms.grace_seconds  # as the template's environment sets it
+    grace = container.reconciler.stale_check.grace_seconds  # as the template's environment sets it
     container.table.clock = lambda: time.time() + grace + 1
     result = simulated.reconcile()
     assert (result["checked"], result["removed"], result["finished"]) == (2, 1, True)
