@@ -1,4 +1,4 @@
-"""The side doors' SigV4 check holds the credential scope to the door's service (`execute-api` for @connections,
+"""The service APIs' SigV4 check holds the credential scope to the API's service (`execute-api` for @connections,
 `lambda` for Invoke) and to the functions' region: a signature valid for anything else is refused, as AWS
 refuses it."""
 

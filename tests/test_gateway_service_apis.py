@@ -1,4 +1,4 @@
-"""The gateway's side doors: the Management API, Lambda's Invoke API, dashboard publishing and the embedded DynamoDB
+"""The gateway's service APIs: the Management API, Lambda's Invoke API, dashboard publishing and the embedded DynamoDB
 let in only what AWS would (SigV4 with the functions' credentials) or this machine, and refuse the rest."""
 
 from __future__ import annotations
@@ -233,7 +233,7 @@ async def test_dashboard_publishing_takes_json_from_this_machine_or_a_signed_req
 
 async def test_metric_reports_take_json_from_this_machine_or_a_signed_request_as_dashboard_updates_do(gateway):
     """POST /metrics goes through the dashboard updates' guard: the same code, not a copy of it."""
-    body, json_type = b'{"name": "Side door", "value": 1}', {"content-type": "application/json"}
+    body, json_type = b'{"name": "Service API", "value": 1}', {"content-type": "application/json"}
     path, app = "/metrics", gateway.gateway.app
     plain = urllib.request.Request(
         f"{gateway.url}{path}", data=body, method="POST", headers={"Content-Type": "text/plain"}
