@@ -87,7 +87,7 @@ def embedded_dynamodb() -> Iterator[EmbeddedDynamoDB]:
 
 @pytest.fixture(scope="session")
 def moto_endpoint(embedded_dynamodb: EmbeddedDynamoDB) -> str:
-    """The embedded DynamoDB's HTTP door."""
+    """The embedded DynamoDB's HTTP port."""
     assert embedded_dynamodb.endpoint_url is not None
     return embedded_dynamodb.endpoint_url
 
@@ -122,9 +122,9 @@ def lambda_env(
     request: pytest.FixtureRequest,
 ) -> Iterator[Services]:
     """The environment template.yaml gives the functions, pointed at moto and a local Management API; the
-    functions reach moto through the direct door, as the gateway's do, with moto alone answering (no item engine:
-    see embedded_dynamodb). A test marked `dynamodb_wire` gets the wire door instead
-    (local_gateway/dynamodb/moto_doors.py): faults injected at botocore's boundary need its send path."""
+    functions reach moto through the direct transport, as the gateway's do, with moto alone answering (no item engine:
+    see embedded_dynamodb). A test marked `dynamodb_wire` gets the wire transport
+    instead (local_gateway/dynamodb/moto_transports.py): faults injected at botocore's boundary need its send path."""
     monkeypatch.setenv("TABLE_NAME", f"analytics-{uuid.uuid4().hex[:8]}")
     monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("CONNECTIONS_ENDPOINT_URL", management_api.url)
@@ -134,8 +134,8 @@ def lambda_env(
     monkeypatch.setenv("RECONCILE_INTERVAL_SECONDS", "0")  # and a test may start pass after pass
     config = Config.from_env()
     on_the_wire = request.node.get_closest_marker("dynamodb_wire") is not None
-    door = embedded_dynamodb.wire_client if on_the_wire else embedded_dynamodb.client
-    reset_services(Services.from_config(config, dynamodb=door(client_config())))
+    transport = embedded_dynamodb.wire_client if on_the_wire else embedded_dynamodb.client
+    reset_services(Services.from_config(config, dynamodb=transport(client_config())))
     svc = services()
     ensure_table(svc.table.client, svc.config.table_name, template())
     yield svc

@@ -35,7 +35,7 @@ class LocalEnvironment:
         self.template = template
         self.public_url = public_url
         self.environ = environ
-        self.dynamodb_hosts = dynamodb_hosts  # the Host names the embedded DynamoDB's HTTP door answers to
+        self.dynamodb_hosts = dynamodb_hosts  # the Host names the embedded DynamoDB's HTTP port answers to
         self.fast_path = fast_path  # the embedded DynamoDB's item engine (EMBEDDED_DYNAMODB_FAST_PATH)
         self.embedded: EmbeddedDynamoDB | None = None
         self.config: Config | None = None
