@@ -1,4 +1,4 @@
-"""The gateway: two fronts (Socket.IO, and API Gateway's own WebSocket) over one connection registry, the
+"""The gateway: two endpoints (Socket.IO, and API Gateway's own WebSocket) over one connection registry, the
 functions of template.yaml behind them, and the Management and Lambda APIs they call back."""
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ class Gateway:
         # The publisher's lane: its pushes, dashboard updates and the functions' own invocations never queue
         # behind client events.
         self.system_invoker = FunctionInvoker(self.registry, timeout, SYSTEM_THREADS, "system")
-        cap = AddressCap(settings.max_connections_per_address)  # both fronts together
+        cap = AddressCap(settings.max_connections_per_address)  # both endpoints together
         self.socketio = SocketIOServer(
             self.registry,
             self.invoker,
@@ -130,10 +130,10 @@ class Gateway:
         )
         # Engine.IO's packets screened and its polling POSTs bounded before Engine.IO decodes them (an oversized
         # POST would hang it; an unknown packet type is a traceback).
-        fronts = screened_engineio(socketio.ASGIApp(self.socketio.server, other_asgi_app=http), MAX_MESSAGE_BYTES)
+        endpoints = screened_engineio(socketio.ASGIApp(self.socketio.server, other_asgi_app=http), MAX_MESSAGE_BYTES)
         # Before anything else: a request by a name that is not the gateway's (DNS rebinding) is refused.
         self.allowed_hosts = AllowedHosts.of(settings.host, settings.allowed_hosts)
-        self.app = checked_hosts(fronts, self.allowed_hosts)
+        self.app = checked_hosts(endpoints, self.allowed_hosts)
 
     async def invoke(self, handler: Handler, event: dict[str, Any], name: str) -> dict[str, Any]:
         """A function run for the gateway itself (publisher, dashboard updates): a crash becomes a 502."""

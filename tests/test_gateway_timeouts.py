@@ -146,4 +146,4 @@ async def test_a_websocket_message_beyond_256_kb_is_refused_before_it_is_buffere
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
-    assert closed.value.rcvd.reason != "Message too big"  # not the front's: it was never handed the message
+    assert closed.value.rcvd.reason != "Message too big"  # not the endpoint's: it was never handed the message

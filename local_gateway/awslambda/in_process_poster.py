@@ -36,7 +36,7 @@ class InProcessPoster:
         self._one(connection_id, None)
 
     def is_connected(self, connection_id: str) -> bool:
-        """What `GET /@connections/{id}` answers (200 or 410): whether a front holds the connection open."""
+        """What `GET /@connections/{id}` answers (200 or 410): whether an endpoint holds the connection open."""
         return self.registry.get(connection_id) is not None
 
     def _one(self, connection_id: str, frame: bytes | None) -> None:
