@@ -21,7 +21,7 @@ from typing import Any
 
 from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_local_credentials, ensure_table
 from local_gateway.template import template
-from shared.services import client_config
+from shared.clients import client_config
 
 KEY = {"PK": {"S": "CONN#bench"}, "SK": {"S": "CONN#bench"}}
 CALLS = int(os.environ.get("DOORS_CALLS", "300"))

@@ -35,10 +35,11 @@ from local_gateway.page import page_routes
 from local_gateway.settings import INPROCESS, GatewaySettings
 from local_gateway.signatures import SignatureVerifier
 from local_gateway.template import Template, function_timeout, route_response_keys, stage_name, template
+from shared.clients import management_api_poster
 from shared.config import Config
 from shared.contract import MAX_MESSAGE_BYTES, UPDATE_SOURCE
 from shared.poster import Poster
-from shared.services import Services, management_api_poster, reset_services
+from shared.services import Services, reset_services
 
 MIN_HS256_SECRET_BYTES = 32
 logger = logging.getLogger("local_gateway")
@@ -47,7 +48,7 @@ RECONCILE_RUN_SECONDS = 60.0  # the ReconcileFunction's schedule; a pass starts 
 
 def function_credentials() -> tuple[Any, str]:
     """What the functions sign with, and for which region: boto3's chain in this process (the environment
-    started), read as shared/services.py reads it."""
+    started), read as shared/clients.py reads it."""
     import boto3
 
     session = boto3.session.Session()

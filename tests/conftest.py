@@ -9,8 +9,9 @@ import pytest
 
 from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
 from local_gateway.template import template
+from shared.clients import client_config
 from shared.config import Config
-from shared.services import Services, client_config, reset_services, services
+from shared.services import Services, reset_services, services
 from tests.support.management_api import ManagementApiEndpoint
 from tests.support.servers import RunningGateway
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 
 from handlers import connect, join_dashboard, leave_dashboard, subscribe_live_metrics
+from shared.clients import RETRIES
 from shared.counters import Counts
-from shared.services import RETRIES
 from shared.table import connection_key
 from tests.support.events import connect_event, message_event
 

@@ -21,9 +21,9 @@ from packaging.utils import canonicalize_name
 
 from local_gateway.dynamodb.embedded import ensure_table
 from local_gateway.template import Template
+from shared.clients import dynamodb_client
 from shared.config import Config
 from shared.fanout import FANOUT_KEY
-from shared.services import dynamodb_client
 from shared.snapshots import LatestSnapshot
 from shared.store import Store
 from shared.table import Table

@@ -23,10 +23,11 @@ from botocore.awsrequest import AWSResponse
 from local_gateway.dynamodb.embedded import ensure_table
 from local_gateway.template import Template
 from shared import socketio_open
+from shared.clients import dynamodb_client
 from shared.config import Config
 from shared.contract import COUNT_METRIC_NAMES, MAX_FRAME_BYTES, METRIC_NAMES
 from shared.fanout import FANOUT_KEY
-from shared.services import Services, dynamodb_client, reset_services
+from shared.services import Services, reset_services
 from tests import stack
 from tests.support.cloudwatch import cloudwatch_metrics
 from tests.support.events import connect_event, disconnect_event, load_event

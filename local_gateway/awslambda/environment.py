@@ -13,8 +13,8 @@ from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_local_crede
 from local_gateway.hosts import AllowedHosts
 from local_gateway.template import Template, stage_name
 from shared import config as names
+from shared.clients import client_config, dynamodb_client
 from shared.config import Config
-from shared.services import client_config, dynamodb_client
 
 logger = logging.getLogger(__name__)
 
