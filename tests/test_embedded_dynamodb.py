@@ -16,7 +16,7 @@ from local_gateway.dynamodb.item_engine import OPERATIONS as ENGINE_OPERATIONS
 from local_gateway.dynamodb.moto_transports import DIRECT_OPERATIONS
 from local_gateway.settings import GatewaySettings
 from local_gateway.template import template
-from shared.config import ConfigError
+from shared.env_values import ConfigError
 from tests.faults import through_direct_transport
 from tests.support.dynamodb import as_dynamodb_lists_them
 

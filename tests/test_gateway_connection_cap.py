@@ -15,7 +15,7 @@ import socketio
 import websockets
 
 from local_gateway.settings import GatewaySettings
-from shared.config import ConfigError
+from shared.env_values import ConfigError
 from tests.support.servers import RunningGateway, engineio_session, http_status, replaced_routes, until
 
 TOO_MANY = {"message": "Too many connections from this address"}

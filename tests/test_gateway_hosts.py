@@ -11,7 +11,7 @@ import socketio
 
 from local_gateway.hosts import AllowedHosts, host_name
 from local_gateway.settings import GatewaySettings
-from shared.config import ConfigError
+from shared.env_values import ConfigError
 from tests.support.servers import RunningGateway, first_line, upgrade_request
 
 MISDIRECTED = "HTTP/1.1 421 Misdirected Request"

@@ -14,7 +14,7 @@ import pytest
 import websockets
 
 from local_gateway.settings import GatewaySettings
-from shared.config import ConfigError
+from shared.env_values import ConfigError
 from tests.support.servers import RunningGateway, first_line
 
 DEADLINE = 1.0
