@@ -1,4 +1,19 @@
-"""The collaborators every handler uses, built once per process on first use (never at import)."""
+"""The collaborators every handler uses, built once per process on first use (never at import).
+
+`services()` is the process's `Services`, built from the environment at its first use: the Lambda pattern of a
+client built once per sandbox (chalice's `get_storage()`). A host that runs the functions itself installs its
+own with `reset_services`, as the local gateway does at start-up.
+
+The gateway also binds its `Services` to the thread of each invocation (`bound_services`), and this second,
+thread-local channel stays for a reason the suite shows: two gateways with different `Services` run in one
+process at once (a module's gateway beside a test's own, in tests/test_recovery.py and
+tests/test_gateway_metrics.py). With the process's one `Services` alone, the first gateway's functions (its
+scheduled publisher included) would use the second's table and poster while both run, and nothing once the
+second stopped: tried with the binding removed and a stopped gateway closing the process's `Services`,
+tests/test_recovery.py's last test fails, every function of the module's gateway refused. The binding also
+keeps a function still running after its gateway stopped from falling back to the environment. Removing it
+means handing each invocation its `Services` explicitly (for example on the context the gateway builds).
+"""
 
 from __future__ import annotations
 
