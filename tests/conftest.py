@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import uuid
@@ -10,10 +11,12 @@ import pytest
 from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
 from local_gateway.template import template
 from shared.clients import client_config
-from shared.config import Config
+from shared.config import AuthSettings, Config
 from shared.services import Services, reset_services, services
 from tests.support.management_api import ManagementApiEndpoint
 from tests.support.servers import RunningGateway
+from tests.support.socketio_default import socketio_services
+from tests.support.tokens import SECRET
 
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -141,6 +144,23 @@ def lambda_env(
     ensure_table(svc.table.client, svc.config.table_name, template())
     yield svc
     reset_services()
+
+
+@pytest.fixture
+def socketio_svc(
+    lambda_env: Services, monkeypatch: pytest.MonkeyPatch, management_api: ManagementApiEndpoint
+) -> Services:
+    """lambda_env as Socket.IO at `$default` needs it (tests/support/socketio_default.py): the open-packet function's
+    invocations recorded, the CONNECT answers read from this test's Management API."""
+    return socketio_services(lambda_env, monkeypatch, management_api)
+
+
+@pytest.fixture
+def socketio_hs256(socketio_svc: Services, monkeypatch: pytest.MonkeyPatch) -> Services:
+    """The same, with HS256 tokens required (signed with tests/support/tokens.py's SECRET)."""
+    auth = AuthSettings(jwt_secret=SECRET)
+    monkeypatch.setattr(socketio_svc, "config", dataclasses.replace(socketio_svc.config, auth=auth))
+    return socketio_svc
 
 
 @pytest.fixture(scope="module")
