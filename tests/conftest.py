@@ -15,6 +15,7 @@ from shared.config import AuthSettings, Config
 from shared.services import Services, reset_services, services
 from tests.support.management_api import ManagementApiEndpoint
 from tests.support.servers import RunningGateway
+from tests.support.simulated_stack import SimulatedStack, simulated_stack
 from tests.support.socketio_default import socketio_services
 from tests.support.tokens import SECRET
 
@@ -161,6 +162,14 @@ def socketio_hs256(socketio_svc: Services, monkeypatch: pytest.MonkeyPatch) -> S
     auth = AuthSettings(jwt_secret=SECRET)
     monkeypatch.setattr(socketio_svc, "config", dataclasses.replace(socketio_svc.config, auth=auth))
     return socketio_svc
+
+
+@pytest.fixture
+def simulated(moto_endpoint: str, management_api: ManagementApiEndpoint) -> Iterator[SimulatedStack]:
+    """The stack of template.yaml simulated (tests/support/simulated_stack.py), deployed with the template's
+    defaults."""
+    yield simulated_stack(moto_endpoint, management_api)
+    reset_services()
 
 
 @pytest.fixture(scope="module")
