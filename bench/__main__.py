@@ -91,7 +91,7 @@ def load_section(lines: list[str]) -> None:
 
 # (BENCH_SECTIONS name, module with a section() of Markdown lines, what is printed as it starts); after "load"
 SECTIONS = [
-    ("dynamodb", "bench.dynamodb_doors", "the embedded DynamoDB: CPU per call, in-process vs HTTP"),
+    ("dynamodb", "bench.dynamodb_transports", "the embedded DynamoDB: CPU per call, in-process vs HTTP"),
     ("joins", "bench.join_load", "300 clients x 5 joins through the gateway, then all leave"),
     ("posting", "bench.posting", "posting rate: the fan-out engine vs aiohttp vs the naive boto3 loop"),
     ("socketio", "bench.socketio_open", "Socket.IO on the deployed endpoint: WebSocket open to connect"),

@@ -10,8 +10,8 @@ import urllib.request
 
 from bench.aiohttp_poster import AiohttpPoster
 from bench.servers import Server
+from shared.clients import management_api_poster
 from shared.poster import ManagementApiPoster, Poster
-from shared.services import management_api_poster
 
 FRAME = (
     b'{"event":"analytics:liveMetrics","data":[{"name":"Active Users","value":1,'

@@ -37,8 +37,8 @@ WAITS = {
     ("get", "queue.py"),
     ("wait", "threading.py"),
 }
-# Waiting for moto's one-at-a-time lock: the HTTP door's (call) and the in-process doors' (answer).
-SERIALIZED = {("call", "local_gateway/dynamodb/embedded.py"), ("answer", "local_gateway/dynamodb/moto_doors.py")}
+# Waiting for moto's one-at-a-time lock: the HTTP port's (call) and the in-process transports' (answer).
+SERIALIZED = {("call", "local_gateway/dynamodb/embedded.py"), ("answer", "local_gateway/dynamodb/moto_transports.py")}
 
 OURS = {"local_gateway", "shared", "handlers", "bench"}
 

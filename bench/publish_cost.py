@@ -53,8 +53,9 @@ def main() -> int:
             ensure_table,
         )
     from local_gateway.template import Template
+    from shared.clients import client_config
     from shared.config import Config
-    from shared.services import Services, client_config, reset_services
+    from shared.services import Services, reset_services
 
     ensure_local_credentials()
     embedded = EmbeddedDynamoDB()

@@ -1,5 +1,5 @@
 """Does a connect, a join or a leave get slower as the table grows? Each timed through the embedded DynamoDB's
-direct door, the gateway functions' own client (the item engine, then moto), or with TABLE_GROWTH_DOOR=mock_aws
+direct transport, the gateway functions' own client (the item engine, then moto), or with TABLE_GROWTH_DOOR=mock_aws
 against moto alone in-process (`moto.mock_aws`), on two tables: one empty, one with ITEMS items already in it.
 The calls alternate between the two, so that whatever else the machine does weighs on both alike.
 
@@ -105,13 +105,13 @@ def main() -> None:
     items = int(os.environ.get("TABLE_GROWTH_ITEMS", "20000"))
     repeat = int(os.environ.get("TABLE_GROWTH_REPEAT", "30"))
     if os.environ.get("TABLE_GROWTH_DOOR", "direct") == "mock_aws":
-        door = "moto in-process (mock_aws)"
+        transport = "moto in-process (mock_aws)"
         with mock_aws():
             sizes, medians = measure(boto3.client("dynamodb", region_name="us-east-1"), items, repeat)
     else:
-        door = "the embedded DynamoDB's direct door (the item engine, then moto)"
+        transport = "the embedded DynamoDB's direct transport (the item engine, then moto)"
         sizes, medians = measure(EmbeddedDynamoDB().client(), items, repeat)
-    print(f"Median round trip of {repeat} calls each, {door}, Python {platform.python_version()}")
+    print(f"Median round trip of {repeat} calls each, {transport}, Python {platform.python_version()}")
     print()
     print(f"| call | table of {sizes[EMPTY]} items (ms) | table of {sizes[FULL]:,} items (ms) | ratio |")
     print("|---|---:|---:|---:|")

@@ -14,7 +14,7 @@ from local_gateway.dynamodb.embedded import DynamoDBUnreachable
 from local_gateway.logs import configure_logging
 from local_gateway.serving import ensure_file_budget, server_config
 from local_gateway.settings import GatewaySettings
-from shared.config import ConfigError
+from shared.env_values import ConfigError
 
 
 def fail(message: str, status: int) -> NoReturn:

@@ -1,4 +1,4 @@
-"""The gateway: two fronts (Socket.IO, and API Gateway's own WebSocket) over one connection registry, the
+"""The gateway: two endpoints (Socket.IO, and API Gateway's own WebSocket) over one connection registry, the
 functions of template.yaml behind them, and the Management and Lambda APIs they call back."""
 
 from __future__ import annotations
@@ -35,10 +35,11 @@ from local_gateway.page import page_routes
 from local_gateway.settings import INPROCESS, GatewaySettings
 from local_gateway.signatures import SignatureVerifier
 from local_gateway.template import Template, function_timeout, route_response_keys, stage_name, template
+from shared.clients import management_api_poster
 from shared.config import Config
 from shared.contract import MAX_MESSAGE_BYTES, UPDATE_SOURCE
 from shared.poster import Poster
-from shared.services import Services, management_api_poster, reset_services
+from shared.services import Services, reset_services
 
 MIN_HS256_SECRET_BYTES = 32
 logger = logging.getLogger("local_gateway")
@@ -47,7 +48,7 @@ RECONCILE_RUN_SECONDS = 60.0  # the ReconcileFunction's schedule; a pass starts 
 
 def function_credentials() -> tuple[Any, str]:
     """What the functions sign with, and for which region: boto3's chain in this process (the environment
-    started), read as shared/services.py reads it."""
+    started), read as shared/clients.py reads it."""
     import boto3
 
     session = boto3.session.Session()
@@ -91,7 +92,7 @@ class Gateway:
         # The publisher's lane: its pushes, dashboard updates and the functions' own invocations never queue
         # behind client events.
         self.system_invoker = FunctionInvoker(self.registry, timeout, SYSTEM_THREADS, "system")
-        cap = AddressCap(settings.max_connections_per_address)  # both fronts together
+        cap = AddressCap(settings.max_connections_per_address)  # both endpoints together
         self.socketio = SocketIOServer(
             self.registry,
             self.invoker,
@@ -130,10 +131,10 @@ class Gateway:
         )
         # Engine.IO's packets screened and its polling POSTs bounded before Engine.IO decodes them (an oversized
         # POST would hang it; an unknown packet type is a traceback).
-        fronts = screened_engineio(socketio.ASGIApp(self.socketio.server, other_asgi_app=http), MAX_MESSAGE_BYTES)
+        endpoints = screened_engineio(socketio.ASGIApp(self.socketio.server, other_asgi_app=http), MAX_MESSAGE_BYTES)
         # Before anything else: a request by a name that is not the gateway's (DNS rebinding) is refused.
         self.allowed_hosts = AllowedHosts.of(settings.host, settings.allowed_hosts)
-        self.app = checked_hosts(fronts, self.allowed_hosts)
+        self.app = checked_hosts(endpoints, self.allowed_hosts)
 
     async def invoke(self, handler: Handler, event: dict[str, Any], name: str) -> dict[str, Any]:
         """A function run for the gateway itself (publisher, dashboard updates): a crash becomes a 502."""

@@ -1,4 +1,4 @@
-"""Which web pages may open a connection to the gateway, on either front (the handshake's `Origin`).
+"""Which web pages may open a connection to the gateway, on either endpoint (the handshake's `Origin`).
 
 By default: pages served by this machine (`http(s)://localhost`, `127.0.0.1` or `[::1]`, any port: a dev
 server on :3000 or :5173 is already local code) and the gateway's own origin. A page elsewhere on the web

@@ -30,10 +30,10 @@ logger = logging.getLogger("local_gateway")
 
 GRACEFUL_SHUTDOWN_SECONDS = 3
 # The largest WebSocket message uvicorn buffers for the app (its default: 16 MB a connection). Twice the
-# largest message either front takes, so the /{stage} front still answers 128 KB to 256 KB with its own 1009.
+# largest message either endpoint takes, so the /{stage} endpoint still answers 128 KB to 256 KB with its own 1009.
 MAX_WEBSOCKET_MESSAGE_BYTES = 2 * MAX_MESSAGE_BYTES
 KEEP_ALIVE_SECONDS = 5  # an idle kept-alive connection, once its answer is sent (uvicorn's own timer)
-FILES_BEYOND_CONNECTIONS = 512  # DynamoDB's door, the functions' own HTTP clients, logs, modules
+FILES_BEYOND_CONNECTIONS = 512  # DynamoDB's HTTP port, the functions' own HTTP clients, logs, modules
 UNCOMPLETED_HANDSHAKE = "ASGI callable returned without completing handshake"
 _denied: contextvars.ContextVar[bool] = contextvars.ContextVar("denied", default=False)
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from local_gateway.hosts import parse_names
-from shared.config import ConfigError, read_number, read_optional
 from shared.contract import IDLE_TIMEOUT_SECONDS, MAX_CONNECTION_SECONDS
+from shared.env_values import ConfigError, read_number, read_optional
 
 PORT = "PORT"
 HOST = "HOST"

@@ -1,5 +1,5 @@
-"""SigV4 checks for the gateway's side doors (the Management API, Lambda's Invoke API): as in AWS, only a request
-signed with the credentials the gateway gives its functions gets in, for the service the door is (`execute-api`
+"""SigV4 checks for the gateway's service APIs (the Management API, Lambda's Invoke API): as in AWS, only a
+request signed with the credentials the gateway gives its functions gets in, for the service the API is (`execute-api`
 for @connections, `lambda` for Invoke) in the region the functions are configured with.
 
 The signature is recomputed with botocore's SigV4Auth over what arrived (method, raw path, query, the headers

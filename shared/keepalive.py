@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from shared.exchange import Dropped, Exchange
+from shared.keepalive_connection import Dropped, KeepAliveConnection
 
 if TYPE_CHECKING:
     import ssl
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 class ConnectionPool:
-    """Keep-alive HTTP/1.1 connections (Exchange) to the signer's endpoint, on one asyncio loop."""
+    """Keep-alive HTTP/1.1 connections (KeepAliveConnection) to the signer's endpoint, on one asyncio loop."""
 
     def __init__(
         self,
@@ -29,8 +29,8 @@ class ConnectionPool:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self._ssl = ssl_context
-        self._idle: list[Exchange] = []  # LIFO: the most recently used connection is the least likely stale
-        self._live: set[Exchange] = set()
+        self._idle: list[KeepAliveConnection] = []  # LIFO: the most recently used connection is the least likely stale
+        self._live: set[KeepAliveConnection] = set()
 
     def close(self) -> None:
         """Close every connection (on the loop's thread)."""
@@ -38,7 +38,7 @@ class ConnectionPool:
             connection.close()
 
     def watch(self) -> None:
-        """Abort exchanges past their read timeout: one timer per loop instead of one per post."""
+        """Abort requests past their read timeout: one timer per loop instead of one per post."""
         now = self._loop.time()
         for connection in list(self._live):
             if connection.waiter is not None and not connection.waiter.done() and connection.deadline < now:
@@ -46,7 +46,7 @@ class ConnectionPool:
                 connection.transport.abort()
         self._loop.call_later(min(1.0, self.read_timeout / 4), self.watch)
 
-    async def exchange(self, request: bytes) -> int:
+    async def send(self, request: bytes) -> int:
         """Send one request and read its status, on an idle connection or a new one."""
         connection = self._idle.pop() if self._idle else None
         while connection is not None and not connection.open:
@@ -75,11 +75,11 @@ class ConnectionPool:
                 connection.close()
             return status
 
-    async def _connect(self) -> Exchange:
+    async def _connect(self) -> KeepAliveConnection:
         import asyncio
 
         signer, loop = self.signer, self._loop
-        connection = Exchange(loop, self._live)
+        connection = KeepAliveConnection(loop, self._live)
         tls = self._tls() if signer.scheme == "https" else None
         await asyncio.wait_for(
             loop.create_connection(

@@ -18,12 +18,12 @@ between the start of the pass and `settle_seconds` after its last look.
 An expired counter item (nobody joined or left for a connection lifetime) has no live members: it is set
 to 0 and taken out of the index (REMOVE live) in one conditional write, without a count.
 
-Phantoms (shared/phantoms.py): with a PhantomCheck, the first look at ANON and at each user lists the owner's
-connections instead of counting them, asks API Gateway about each one past the grace period, and removes the
-gone ones before the counter is read; so every registered connection is asked about once per pass. A run lists
-at most `check_budget` connections; when that runs out inside an owner's partition, the run stops there and
-keeps the place (the owner, the last entry listed, and the index just before that owner), and the next run
-finishes that partition before it looks at the counter.
+Stale connections (shared/stale_connections.py): with a StaleConnectionCheck, the first look at ANON and at
+each user lists the owner's connections instead of counting them, asks API Gateway about each one past the grace
+period, and removes the gone ones before the counter is read; so every registered connection is asked about once
+per pass. A run lists at most `check_budget` connections; when that runs out inside an owner's partition, the run
+stops there and keeps the place (the owner, the last entry listed, and the index just before that owner), and
+the next run finishes that partition before it looks at the counter.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.counters import Counters
-from shared.phantoms import Checked, PhantomCheck
 from shared.reconcile_pass import DONE, PassRecord, contribution_change
+from shared.stale_connections import Checked, StaleConnectionCheck
 from shared.table import (
     ANON,
     BY_LIVE_KIND_INDEX,
@@ -84,7 +84,7 @@ class Reconciler:
         settle_seconds: float = 20.0,
         interval_seconds: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,
-        phantoms: PhantomCheck | None = None,
+        stale_check: StaleConnectionCheck | None = None,
         check_budget: int = 2000,
         counters: Counters | None = None,
     ) -> None:
@@ -93,7 +93,7 @@ class Reconciler:
         self.settle_seconds = settle_seconds
         self.record = PassRecord(table, interval_seconds)
         self.sleep = sleep
-        self.phantoms = phantoms  # None: connections are counted, never asked about
+        self.stale_check = stale_check  # None: connections are counted, never asked about
         self.check_budget = check_budget  # connections one run lists at most
 
     # -- one run --------------------------------------------------------------------------------
@@ -173,7 +173,7 @@ class Reconciler:
     def _owner_look(self, pk: str, kind: str, state: dict[str, Any], checks: list[Checked]) -> _Look | None:
         """ANON's or a user's first look, once its connections have been asked about and the gone ones removed;
         None when this run's check budget ran out first (the place in the partition kept in `state`)."""
-        if self.phantoms is None:
+        if self.stale_check is None:
             return self._look(pk, kind)
         place = state.pop("check", None)
         after = place["after"] if place is not None and place["pk"] == pk else None
@@ -182,7 +182,7 @@ class Reconciler:
             if place is not None:
                 state["check"] = place
             return None
-        checked = self.phantoms.check(pk, after, self.check_budget - spent)
+        checked = self.stale_check.check(pk, after, self.check_budget - spent)
         checks.append(checked)
         if checked.resume_after is not None:
             state["check"] = {"pk": pk, "after": checked.resume_after}

@@ -1,80 +1,48 @@
-"""The collaborators every handler uses, built once per process on first use (never at import)."""
+"""The collaborators every handler uses, built once per process on first use (never at import).
+
+`services()` is the process's `Services`, built from the environment at its first use: the Lambda pattern of a
+client built once per sandbox (chalice's `get_storage()`). A host that runs the functions itself installs its
+own with `reset_services`, as the local gateway does at start-up.
+
+The gateway also binds its `Services` to the thread of each invocation (`bound_services`), and this second,
+thread-local channel stays for a reason the suite shows: two gateways with different `Services` run in one
+process at once (a module's gateway beside a test's own, in tests/test_recovery.py and
+tests/test_gateway_metrics.py). With the process's one `Services` alone, the first gateway's functions (its
+scheduled publisher included) would use the second's table and poster while both run, and nothing once the
+second stopped: tried with the binding removed and a stopped gateway closing the process's `Services`,
+tests/test_recovery.py's last test fails, every function of the module's gateway refused. The binding also
+keeps a function still running after its gateway stopped from falling back to the environment. Removing it
+means handing each invocation its `Services` explicitly (for example on the context the gateway builds).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
-from shared.config import CLOUDWATCH, CONNECTIONS_ENDPOINT_URL, HOST, SOCKETIO_OPEN_FUNCTION, Config, ConfigError
+from shared.clients import cloudwatch_client, dynamodb_client, lambda_invoker, management_api_poster
+from shared.config import CLOUDWATCH, CONNECTIONS_ENDPOINT_URL, HOST, SOCKETIO_OPEN_FUNCTION, Config
 from shared.counters import Counters
+from shared.env_values import ConfigError
 from shared.history import History
-from shared.invoker import Invoker, LambdaInvoker
-from shared.phantoms import PhantomCheck
+from shared.invoker import Invoker
 from shared.poster import Poster
 from shared.rate_limit import RateLimiter
 from shared.reconciler import Reconciler
 from shared.reported import ReportedMetrics
 from shared.rooms import Rooms
 from shared.sessions import Sessions
-from shared.signed_poster import SignedPoster
 from shared.snapshots import LatestSnapshot
+from shared.stale_connections import StaleConnectionCheck
 from shared.store import Store
 from shared.system_metrics import HOST_READER, CloudWatchReader, SystemMetrics
 from shared.table import Table
 
 logger = logging.getLogger(__name__)
-
-RETRIES: dict[str, Any] = {"max_attempts": 5, "mode": "standard"}  # backoff for throttling and 5xx, by botocore
-
-
-def client_config(pool: int = 50) -> Any:
-    """The functions' botocore settings: their retries, pool and timeouts."""
-    from botocore.config import Config as BotoConfig
-
-    return BotoConfig(retries=dict(RETRIES), max_pool_connections=pool, connect_timeout=3, read_timeout=10)
-
-
-def dynamodb_client(config: Config) -> Any:
-    import boto3
-
-    return boto3.session.Session().client("dynamodb", endpoint_url=config.dynamodb_endpoint_url, config=client_config())
-
-
-def cloudwatch_client(config: Config) -> Any:
-    """The publisher's tick waits for GetMetricData: one retry and short timeouts, not the table's patience (a
-    failure only leaves CPU and memory out for a minute)."""
-    import boto3
-    from botocore.config import Config as BotoConfig
-
-    settings = BotoConfig(retries={"max_attempts": 1, "mode": "standard"}, connect_timeout=2, read_timeout=5)
-    return boto3.session.Session().client("cloudwatch", endpoint_url=config.cloudwatch_endpoint_url, config=settings)
-
-
-def management_api_poster(endpoint_url: str) -> Poster:
-    """The fan-out engine (shared/signed_poster.py): pooled keep-alive HTTP signed with SigV4, retried as
-    botocore's standard mode with the same attempts as the boto3 clients (see bench/posting.py for why not boto3)."""
-    import boto3
-
-    session = boto3.session.Session()
-    credentials = session.get_credentials()
-    if credentials is None:
-        raise RuntimeError("no AWS credentials to sign @connections calls with")
-    region = session.region_name or os.environ.get("AWS_REGION") or "us-east-1"
-    retries = cast(int, RETRIES["max_attempts"])  # botocore counts retries; SignedPoster counts attempts
-    return SignedPoster(endpoint_url, credentials, region, attempts=1 + retries)
-
-
-def lambda_invoker(config: Config, function_name: str) -> Invoker:
-    import boto3
-
-    client = boto3.session.Session().client("lambda", endpoint_url=config.lambda_endpoint_url, config=client_config())
-    return LambdaInvoker(client, function_name)
-
 
 T = TypeVar("T")
 
@@ -149,13 +117,13 @@ class Services:
 
     @built_once
     def reconciler(self) -> Reconciler:
-        """Recounts, and asks API Gateway about each connection (CONNECTIONS_ENDPOINT_URL) to remove phantoms."""
+        """Recounts, and asks API Gateway about each connection (CONNECTIONS_ENDPOINT_URL) to remove stale ones."""
         config = self.config
-        phantoms = None
+        stale_check = None
         if config.connections_endpoint_url is not None:
             # At least the settle (longer than any request): a connection that young may still be in its `$connect`.
             grace = max(config.reconcile_check_after_seconds, config.reconcile_settle_seconds)
-            phantoms = PhantomCheck(self.store, self.poster(), grace)
+            stale_check = StaleConnectionCheck(self.store, self.poster(), grace)
         else:
             missing = CONNECTIONS_ENDPOINT_URL
             logger.warning("%s is not set: the reconciler counts connections but cannot ask about them", missing)
@@ -163,7 +131,7 @@ class Services:
             self.table,
             config.reconcile_settle_seconds,
             config.reconcile_interval_seconds,
-            phantoms=phantoms,
+            stale_check=stale_check,
             check_budget=config.reconcile_check_batch,
             counters=self.counters,
         )

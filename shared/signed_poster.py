@@ -187,9 +187,7 @@ class SignedPoster:
             failure: Exception | None = None
             try:
                 # Signed per attempt: a retry after a backoff carries a fresh X-Amz-Date.
-                status = await self._connections().exchange(
-                    self._request(method, path, body, payload_hash, credentials)
-                )
+                status = await self._connections().send(self._request(method, path, body, payload_hash, credentials))
             except OSError as error:  # refused, reset, dropped, timed out (TimeoutError is an OSError)
                 status, failure = NO_ANSWER, error
             if 200 <= status < 300:

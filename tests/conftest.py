@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import uuid
@@ -9,9 +10,14 @@ import pytest
 
 from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
 from local_gateway.template import template
-from shared.config import Config
-from shared.services import Services, client_config, reset_services, services
-from tests.support import ManagementApiEndpoint, RunningGateway
+from shared.clients import client_config
+from shared.config import AuthSettings, Config
+from shared.services import Services, reset_services, services
+from tests.support.management_api import ManagementApiEndpoint
+from tests.support.servers import RunningGateway
+from tests.support.simulated_stack import SimulatedStack, simulated_stack
+from tests.support.socketio_default import socketio_services
+from tests.support.tokens import SECRET
 
 FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -86,7 +92,7 @@ def embedded_dynamodb() -> Iterator[EmbeddedDynamoDB]:
 
 @pytest.fixture(scope="session")
 def moto_endpoint(embedded_dynamodb: EmbeddedDynamoDB) -> str:
-    """The embedded DynamoDB's HTTP door."""
+    """The embedded DynamoDB's HTTP port."""
     assert embedded_dynamodb.endpoint_url is not None
     return embedded_dynamodb.endpoint_url
 
@@ -96,7 +102,7 @@ def cloudwatch_endpoint() -> Iterator[str]:
     """moto's server, for CloudWatch: the embedded DynamoDB's HTTP port serves DynamoDB alone."""
     from moto.server import ThreadedMotoServer
 
-    from tests.support import free_port
+    from tests.support.servers import free_port
 
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -121,9 +127,9 @@ def lambda_env(
     request: pytest.FixtureRequest,
 ) -> Iterator[Services]:
     """The environment template.yaml gives the functions, pointed at moto and a local Management API; the
-    functions reach moto through the direct door, as the gateway's do, with moto alone answering (no item engine:
-    see embedded_dynamodb). A test marked `dynamodb_wire` gets the wire door instead
-    (local_gateway/dynamodb/moto_doors.py): faults injected at botocore's boundary need its send path."""
+    functions reach moto through the direct transport, as the gateway's do, with moto alone answering (no item engine:
+    see embedded_dynamodb). A test marked `dynamodb_wire` gets the wire transport
+    instead (local_gateway/dynamodb/moto_transports.py): faults injected at botocore's boundary need its send path."""
     monkeypatch.setenv("TABLE_NAME", f"analytics-{uuid.uuid4().hex[:8]}")
     monkeypatch.setenv("DYNAMODB_ENDPOINT_URL", moto_endpoint)
     monkeypatch.setenv("CONNECTIONS_ENDPOINT_URL", management_api.url)
@@ -133,11 +139,36 @@ def lambda_env(
     monkeypatch.setenv("RECONCILE_INTERVAL_SECONDS", "0")  # and a test may start pass after pass
     config = Config.from_env()
     on_the_wire = request.node.get_closest_marker("dynamodb_wire") is not None
-    door = embedded_dynamodb.wire_client if on_the_wire else embedded_dynamodb.client
-    reset_services(Services.from_config(config, dynamodb=door(client_config())))
+    transport = embedded_dynamodb.wire_client if on_the_wire else embedded_dynamodb.client
+    reset_services(Services.from_config(config, dynamodb=transport(client_config())))
     svc = services()
     ensure_table(svc.table.client, svc.config.table_name, template())
     yield svc
+    reset_services()
+
+
+@pytest.fixture
+def socketio_svc(
+    lambda_env: Services, monkeypatch: pytest.MonkeyPatch, management_api: ManagementApiEndpoint
+) -> Services:
+    """lambda_env as Socket.IO at `$default` needs it (tests/support/socketio_default.py): the open-packet function's
+    invocations recorded, the CONNECT answers read from this test's Management API."""
+    return socketio_services(lambda_env, monkeypatch, management_api)
+
+
+@pytest.fixture
+def socketio_hs256(socketio_svc: Services, monkeypatch: pytest.MonkeyPatch) -> Services:
+    """The same, with HS256 tokens required (signed with tests/support/tokens.py's SECRET)."""
+    auth = AuthSettings(jwt_secret=SECRET)
+    monkeypatch.setattr(socketio_svc, "config", dataclasses.replace(socketio_svc.config, auth=auth))
+    return socketio_svc
+
+
+@pytest.fixture
+def simulated(moto_endpoint: str, management_api: ManagementApiEndpoint) -> Iterator[SimulatedStack]:
+    """The stack of template.yaml simulated (tests/support/simulated_stack.py), deployed with the template's
+    defaults."""
+    yield simulated_stack(moto_endpoint, management_api)
     reset_services()
 
 

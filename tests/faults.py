@@ -19,7 +19,7 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
-from local_gateway.dynamodb.moto_doors import BodyStream
+from local_gateway.dynamodb.moto_transports import BodyStream
 
 ERROR_TYPE = "com.amazonaws.dynamodb.v20120810#{}"
 
@@ -28,7 +28,7 @@ class _SendPathReached(Exception):
     pass
 
 
-def through_direct_door(client: Any) -> bool:
+def through_direct_transport(client: Any) -> bool:
     """True for a client whose item reads never reach botocore's send path (nor its hooks), seen by its behaviour:
     a Query of a missing table (which no item engine answers) is stopped here if it reaches `before-send`."""
 
@@ -77,10 +77,10 @@ class DynamoDBFaults:
     """`faults.fail("UpdateItem", times=2)`: the next two UpdateItem calls get 400 ThrottlingException."""
 
     def __init__(self, client: Any, endpoint_url: str | None = None) -> None:
-        if through_direct_door(client):
+        if through_direct_transport(client):
             raise ValueError("faults need botocore's send path: mark the test dynamodb_wire (tests/conftest.py)")
         self.client = client
-        # Where a request whose answer is lost is delivered: moto's HTTP door (the functions' own client has no
+        # Where a request whose answer is lost is delivered: moto's HTTP port (the functions' own client has no
         # endpoint of its own: moto answers it in-process, after this hook).
         self.endpoint_url = endpoint_url
         self.calls: Counter[str] = Counter()  # every attempt that reached the wire, by operation
@@ -182,7 +182,7 @@ class DynamoDBFaults:
 
 
 def _deliver(request: Any, endpoint_url: str) -> int:
-    """Send the request as it is to `endpoint_url` (moto's HTTP door on loopback), straight, without any proxy;
+    """Send the request as it is to `endpoint_url` (moto's HTTP port on loopback), straight, without any proxy;
     its answer (a failed condition too) is dropped, its status returned."""
     headers = {name: value.decode() if isinstance(value, bytes) else value for name, value in request.headers.items()}
     path = urllib.parse.urlsplit(request.url).path or "/"

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 
 from handlers import connect, join_dashboard, leave_dashboard, subscribe_live_metrics
+from shared.clients import RETRIES
 from shared.counters import Counts
-from shared.services import RETRIES
 from shared.table import connection_key
-from tests.support import connect_event, message_event
+from tests.support.events import connect_event, message_event
 
 ATTEMPTS = 1 + RETRIES["max_attempts"]  # botocore's max_attempts counts the retries after the first try
 NOT_REGISTERED = "This connection is no longer registered; reconnect"

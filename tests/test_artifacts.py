@@ -21,14 +21,15 @@ from packaging.utils import canonicalize_name
 
 from local_gateway.dynamodb.embedded import ensure_table
 from local_gateway.template import Template
+from shared.clients import dynamodb_client
 from shared.config import Config
 from shared.fanout import FANOUT_KEY
-from shared.services import dynamodb_client
 from shared.snapshots import LatestSnapshot
 from shared.store import Store
 from shared.table import Table
 from tests import stack
-from tests.support import ManagementApiEndpoint, connect_event, disconnect_event, load_event, message_event
+from tests.support.events import connect_event, disconnect_event, load_event, message_event
+from tests.support.management_api import ManagementApiEndpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / ".aws-sam" / "build"

@@ -19,7 +19,7 @@ from shared.actions import COMMANDS
 from shared.history import LONGEST_OFFSET, OFFSET
 from shared.metrics import iso_timestamp
 from shared.sessions import MAX_PID_LENGTH, new_pid
-from tests.support import ASYNCAPI, asyncapi_document, contract_validator
+from tests.support.contract import ASYNCAPI, asyncapi_document, contract_validator
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = Path(__file__).parent / "js" / "node_modules" / "@asyncapi" / "specs"

@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from handlers import connect, join_dashboard
 from shared.config import AuthSettings
 from shared.counters import Counts
-from tests.support import SECRET, connect_event, message_event, token
+from tests.support.events import connect_event, message_event
+from tests.support.tokens import SECRET, token
 
 A, B, C = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB=", "CCCCCCCCCCCCCCC="
 
@@ -207,7 +208,7 @@ async def test_with_auth_on_a_socketio_client_faking_the_handshake_in_auth_is_re
     pending until its CONNECT, instead of refusing it for want of a token."""
     import socketio
 
-    from tests.support import running_gateway
+    from tests.support.servers import running_gateway
 
     with running_gateway(AUTH_JWT_SECRET=SECRET, METRICS_INTERVAL_SECONDS="30") as gateway:
         client = socketio.AsyncClient(reconnection=False)

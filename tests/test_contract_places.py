@@ -15,7 +15,7 @@ import pytest
 from local_gateway.template import Template, route_response_keys
 from shared import contract
 from shared.actions import COMMANDS
-from tests.support import asyncapi_document
+from tests.support.contract import asyncapi_document
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = Template.load()

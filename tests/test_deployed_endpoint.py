@@ -22,15 +22,9 @@ from shared.codec import encode_server_frame
 from shared.contract import ERROR, METRIC_NAMES
 from shared.services import services
 from shared.validation import ID_RULE
-from tests.support import (
-    RunningGateway,
-    contract_validator,
-    http_status,
-    replaced_routes,
-    running_gateway,
-    signed_request,
-    until,
-)
+from tests.support.contract import contract_validator
+from tests.support.servers import RunningGateway, http_status, replaced_routes, running_gateway, until
+from tests.support.tokens import signed_request
 
 SCRIPT = Path(__file__).parent / "js" / "deployed_client.js"
 STAGE = "prod"  # template.yaml's StageName default
@@ -214,8 +208,8 @@ async def test_the_connect_and_disconnect_events_carry_what_api_gateway_puts_in_
     """Repeated query parameters in the multi-value map, header names as clients write them with the headers API
     Gateway adds, the subprotocol `$connect` answers with, and the close code the client sent."""
     with running() as gateway:
-        front = gateway.gateway.stage_endpoint
-        originals = dict(front.routes)
+        endpoint = gateway.gateway.stage_endpoint
+        originals = dict(endpoint.routes)
         events: dict[str, dict[str, Any]] = {}
 
         def recorded(route: str, answer_headers: dict[str, str] | None = None) -> Handler:
@@ -227,7 +221,7 @@ async def test_the_connect_and_disconnect_events_carry_what_api_gateway_puts_in_
             return handler
 
         with replaced_routes(
-            front,
+            endpoint,
             {
                 "$connect": recorded("$connect", {"Sec-WebSocket-Protocol": "analytics.v1"}),
                 "$disconnect": recorded("$disconnect"),
@@ -250,8 +244,8 @@ async def test_the_connect_and_disconnect_events_carry_what_api_gateway_puts_in_
 
 async def test_posting_to_a_connection_during_its_connect_answers_410():
     with running() as gateway:
-        front = gateway.gateway.stage_endpoint
-        original = front.routes["$connect"]
+        endpoint = gateway.gateway.stage_endpoint
+        original = endpoint.routes["$connect"]
         during: list[int] = []
 
         def connect_that_posts(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -260,7 +254,7 @@ async def test_posting_to_a_connection_during_its_connect_answers_410():
             result: dict[str, Any] = original(event, context)
             return result
 
-        with replaced_routes(front, {"$connect": connect_that_posts}):
+        with replaced_routes(endpoint, {"$connect": connect_that_posts}):
             async with json_client(gateway) as websocket:
                 await websocket.send(json.dumps({"action": "analytics:requestLiveMetrics"}))
                 await receive_until(websocket, is_ack)
@@ -272,7 +266,7 @@ async def test_what_a_function_posted_before_it_failed_reaches_the_client_as_in_
     afterwards does not take it back. (The gateway sends a function's posts once it ends: they used to be dropped
     when it failed.)"""
     with running() as gateway:
-        front = gateway.gateway.stage_endpoint
+        endpoint = gateway.gateway.stage_endpoint
         told = {"message": "posted before the failure", "event": "analytics:joinDashboard"}
 
         def post_then(failure: Callable[[], None]) -> Handler:
@@ -291,7 +285,7 @@ async def test_what_a_function_posted_before_it_failed_reaches_the_client_as_in_
 
         gateway.gateway.invoker.timeout_seconds = 1.0
         with replaced_routes(
-            front,
+            endpoint,
             {"analytics:joinDashboard": post_then(raises), "analytics:leaveDashboard": post_then(outlives_its_timeout)},
         ):
             async with json_client(gateway) as websocket:
@@ -303,12 +297,12 @@ async def test_what_a_function_posted_before_it_failed_reaches_the_client_as_in_
 
 async def test_a_failing_function_gives_api_gateways_internal_server_error_frame():
     with running() as gateway:
-        front = gateway.gateway.stage_endpoint
+        endpoint = gateway.gateway.stage_endpoint
 
         def crashing(event: dict[str, Any], context: Any) -> dict[str, Any]:
             raise RuntimeError("boom: a secret detail")
 
-        with replaced_routes(front, {"analytics:joinDashboard": crashing}):
+        with replaced_routes(endpoint, {"analytics:joinDashboard": crashing}):
             async with json_client(gateway) as websocket:
                 await websocket.send(json.dumps({"action": "analytics:joinDashboard", "data": "ops"}))
                 frame = await receive(websocket)
@@ -318,15 +312,15 @@ async def test_a_failing_function_gives_api_gateways_internal_server_error_frame
                 await websocket.send(json.dumps({"action": "analytics:leaveDashboard", "data": "ops"}))
                 assert (await receive_until(websocket, is_ack))[-1] == {"ok": True}
                 # An answer that is not {"statusCode", "body"}: the same frame.
-                front.routes["analytics:joinDashboard"] = lambda event, context: "not an integration response"
+                endpoint.routes["analytics:joinDashboard"] = lambda event, context: "not an integration response"
                 await websocket.send(json.dumps({"action": "analytics:joinDashboard", "data": "ops"}))
                 assert (await receive(websocket))["message"] == "Internal server error"
 
 
 async def test_a_functions_answer_reaches_the_client_only_on_routes_with_a_route_response():
     with running() as gateway:
-        front = gateway.gateway.stage_endpoint
-        front.route_responses.discard("analytics:joinDashboard")
+        endpoint = gateway.gateway.stage_endpoint
+        endpoint.route_responses.discard("analytics:joinDashboard")
         async with json_client(gateway) as websocket:
             await websocket.send(json.dumps({"action": "analytics:joinDashboard", "data": "ops"}))
             await websocket.send(json.dumps({"action": "analytics:leaveDashboard", "data": "ops"}))
@@ -336,15 +330,15 @@ async def test_a_functions_answer_reaches_the_client_only_on_routes_with_a_route
 @contextlib.contextmanager
 def disconnect_codes(gateway: RunningGateway) -> Iterator[list[int]]:
     """The `disconnectStatusCode` of every `$disconnect` the gateway runs meanwhile."""
-    front = gateway.gateway.stage_endpoint
-    original = front.routes["$disconnect"]
+    endpoint = gateway.gateway.stage_endpoint
+    original = endpoint.routes["$disconnect"]
     codes: list[int] = []
 
     def recorded(event: dict[str, Any], context: Any) -> Any:
         codes.append(event["requestContext"]["disconnectStatusCode"])
         return original(event, context)
 
-    with replaced_routes(front, {"$disconnect": recorded}):
+    with replaced_routes(endpoint, {"$disconnect": recorded}):
         yield codes
 
 

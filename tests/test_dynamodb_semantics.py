@@ -24,7 +24,7 @@ from shared.errors import ConnectionNotFound, Forbidden, TooManyRooms
 from shared.table import BY_CONNECTION_INDEX
 from tests.faults import DynamoDBFaults
 from tests.handler_calls import NOT_REGISTERED, connected, connection_item, join, owned_by, send
-from tests.support import disconnect_event, message_event
+from tests.support.events import disconnect_event, message_event
 
 pytestmark = pytest.mark.dynamodb_wire  # faults are injected at botocore's boundary
 

@@ -1,6 +1,6 @@
-"""The embedded DynamoDB's doors: the functions' client served by moto in-process (the direct door, and the wire
-door through botocore's whole send path), and moto's HTTP server for outside tools, all on the same tables and
-one request at a time."""
+"""The embedded DynamoDB's transports: the functions' client served by moto in-process (the direct transport, and
+the wire transport through botocore's whole send path), and moto's HTTP server for outside tools, all on the same
+tables and one request at a time."""
 
 from __future__ import annotations
 
@@ -13,19 +13,19 @@ from botocore.exceptions import ClientError, ParamValidationError
 
 from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
 from local_gateway.dynamodb.item_engine import OPERATIONS as ENGINE_OPERATIONS
-from local_gateway.dynamodb.moto_doors import DIRECT_OPERATIONS
+from local_gateway.dynamodb.moto_transports import DIRECT_OPERATIONS
 from local_gateway.settings import GatewaySettings
 from local_gateway.template import template
-from shared.config import ConfigError
-from tests.faults import through_direct_door
-from tests.support import as_dynamodb_lists_them
+from shared.env_values import ConfigError
+from tests.faults import through_direct_transport
+from tests.support.dynamodb import as_dynamodb_lists_them
 
 
 def _item(name: str) -> dict:
     return {"PK": {"S": name}, "SK": {"S": name}}
 
 
-def test_the_functions_client_needs_no_server_and_shares_the_tables_with_the_http_door():
+def test_the_functions_client_needs_no_server_and_shares_the_tables_with_the_http_port():
     embedded = EmbeddedDynamoDB()
     table = f"embedded-{uuid.uuid4().hex[:8]}"
     client = embedded.client()  # before any server exists: nothing listens anywhere yet
@@ -41,9 +41,9 @@ def test_the_functions_client_needs_no_server_and_shares_the_tables_with_the_htt
         embedded.stop()
 
 
-@pytest.mark.parametrize("door", ["client", "wire_client"])
-def test_the_in_process_doors_answer_dynamodb_errors_as_dynamodb_does(door):
-    client = getattr(EmbeddedDynamoDB(), door)()
+@pytest.mark.parametrize("transport", ["client", "wire_client"])
+def test_the_in_process_transports_answer_dynamodb_errors_as_dynamodb_does(transport):
+    client = getattr(EmbeddedDynamoDB(), transport)()
     with pytest.raises(client.exceptions.ResourceNotFoundException):
         client.get_item(TableName=f"missing-{uuid.uuid4().hex[:8]}", Key=_item("x"))
     table = f"embedded-{uuid.uuid4().hex[:8]}"
@@ -61,8 +61,8 @@ def test_the_in_process_doors_answer_dynamodb_errors_as_dynamodb_does(door):
         client.put_item(TableName=table, Item={"PK": "not an attribute value"})
 
 
-def test_both_doors_take_one_request_at_a_time():
-    """The one lock: a request through either door waits while the other holds moto."""
+def test_both_transports_take_one_request_at_a_time():
+    """The one lock: a request through either transport waits while the other holds moto."""
     embedded = EmbeddedDynamoDB()
     table = f"embedded-{uuid.uuid4().hex[:8]}"
     client = embedded.client()
@@ -71,11 +71,12 @@ def test_both_doors_take_one_request_at_a_time():
     try:
         outside = boto3.session.Session().client("dynamodb", endpoint_url=endpoint)
         done = threading.Event()
-        with embedded.lock:  # held as a request through another door would hold it
-            for door in (client, embedded.wire_client(), outside):
+        with embedded.lock:  # held as a request through another transport would hold it
+            for way_in in (client, embedded.wire_client(), outside):
                 done.clear()
                 worker = threading.Thread(
-                    target=lambda door=door: (door.get_item(TableName=table, Key=_item("x")), done.set()), daemon=True
+                    target=lambda way_in=way_in: (way_in.get_item(TableName=table, Key=_item("x")), done.set()),
+                    daemon=True,
                 )
                 worker.start()
                 assert not done.wait(0.5), "a request got through while moto was busy"
@@ -89,12 +90,12 @@ def test_both_doors_take_one_request_at_a_time():
         embedded.stop()
 
 
-def test_the_gateway_functions_use_the_direct_door(gateway):
+def test_the_gateway_functions_use_the_direct_transport(gateway):
     environment = gateway.gateway.environment
     functions_client = environment.dynamodb
-    assert through_direct_door(functions_client)
+    assert through_direct_transport(functions_client)
     assert "amazonaws.com" in functions_client.meta.endpoint_url  # AWS's name, answered before any connection
-    assert environment.config.dynamodb_endpoint_url.startswith("http://127.0.0.1:")  # the door for others
+    assert environment.config.dynamodb_endpoint_url.startswith("http://127.0.0.1:")  # the HTTP port, for others
 
 
 def test_a_request_another_hook_answers_is_never_run_by_moto():
@@ -134,23 +135,23 @@ def _normalized(item: dict) -> dict:
     }
 
 
-def test_every_attribute_type_reads_back_the_same_through_every_door():
-    """Written through one door, each item reads back the same through all three: binary values as bytes
-    (moto stores them decoded, whichever door they came in by), sets, maps, lists, NULL and BOOL."""
+def test_every_attribute_type_reads_back_the_same_through_every_transport():
+    """Written through one way in, each item reads back the same through all three: binary values as bytes
+    (moto stores them decoded, whichever way they came in), sets, maps, lists, NULL and BOOL."""
     embedded = EmbeddedDynamoDB()
     endpoint = embedded.start()
     try:
-        doors = {
+        clients = {
             "direct": embedded.client(),
             "wire": embedded.wire_client(),
             "http": boto3.session.Session().client("dynamodb", endpoint_url=endpoint),
         }
         table = f"types-{uuid.uuid4().hex[:8]}"
-        ensure_table(doors["direct"], table, template())
-        for writer, client in doors.items():
+        ensure_table(clients["direct"], table, template())
+        for writer, client in clients.items():
             client.put_item(TableName=table, Item={**_item(writer), **EVERY_TYPE})
-        for reader, client in doors.items():
-            for writer in doors:
+        for reader, client in clients.items():
+            for writer in clients:
                 read = client.get_item(TableName=table, Key=_item(writer), ConsistentRead=True)["Item"]
                 assert _normalized(read) == _normalized({**_item(writer), **EVERY_TYPE}), (writer, reader)
             found = client.query(
@@ -178,7 +179,7 @@ def test_the_fast_path_setting_refuses_anything_but_on_or_off_in_one_line(value)
 
 
 def test_with_the_fast_path_off_moto_answers_every_item_request():
-    """The setting as the gateway reads it: its functions' client takes the direct door with no item engine."""
+    """The setting as the gateway reads it: its functions' client takes the direct transport with no item engine."""
     from local_gateway.app import Gateway
 
     environ = {"TABLE_NAME": f"off-{uuid.uuid4().hex[:8]}", "EMBEDDED_DYNAMODB_FAST_PATH": "off"}
@@ -186,7 +187,7 @@ def test_with_the_fast_path_off_moto_answers_every_item_request():
     config = gateway.environment.start()
     try:
         client = gateway.environment.dynamodb
-        assert through_direct_door(client) and gateway.environment.embedded.item_engine is None
+        assert through_direct_transport(client) and gateway.environment.embedded.item_engine is None
         table = config.table_name
         client.put_item(TableName=table, Item={**_item("x"), "n": {"N": "1"}})
         client.update_item(TableName=table, Key=_item("x"), UpdateExpression="REMOVE n")
@@ -206,26 +207,26 @@ def test_faults_refuse_a_client_whose_requests_never_reach_the_send_path():
 
 
 def test_the_handlers_unit_tests_run_on_moto_alone(lambda_env, embedded_dynamodb):
-    """lambda_env's functions take the direct door with no item engine (tests/conftest.py); the gateway's keep it
+    """lambda_env's functions take the direct transport with no item engine (tests/conftest.py); the gateway's keep it
     (tests/test_gateway.py)."""
     client = lambda_env.table.client
-    assert through_direct_door(client) and embedded_dynamodb.item_engine is None
+    assert through_direct_transport(client) and embedded_dynamodb.item_engine is None
 
 
-def test_the_direct_door_answers_every_request_the_functions_send_as_the_wire_door_does(lambda_env):
+def test_the_direct_transport_answers_every_request_the_functions_send_as_the_wire_transport_does(lambda_env):
     """The handlers' whole life (connects, joins, refusals, the rate limiter, a tick, a reconciliation with
     one-item pages, disconnects) recorded as botocore receives it, then replayed in order on two fresh tables,
-    one through each in-process door: the answers must be the same, errors included."""
+    one through each in-process transport: the answers must be the same, errors included."""
     recorded = _requests_of_a_life(lambda_env)
     operations = {operation for operation, _ in recorded}
     assert operations == DIRECT_OPERATIONS
     embedded = EmbeddedDynamoDB()
     answers = []
-    doors = (embedded.client(), embedded.wire_client())
-    for door in doors:
+    transports = (embedded.client(), embedded.wire_client())
+    for transport in transports:
         table = f"replay-{uuid.uuid4().hex[:8]}"
-        ensure_table(door, table, template())
-        answers.append([_replay(door, lambda_env.config.table_name, table, call) for call in recorded])
+        ensure_table(transport, table, template())
+        answers.append([_replay(transport, lambda_env.config.table_name, table, call) for call in recorded])
     direct, wire = answers
     assert [code for code, _ in direct if code]  # some refusals
     for call, through_engine, through_moto in zip(recorded, direct, wire, strict=True):
@@ -248,7 +249,7 @@ def _requests_of_a_life(svc) -> list[tuple[str, dict]]:
     from handlers import disconnect, request_live_metrics
     from shared import publisher
     from tests.handler_calls import connected, join, leave, recount, send, subscribe
-    from tests.support import disconnect_event
+    from tests.support.events import disconnect_event
 
     recorded: list[tuple[str, dict]] = []
 

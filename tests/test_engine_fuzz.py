@@ -1,5 +1,5 @@
 """The item engine against moto alone on requests hypothesis draws (tests/engine_fuzz_grammar.py): each runs from
-the same starting item through the engine (the direct door, fast path on) and through moto (fast path off), and
+the same starting item through the engine (the direct transport, fast path on) and through moto (fast path off), and
 both must give the same answer, or error, and leave the same item; but where the engine answers as DynamoDB and
 moto does not, which dynamodb_answer() recognises one by one (docs/embedded-dynamodb.md lists them). A request
 the engine declines is moto's on both sides, so only the engine's own answers can differ.
@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, reject, settings
 from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
 from local_gateway.template import template
 from tests.engine_fuzz_grammar import KEY, ORDERINGS, cases, request
-from tests.support import as_dynamodb_lists_them
+from tests.support.dynamodb import as_dynamodb_lists_them
 
 EXAMPLES = 200
 Outcome = tuple[tuple[Any, ...], Any]  # (("ok", answer) | ("error", code, message, item) | ("crash", text), item)
@@ -43,7 +43,7 @@ def engine_dynamodb() -> EmbeddedDynamoDB:
 
 
 @pytest.fixture(scope="module")
-def doors(engine_dynamodb: EmbeddedDynamoDB) -> tuple[Any, Any, list[str]]:
+def clients(engine_dynamodb: EmbeddedDynamoDB) -> tuple[Any, Any, list[str]]:
     """The engine's client, moto's, and a table for each; moto's client sets and reads both tables."""
     fast, plain = engine_dynamodb.client(), EmbeddedDynamoDB(fast_path=False).client()
     tables = [f"fuzz-{uuid.uuid4().hex[:8]}" for _ in range(2)]
@@ -52,8 +52,8 @@ def doors(engine_dynamodb: EmbeddedDynamoDB) -> tuple[Any, Any, list[str]]:
     return fast, plain, tables
 
 
-def test_the_engine_answers_drawn_requests_as_moto_does_or_as_dynamodb_where_moto_differs(doors, engine_dynamodb):
-    fast, plain, (engine_table, moto_table) = doors
+def test_the_engine_answers_drawn_requests_as_moto_does_or_as_dynamodb_where_moto_differs(clients, engine_dynamodb):
+    fast, plain, (engine_table, moto_table) = clients
     engine = engine_dynamodb.item_engine
     seen: Counter[str] = Counter()
 

@@ -10,7 +10,8 @@ import socketio
 
 from handlers import connect, fanout_worker, publish_metrics, subscribe_live_metrics
 from shared.services import reset_services, services
-from tests.support import LambdaEndpoint, RunningGateway, connect_event, load_event, message_event
+from tests.support.events import connect_event, load_event, message_event
+from tests.support.servers import LambdaEndpoint, RunningGateway
 
 IDS = [f"S{n:014d}=" for n in range(7)]
 

@@ -16,7 +16,8 @@ from shared.counters import Counts
 from shared.handover import live_recipients
 from tests.faults import DynamoDBFaults
 from tests.handler_calls import ATTEMPTS, connected, expire, join, keys, owned_by, recount, subscribe
-from tests.support import connection_rooms, load_event
+from tests.support.dynamodb import connection_rooms
+from tests.support.events import load_event
 
 pytestmark = pytest.mark.dynamodb_wire  # faults are injected at botocore's boundary
 

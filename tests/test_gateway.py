@@ -17,7 +17,9 @@ import socketio
 from shared.codec import encode_server_frame
 from shared.contract import METRIC_NAMES
 from shared.services import services
-from tests.support import RunningGateway, connection_rooms, contract_validator, replaced_routes, until
+from tests.support.contract import contract_validator
+from tests.support.dynamodb import connection_rooms
+from tests.support.servers import RunningGateway, replaced_routes, until
 
 LIVE = "analytics:liveMetrics"
 ERROR = "analytics:error"
@@ -373,8 +375,8 @@ async def test_gateway_serves_fifty_concurrent_clients(gateway):
 async def test_a_frame_a_function_posts_that_socketio_cannot_carry_is_dropped_and_the_rest_delivered(gateway, caplog):
     """A frame naming an event Socket.IO keeps for itself: the Management API would answer 400; the frames the
     function posted beside it still arrive, and its answer too."""
-    front = gateway.gateway.socketio
-    original = front.routes["analytics:requestLiveMetrics"]
+    endpoint = gateway.gateway.socketio
+    original = endpoint.routes["analytics:requestLiveMetrics"]
 
     def posts_a_reserved_event(event: dict[str, Any], context: Any) -> Any:
         connection_id = event["requestContext"]["connectionId"]
@@ -382,7 +384,7 @@ async def test_a_frame_a_function_posts_that_socketio_cannot_carry_is_dropped_an
         services().poster().post(connection_id, encode_server_frame(ERROR, {"message": "after", "event": "x"}))
         return original(event, context)
 
-    with replaced_routes(front, {"analytics:requestLiveMetrics": posts_a_reserved_event}):
+    with replaced_routes(endpoint, {"analytics:requestLiveMetrics": posts_a_reserved_event}):
         (client,) = await connected(gateway)
         assert await client.call("analytics:requestLiveMetrics") == {"ok": True}
         assert await client.wait_for(ERROR) == [{"message": "after", "event": "x"}]

@@ -1,4 +1,4 @@
-"""Bounded input at the Socket.IO front: binary attachments refused before they are buffered, unreadable
+"""Bounded input at the Socket.IO endpoint: binary attachments refused before they are buffered, unreadable
 packets (Socket.IO's and Engine.IO's) one WARNING line each (no traceback at ERROR), the connection usable
 after them."""
 
@@ -15,7 +15,7 @@ import socketio
 import websockets
 
 from local_gateway.apigateway.screening import MAX_ATTACHMENTS
-from tests.support import RunningGateway, engineio_session, http_status
+from tests.support.servers import RunningGateway, engineio_session, http_status
 
 REFUSED = "Socket.IO packet refused"
 
@@ -56,7 +56,7 @@ async def test_a_socket_declaring_100000_attachments_is_disconnected_before_any_
     assert len(gateway.gateway.registry) == open_before - 1  # $disconnect ran: the connection is gone
     refusals = [r.getMessage() for r in caplog.records if REFUSED in r.getMessage()]
     assert refusals == [f"{REFUSED}: 100000 binary attachments declared, at most {MAX_ATTACHMENTS}"]
-    # A binary argument within the bound still reaches the front, which tells the client what is wrong.
+    # A binary argument within the bound still reaches the endpoint, which tells the client what is wrong.
     client = socketio.AsyncClient(reconnection=False)
     await client.connect(gateway.url, transports=["websocket"], wait_timeout=10)
     answer = await client.call("analytics:joinDashboard", b"\x00\x01", timeout=10)

@@ -1,4 +1,4 @@
-"""A cap on open connections per client address, over both fronts: Socket.IO refuses, /{stage} answers 429.
+"""A cap on open connections per client address, over both endpoints: Socket.IO refuses, /{stage} answers 429.
 This machine's own addresses are never refused by it (a local tool must not lock the developer out): the
 addresses capped here are another machine's, as a proxy the gateway trusts names them (X-Forwarded-For)."""
 
@@ -15,8 +15,8 @@ import socketio
 import websockets
 
 from local_gateway.settings import GatewaySettings
-from shared.config import ConfigError
-from tests.support import RunningGateway, engineio_session, http_status, replaced_routes, until
+from shared.env_values import ConfigError
+from tests.support.servers import RunningGateway, engineio_session, http_status, replaced_routes, until
 
 TOO_MANY = {"message": "Too many connections from this address"}
 ELSEWHERE = "203.0.113.9"  # a machine on the network
@@ -63,7 +63,7 @@ async def test_connections_beyond_the_cap_per_address_are_refused_on_both_fronts
             await websockets.connect(stage_url, additional_headers=FORWARDED)
         assert denied.value.response.status_code == 429
         assert len(gateway.gateway.registry) == 2  # the refused ones never reached $connect
-        # A place given back is a place for either front; the cap counts both together.
+        # A place given back is a place for either endpoint; the cap counts both together.
         await first.disconnect()
         await wait_for_open(gateway, 1)
         ws = await websockets.connect(stage_url, additional_headers=FORWARDED)
@@ -158,14 +158,14 @@ async def test_a_session_the_gateway_ends_while_its_connect_runs_is_not_left_reg
     message only once the CONNECT has been handled.)"""
     # 4 s: the CONNECT, sent at once, is surely handled before; `$connect` then lasts until the timeout ends it.
     gateway = RunningGateway(SOCKETIO_CONNECT_TIMEOUT_SECONDS="4", METRICS_INTERVAL_SECONDS="30").start()
-    front = gateway.gateway.socketio
-    originals = dict(front.routes)
+    endpoint = gateway.gateway.socketio
+    originals = dict(endpoint.routes)
     disconnected: list[str] = []
 
     def slow_connect(event: dict[str, Any], context: Any) -> Any:
         result = originals["$connect"](event, context)
         deadline = time.monotonic() + 10
-        while front.handshakes.sessions and time.monotonic() < deadline:  # until the timeout ends it
+        while endpoint.handshakes.sessions and time.monotonic() < deadline:  # until the timeout ends it
             time.sleep(0.05)
         return result
 
@@ -174,13 +174,13 @@ async def test_a_session_the_gateway_ends_while_its_connect_runs_is_not_left_reg
         return originals["$disconnect"](event, context)
 
     try:
-        with replaced_routes(front, {"$connect": slow_connect, "$disconnect": recorded_disconnect}):
+        with replaced_routes(endpoint, {"$connect": slow_connect, "$disconnect": recorded_disconnect}):
             ws = await engineio_session(gateway)
             await ws.send("40")
             await closed_at(ws, 10)
             await until(lambda: len(disconnected) == 1)
             await asyncio.sleep(0.3)
-            assert len(gateway.gateway.registry) == 0 and front.cap.count("127.0.0.1") == 0
+            assert len(gateway.gateway.registry) == 0 and endpoint.cap.count("127.0.0.1") == 0
     finally:
         gateway.stop()
 

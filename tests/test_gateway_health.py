@@ -12,8 +12,8 @@ import urllib.request
 import uuid
 from typing import Any
 
-from shared import services as services_module
-from tests.support import RunningGateway, free_port
+from shared import clients
+from tests.support.servers import RunningGateway, free_port
 
 
 class SwitchableProxy:
@@ -97,7 +97,7 @@ def test_health_answers_503_while_dynamodb_is_down_and_the_publisher_logs_the_ou
     moto_endpoint, caplog, monkeypatch
 ):
     # Outages are what retries are for; here they would only make each tick last the function's timeout.
-    monkeypatch.setitem(services_module.RETRIES, "max_attempts", 0)
+    monkeypatch.setitem(clients.RETRIES, "max_attempts", 0)
     caplog.set_level(logging.INFO)
     proxy = SwitchableProxy(moto_endpoint)
     proxy.up()

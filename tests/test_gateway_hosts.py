@@ -11,8 +11,8 @@ import socketio
 
 from local_gateway.hosts import AllowedHosts, host_name
 from local_gateway.settings import GatewaySettings
-from shared.config import ConfigError
-from tests.support import RunningGateway, first_line, upgrade_request
+from shared.env_values import ConfigError
+from tests.support.servers import RunningGateway, first_line, upgrade_request
 
 MISDIRECTED = "HTTP/1.1 421 Misdirected Request"
 REBOUND = "rebound.attacker.example"  # a name whose DNS the attacker points at 127.0.0.1

@@ -12,7 +12,8 @@ from typing import Any
 import socketio
 
 from shared.services import services
-from tests.support import RunningGateway, connection_rooms, until
+from tests.support.dynamodb import connection_rooms
+from tests.support.servers import RunningGateway, until
 
 TOO_MANY = "Too many requests: wait for the answers to what you sent before sending more"
 HUNG_UP = "Too many requests: disconnected for sending on after more refusals than the backlog holds"

@@ -14,7 +14,7 @@ import socketio
 import websockets
 
 from local_gateway.logs import FORMAT, OneLineEach, WithoutQueryStrings
-from tests.support import RunningGateway, first_line, upgrade_request
+from tests.support.servers import RunningGateway, first_line, upgrade_request
 
 FORGED = "2026-01-01 00:00:00,000 ERROR local_gateway: forged"
 

@@ -16,7 +16,9 @@ import pytest
 import socketio
 
 from shared.contract import COUNT_METRIC_NAMES, METRIC_NAMES
-from tests.support import RunningGateway, cloudwatch_metrics, contract_validator, running_gateway, until
+from tests.support.cloudwatch import cloudwatch_metrics
+from tests.support.contract import contract_validator
+from tests.support.servers import RunningGateway, running_gateway, until
 
 LIVE = "analytics:liveMetrics"
 

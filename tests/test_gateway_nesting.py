@@ -15,7 +15,7 @@ import pytest
 import websockets
 
 from local_gateway.nesting import MAX_NESTING, too_deep
-from tests.support import RunningGateway, engineio_session, http_status
+from tests.support.servers import RunningGateway, engineio_session, http_status
 
 DEEP_FRAME = "[" * 1000 + "]" * 1000  # 2 KB, past the parser's depth
 

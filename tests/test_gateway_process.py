@@ -18,7 +18,7 @@ import jwt
 import pytest
 import socketio
 
-from tests.support import RunningGateway, free_port, polling_session, wait_for_health
+from tests.support.servers import RunningGateway, free_port, polling_session, wait_for_health
 
 ROOT = Path(__file__).resolve().parent.parent
 

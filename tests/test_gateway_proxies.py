@@ -8,8 +8,8 @@ import socketio
 import websockets
 
 from local_gateway.settings import GatewaySettings
-from shared.config import ConfigError
-from tests.support import RunningGateway, running_gateway, until
+from shared.env_values import ConfigError
+from tests.support.servers import RunningGateway, running_gateway, until
 
 CLAIMED = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
 

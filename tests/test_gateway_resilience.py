@@ -20,12 +20,8 @@ import websockets
 from shared.counters import Counts
 from shared.reconciler import Reconciler
 from shared.services import services
-from tests.support import (
-    RunningGateway,
-    connection_rooms,
-    running_gateway,
-    until,
-)
+from tests.support.dynamodb import connection_rooms
+from tests.support.servers import RunningGateway, running_gateway, until
 
 SECRET = "gateway-test-secret-long-enough-for-hs256"
 FAST = {"METRICS_INTERVAL_SECONDS": "0.3"}
@@ -244,7 +240,7 @@ async def test_cors_allows_only_this_machines_pages_by_default_and_star_when_ask
             await socketio.AsyncClient(reconnection=False).connect(
                 gateway.url, transports=["websocket"], headers={"Origin": "https://anywhere.example.org"}
             )
-        # The /{stage} front keeps the same pages out, before $connect (API Gateway checks no Origin).
+        # The /{stage} endpoint keeps the same pages out, before $connect (API Gateway checks no Origin).
         assert [await stage_upgrade(gateway.url, local) for local in (None, "http://localhost:3000", gateway.url)] == [
             101
         ] * 3

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port, polling_session, wait_for_health
+from tests.support.servers import free_port, polling_session, wait_for_health
 
 ROOT = Path(__file__).resolve().parent.parent
 

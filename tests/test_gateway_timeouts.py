@@ -14,8 +14,8 @@ import pytest
 import websockets
 
 from local_gateway.settings import GatewaySettings
-from shared.config import ConfigError
-from tests.support import RunningGateway, first_line
+from shared.env_values import ConfigError
+from tests.support.servers import RunningGateway, first_line
 
 DEADLINE = 1.0
 IDLE = 200  # the probe held 2,000; as many would only make this test slower
@@ -146,4 +146,4 @@ async def test_a_websocket_message_beyond_256_kb_is_refused_before_it_is_buffere
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
-    assert closed.value.rcvd.reason != "Message too big"  # not the front's: it was never handed the message
+    assert closed.value.rcvd.reason != "Message too big"  # not the endpoint's: it was never handed the message

@@ -21,14 +21,9 @@ from handlers import (
 from shared import metrics
 from shared.contract import METRIC_NAMES
 from shared.counters import Counts
-from tests.support import (
-    ManagementApiEndpoint,
-    connect_event,
-    connection_rooms,
-    disconnect_event,
-    load_event,
-    message_event,
-)
+from tests.support.dynamodb import connection_rooms
+from tests.support.events import connect_event, disconnect_event, load_event, message_event
+from tests.support.management_api import ManagementApiEndpoint
 
 A, B, C = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB=", "CCCCCCCCCCCCCCC="
 

@@ -23,7 +23,7 @@ from shared.socketio_session import looks_like_socketio
 from shared.validation import DASHBOARD_ID
 from tests.faults import DynamoDBFaults
 from tests.handler_calls import INTERNAL_WORDS, state
-from tests.support import connect_event, message_event
+from tests.support.events import connect_event, message_event
 
 A, B = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB="
 ROUTES = {
@@ -91,7 +91,7 @@ def test_every_handler_refuses_json_that_is_not_a_frame(svc, management_api, rou
     body=st.text(max_size=200) | st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
 )
 def test_every_handler_refuses_malformed_frames(svc, management_api, route, body):
-    # At $default a frame that starts with a digit is Engine.IO (tests/test_socketio_default.py).
+    # At $default a frame that starts with a digit is Engine.IO (tests/test_socketio_default_packets.py).
     assume(not is_frame(body) and not (route == "$default" and looks_like_socketio(body)))
     assert_refused(svc, management_api, route, body)
 

@@ -1,9 +1,9 @@
 """The embedded DynamoDB's item engine (local_gateway/dynamodb/item_engine.py) against moto alone: each case
-(tests/engine_cases.py) runs on two fresh tables, one through the direct door (the engine first) and one through
-the wire door (moto only), and must give the same answer, or the same error, and leave the same item; where moto
-is not DynamoDB's model (DYNAMODB_ANSWERS), the engine must give DynamoDB's answer and moto another. Each case
-also says whether the engine answers it itself or leaves it to moto, so that a case meant for the engine cannot
-pass by being declined."""
+(tests/engine_cases.py) runs on two fresh tables, one through the direct transport (the engine first) and one
+through the wire transport (moto only), and must give the same answer, or the same error, and leave the same
+item; where moto is not DynamoDB's model (DYNAMODB_ANSWERS), the engine must give DynamoDB's answer and moto
+another. Each case also says whether the engine answers it itself or leaves it to moto, so that a case meant for
+the engine cannot pass by being declined."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError, ParamValidationError
 from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
 from local_gateway.template import template
 from tests.engine_cases import CASES, DYNAMODB_ANSWERS, ITEM, KEY, n, s
-from tests.support import as_dynamodb_lists_them
+from tests.support.dynamodb import as_dynamodb_lists_them
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +26,8 @@ def embedded() -> EmbeddedDynamoDB:
 
 
 @pytest.fixture(scope="module")
-def doors(embedded):
-    """Per door, a client and a table of its own; moto alone reads the items back (the wire door)."""
+def transports(embedded):
+    """Per transport, a client and a table of its own; moto alone reads the items back (the wire transport)."""
     reader = embedded.wire_client()
     tables = []
     for client in (embedded.client(), reader):
@@ -71,9 +71,9 @@ def _emptied(table: str) -> None:
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_the_engine_answers_as_moto_does_or_as_dynamodb_where_moto_differs(doors, embedded, case):
+def test_the_engine_answers_as_moto_does_or_as_dynamodb_where_moto_differs(transports, embedded, case):
     call, served = CASES[case]
-    reader, [(direct, engine_table), (wire, moto_table)] = doors
+    reader, [(direct, engine_table), (wire, moto_table)] = transports
     engine = embedded.item_engine
     before = sum(engine.served.values())
     through_engine, through_moto = _run(reader, direct, engine_table, call), _run(reader, wire, moto_table, call)
@@ -87,10 +87,10 @@ def test_the_engine_answers_as_moto_does_or_as_dynamodb_where_moto_differs(doors
     assert through_engine == through_moto
 
 
-def test_updated_values_list_every_attribute_the_update_names_as_dynamodb_does(doors, embedded):
+def test_updated_values_list_every_attribute_the_update_names_as_dynamodb_does(transports, embedded):
     """AWS: UPDATED_NEW returns the attributes the update names, as they are after it; UPDATED_OLD, as they were
     before; for an item the update creates, not its key."""
-    _, [(direct, table), _] = doors
+    _, [(direct, table), _] = transports
     key = {"PK": s(f"ROOM#{uuid.uuid4().hex}"), "SK": s("ROOM#r")}  # beside the cases' items
     values = {":d": n(1), ":e": n(9)}
     expression = "ADD members :d SET expiresAt = :e"
@@ -113,11 +113,13 @@ def test_updated_values_list_every_attribute_the_update_names_as_dynamodb_does(d
     assert embedded.item_engine.served["UpdateItem"] >= 2
 
 
-def test_an_exception_in_the_engine_is_logged_and_the_request_left_to_moto(doors, embedded, monkeypatch, engine_errors):
+def test_an_exception_in_the_engine_is_logged_and_the_request_left_to_moto(
+    transports, embedded, monkeypatch, engine_errors
+):
     """Not swallowed: logged at ERROR with the operation (the tests fail on such a record, tests/conftest.py)."""
     import local_gateway.dynamodb.item_engine
 
-    reader, [(direct, table), _] = doors
+    reader, [(direct, table), _] = transports
     engine = embedded.item_engine
     reader.put_item(TableName=table, Item=ITEM)
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from shared.contract import METRIC_NAMES
-from tests.support import contract_validator
+from tests.support.contract import contract_validator
 
 SCRIPT = Path(__file__).parent / "js" / "seed_example.js"
 

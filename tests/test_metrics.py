@@ -17,12 +17,14 @@ import pytest
 
 from handlers import connect, publish_metrics, report_metric, request_live_metrics, subscribe_live_metrics
 from shared import metrics, publisher
-from shared.config import Config, ConfigError
+from shared.config import Config
 from shared.contract import COUNT_METRIC_NAMES, METRIC_NAMES
 from shared.counters import Counts
+from shared.env_values import ConfigError
 from shared.services import Services, reset_services
 from shared.system_metrics import PRIMING_SECONDS, HostReader, percent
-from tests.support import cloudwatch_metrics, connect_event, load_event, message_event
+from tests.support.cloudwatch import cloudwatch_metrics
+from tests.support.events import connect_event, load_event, message_event
 
 ROOT = Path(__file__).resolve().parent.parent
 A, B = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB="

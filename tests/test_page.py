@@ -20,7 +20,7 @@ import pytest
 from local_gateway.page import PAGE
 from shared.contract import CLIENT_EVENTS, METRIC_NAMES, SERVER_EVENTS, SYSTEM_METRIC_NAMES
 from shared.validation import ID_RULE as RULE
-from tests.support import RunningGateway
+from tests.support.servers import RunningGateway
 
 SCRIPT = Path(__file__).parent / "js" / "page_check.js"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")

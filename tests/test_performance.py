@@ -16,9 +16,11 @@ import socketio
 
 from handlers import connect, request_live_metrics, subscribe_live_metrics
 from shared import publisher
+from shared.clients import management_api_poster
 from shared.errors import ConnectionGone
-from shared.services import Services, management_api_poster, reset_services
-from tests.support import GatewayProcess, connect_event, message_event
+from shared.services import Services, reset_services
+from tests.support.events import connect_event, message_event
+from tests.support.servers import GatewayProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 

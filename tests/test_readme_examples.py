@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import RunningGateway
+from tests.support.servers import RunningGateway
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKED = re.compile(r"<!-- example: run -->\n```(\w+)\n(.*?)\n```", re.DOTALL)

@@ -20,7 +20,7 @@ from shared.reconcile_pass import RECONCILE_KEY
 from shared.reconciler import Reconciler, RunResult
 from shared.table import CONNECTION_TTL_SECONDS, ROOM_KIND, USER_KIND, connection_key, room_key
 from tests.handler_calls import expire, keys
-from tests.support import connect_event, message_event
+from tests.support.events import connect_event, message_event
 
 
 @pytest.fixture

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import socketio
 
-from tests.support import RunningGateway, contract_validator, running_gateway
+from tests.support.contract import contract_validator
+from tests.support.servers import RunningGateway, running_gateway
 
 SCRIPT = Path(__file__).parent / "js" / "recovery_client.js"
 FAST = {"METRICS_INTERVAL_SECONDS": "0.5"}

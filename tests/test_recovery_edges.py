@@ -14,7 +14,7 @@ from shared.history import HistoryBusy, history_key
 from shared.table import text
 from tests.faults import DynamoDBFaults
 from tests.handler_calls import connected, join, send, subscribe
-from tests.support import load_event
+from tests.support.events import load_event
 from tests.test_recovery_race import A, B, C, leave, publish, recover, session_that_left, updates
 
 

@@ -14,7 +14,9 @@ from handlers import connect, disconnect, publish_dashboard_update, resume
 from shared.config import AuthSettings
 from tests.faults import DynamoDBFaults
 from tests.handler_calls import connected, join, send, subscribe
-from tests.support import SECRET, connect_event, contract_validator, disconnect_event, load_event, token
+from tests.support.contract import contract_validator
+from tests.support.events import connect_event, disconnect_event, load_event
+from tests.support.tokens import SECRET, token
 
 A, B, C = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB=", "CCCCCCCCCCCCCCC="
 DROPPED = 1006  # the close code of a connection that dropped (1000: the client closed on purpose)

@@ -30,7 +30,7 @@ from tests.handler_calls import (
     owned_by,
     recount,
 )
-from tests.support import disconnect_event
+from tests.support.events import disconnect_event
 
 pytestmark = pytest.mark.dynamodb_wire  # faults are injected at botocore's boundary
 

@@ -1,4 +1,4 @@
-"""The side doors' SigV4 check holds the credential scope to the door's service (`execute-api` for @connections,
+"""The service APIs' SigV4 check holds the credential scope to the API's service (`execute-api` for @connections,
 `lambda` for Invoke) and to the functions' region: a signature valid for anything else is refused, as AWS
 refuses it."""
 
@@ -15,7 +15,8 @@ from botocore.awsrequest import AWSRequest
 from starlette.requests import Request
 
 from local_gateway.signatures import WRONG_REGION, SignatureVerifier, wrong_service
-from tests.support import http_status, signed_request
+from tests.support.servers import http_status
+from tests.support.tokens import signed_request
 
 
 def signed(service: str, region: str, body: bytes = b"{}") -> Request:

@@ -1,5 +1,6 @@
-"""SignedPoster, the fan-out engine: its own SigV4 signer against botocore's, and its HTTP behaviour against real
-local endpoints (signature checks, retries, 410, failures, dropped keep-alive connections, timeouts)."""
+"""SignedPoster, the fan-out engine: its HTTP behaviour against real local endpoints (signature checks, retries,
+410, failures, dropped keep-alive connections, timeouts, TLS). Its signer and its retries are held to botocore's in
+tests/test_sigv4.py and tests/test_retries.py."""
 
 from __future__ import annotations
 
@@ -14,25 +15,14 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from hashlib import sha256
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import quote, unquote
+from urllib.parse import unquote
 
-import botocore.auth
 import pytest
 from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest, AWSResponse
+from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from botocore.exceptions import EndpointConnectionError
-from botocore.retries.quota import RetryQuota
-from botocore.retries.standard import (
-    ExponentialBackoff,
-    RetryContext,
-    RetryEventAdapter,
-    RetryQuotaChecker,
-    ThrottlingErrorDetector,
-)
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -42,10 +32,10 @@ from shared.errors import ConnectionGone
 from shared.poster import CheckFailed, PostFailed
 from shared.retries import NO_ANSWER, StandardRetries
 from shared.signed_poster import SignedPoster
-from shared.sigv4 import SigV4Signer
 
 FRAME = b'{"event":"analytics:liveMetrics","data":[{"name":"Active Users","value":1}]}'
-IDS = ["AAAAAAAAAAAAAAA=", "L0SM9cOFvHcCIhw=", "a+b/c", "100%", "\u00fcn\u00ef", "~x", "sp ace", ".", "..", ""]
+
+
 AUTHORIZATION = re.compile(
     r"AWS4-HMAC-SHA256 Credential=(?P<key>[^/]+)/(?P<day>\d{8})/(?P<region>[^/]+)/execute-api/aws4_request, "
     r"SignedHeaders=(?P<signed>[a-z0-9;-]+), Signature=(?P<signature>[0-9a-f]{64})"
@@ -195,52 +185,6 @@ def poster(endpoint: SigningEndpoint, credentials: Credentials, backoffs: Backof
     engine.close()
 
 
-# -- the signer, byte for byte ---------------------------------------------------------------
-@pytest.mark.parametrize(
-    "endpoint_url, host",
-    [
-        (
-            "https://abc123defg.execute-api.eu-west-1.amazonaws.com/production",
-            "abc123defg.execute-api.eu-west-1.amazonaws.com",
-        ),
-        ("http://127.0.0.1:3001", "127.0.0.1:3001"),
-        ("https://Example.COM:443/stage/", "example.com"),  # lowercase, and no default port: as SigV4Auth signs it
-        ("http://localhost:8080/a/b", "localhost:8080"),
-    ],
-)
-def test_signer_matches_botocore_sigv4auth_byte_for_byte(
-    endpoint_url: str, host: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    moment = datetime.datetime(2026, 11, 25, 23, 59, 59)
-    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *args, **kwargs: moment)  # botocore's clock
-    signer = SigV4Signer(endpoint_url, "execute-api", "eu-west-1")
-    # Two credential sets in a row on one signer: the cached signing key must follow the secret.
-    for credentials in (Credentials("AKIDA", "secret/A+", "token//A=="), Credentials("AKIDB", "secretB", None)):
-        for connection_id in IDS:
-            url = f"{endpoint_url.rstrip('/')}/@connections/{quote(connection_id, safe='')}"
-            reference = AWSRequest(method="POST", url=url, data=FRAME)
-            SigV4Auth(credentials, "execute-api", "eu-west-1").add_auth(reference)
-            lines = signer.headers(
-                signer.path(connection_id),
-                sha256(FRAME).hexdigest(),
-                credentials.get_frozen_credentials(),
-                "20261125T235959Z",
-            )
-            ours = dict(line.split(": ", 1) for line in lines.split("\r\n") if line)
-            assert ours == dict(reference.headers.items()), connection_id
-            assert signer.host == host  # the Host header sent, which the signature above covers
-            assert url.endswith(signer.path(connection_id))
-
-
-def test_signer_derives_the_signing_key_once_per_day_and_secret() -> None:
-    signer = SigV4Signer("https://x.execute-api.us-east-1.amazonaws.com/prod", "execute-api", "us-east-1")
-    key = signer.signing_key("secret", "20261125")
-    assert signer.signing_key("secret", "20261125") is key
-    assert signer.signing_key("secret", "20261126") != key
-    assert signer.signing_key("other", "20261125") != key
-    assert signer.signing_key("secret", "20261125") == key
-
-
 # -- on the wire -------------------------------------------------------------------------------
 def test_signed_poster_signatures_verify_on_the_wire_over_keep_alive_connections(endpoint, poster) -> None:
     ids = [f"conn{i:04d}=" for i in range(200)]
@@ -328,20 +272,6 @@ def test_signed_poster_asks_with_a_signed_get_on_the_same_keep_alive_connections
     assert "single+/id=" not in endpoint.delivered  # a GET delivers nothing
 
 
-def test_signer_signs_a_get_as_botocore_does(monkeypatch: pytest.MonkeyPatch) -> None:
-    moment = datetime.datetime(2026, 11, 25, 12, 0, 0)
-    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda *args, **kwargs: moment)
-    endpoint_url = "https://abc123defg.execute-api.eu-west-1.amazonaws.com/prod"
-    signer = SigV4Signer(endpoint_url, "execute-api", "eu-west-1")
-    credentials = Credentials("AKIDA", "secret/A+", "token//A==")
-    for connection_id in IDS:
-        reference = AWSRequest(method="GET", url=f"{endpoint_url}/@connections/{quote(connection_id, safe='')}")
-        SigV4Auth(credentials, "execute-api", "eu-west-1").add_auth(reference)
-        path, empty = signer.path(connection_id), sha256(b"").hexdigest()
-        lines = signer.headers(path, empty, credentials.get_frozen_credentials(), "20261125T120000Z", "GET")
-        assert dict(line.split(": ", 1) for line in lines.split("\r\n") if line) == dict(reference.headers.items())
-
-
 # -- connections: dropped, silent, refused -----------------------------------------------------
 def test_signed_poster_reconnects_when_the_server_dropped_an_idle_connection(endpoint, credentials) -> None:
     endpoint.drop_after_answer = True  # every answer looks keep-alive, then the socket closes
@@ -389,38 +319,7 @@ def test_signed_poster_refused_connection_is_post_failed(credentials) -> None:
         engine.close()
 
 
-# -- retries: botocore's standard mode ---------------------------------------------------------
-def botocore_context(status: int, attempt: int) -> RetryContext:
-    """What botocore's standard mode sees after a failed attempt: an HTTP answer, or (status 0) none."""
-    if status == NO_ANSWER:
-        return RetryContext(
-            attempt, caught_exception=EndpointConnectionError(endpoint_url="https://x"), request_context={}
-        )
-    return RetryContext(attempt, http_response=AWSResponse("https://x", status, {}, None), request_context={})
-
-
-@pytest.mark.parametrize("status", [429, 500, 502, 503, 504, NO_ANSWER])
-def test_backoff_is_botocores_exponential_backoff_with_its_20_second_cap(status: int) -> None:
-    detector = ThrottlingErrorDetector(RetryEventAdapter())
-    for draw in (1.0, 0.37, 0.0):
-        ours = StandardRetries(max_attempts=20, random=lambda draw=draw: draw)
-        theirs = ExponentialBackoff(random=lambda draw=draw: draw, throttling_detector=detector)
-        for attempt in range(1, 16):
-            assert ours.delay(status, attempt) == pytest.approx(theirs.delay_amount(botocore_context(status, attempt)))
-    assert StandardRetries(random=lambda: 1.0).delay(status, 15) == 20.0  # 2**14 * 50 ms is far past the cap
-
-
-@pytest.mark.parametrize("status", [429, 500, 503, NO_ANSWER])
-def test_retry_costs_the_same_quota_as_botocore(status: int) -> None:
-    quota = RetryQuota()
-    RetryQuotaChecker(quota, ThrottlingErrorDetector(RetryEventAdapter())).acquire_retry_quota(
-        botocore_context(status, 1)
-    )
-    ours = StandardRetries()
-    assert ours.acquire(status) == 500 - quota.available_capacity
-    assert ours.available == quota.available_capacity
-
-
+# -- retries: botocore's standard mode (tests/test_retries.py), as the engine waits them -------
 def test_signed_poster_waits_botocores_backoffs_between_attempts(endpoint, credentials, backoffs) -> None:
     endpoint.script = {"flaky": [429, 503, 500, 502, 504]}
     retries = StandardRetries(max_attempts=6, random=lambda: 1.0)  # the top of every jitter range

@@ -9,8 +9,8 @@ import pytest
 
 from local_gateway.dynamodb.embedded import ensure_table
 from local_gateway.template import Template
+from shared.clients import dynamodb_client
 from shared.config import Config
-from shared.services import dynamodb_client
 from tests import stack
 
 TEMPLATE = Template.load()

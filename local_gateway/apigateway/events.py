@@ -76,7 +76,7 @@ def header_name(name: str) -> str:
 
 
 def request_headers(raw: Iterable[tuple[str, str]], source_ip: str, port: int, scheme: str) -> list[tuple[str, str]]:
-    """The upgrade request's headers as API Gateway hands them on: the client's, and the ones its front adds."""
+    """The upgrade request's headers as API Gateway hands them on: the client's, and the ones its endpoint adds."""
     trace = f"Root=1-{int(time.time()):08x}-{random.getrandbits(96):024x}"
     added = {"X-Amzn-Trace-Id": trace, "X-Forwarded-For": source_ip, "X-Forwarded-Port": str(port)}
     added["X-Forwarded-Proto"] = scheme
@@ -140,7 +140,7 @@ def message_event(info: ConnectionInfo, route_key: str, body: str) -> dict[str, 
 
 def disconnect_event(info: ConnectionInfo, reason: str, status_code: int = NO_STATUS) -> dict[str, Any]:
     """`status_code`: the WebSocket close code, the closing side's (1005 when the close carried none or the
-    front cannot know it, as Engine.IO's)."""
+    endpoint cannot know it, as Engine.IO's)."""
     return {
         "headers": {"Host": info.domain_name, "x-api-key": "", "x-restapi": ""},
         "multiValueHeaders": {},

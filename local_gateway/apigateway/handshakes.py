@@ -37,7 +37,7 @@ class _Session:
 
 
 class Handshakes:
-    """Wraps Engine.IO's connect and disconnect handlers (the ones python-socketio registered); the front
+    """Wraps Engine.IO's connect and disconnect handlers (the ones python-socketio registered); the endpoint
     reports each Socket.IO connection made (`connected`) and ended (`left`)."""
 
     def __init__(self, server: socketio.AsyncServer, limit: int, timeout: float) -> None:

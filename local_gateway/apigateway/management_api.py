@@ -61,7 +61,7 @@ def management_routes(registry: ConnectionRegistry, verifier: SignatureVerifier,
         try:
             await found.endpoint.send(body)
         except (ValueError, RecursionError):  # RecursionError: nested past the parser's depth (only signed callers)
-            # Only the Socket.IO front has a shape to ask for: it turns {"event", "data"} into an emit.
+            # Only the Socket.IO endpoint has a shape to ask for: it turns {"event", "data"} into an emit.
             return _error(400, "BadRequestException", 'Data is not a server frame {"event", "data"} of a usable event')
         return Response(status_code=200)
 

@@ -1,4 +1,4 @@
-"""The open connections of every front, by API Gateway connection id: what the Management API and the
+"""The open connections of every endpoint, by API Gateway connection id: what the Management API and the
 handlers' in-process poster reach. It holds sockets, never state that belongs in DynamoDB."""
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ TOO_MANY_CONNECTIONS = "Too many connections from this address"
 
 
 class AddressCap:
-    """At most `limit` open connections per client address, over both fronts: one machine on the network cannot
+    """At most `limit` open connections per client address, over both endpoints: one machine on the network cannot
     take them all. A connection takes its place before `$connect` runs (so a flood of handshakes costs no
     function call) and gives it back when it leaves or is refused.
 
@@ -94,5 +94,5 @@ def is_loopback_address(host: str) -> bool:
 
 
 def client_address(scope: Mapping[str, Any]) -> str:
-    """The peer's address, from an ASGI scope (the Socket.IO front reads it from its WSGI-like environ's)."""
+    """The peer's address, from an ASGI scope (the Socket.IO endpoint reads it from its WSGI-like environ's)."""
     return str((scope.get("client") or ("127.0.0.1",))[0])

@@ -15,7 +15,7 @@ RESERVED_EVENTS = {"connect", "disconnect", "connect_error", "disconnecting", "n
 
 
 class SocketIOEndpoint:
-    """A connection of this front: JSON server frames become Socket.IO emits. A dashboard update's offset becomes
+    """A connection of this endpoint: JSON server frames become Socket.IO emits. A dashboard update's offset becomes
     its last argument for a client that keeps offsets (`offsets`), and is left out for one whose handlers would
     get an argument they do not take."""
 

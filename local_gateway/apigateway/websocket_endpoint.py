@@ -48,7 +48,7 @@ class Limits:
 
 
 class WebSocketEndpoint:
-    """A connection of this front: posted frames reach the client verbatim, as text (API Gateway's frames)."""
+    """A connection of this endpoint: posted frames reach the client verbatim, as text (API Gateway's frames)."""
 
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
@@ -105,7 +105,7 @@ class StageEndpoint:
         if websocket.path_params.get("stage") != self.stage:
             await websocket.send_denial_response(PlainTextResponse("Forbidden", status_code=403))
             return
-        if not self._origin_allowed(websocket):  # before $connect, as the Socket.IO front's handshake
+        if not self._origin_allowed(websocket):  # before $connect, as the Socket.IO endpoint's handshake
             logger.info("upgrade refused: a web page of another origin")
             await websocket.send_denial_response(PlainTextResponse("Forbidden", status_code=403))
             return

@@ -13,8 +13,8 @@ from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_local_crede
 from local_gateway.hosts import AllowedHosts
 from local_gateway.template import Template, stage_name
 from shared import config as names
+from shared.clients import client_config, dynamodb_client
 from shared.config import Config
-from shared.services import client_config, dynamodb_client
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class LocalEnvironment:
         self.template = template
         self.public_url = public_url
         self.environ = environ
-        self.dynamodb_hosts = dynamodb_hosts  # the Host names the embedded DynamoDB's HTTP door answers to
+        self.dynamodb_hosts = dynamodb_hosts  # the Host names the embedded DynamoDB's HTTP port answers to
         self.fast_path = fast_path  # the embedded DynamoDB's item engine (EMBEDDED_DYNAMODB_FAST_PATH)
         self.embedded: EmbeddedDynamoDB | None = None
         self.config: Config | None = None

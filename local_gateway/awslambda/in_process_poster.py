@@ -1,7 +1,7 @@
 """The handlers' poster inside the gateway: frames go straight to the connections, no HTTP call to itself.
 
 `LOCAL_POSTER=inprocess` (the gateway's default) gives the handlers this poster; `LOCAL_POSTER=http` leaves them
-the poster they use in AWS (`shared.services.management_api_poster`: the SignedPoster fan-out engine, SigV4 over
+the poster they use in AWS (`shared.clients.management_api_poster`: the SignedPoster fan-out engine, SigV4 over
 keep-alive HTTP), posting to the gateway's own `/@connections` in plain HTTP. Both answer
 an unknown connection with ConnectionGone (or, asked whether it is connected, False), as API Gateway's 410 does.
 """
@@ -36,7 +36,7 @@ class InProcessPoster:
         self._one(connection_id, None)
 
     def is_connected(self, connection_id: str) -> bool:
-        """What `GET /@connections/{id}` answers (200 or 410): whether a front holds the connection open."""
+        """What `GET /@connections/{id}` answers (200 or 410): whether an endpoint holds the connection open."""
         return self.registry.get(connection_id) is not None
 
     def _one(self, connection_id: str, frame: bytes | None) -> None:

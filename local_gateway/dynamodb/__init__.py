@@ -1,2 +1,2 @@
-"""DynamoDB's part: the embedded moto, its HTTP port for other tools, its in-process doors and the item
+"""DynamoDB's part: the embedded moto, its HTTP port for other tools, its in-process transports and the item
 engine that answers the functions' item requests first."""

@@ -1,14 +1,14 @@
-"""The direct door's calls, without what botocore prepares for a request that never leaves this process.
+"""The direct transport's calls, without what botocore prepares for a request that never leaves this process.
 
-botocore spends about half a millisecond on each call before the direct door's `before-call` hook answers it:
-the endpoint's rules, the user-agent string, the JSON body. The door's client skips those for the item reads
+botocore spends about half a millisecond on each call before the direct transport's `before-call` hook answers it:
+the endpoint's rules, the user-agent string, the JSON body. Its client skips those for the item reads
 and writes (`_make_api_call` replaced on that one client, botocore 1.44.5's steps less those), and keeps what the
 product relies on: the `provide-client-params` and `before-parameter-build` hooks, botocore's parameter
 validation against the service model, the `before-call` and `after-call` hooks, the answer as botocore parses
 it and the error classes raised. What it gives up: endpoint resolution (its hooks and its errors, such as
 `account_id_endpoint_mode="required"` without an account), `auth_scheme_preference`, and a `before-call` hook
-sees the parameters unserialized (`params["body"]` a dict, no headers). The door serializes them itself only
-when moto, not the item engine, answers (local_gateway/dynamodb/moto_doors.py).
+sees the parameters unserialized (`params["body"]` a dict, no headers). The transport serializes them itself only
+when moto, not the item engine, answers (local_gateway/dynamodb/moto_transports.py).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def skip_request_building(client: Any, operations: Collection[str]) -> None:
             "query_string": "",
             "method": "POST",
             "headers": {},
-            "body": api_params,  # unserialized: see local_gateway/dynamodb/moto_doors.py
+            "body": api_params,  # unserialized: see local_gateway/dynamodb/moto_transports.py
             "url": meta.endpoint_url,
             "context": context,
         }
@@ -56,7 +56,7 @@ def skip_request_building(client: Any, operations: Collection[str]) -> None:
             context=context,
         )
         if response is None:
-            raise RuntimeError(f"the direct door did not answer {operation_name}")
+            raise RuntimeError(f"the direct transport did not answer {operation_name}")
         http, parsed = response
         meta.events.emit(
             f"after-call.{service_id}.{operation_name}", http_response=http, parsed=parsed, model=model, context=context

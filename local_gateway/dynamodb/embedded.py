@@ -1,7 +1,7 @@
 """DynamoDB for development: moto in-process, or the endpoint DYNAMODB_ENDPOINT_URL names.
 
-The embedded DynamoDB is moto's backend with doors onto the same tables: the functions' client hands its
-requests to moto in this process (no socket, no HTTP server: local_gateway/dynamodb/moto_doors.py), and moto's HTTP
+The embedded DynamoDB is moto's backend with three ways onto the same tables: the functions' client hands its
+requests to moto in this process (no socket, no HTTP server: local_gateway/dynamodb/moto_transports.py), and moto's HTTP
 server listens on loopback for outside tools (the AWS CLI, NoSQL Workbench, a test's own boto3 client).
 """
 
@@ -13,9 +13,9 @@ import secrets
 import threading
 from typing import TYPE_CHECKING, Any
 
-from local_gateway.dynamodb.http_port import MAX_CLIENTS, POLL_SECONDS, REQUEST_SECONDS, http_door
+from local_gateway.dynamodb.http_port import MAX_CLIENTS, POLL_SECONDS, REQUEST_SECONDS, http_server
 from local_gateway.dynamodb.item_engine import ItemEngine
-from local_gateway.dynamodb.moto_doors import open_direct_door, open_wire_door
+from local_gateway.dynamodb.moto_transports import install_direct_transport, install_wire_transport
 from local_gateway.hosts import AllowedHosts
 from local_gateway.template import Template
 
@@ -40,13 +40,13 @@ def ensure_local_credentials() -> None:
 
 
 class EmbeddedDynamoDB:
-    """moto's DynamoDB, one request at a time whichever door it comes through (dynamodb_http._serialized).
+    """moto's DynamoDB, one request at a time whichever way it comes in (http_port._serialized).
 
-    The HTTP door is moto's DynamoDB app on a free loopback port, behind the checks of
+    The HTTP port is moto's DynamoDB app on a free loopback port, behind the checks of
     local_gateway/dynamodb/http_port.py: built from moto's public server pieces and werkzeug's public server API
     rather than ThreadedMotoServer, whose WSGI app could only be wrapped by reaching into its private attributes.
-    The in-process doors (local_gateway/dynamodb/moto_doors.py) are installed in the clients this object hands out,
-    never in boto3 at large.
+    The in-process transports (local_gateway/dynamodb/moto_transports.py) are installed in the clients this object
+    hands out, never in boto3 at large.
     """
 
     def __init__(
@@ -56,32 +56,32 @@ class EmbeddedDynamoDB:
         max_clients: int = MAX_CLIENTS,
         fast_path: bool = True,
     ) -> None:
-        self.allowed_hosts = allowed_hosts or AllowedHosts.of()  # the HTTP door's Host names
+        self.allowed_hosts = allowed_hosts or AllowedHosts.of()  # the HTTP port's Host names
         self.request_seconds = request_seconds
         self.max_clients = max_clients
-        # The direct door's item engine, first for GetItem/PutItem/UpdateItem/DeleteItem; off: moto answers all.
+        # The direct transport's item engine, first for GetItem/PutItem/UpdateItem/DeleteItem; off: moto answers all.
         self.fast_path = fast_path
-        # Shared by every direct-door client of this DynamoDB; its counts say what it answered and what moto did.
+        # Shared by every direct-transport client of this DynamoDB; its counts say what it answered and what moto did.
         self.item_engine = ItemEngine() if fast_path else None
         self.endpoint_url: str | None = None
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
-        self.lock = threading.Lock()  # held while moto serves a request, whichever door it came through
+        self.lock = threading.Lock()  # held while moto serves a request, whichever way it came in
         self._session: Any = None
         self._session_lock = threading.Lock()  # a boto3 session is not safe to create clients from concurrently
 
     def client(self, config: Any = None) -> Any:
-        """A DynamoDB client whose every request moto serves in this process through the direct door (see
-        local_gateway/dynamodb/moto_doors.py), from the same tables as the HTTP door."""
+        """A DynamoDB client whose every request moto serves in this process through the direct transport
+        (see local_gateway/dynamodb/moto_transports.py), from the same tables as the HTTP port."""
         client = self._unopened_client(config)
-        open_direct_door(client, self.lock, self.item_engine)
+        install_direct_transport(client, self.lock, self.item_engine)
         return client
 
     def wire_client(self, config: Any = None) -> Any:
         """The same, through botocore's whole send path (signing, `before-send` hooks, retries): the client a
         test injects faults into at botocore's boundary (tests/faults.py)."""
         client = self._unopened_client(config)
-        open_wire_door(client, self.lock)
+        install_wire_transport(client, self.lock)
         return client
 
     def _unopened_client(self, config: Any) -> Any:
@@ -94,14 +94,14 @@ class EmbeddedDynamoDB:
             if self._session is None:
                 self._session = boto3.session.Session()
             # No endpoint_url: the client keeps AWS's own name for DynamoDB, which is what moto's botocore hook
-            # recognises; either door answers before any connection is made.
+            # recognises; either transport answers before any connection is made.
             return self._session.client("dynamodb", config=config)
 
     def start(self) -> str:
         if self._server is not None:
             raise RuntimeError("already started")
         # Bound (port 0: a free one) before it returns, so the port is known before any request.
-        server = http_door(self.lock, self.allowed_hosts, self.request_seconds, self.max_clients)
+        server = http_server(self.lock, self.allowed_hosts, self.request_seconds, self.max_clients)
         self._thread = threading.Thread(
             target=server.serve_forever, args=(POLL_SECONDS,), name="moto-dynamodb", daemon=True
         )

@@ -1,8 +1,8 @@
-"""The embedded DynamoDB's HTTP door: DynamoDB's API on a loopback port for outside tools (the AWS CLI, NoSQL
+"""The embedded DynamoDB's HTTP port: DynamoDB's API on a loopback port for outside tools (the AWS CLI, NoSQL
 Workbench, a test's boto3 client), and nothing else of what moto's server would answer.
 
 moto's server app answers every AWS service moto mocks and its own `/moto-api/` (`POST /moto-api/reset` empties
-every table), reads a body with no deadline while holding the one lock every door takes (one request with its
+every table), reads a body with no deadline while holding the one lock every way in takes (one request with its
 head and one byte of a declared body stalled every client, the functions' included), and werkzeug's threaded
 server starts a thread for each connection without bound. Here, outside in:
 
@@ -66,7 +66,7 @@ class DeadlineReader(io.RawIOBase):
         self.connection.settimeout(self.seconds)
 
 
-def http_door(lock: threading.Lock, allowed: AllowedHosts, seconds: float, max_clients: int) -> ThreadedWSGIServer:
+def http_server(lock: threading.Lock, allowed: AllowedHosts, seconds: float, max_clients: int) -> ThreadedWSGIServer:
     """The server, bound to a free loopback port; serve_forever() serves it."""
     from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
 
@@ -182,7 +182,7 @@ def _read_first(app: WSGIApplication) -> WSGIApplication:
 
 
 def _serialized(app: WSGIApplication, lock: threading.Lock) -> WSGIApplication:
-    """One request at a time, the in-process doors' included (one lock). moto runs a TransactWriteItems by
+    """One request at a time, the in-process transports' included (one lock). moto runs a TransactWriteItems by
     deep-copying the table and restores that copy when the transaction is cancelled, silently undoing whatever
     another thread wrote meanwhile (and the copy itself can fail with "dictionary changed size during
     iteration"). The GIL serialized moto's work anyway. Found by the 200-client test in

@@ -3,7 +3,7 @@ each request's expressions compiled once per text (local_gateway/dynamodb/expres
 
 moto answers one product request in 2 to 4 ms here, most of it parsing the same expressions again on every call
 (twice for a condition). This engine reads and writes the items in moto's tables directly
-(local_gateway/dynamodb/moto_items.py), so every door (moto's HTTP server, the wire door) sees what it wrote, and
+(local_gateway/dynamodb/moto_items.py), so every way in (moto's HTTP server, the wire transport) sees what it wrote, and
 answers only what it is sure of: the request's every parameter understood, every value a plain one (strings, numbers as
 DynamoDB writes them, booleans, string and number sets, lists and maps of them), every placeholder defined and
 used, no index key of another type than its definition's. Anything else, and every error but a condition that

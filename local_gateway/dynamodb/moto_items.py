@@ -1,6 +1,6 @@
 """The item engine's side of moto (local_gateway/dynamodb/item_engine.py): request values checked as plain ones, keys,
 and items read from and written into moto's own tables (moto 5.2.5's Table.items, DynamoType and Item), so that
-every door onto the embedded DynamoDB sees the same items."""
+every way into the embedded DynamoDB sees the same items."""
 
 from __future__ import annotations
 

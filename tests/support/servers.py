@@ -266,15 +266,15 @@ async def until(condition: Any, timeout: float = 15.0) -> None:
 
 
 @contextlib.contextmanager
-def replaced_routes(front: Any, replacements: dict[str, Any]) -> Iterator[None]:
-    """A front's routes replaced for a while (a test's stand-ins for the functions); all of them as they were
+def replaced_routes(endpoint: Any, replacements: dict[str, Any]) -> Iterator[None]:
+    """An endpoint's routes replaced for a while (a test's stand-ins for the functions); all of them as they were
     afterwards, whatever the test changed meanwhile."""
-    originals = dict(front.routes)
-    front.routes.update(replacements)
+    originals = dict(endpoint.routes)
+    endpoint.routes.update(replacements)
     try:
         yield
     finally:
-        front.routes.update(originals)
+        endpoint.routes.update(originals)
 
 
 async def engineio_session(gateway: RunningGateway, headers: dict[str, str] | None = None) -> Any:

@@ -1,11 +1,12 @@
-"""The embedded DynamoDB's doors compared: CPU of this process per call, for each way to reach moto.
+"""The embedded DynamoDB's transports compared: CPU of this process per call, for each way to reach moto.
 
-    python -m bench.dynamodb_doors       (or BENCH_SECTIONS=dynamodb make bench)
+    python -m bench.dynamodb_transports  (or BENCH_SECTIONS=dynamodb make bench)
 
-The gateway's functions call the direct door (local_gateway/dynamodb/moto_doors.py): the item engine answers their
-item reads and writes on moto's tables (local_gateway/dynamodb/item_engine.py), moto the rest. Before, they took the
-wire door (botocore's whole send path, then moto's own botocore hook), and before that moto's HTTP server in the same
-process, so the client's HTTP and the server's werkzeug and Flask were paid too. All serve the same tables.
+The gateway's functions call the direct transport (local_gateway/dynamodb/moto_transports.py): the item engine
+answers their item reads and writes on moto's tables (local_gateway/dynamodb/item_engine.py), moto the rest. Before,
+they took the wire transport (botocore's whole send path, then moto's own botocore hook), and before that moto's HTTP
+server in the same process, so the client's HTTP and the server's werkzeug and Flask were paid too. All serve the
+same tables.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_local_credentials, ensure_table
 from local_gateway.template import template
-from shared.services import client_config
+from shared.clients import client_config
 
 KEY = {"PK": {"S": "CONN#bench"}, "SK": {"S": "CONN#bench"}}
 CALLS = int(os.environ.get("DOORS_CALLS", "300"))
@@ -39,7 +40,7 @@ def _call_pair(client: Any, table: str) -> None:
 
 
 def median_cpu_ms(work: Callable[[], Any], repeat: int, warm: int) -> float:
-    """CPU of this process per `work()` (both ends of the HTTP door are in it), after `warm` unmeasured ones
+    """CPU of this process per `work()` (both ends of the HTTP port are in it), after `warm` unmeasured ones
     (connections, botocore's caches): the median of ROUNDS runs of `repeat`."""
     for _ in range(warm):
         work()
@@ -97,7 +98,7 @@ def product_calls(client: Any, table_name: str) -> list[tuple[str, str, float]]:
     def count(model: Any, **_: Any) -> None:
         requests[model.name] += 1
 
-    client.meta.events.register("before-call.dynamodb", count)  # before the door, which answers last
+    client.meta.events.register("before-call.dynamodb", count)  # before the transport, which answers last
     figures = []
     calls = ROUNDS * (CALLS // 10)
     for label, call in shapes:
@@ -123,13 +124,13 @@ def section() -> list[str]:
         direct = embedded.client(client_config())
         wire = embedded.wire_client(client_config())
         over_http = boto3.session.Session().client("dynamodb", endpoint_url=endpoint, config=client_config())
-        table = f"doors-{uuid.uuid4().hex[:8]}"
+        table = f"transports-{uuid.uuid4().hex[:8]}"
         ensure_table(direct, table, template())
         http_ms = cpu_ms_per_call(over_http, table)
         wire_ms = cpu_ms_per_call(wire, table)
         direct_ms = cpu_ms_per_call(direct, table)
         product = product_calls(direct, table)
-        moto_table = f"doors-{uuid.uuid4().hex[:8]}"
+        moto_table = f"transports-{uuid.uuid4().hex[:8]}"
         ensure_table(wire, moto_table, template())
         moto_alone = product_calls(wire, moto_table)
     finally:
@@ -139,17 +140,18 @@ def section() -> list[str]:
         f"## The embedded DynamoDB: CPU per call ({CALLS} calls x {ROUNDS}, UpdateItem and GetItem alternating,"
         " median)",
         "",
-        "| door | CPU per call (ms) | vs HTTP |",
+        "| transport | CPU per call (ms) | vs HTTP |",
         "|---|---:|---:|",
         f"| moto's HTTP server in the same process | {http_ms:.2f} | 1.00x |",
-        f"| the wire door: botocore's send path, moto's botocore hook | {wire_ms:.2f} | {wire_ms / http_ms:.2f}x |",
-        f"| the direct door (the functions' client: the item engine, else moto) | {direct_ms:.2f} |"
+        f"| the wire transport: botocore's send path, moto's botocore hook | {wire_ms:.2f} |"
+        f" {wire_ms / http_ms:.2f}x |",
+        f"| the direct transport (the functions' client: the item engine, else moto) | {direct_ms:.2f} |"
         f" {direct_ms / http_ms:.2f}x |",
         "",
-        f"The product's own calls ({CALLS // 10} x {ROUNDS}, median): through the direct door, and through moto"
-        " alone (the wire door, which the item engine does not answer):",
+        f"The product's own calls ({CALLS // 10} x {ROUNDS}, median): through the direct transport, and through"
+        " moto alone (the wire transport, which the item engine does not answer):",
         "",
-        "| call | its DynamoDB requests | direct door (ms) | moto alone (ms) | direct / moto |",
+        "| call | its DynamoDB requests | direct transport (ms) | moto alone (ms) | direct / moto |",
         "|---|---|---:|---:|---:|",
         *(
             f"| {label} | {requests} | {ms:.2f} | {moto_ms:.2f} | {ms / moto_ms:.2f}x |"

@@ -1,4 +1,4 @@
-"""Phantom connections heal: the reconciler asks API Gateway (`GET @connections/{id}`) about every registered
+"""Stale connections heal: the reconciler asks API Gateway (`GET @connections/{id}`) about every registered
 connection past its grace period and removes, as `$disconnect` does, each one that answers 410 Gone; bounded
 per run, resumed where it stopped."""
 
@@ -12,10 +12,10 @@ import boto3
 import pytest
 
 from shared.counters import Counts
-from shared.phantoms import CHECK_AFTER_SECONDS
 from shared.poster import CheckFailed, ManagementApiPoster
 from shared.reconcile_pass import RECONCILE_KEY
 from shared.reconciler import RunResult
+from shared.stale_connections import CHECK_AFTER_SECONDS
 from tests.handler_calls import connected, join, owned_by, subscribe
 
 LIVE, ALICE = "LIVEAAAAAAAAAAA=", "ALICEAAAAAAAAAA="
@@ -104,9 +104,9 @@ def test_a_check_answered_with_anything_but_410_removes_nothing(lambda_env, mana
 
 
 def test_checks_are_bounded_per_run_and_resume_where_they_stopped(lambda_env, management_api, monkeypatch):
-    """6 anonymous phantoms and a live one, a user with 5 phantoms, alice live; 4 connections listed a run at most:
-    the runs stop inside ANON's partition and inside users' partitions (the index kept just before the user),
-    and each resumes there."""
+    """6 anonymous stale connections and a live one, a user with 5 stale ones, alice live; 4 connections listed
+    a run at most: the runs stop inside ANON's partition and inside users' partitions (the index kept just before
+    the user), and each resumes there."""
     anonymous = [f"ANON{n:011d}=" for n in range(6)]
     crowd = [f"CROWD{n:010d}=" for n in range(5)]
     for cid in anonymous:

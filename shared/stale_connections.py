@@ -1,4 +1,4 @@
-"""Phantom connections: registered (their own item, their USER# or ANON entry, the counts) while API Gateway has
+"""Stale connections: registered (their own item, their USER# or ANON entry, the counts) while API Gateway has
 no socket for them, because its best-effort `$disconnect` never came or no socket ever opened. They are found by
 asking API Gateway (`GET @connections/{id}`, answered 410 Gone) and removed exactly as `$disconnect` removes a
 connection (`Store.remove_connection`, which adjusts the counters).
@@ -40,7 +40,7 @@ class Checked:
     resume_after: str | None = None  # the last entry's SK when the budget ran out first; None: the partition is done
 
 
-class PhantomCheck:
+class StaleConnectionCheck:
     """Lists an owner's connections, asks API Gateway about each one older than `grace_seconds`, removes the gone."""
 
     def __init__(self, store: Store, poster: Poster, grace_seconds: float, threads: int = CHECK_THREADS) -> None:

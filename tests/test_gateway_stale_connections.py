@@ -10,7 +10,8 @@ import json
 import pytest
 import socketio
 
-from tests.support import connect_event, invoke_function, load_event, message_event, running_gateway
+from tests.support.events import connect_event, load_event, message_event
+from tests.support.servers import invoke_function, running_gateway
 
 GHOST = "GHOSTAAAAAAAAAA="  # registered by $connect, never given a socket
 
@@ -44,7 +45,7 @@ async def test_a_connection_registered_without_a_socket_heals_through_the_gatewa
         joined = await asyncio.to_thread(invoke_function, gateway.url, "JoinDashboardFunction", join)
         assert json.loads(joined["body"]) == {"ok": True}
         counted = {"Active Users": 2, "Live Subscribers": 0, "Active Dashboards": 2}
-        assert await metrics(sio, pushes) == counted  # the phantom counts, as it would for two hours
+        assert await metrics(sio, pushes) == counted  # the stale connection counts, as it would for two hours
 
         await asyncio.sleep(1.5)  # past the grace period
         answer = await asyncio.to_thread(invoke_function, gateway.url, "ReconcileFunction", load_event("scheduled"))

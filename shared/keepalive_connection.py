@@ -9,14 +9,14 @@ class Dropped(ConnectionError):
     """The connection closed before a whole response arrived."""
 
 
-class Exchange:
+class KeepAliveConnection:
     """One keep-alive HTTP/1.1 connection with at most one request in flight (an asyncio protocol).
 
     It parses only what a @connections answer needs: the status line, Content-Length, chunked bodies,
     HTTP/1.0 and `Connection: close`. The body is read and dropped; the status decides everything.
     """
 
-    def __init__(self, loop: Any, live: set[Exchange]) -> None:
+    def __init__(self, loop: Any, live: set[KeepAliveConnection]) -> None:
         self.loop = loop
         self.live = live  # the poster's open connections, which the read-timeout watchdog walks
         self._status_at_eof: int | None = None
@@ -59,7 +59,7 @@ class Exchange:
     def resume_writing(self) -> None:
         pass
 
-    # -- the exchange --
+    # -- one request, one response --
     def send(self, request: bytes, timeout: float) -> Any:
         self.waiter = self.loop.create_future()
         self.deadline = self.loop.time() + timeout

@@ -1,17 +1,17 @@
 """The two ways a boto3 DynamoDB client reaches moto in this process, both under the embedded DynamoDB's lock.
 
-- The direct door (the functions' client, for item reads and writes): botocore validates the request against
+- The direct transport (the functions' client, for item reads and writes): botocore validates the request against
   the service model and runs its hooks, without building it (local_gateway/dynamodb/direct_calls.py); at botocore's
   `before-call` (the hook botocore's own Stubber answers at) the item engine answers GetItem, PutItem,
   UpdateItem and DeleteItem on moto's tables (local_gateway/dynamodb/item_engine.py), or else moto's DynamoHandler
   runs the operation on the serialized parameters and botocore's JSON parser reads moto's answer, modeled
   error fields included. No signing, no HTTP request, no retry loop: moto never throttles. About a twentieth
-  of the CPU of the wire door (`bench/dynamodb_doors.py`).
-- The wire door: the request goes all the way through botocore's send path (signed, `before-send` hooks, the
+  of the CPU of the wire transport (`bench/dynamodb_transports.py`).
+- The wire transport: the request goes all the way through botocore's send path (signed, `before-send` hooks, the
   retry loop) and moto's own botocore hook (the one `mock_aws` installs) answers it as the last `before-send`
   hook. Faults injected at botocore's boundary (tests/faults.py) need this path; nothing else does.
 
-Both serve the same moto backend as moto's HTTP server, so all three doors see the same tables.
+Both serve the same moto backend as moto's HTTP server, so all three ways in see the same tables.
 """
 
 from __future__ import annotations
@@ -31,14 +31,14 @@ from local_gateway.dynamodb.item_engine import ItemEngine
 
 # The item reads and writes the product sends, whose answers are plain JSON. Everything else (CreateTable, a
 # waiter's DescribeTable, UpdateTimeToLive: answers with timestamps, which moto's serializer formats; a test's
-# Scan) takes the wire door.
+# Scan) takes the wire transport.
 DIRECT_OPERATIONS = frozenset(
     {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem"}
 )
 _REQUEST_ID_ALPHABET = string.ascii_uppercase + string.digits
 
 
-def open_direct_door(client: Any, lock: threading.Lock, engine: ItemEngine | None) -> None:
+def install_direct_transport(client: Any, lock: threading.Lock, engine: ItemEngine | None) -> None:
     """The client's item reads and writes answered in this process: by `engine` first (None: moto alone)."""
     from botocore.awsrequest import AWSResponse
     from botocore.parsers import create_parser
@@ -54,7 +54,7 @@ def open_direct_door(client: Any, lock: threading.Lock, engine: ItemEngine | Non
     serializer = create_serializer("json")
     moto_model = get_service_model("dynamodb")
     region = client.meta.region_name
-    # Per operation, once: moto's own parser of its body, as its HTTP door reads it (blobs decoded from base64,
+    # Per operation, once: moto's own parser of its body, as its HTTP server reads it (blobs decoded from base64,
     # for one), and the DynamoHandler method that runs it.
     operations = {
         name: (
@@ -66,7 +66,7 @@ def open_direct_door(client: Any, lock: threading.Lock, engine: ItemEngine | Non
     accounts: dict[tuple[str | None, str], str] = {}
 
     def account() -> str:
-        """As moto's HTTP door works it out for each request (MOTO_ACCOUNT_ID, else the access key), looked up
+        """As moto's HTTP server works it out for each request (MOTO_ACCOUNT_ID, else the access key), looked up
         once per pair: the lookup walks every IAM backend."""
         key = (os.environ.get("MOTO_ACCOUNT_ID"), _access_key(client))
         if key not in accounts:
@@ -78,7 +78,7 @@ def open_direct_door(client: Any, lock: threading.Lock, engine: ItemEngine | Non
 
     def answer(model: Any, params: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]] | None:
         if model.name not in DIRECT_OPERATIONS:
-            return None  # on to the wire door
+            return None  # on to the wire transport
         account_id = account()
         if engine is not None and model.name in ENGINE_OPERATIONS:
             with lock:
@@ -103,7 +103,7 @@ def open_direct_door(client: Any, lock: threading.Lock, engine: ItemEngine | Non
         with lock:
             try:
                 status, answer_body = 200, json.dumps(operation().result, default=_base64).encode()
-            except HTTPException as error:  # moto's DynamoDB errors: what its HTTP door answers, body and status
+            except HTTPException as error:  # moto's DynamoDB errors: what its HTTP server answers, body and status
                 status, answer_body = error.code or 500, error.get_body().encode()
             except ServiceException as error:  # moto's newer style, none in DynamoDB yet: the JSON protocol's error
                 status, answer_body = 400, json.dumps({"__type": error.code, "message": error.message}).encode()
@@ -118,7 +118,7 @@ def open_direct_door(client: Any, lock: threading.Lock, engine: ItemEngine | Non
     # Last: a test's before-call observer (tests/test_performance.py counts calls) still sees every call.
     client.meta.events.register_last("before-call.dynamodb", answer)
     skip_request_building(client, DIRECT_OPERATIONS)
-    open_wire_door(client, lock)
+    install_wire_transport(client, lock)
 
 
 def _engine_response(url: str, status: int, answer: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
@@ -145,7 +145,7 @@ def _base64(value: Any) -> str:
     raise TypeError(f"{type(value).__name__} in moto's answer is not JSON")
 
 
-def open_wire_door(client: Any, lock: threading.Lock) -> None:
+def install_wire_transport(client: Any, lock: threading.Lock) -> None:
     from moto.core.botocore_stubber import BotocoreStubber
 
     stubber = BotocoreStubber()

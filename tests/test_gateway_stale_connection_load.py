@@ -1,5 +1,5 @@
-"""The phantom load through the real gateway: 100 clients x 5 joins and 10 phantoms while a reconciler runs pass
-after pass (a module of its own, so that xdist can run it beside the 200-client test of
+"""The stale connection load through the real gateway: 100 clients x 5 joins and 10 stale connections while a
+reconciler runs pass after pass (a module of its own, so that xdist can run it beside the 200-client test of
 test_gateway_resilience.py: the suite's two longest tests)."""
 
 from __future__ import annotations
@@ -17,27 +17,28 @@ import pytest
 import socketio
 
 from shared.counters import Counts
-from shared.phantoms import PhantomCheck
 from shared.reconciler import Reconciler
 from shared.services import services
-from tests.support import connect_event, invoke_function, message_event, running_gateway, until
+from shared.stale_connections import StaleConnectionCheck
+from tests.support.events import connect_event, message_event
+from tests.support.servers import invoke_function, running_gateway, until
 
 
 @pytest.mark.load
-async def test_100_clients_x_5_joins_and_10_phantoms_leave_every_count_exact_once_gone():
+async def test_100_clients_x_5_joins_and_10_stale_connections_leave_every_count_exact_once_gone():
     """Issue 10's load through the gateway, a third of it: 100 connections x 5 joins (over 200 dashboards, so
     rooms are both shared and new) while a reconciler runs pass after pass; then every client leaves. (300
     x 5 made joins outlive the 10 s function timeout while a join was a transaction, for which moto copies the
-    whole table; as two single-item writes, this test as it was before the phantoms passed once at 300 x 5, in
+    whole table; as two single-item writes, this test as it was before the stale connections passed once at 300 x 5, in
     208 s: too long to keep here.) Before, counts
     stayed wrong for minutes (Active Dashboards 9, room counters -1 and +1): a recount between a membership
     and its count "healed" the counter into drift. Now nothing drifts, and one pass confirms every count.
-    Among them, 10 phantoms x 5 joins: `$connect`s without a socket (run through the signed Lambda Invoke API),
+    Among them, 10 stale connections x 5 joins: `$connect`s without a socket (run through the signed Lambda Invoke API),
     which no `$disconnect` ever removes; the pass after the load asks about them and removes them too."""
     rng = random.Random(10)
     plans = [[f"d{rng.randrange(200)}" for _ in range(5)] for _ in range(100)]
-    phantoms = [f"PHANTOM{n:08d}=" for n in range(10)]
-    phantom_plans = [[f"d{rng.randrange(200)}" for _ in range(5)] for _ in phantoms]
+    stale = [f"STALE{n:010d}=" for n in range(10)]
+    stale_plans = [[f"d{rng.randrange(200)}" for _ in range(5)] for _ in stale]
     with running_gateway(METRICS_INTERVAL_SECONDS="2", RECONCILE_INTERVAL_SECONDS="3600") as gateway:
         svc = services()
         during = Reconciler(svc.table, settle_seconds=0.5)
@@ -83,20 +84,20 @@ async def test_100_clients_x_5_joins_and_10_phantoms_leave_every_count_exact_onc
                 for dashboard in dashboards:
                     assert await sio.call("analytics:joinDashboard", dashboard, timeout=120) == {"ok": True}
 
-        phantom_users = [f"user{n % 40}" if n % 2 else None for n in range(len(phantoms))]
+        stale_users = [f"user{n % 40}" if n % 2 else None for n in range(len(stale))]
 
-        def haunt(phantom: str, user: str | None, dashboards: list[str]) -> None:
-            event = connect_event(phantom, {"userId": user} if user else None)
+        def register_without_a_socket(connection_id: str, user: str | None, dashboards: list[str]) -> None:
+            event = connect_event(connection_id, {"userId": user} if user else None)
             assert invoke_function(gateway.url, "ConnectFunction", event)["statusCode"] == 200
             for dashboard in dashboards:
-                joined = message_event(phantom, "analytics:joinDashboard", dashboard)
+                joined = message_event(connection_id, "analytics:joinDashboard", dashboard)
                 assert json.loads(invoke_function(gateway.url, "JoinDashboardFunction", joined)["body"]) == {"ok": True}
 
         await asyncio.gather(
             *(join(c, plan) for c, plan in zip(clients, plans, strict=True)),
             *(
-                asyncio.to_thread(haunt, *planned)
-                for planned in zip(phantoms, phantom_users, phantom_plans, strict=True)
+                asyncio.to_thread(register_without_a_socket, *planned)
+                for planned in zip(stale, stale_users, stale_plans, strict=True)
             ),
         )
         load_ended = time.monotonic()
@@ -106,9 +107,9 @@ async def test_100_clients_x_5_joins_and_10_phantoms_leave_every_count_exact_onc
         assert longest_gap < 5 * 2.0  # the period is 2 s
         await watcher.disconnect()
         await until(lambda: svc.counters.read().subscribers == 0, timeout=60)
-        active = len({dashboard for plan in plans + phantom_plans for dashboard in plan})
-        named = len({u for u in users + phantom_users if u})
-        anonymous = users.count(None) + phantom_users.count(None)
+        active = len({dashboard for plan in plans + stale_plans for dashboard in plan})
+        named = len({u for u in users + stale_users if u})
+        anonymous = users.count(None) + stale_users.count(None)
         expected = Counts(connections=110, active_users=named + anonymous, active_dashboards=active)
         assert svc.counters.read() == expected
         await asyncio.gather(*(c.disconnect() for c in clients))
@@ -119,14 +120,14 @@ async def test_100_clients_x_5_joins_and_10_phantoms_leave_every_count_exact_onc
         assert not meanwhile.is_alive() and failures == []
         assert sum(run.visited for run in runs) > 0
         started = time.monotonic()
-        # The phantom check over the gateway's own poster, with a grace of 1 s instead of 60 (all are older).
-        check = PhantomCheck(svc.store, svc.poster(), grace_seconds=1.0)
-        final = Reconciler(svc.table, settle_seconds=0.5, phantoms=check)
+        # The stale connection check over the gateway's own poster, with a grace of 1 s instead of 60 (all are older).
+        check = StaleConnectionCheck(svc.store, svc.poster(), grace_seconds=1.0)
+        final = Reconciler(svc.table, settle_seconds=0.5, stale_check=check)
         passed = [await asyncio.to_thread(final.run, 500)]
         while not passed[-1].finished:
             passed.append(await asyncio.to_thread(final.run, 500))
         logging.getLogger(__name__).info("one whole pass after the load: %.1f s", time.monotonic() - started)
-        assert sum(run.removed for run in passed) == len(phantoms)
+        assert sum(run.removed for run in passed) == len(stale)
         assert svc.counters.read() == Counts()
         counters = [
             item

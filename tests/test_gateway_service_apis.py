@@ -1,4 +1,4 @@
-"""The gateway's side doors: the Management API, Lambda's Invoke API, dashboard publishing and the embedded DynamoDB
+"""The gateway's service APIs: the Management API, Lambda's Invoke API, dashboard publishing and the embedded DynamoDB
 let in only what AWS would (SigV4 with the functions' credentials) or this machine, and refuse the rest."""
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from botocore.credentials import Credentials
 from local_gateway.awslambda.invoke_api import failure_payload
 from local_gateway.awslambda.invoker import FunctionFailed
 from local_gateway.settings import GatewaySettings
-from tests.support import RunningGateway, http_status, signed_request
+from tests.support.servers import RunningGateway, http_status
+from tests.support.tokens import signed_request
 
 STRANGER = ("203.0.113.9", 40000)  # a peer on the network, not this machine
 
@@ -232,7 +233,7 @@ async def test_dashboard_publishing_takes_json_from_this_machine_or_a_signed_req
 
 async def test_metric_reports_take_json_from_this_machine_or_a_signed_request_as_dashboard_updates_do(gateway):
     """POST /metrics goes through the dashboard updates' guard: the same code, not a copy of it."""
-    body, json_type = b'{"name": "Side door", "value": 1}', {"content-type": "application/json"}
+    body, json_type = b'{"name": "Service API", "value": 1}', {"content-type": "application/json"}
     path, app = "/metrics", gateway.gateway.app
     plain = urllib.request.Request(
         f"{gateway.url}{path}", data=body, method="POST", headers={"Content-Type": "text/plain"}

@@ -1,5 +1,5 @@
-"""The embedded DynamoDB's HTTP door serves DynamoDB's API alone, to this machine's names, and a slow client
-holds no lock: the functions (the direct door) and other tools are served meanwhile."""
+"""The embedded DynamoDB's HTTP port serves DynamoDB's API alone, to this machine's names, and a slow client
+holds no lock: the functions (the direct transport) and other tools are served meanwhile."""
 
 from __future__ import annotations
 
@@ -18,17 +18,17 @@ import pytest
 
 from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
 from local_gateway.template import template
-from tests.support import first_line, http_status
+from tests.support.servers import first_line, http_status
 
 LIST_TABLES = "X-Amz-Target: DynamoDB_20120810.ListTables\r\nContent-Type: application/x-amz-json-1.0\r\n"
 
 
 @pytest.fixture
-def door() -> Iterator[EmbeddedDynamoDB]:
-    """A door of its own (its bounds set short), with a table."""
+def dynamodb() -> Iterator[EmbeddedDynamoDB]:
+    """An embedded DynamoDB of its own (its bounds set short), with a table."""
     embedded = EmbeddedDynamoDB(request_seconds=1.0, max_clients=4)
     embedded.start()
-    ensure_table(embedded.client(), f"door-{uuid.uuid4().hex[:8]}", template())
+    ensure_table(embedded.client(), f"port-{uuid.uuid4().hex[:8]}", template())
     yield embedded
     embedded.stop()
 
@@ -54,35 +54,38 @@ def in_time(call, seconds: float = 3.0) -> bool:
     return done.wait(seconds)
 
 
-def test_moto_api_and_other_services_are_not_served(door):
-    before = tables_through(door.endpoint_url)
+def test_moto_api_and_other_services_are_not_served(dynamodb):
+    before = tables_through(dynamodb.endpoint_url)
     assert before
-    reset = urllib.request.Request(f"{door.endpoint_url}/moto-api/reset", data=b"", method="POST")
+    reset = urllib.request.Request(f"{dynamodb.endpoint_url}/moto-api/reset", data=b"", method="POST")
     assert http_status(reset)[0] == 404
-    assert tables_through(door.endpoint_url) == before  # nothing was reset
+    assert tables_through(dynamodb.endpoint_url) == before  # nothing was reset
     for path in ("/moto-api/", "/moto-api/data.json", "/latest/meta-data/"):
-        assert http_status(urllib.request.Request(f"{door.endpoint_url}{path}"))[0] == 404, path
+        assert http_status(urllib.request.Request(f"{dynamodb.endpoint_url}{path}"))[0] == 404, path
     for service, call in (("s3", "list_buckets"), ("sqs", "list_queues"), ("sts", "get_caller_identity")):
-        client = boto3.session.Session().client(service, endpoint_url=door.endpoint_url, region_name="us-east-1")
+        client = boto3.session.Session().client(service, endpoint_url=dynamodb.endpoint_url, region_name="us-east-1")
         with pytest.raises((botocore.exceptions.ClientError, botocore.parsers.ResponseParserError)):
             getattr(client, call)()  # refused: DynamoDB's error shape, which other services cannot even parse
     streams = urllib.request.Request(
-        door.endpoint_url, data=b"{}", method="POST", headers={"X-Amz-Target": "DynamoDBStreams_20120810.ListStreams"}
+        dynamodb.endpoint_url,
+        data=b"{}",
+        method="POST",
+        headers={"X-Amz-Target": "DynamoDBStreams_20120810.ListStreams"},
     )
     assert http_status(streams)[0] == 400
 
 
-def test_a_body_still_arriving_holds_no_lock_and_is_dropped_at_the_deadline(door):
-    port = port_of(door)
+def test_a_body_still_arriving_holds_no_lock_and_is_dropped_at_the_deadline(dynamodb):
+    port = port_of(dynamodb)
     slow = socket.create_connection(("127.0.0.1", port))
     idle = socket.create_connection(("127.0.0.1", port))
     try:
         head = f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{LIST_TABLES}Content-Length: 100\r\n\r\n{{"
         slow.sendall(head.encode())
         time.sleep(0.2)  # its head is read, its body is awaited
-        # The functions' door and another tool are both served while it sends.
-        assert in_time(lambda: door.client().list_tables())
-        assert in_time(lambda: tables_through(door.endpoint_url))
+        # The functions' transport and another tool are both served while it sends.
+        assert in_time(lambda: dynamodb.client().list_tables())
+        assert in_time(lambda: tables_through(dynamodb.endpoint_url))
         # Within the deadline (1 s here) plus a margin, both the slow sender and the idle socket are dropped.
         for sock in (slow, idle):
             sock.settimeout(5)
@@ -92,8 +95,8 @@ def test_a_body_still_arriving_holds_no_lock_and_is_dropped_at_the_deadline(door
         idle.close()
 
 
-def test_a_request_dripping_its_head_is_dropped_at_the_deadline_too(door):
-    port = port_of(door)
+def test_a_request_dripping_its_head_is_dropped_at_the_deadline_too(dynamodb):
+    port = port_of(dynamodb)
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         started = time.monotonic()
         try:
@@ -106,8 +109,8 @@ def test_a_request_dripping_its_head_is_dropped_at_the_deadline_too(door):
     assert time.monotonic() - started < 4
 
 
-def test_connections_beyond_the_bound_are_closed_at_once(door):
-    port = port_of(door)
+def test_connections_beyond_the_bound_are_closed_at_once(dynamodb):
+    port = port_of(dynamodb)
     held = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
     try:
         time.sleep(0.2)
@@ -117,19 +120,19 @@ def test_connections_beyond_the_bound_are_closed_at_once(door):
         for sock in held:
             sock.close()
     time.sleep(0.2)
-    assert tables_through(door.endpoint_url)  # places given back
+    assert tables_through(dynamodb.endpoint_url)  # places given back
 
 
-def test_only_the_machines_own_names_are_served(door):
-    port = port_of(door)
+def test_only_the_machines_own_names_are_served(dynamodb):
+    port = port_of(dynamodb)
     assert first_line(port, list_tables(f"rebound.attacker.example:{port}")).startswith("HTTP/1.1 421 ")
     assert first_line(port, list_tables(f"127.0.0.1:{port}\r\nHost: evil.example")).startswith("HTTP/1.1 421 ")
     for host in (f"localhost:{port}", f"127.0.0.1:{port}", f"[::1]:{port}"):
         assert first_line(port, list_tables(host)) == "HTTP/1.1 200 OK", host
 
 
-def test_a_body_without_a_length_or_too_large_is_refused_before_it_is_read(door):
-    port = port_of(door)
+def test_a_body_without_a_length_or_too_large_is_refused_before_it_is_read(dynamodb):
+    port = port_of(dynamodb)
     head = f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n{LIST_TABLES}"
     chunked = f"{head}Transfer-Encoding: chunked\r\n\r\n2\r\n{{}}\r\n0\r\n\r\n"
     assert first_line(port, chunked.encode()).startswith("HTTP/1.1 411 ")
@@ -137,7 +140,7 @@ def test_a_body_without_a_length_or_too_large_is_refused_before_it_is_read(door)
     assert first_line(port, huge.encode()).startswith("HTTP/1.1 413 ")
 
 
-def test_the_gateways_dynamodb_door_answers_only_to_this_machines_names(gateway):
+def test_the_gateways_dynamodb_port_answers_only_to_this_machines_names(gateway):
     endpoint = gateway.gateway.environment.config.dynamodb_endpoint_url
     port = int(urlsplit(endpoint).port or 0)
     assert first_line(port, list_tables("rebound.attacker.example")).startswith("HTTP/1.1 421 ")
