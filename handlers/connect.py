@@ -18,5 +18,5 @@ def _message(error: ClientError) -> str:
 
 @answering_refusals("refused a connection", level=logging.INFO, body=_message)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    connect(services(), WebSocketEvent(event))
+    connect(services(context), WebSocketEvent(event))
     return {"statusCode": 200, "body": "Connected"}

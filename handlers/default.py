@@ -12,5 +12,5 @@ from shared.socketio_session import handle_frame, looks_like_socketio
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if looks_like_socketio(WebSocketEvent(event).body):
-        return handle_frame(event)
-    return handle_message(event, unknown_event)
+        return handle_frame(event, context)
+    return handle_message(event, context, unknown_event)

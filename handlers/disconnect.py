@@ -10,5 +10,5 @@ from shared.services import services
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    disconnect(services(), WebSocketEvent(event))
+    disconnect(services(context), WebSocketEvent(event))
     return {"statusCode": 200, "body": "Disconnected"}

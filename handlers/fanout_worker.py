@@ -12,5 +12,5 @@ from shared.services import services
 
 @answering_refusals("fan-out slice rejected")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    svc = services()
+    svc = services(context)
     return ok(asdict(deliver_slice(svc.store, svc.poster(), event)))

@@ -9,4 +9,4 @@ from shared.runtime import handle_message
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle_message(event, join_dashboard)
+    return handle_message(event, context, join_dashboard)

@@ -13,5 +13,5 @@ from shared.services import services
 
 @answering_refusals("dashboard update rejected")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    svc = services()
+    svc = services(context)
     return ok(asdict(publish_update(svc, svc.poster(), EventBridgeEvent(event))))

@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    svc = services()
+    svc = services(context)
     remaining = getattr(context, "get_remaining_time_in_millis", None)
     result = run_window(svc, svc.poster(), remaining_ms=remaining)
     # A run that pushed nothing (nobody listens) is the usual idle case: not worth a line a period at INFO.

@@ -13,7 +13,7 @@ logger = logging.getLogger(__name__)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    svc = services()
+    svc = services(context)
     result = svc.reconciler.run(svc.config.reconcile_batch)
     logger.info("reconciled: %s", asdict(result))
     return {"statusCode": 200, "body": json.dumps(asdict(result))}

@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    svc = services()
+    svc = services(context)
     try:
         name, value = report_metric(svc.reported, svc.config.system_metrics.source, EventBridgeEvent(event))
     except ClientError as error:

@@ -9,4 +9,4 @@ from shared.runtime import handle_message
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return handle_message(event, request_live_metrics)
+    return handle_message(event, context, request_live_metrics)

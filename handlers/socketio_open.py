@@ -12,5 +12,5 @@ from shared.socketio_open import post_open_packet
 
 @answering_refusals("open task rejected")
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    opened = post_open_packet(services(), event.get(OPEN_TASK) if isinstance(event, dict) else None)
+    opened = post_open_packet(services(context), event.get(OPEN_TASK) if isinstance(event, dict) else None)
     return {**ok({"opened": opened}), "statusCode": 200 if opened else 410}

@@ -44,10 +44,10 @@ class Outcome:
     result: dict[str, Any] | None = None
 
 
-def handle_message(raw_event: dict[str, Any], action: Action) -> dict[str, Any]:
+def handle_message(raw_event: dict[str, Any], context: Any, action: Action) -> dict[str, Any]:
     """A JSON frame `{"action", "data"}` on its own route (or `$default`): the route response is the ack."""
     event = WebSocketEvent(raw_event)
-    svc = services()
+    svc = services(context)
     poster = svc.poster(event.management_endpoint)
     # The route names the event even when the frame itself cannot be read (too large, not JSON).
     name = None if event.route_key.startswith("$") else event.route_key

@@ -1,26 +1,19 @@
 """The collaborators every handler uses, built once per process on first use (never at import).
 
-`services()` is the process's `Services`, built from the environment at its first use: the Lambda pattern of a
-client built once per sandbox (chalice's `get_storage()`). A host that runs the functions itself installs its
-own with `reset_services`, as the local gateway does at start-up.
-
-The gateway also binds its `Services` to the thread of each invocation (`bound_services`), and this second,
-thread-local channel stays for a reason the suite shows: two gateways with different `Services` run in one
-process at once (a module's gateway beside a test's own, in tests/test_recovery.py and
-tests/test_gateway_metrics.py). With the process's one `Services` alone, the first gateway's functions (its
-scheduled publisher included) would use the second's table and poster while both run, and nothing once the
-second stopped: tried with the binding removed and a stopped gateway closing the process's `Services`,
-tests/test_recovery.py's last test fails, every function of the module's gateway refused. The binding also
-keeps a function still running after its gateway stopped from falling back to the environment. Removing it
-means handing each invocation its `Services` explicitly (for example on the context the gateway builds).
+`services(context)` is what one invocation works with. A host that runs the functions itself hands its own
+`Services` in on the context object it passes (the local gateway's `LambdaContext.services`): two gateways
+may run in one process at once (a module's gateway beside a test's own), and a function still running after
+its gateway stopped keeps that gateway's collaborators rather than the environment's. Lambda's context has no
+such attribute, so a deployed function gets the process's `Services`, built from the environment at its first
+use: the Lambda pattern of clients built once per sandbox (chalice's `get_storage()`). `reset_services`
+installs (or forgets) the process's own.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
@@ -186,14 +179,11 @@ _current: Services | None = None
 _current_lock = threading.Lock()
 
 
-_bound = threading.local()
-
-
-def services() -> Services:
-    """The collaborators of this thread's invocation (bound_services), else the process's."""
-    bound: Services | None = getattr(_bound, "services", None)
-    if bound is not None:
-        return bound
+def services(context: Any = None) -> Services:
+    """The collaborators the invocation's host handed in on its context, else the process's."""
+    handed_in: Services | None = getattr(context, "services", None)
+    if handed_in is not None:
+        return handed_in
     global _current
     with _current_lock:
         if _current is None:
@@ -206,15 +196,3 @@ def reset_services(replacement: Services | None = None) -> None:
     global _current
     with _current_lock:
         _current = replacement
-
-
-@contextlib.contextmanager
-def bound_services(svc: Services | None) -> Iterator[None]:
-    """Run this thread's handlers with `svc`: a host running functions (the local gateway) binds its own, so a
-    function still running after its host stopped never falls back to the process's environment."""
-    previous = getattr(_bound, "services", None)
-    _bound.services = svc
-    try:
-        yield
-    finally:
-        _bound.services = previous

@@ -33,10 +33,10 @@ def looks_like_socketio(body: str | None) -> bool:
     return bool(body) and body[0].isdigit()  # type: ignore[index]
 
 
-def handle_frame(raw_event: dict[str, Any]) -> dict[str, Any]:
+def handle_frame(raw_event: dict[str, Any], context: Any) -> dict[str, Any]:
     event = WebSocketEvent(raw_event)
     try:
-        body = answer(services(), event)
+        body = answer(services(context), event)
     except Exception:
         # A function that raises makes API Gateway send its own `{"message": "Internal server error"}`,
         # which is not Engine.IO: the client would drop the connection. Answer in Engine.IO instead.

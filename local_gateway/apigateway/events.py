@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any
 
 from local_gateway.origins import page_scheme
+from shared.services import Services
 
 API_ID = "local"
 STAGE = "local"
@@ -178,6 +179,7 @@ class LambdaContext:
     timeout_seconds: float = 30.0
     aws_request_id: str = field(default_factory=lambda: str(uuid.UUID(int=random.getrandbits(128), version=4)))
     memory_limit_in_mb: int = 256
+    services: Services | None = None  # the host's collaborators, handed in (shared/services.py); not in AWS's
     _started: float = field(default_factory=time.monotonic)
 
     @property

@@ -11,7 +11,7 @@ from typing import Any
 from local_gateway.apigateway.events import LambdaContext
 from local_gateway.apigateway.registry import ConnectionRegistry
 from local_gateway.awslambda.outbox import Delivery, deliver, run_collecting
-from shared.services import Services, bound_services
+from shared.services import Services
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ class FunctionInvoker:
         name: str = "handler",
     ) -> None:
         self.registry = registry
-        self.services: Services | None = None  # what its functions get; the gateway binds its own at start
+        self.services: Services | None = None  # handed to its functions on their context
         self.timeout_seconds = timeout_seconds
         self.threads, self.name = threads, name
         self.executor = self._new_executor()
@@ -51,7 +51,7 @@ class FunctionInvoker:
         invoker's, unless `timeout_seconds` gives the function's own), logged unless the caller logs it its own
         way: `log_failure=False`."""
         timeout = timeout_seconds or self.timeout_seconds
-        context = LambdaContext(function_name=name, timeout_seconds=timeout)
+        context = LambdaContext(function_name=name, timeout_seconds=timeout, services=self.services)
         loop = asyncio.get_running_loop()
         settled = loop.create_future()  # the function has returned or raised, or its time is up
         timer: asyncio.TimerHandle | None = None
@@ -70,8 +70,7 @@ class FunctionInvoker:
         def run() -> Any:
             # The timeout counts from here, as Lambda's does: waiting for a free thread is not running.
             loop.call_soon_threadsafe(start_the_clock)
-            with bound_services(self.services):
-                return run_collecting(deliveries, handler, event, context)
+            return run_collecting(deliveries, handler, event, context)
 
         running = loop.run_in_executor(self.executor, run)
         running.add_done_callback(settle)
