@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 from typing import Any, cast
 
+from shared.async_invoke import Invoker, LambdaInvoker
 from shared.config import Config
-from shared.invoker import Invoker, LambdaInvoker
 from shared.poster import Poster
 from shared.signed_poster import SignedPoster
 

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from shared.async_invoke import Invoker
 from shared.errors import InvalidInput
-from shared.invoker import Invoker
 from shared.poster import Poster
 from shared.protocols import FramesByProtocol, group_by_protocol
 from shared.store import Store

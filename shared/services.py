@@ -17,12 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar, cast
 
+from shared.async_invoke import Invoker
 from shared.clients import cloudwatch_client, dynamodb_client, lambda_invoker, management_api_poster
 from shared.config import CLOUDWATCH, CONNECTIONS_ENDPOINT_URL, HOST, SOCKETIO_OPEN_FUNCTION, Config
 from shared.counters import Counters
 from shared.env_values import ConfigError
 from shared.history import History
-from shared.invoker import Invoker
 from shared.poster import Poster
 from shared.rate_limit import RateLimiter
 from shared.reconciler import Reconciler
