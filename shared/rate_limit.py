@@ -25,8 +25,9 @@ REGISTERED = "attribute_exists(PK) AND attribute_not_exists(pending) AND expires
 
 
 class Token:
-    """One event's token, as the clauses of a conditional update of the connection's own item: `set` joins the
-    update's SET, `condition` its condition (with the connection's registration), `values` its values."""
+    """One event's token, as the clauses of a conditional update of the connection's own item: `assignment` joins
+    the update's SET (`joined`), `condition` is its condition (with the connection's registration), `values` their
+    values. Without a limit (`per_second` 0) it is the registration alone."""
 
     def __init__(self, limiter: RateLimiter, connection_id: str, per_second: float, burst: int) -> None:
         self.limiter = limiter
@@ -39,10 +40,10 @@ class Token:
         self.form = limiter.guess(connection_id, self.now_ms)
 
     @property
-    def set(self) -> list[str]:
+    def assignment(self) -> str | None:
         if not self.limited:
-            return []
-        return ["rateTat = :rateNext" if self.form == IDLE else "rateTat = rateTat + :rateInterval"]
+            return None
+        return "rateTat = :rateNext" if self.form == IDLE else "rateTat = rateTat + :rateInterval"
 
     @property
     def condition(self) -> str:
@@ -66,9 +67,9 @@ class Token:
 
     def joined(self, update: str) -> str:
         """An update expression (its clauses each named once) with this token's assignment in its SET clause."""
-        if not self.set:
+        assignment = self.assignment
+        if assignment is None:
             return update
-        assignment = ", ".join(self.set)
         if update.startswith("SET ") or " SET " in update:
             return update.replace("SET ", f"SET {assignment}, ", 1)
         return f"{update} SET {assignment}"
@@ -135,7 +136,7 @@ class RateLimiter:
                 answer = self.table.call(
                     "update_item",
                     Key=key,
-                    UpdateExpression=f"SET {', '.join(token.set)}",
+                    UpdateExpression=f"SET {token.assignment}",
                     ConditionExpression=token.condition,
                     ExpressionAttributeValues=token.values,
                     ReturnValues="ALL_NEW",

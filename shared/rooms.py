@@ -14,6 +14,10 @@ itself. A request that dies between its two writes (its process gone, or DynamoD
 a membership `roomIds` does not name, until its TTL. Each first write carries a token of its request
 (`joinToken` on the membership, `leaveToken` on the connection), so that botocore's retry of a write that landed
 but lost its answer passes its own condition instead of meeting itself as another request's write.
+
+The event's rate-limit token (shared/rate_limit.py) rides the write of the connection's item (a join's second, a
+leave's first): its SET and condition join that update's, and a failed condition's item tells which refused. A
+join or a leave that does not make that write (a member already, refused, not a member) takes it in one of its own.
 """
 
 from __future__ import annotations
