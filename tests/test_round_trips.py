@@ -184,6 +184,9 @@ def test_round_trips_in_the_stack_simulation(deployed, management_api):
 def test_round_trips_a_burst_reaching_a_container_that_has_not_seen_the_connection_costs_one_more(deployed):
     simulated, trips = deployed
     assert simulated.connect(A) == 200
+    now = time.time()
+    for route in ("analytics:requestLiveMetrics", "analytics:subscribeLiveMetrics", "analytics:unsubscribeLiveMetrics"):
+        simulated._container(simulated.routes[route]).table.clock = lambda: now  # the burst's events, at once
     assert simulated.send(A, frame("analytics:requestLiveMetrics")) == OK
     # At once: the bucket is not idle, as the subscribe function's container supposes; the failed condition's item
     # says so, and the token's other form is taken. Then the counters, and the tick (none yet: the reported metrics).
