@@ -17,19 +17,22 @@ from shared.contract import (
     UNSUBSCRIBE_LIVE_METRICS,
     echoed_event_name,
 )
-from shared.errors import InvalidInput, UnknownEvent
+from shared.errors import ClientError, InvalidInput, UnknownEvent
 from shared.history import Offset
 from shared.recovery import send_update
-from shared.runtime import Action, Request
+from shared.runtime import Action, Request, takes_own_token
 
 
+@takes_own_token
 def subscribe_live_metrics(request: Request) -> None:
-    if request.services.store.subscribe(request.connection_id):
-        request.send(LIVE_METRICS, metrics.live_snapshot(request.services))
+    counts = request.services.store.subscribe(request.connection_id, request.token())
+    if counts is not None:  # the counts as its own write of the counters left them
+        request.send(LIVE_METRICS, metrics.live_snapshot(request.services, counts))
 
 
+@takes_own_token
 def unsubscribe_live_metrics(request: Request) -> None:
-    request.services.store.unsubscribe(request.connection_id)
+    request.services.store.unsubscribe(request.connection_id, request.token())
 
 
 def request_live_metrics(request: Request) -> None:
@@ -38,14 +41,16 @@ def request_live_metrics(request: Request) -> None:
     request.send(LIVE_METRICS, metrics.live_snapshot(request.services))
 
 
+@takes_own_token
 def join_dashboard(request: Request) -> None:
     """Join; with the last value on, deliver the dashboard's latest update through the hand-over (shared/handover.py),
     so that an update published meanwhile arrives once, after it."""
-    dashboard_id = validation.dashboard_id(request.data)
+    dashboard_id = _dashboard_id(request)
     svc, cid, poster = request.services, request.connection_id, request.poster
     last_value = svc.config.last_value_on_join
     until = handover.recovering_until(svc.table) if last_value else None
-    joined = svc.rooms.join_room(cid, dashboard_id, svc.config.max_rooms_per_connection, request.protocol, until)
+    max_rooms = svc.config.max_rooms_per_connection
+    joined = svc.rooms.join_room(cid, dashboard_id, max_rooms, request.protocol, until, request.token())
     if not (joined and last_value):
         return
     latest = svc.history.latest(dashboard_id)
@@ -58,9 +63,20 @@ def join_dashboard(request: Request) -> None:
     handover.hand_over(svc.table, svc.history, cid, position, lambda u: send_update(poster, cid, request.protocol, u))
 
 
+@takes_own_token
 def leave_dashboard(request: Request) -> None:
-    dashboard_id = validation.dashboard_id(request.data)
-    request.services.rooms.leave_room(request.connection_id, dashboard_id)
+    dashboard_id = _dashboard_id(request)
+    request.services.rooms.leave_room(request.connection_id, dashboard_id, request.token())
+
+
+def _dashboard_id(request: Request) -> str:
+    """The event's dashboard; refused, it still costs the event's token (taken first: the rate limit, or an
+    unregistered connection, is the answer before the input's fault)."""
+    try:
+        return validation.dashboard_id(request.data)
+    except ClientError:
+        request.token().take()
+        raise
 
 
 def resume(request: Request) -> dict[str, Any]:

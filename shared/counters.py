@@ -63,17 +63,18 @@ class Counters:
         )
         return claimed is not None
 
-    def add(self, bump: bool = True, **deltas: int) -> None:
-        """Add to the named attributes (connections, activeUsers, subscribers, activeDashboards) in one update.
+    def add(self, bump: bool = True, **deltas: int) -> Counts | None:
+        """Add to the named attributes (connections, activeUsers, subscribers, activeDashboards) in one update; the
+        counts it leaves (None when there was nothing to add): a caller that tells them needs no read.
 
         `version` counts the changes, so that the reconciler sees one; its own heals add without it (bump=False).
         """
         deltas = {name: delta for name, delta in deltas.items() if delta}
         if not deltas:
-            return
+            return None
         adds = ", ".join([*(f"{name} :{name}" for name in deltas), *(["version :one"] if bump else [])])
         now = self.table.clock()
-        self.table.call(
+        answer = self.table.call(
             "update_item",
             Key=COUNTS_KEY,
             UpdateExpression=f"ADD {adds} SET expiresAt = :exp",
@@ -82,4 +83,6 @@ class Counters:
                 **({":one": num(1)} if bump else {}),
                 ":exp": num(now + COUNTER_TTL_SECONDS),
             },
+            ReturnValues="ALL_NEW",
         )
+        return self.parse(answer.get("Attributes"))

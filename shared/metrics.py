@@ -41,17 +41,21 @@ def tick_snapshot(svc: Services, counts: Counts) -> Snapshot:
     return snapshot(counts, readings(svc, svc.reported.read(), remote=True))
 
 
-def live_snapshot(svc: Services) -> Snapshot:
-    """What a request or a subscribe is told: the counts as of now, and the latest tick's readings. One read: the
-    counters alone while this process remembers the tick, else one BatchGetItem of the counters, the tick and the
-    reported metrics. Without a fresh tick (nobody listens), readings of its own, never from CloudWatch."""
+def live_snapshot(svc: Services, counts: Counts | None = None) -> Snapshot:
+    """What a request or a subscribe is told: the counts as of now (`counts`, when the caller's own write of the
+    counters answered them), and the latest tick's readings. One read at most: the counters alone while this process
+    remembers the tick, else one BatchGetItem of the counters, the tick and the reported metrics. Without a fresh tick
+    (nobody listens), readings of its own, never from CloudWatch."""
     now = time.time()
     remembered = svc.snapshots.remembered()
     if remembered is not None:
-        return snapshot(svc.counters.read(), remembered, now)
-    counted, latest, reported = svc.table.get_many(
-        [svc.counters.key, svc.snapshots.key, svc.reported.key], consistent=True
-    )
+        return snapshot(svc.counters.read() if counts is None else counts, remembered, now)
+    keys = [svc.snapshots.key, svc.reported.key]
+    if counts is None:
+        counted, latest, reported = svc.table.get_many([svc.counters.key, *keys], consistent=True)
+        counts = svc.counters.parse(counted)
+    else:
+        latest, reported = svc.table.get_many(keys, consistent=True)
     tick = svc.snapshots.readings(latest)
     own = tick if tick is not None else readings(svc, svc.reported.fresh(reported), remote=False)
-    return snapshot(svc.counters.parse(counted), own, now)
+    return snapshot(counts, own, now)

@@ -165,8 +165,9 @@ def _recovered(
 def _restore(
     svc: Services, poster: Poster, connection_id: str, protocol: str, subscribed: bool, found: dict[str, Missed]
 ) -> None:
-    if subscribed and svc.store.subscribe(connection_id):
-        snapshot = metrics.live_snapshot(svc)
+    counts = svc.store.subscribe(connection_id) if subscribed else None
+    if counts is not None:
+        snapshot = metrics.live_snapshot(svc, counts)
         poster.post(connection_id, server_frame(protocol, LIVE_METRICS, snapshot))
     replay = sorted((u for m in found.values() for u in m.updates), key=lambda u: (u.ms, u.dashboard_id))
     for update in replay:

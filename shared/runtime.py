@@ -13,6 +13,7 @@ from shared.errors import ClientError, ConnectionGone
 from shared.events import WebSocketEvent
 from shared.poster import Poster
 from shared.protocols import JSON, server_frame
+from shared.rate_limit import Token
 from shared.services import Services, services
 
 logger = logging.getLogger(__name__)
@@ -30,9 +31,23 @@ class Request:
     def send(self, event: str, payload: Any, offset: str | None = None) -> None:
         self.poster.post(self.connection_id, server_frame(self.protocol, event, payload, offset))
 
+    def token(self) -> Token:
+        """This event's rate-limit token, for the action to take in its own write on the connection's item."""
+        config = self.services.config
+        limiter = self.services.rate_limiter
+        return limiter.token(self.connection_id, config.rate_limit_per_second, config.rate_limit_burst)
+
 
 # An action returns nothing, or the fields its acknowledgement adds to {"ok": true}.
 Action = Callable[[Request], "dict[str, Any] | None"]
+_OWN_TOKEN: set[Action] = set()
+
+
+def takes_own_token(action: Action) -> Action:
+    """Mark an action that takes its rate-limit token itself (Request.token), in the write it makes anyway on the
+    connection's item, and on every other way out (bad input, a refusal) in an update of its own."""
+    _OWN_TOKEN.add(action)
+    return action
 
 
 @dataclass(frozen=True)
@@ -63,10 +78,12 @@ def handle_message(raw_event: dict[str, Any], context: Any, action: Action) -> d
 def perform(
     svc: Services, poster: Poster, connection_id: str, protocol: str, name: str, data: Any, action: Action
 ) -> Outcome:
-    """Take a rate-limit token and run the action; a failure is told to the client as analytics:error."""
+    """Take a rate-limit token (unless the action takes its own) and run the action; a failure is told to the
+    client as analytics:error."""
     try:
-        config = svc.config
-        svc.rate_limiter.take(connection_id, config.rate_limit_per_second, config.rate_limit_burst)
+        if action not in _OWN_TOKEN:
+            config = svc.config
+            svc.rate_limiter.take(connection_id, config.rate_limit_per_second, config.rate_limit_burst)
         result = action(Request(connection_id, name, data, poster, svc, protocol))
     except ClientError as error:
         return refuse(svc, poster, connection_id, protocol, name, error)

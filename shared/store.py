@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from shared.counters import Counters
-from shared.errors import ConnectionNotFound
+from shared.counters import Counters, Counts
+from shared.errors import ConditionFailed
 from shared.items import add_members, connection_item, recipients, registered_connection, room_ids
 from shared.protocols import JSON, SOCKETIO
+from shared.rate_limit import RateLimiter, Token
 from shared.sessions import Sessions
 from shared.table import (
     ANON,
@@ -156,34 +157,42 @@ class Store:
         )
 
     # -- live metrics subscriptions ----------------------------------------------------------
-    def subscribe(self, connection_id: str) -> bool:
-        """Mark the connection a subscriber; False when it already was."""
-        marked = self.table.conditional(
-            "update_item",
-            Key=own_key(connection_key(connection_id)),
-            UpdateExpression="SET live = :live",
-            # Not a pending item: its CONNECT would drop the mark, and its removal would not count it back.
-            ConditionExpression="attribute_exists(PK) AND attribute_not_exists(live) AND attribute_not_exists(pending)",
-            ExpressionAttributeValues={":live": text(LIVE)},
-        )
-        if marked is None:
-            if self.connection_exists(connection_id):
-                return False
-            raise ConnectionNotFound(connection_id)
-        self.counters.add(subscribers=1)
-        return True
+    def subscribe(self, connection_id: str, token: Token | None = None) -> Counts | None:
+        """Mark the connection a subscriber, taking the event's rate-limit `token` in the same write; the counts as
+        of its own (the counters' update answers them), or None when it already was. ConnectionNotFound when it is
+        not registered (a pending item's CONNECT would drop the mark, and its removal would not count it back)."""
+        if self._mark(connection_id, token, "SET live = :live", {":live": text(LIVE)}) is not None:
+            return None
+        return self.counters.add(subscribers=1)
 
-    def unsubscribe(self, connection_id: str) -> bool:
-        unmarked = self.table.conditional(
-            "update_item",
-            Key=own_key(connection_key(connection_id)),
-            UpdateExpression="REMOVE live",
-            ConditionExpression="attribute_exists(live)",
-        )
-        if unmarked is None:
+    def unsubscribe(self, connection_id: str, token: Token | None = None) -> bool:
+        """Unmark it, taking the event's rate-limit `token` in the same write; False when it was not a subscriber."""
+        if self._mark(connection_id, token, "REMOVE live", {}) is None:
             return False
         self.counters.add(subscribers=-1)
         return True
+
+    def _mark(self, connection_id: str, token: Token | None, change: str, values: dict[str, Any]) -> Any:
+        """Set or remove `live` on a registered connection's item, with the token; `live` as it was (None: absent)."""
+        token = token or RateLimiter(self.table).token(connection_id, 0, 1)
+        for _ in range(3):  # idle, then busy: one change of form, and one more for a bucket another request moved
+            try:
+                answer = self.table.call(
+                    "update_item",
+                    Key=own_key(connection_key(connection_id)),
+                    UpdateExpression=token.joined(change),
+                    ConditionExpression=token.condition,
+                    ExpressionAttributeValues={**values, **token.values},
+                    ReturnValues="ALL_OLD",  # as it was: subscribed already, or not
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+            except ConditionFailed as failed:
+                token.refused(failed.item)  # raises, or names the form that holds now
+                continue
+            token.taken()
+            live: dict[str, Any] | None = answer.get("Attributes", {}).get("live")
+            return live
+        raise RateLimiter.refusal(token.per_second)  # other requests kept taking the tokens first
 
     def subscribers(self) -> Iterator[list[tuple[str, str]]]:
         """Pages of (connection id, protocol) of the subscribers, from the sparse index; expired ones left out."""
