@@ -1,6 +1,6 @@
-"""The embedded DynamoDB's fast lane: GetItem, BatchGetItem (local_gateway/dynamodb/batch_reads.py), PutItem,
-UpdateItem and DeleteItem on moto's own tables, with each request's expressions compiled once per text
-(local_gateway/dynamodb/expressions.py, conditions.py, updates.py).
+"""The embedded DynamoDB's fast lane: GetItem, BatchGetItem and Query (local_gateway/dynamodb/batch_reads.py,
+queries.py), PutItem, UpdateItem and DeleteItem on moto's own tables, with each request's expressions compiled
+once per text (local_gateway/dynamodb/expressions.py, conditions.py, updates.py).
 
 moto answers one product request in 2 to 4 ms here, most of it parsing the same expressions again on every call
 (twice for a condition). This engine reads and writes the items in moto's tables directly
@@ -43,9 +43,11 @@ from local_gateway.dynamodb.moto_items import (
     stored,
     stored_value,
 )
+from local_gateway.dynamodb.queries import query
 from local_gateway.dynamodb.updates import Expressions, compile_expressions
 
-OPERATIONS = frozenset({"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem"})
+OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem"})
+_READS = {"BatchGetItem": batch_get, "Query": query}  # local_gateway/dynamodb/batch_reads.py, queries.py
 _COMMON = {"TableName", "ExpressionAttributeNames", "ExpressionAttributeValues"}
 _WRITES = {"ConditionExpression", "ReturnValues", "ReturnValuesOnConditionCheckFailure"}
 _ALLOWED = {
@@ -101,8 +103,8 @@ class ItemEngine:
         self, operation: str, request: dict[str, Any], backend: DynamoDBBackend
     ) -> tuple[Answer, Write | None] | None:
         """The answer, and the write that makes it true (None: nothing to write), or None for moto."""
-        if operation == "BatchGetItem":
-            read = batch_get(request, backend)
+        if operation in _READS:
+            read = _READS[operation](request, backend)
             return None if read is None else (read, None)
         if operation not in OPERATIONS or not request.keys() <= _ALLOWED[operation]:
             return None
