@@ -1,7 +1,7 @@
 """The functions' CPU per event, in this process: the handlers as the gateway's pool runs them, on the embedded
 DynamoDB with its fast path, with a poster that keeps nothing (no gateway, no client, no network).
 
-    python -m bench.function_cpu            FUNCTION_CPU_EVENTS=2000
+    python -m bench.function_cpu            FUNCTION_CPU_EVENTS=2000  FUNCTION_CPU_ONLY=join (one row)
 
 requestLiveMetrics (its rate limiter's token, its snapshot read without a remembered tick, the frame encoded),
 then joinDashboard and leaveDashboard, each on connections of their own so that no bucket runs dry. Prints the
@@ -24,6 +24,7 @@ from shared.config import Config
 from shared.services import Services, client_config, reset_services
 
 EVENTS = int(os.environ.get("FUNCTION_CPU_EVENTS", "2000"))
+ONLY = os.environ.get("FUNCTION_CPU_ONLY", "")  # the rows whose label holds this text
 ROUNDS = 5
 CONNECTIONS = 200
 
@@ -107,6 +108,8 @@ def main() -> None:
     for _ in range(50):  # warm: botocore's caches, the compiled expressions
         rows[0][1](0)
     for label, work in rows:
+        if ONLY not in label:
+            continue
         print(f"{label}: {median_ms(work, per_round):.3f} ms CPU per event (median of {ROUNDS} x {per_round})")
 
 

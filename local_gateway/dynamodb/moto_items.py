@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import re
+from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
 from local_gateway.dynamodb.expressions import MAX_DIGITS, Unsupported, Value
@@ -49,18 +50,27 @@ def key_names(table: Table) -> list[str]:
 
 def key_of(table: Table, key: dict[str, Any]) -> tuple[DynamoType, DynamoType | None]:
     """moto's DynamoType for each part of a key the request gives exactly, with the table's types."""
-    from moto.dynamodb.models.dynamo_type import DynamoType
-
-    names = key_names(table)
-    if set(key) != set(names):
+    hash_name, range_name = table.hash_key_attr, table.range_key_attr
+    if len(key) != (2 if range_name else 1) or hash_name not in key or (range_name and range_name not in key):
         raise Unsupported("not the table's key")
-    parts = []
-    for name, kind, limit in zip(names, (table.hash_key_type, table.range_key_type), KEY_LIMITS, strict=False):
-        pair = plain(key[name])
-        if pair[0] != kind or pair[0] not in ("S", "N") or len(str(pair[1]).encode()) > limit:
-            raise Unsupported("a key DynamoDB would refuse")
-        parts.append(DynamoType({pair[0]: pair[1]}))
-    return parts[0], (parts[1] if len(parts) > 1 else None)
+    hash_key = _key_part(key[hash_name], table.hash_key_type, KEY_LIMITS[0])
+    return hash_key, (_key_part(key[range_name], table.range_key_type, KEY_LIMITS[1]) if range_name else None)
+
+
+def _key_part(value: Any, kind: str | None, limit: int) -> DynamoType:
+    found, text = plain(value)
+    # (a character is at most 4 bytes in UTF-8: most keys are measured without encoding them)
+    if found != kind or kind not in ("S", "N") or (len(text) * 4 > limit and len(text.encode()) > limit):
+        raise Unsupported("a key DynamoDB would refuse")
+    return _moto_types()[0]({kind: text})
+
+
+@cache
+def _moto_types() -> tuple[type[DynamoType], type[Item]]:
+    """moto's classes, imported when first needed (moto is imported only where DynamoDB is embedded)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    return DynamoType, Item
 
 
 def check_index_keys(table: Table, written: dict[str, Value | None]) -> None:
@@ -83,16 +93,12 @@ def stored(table: Table, hash_key: DynamoType, range_key: DynamoType | None) -> 
 def stored_value(value: Value) -> DynamoType:
     """A new DynamoType for a changed attribute, sharing no list with any other: moto changes sets and lists in
     place. (An update's unchanged attributes keep their objects: the item they leave is dropped.)"""
-    from moto.dynamodb.models.dynamo_type import DynamoType
-
     kind, content = value
-    return DynamoType({kind: copy.deepcopy(content) if isinstance(content, list | dict) else content})
+    return _moto_types()[0]({kind: copy.deepcopy(content) if isinstance(content, list | dict) else content})
 
 
 def make_item(hash_key: DynamoType, range_key: DynamoType | None, attributes: dict[str, DynamoType]) -> Item:
-    from moto.dynamodb.models.dynamo_type import Item
-
-    item = Item(hash_key, range_key, {})
+    item = _moto_types()[1](hash_key, range_key, {})
     dict.update(item.attrs, attributes)  # moto's size check, once for the whole item below
     if item.size() > MAX_ITEM_BYTES:
         raise Unsupported("an item beyond 400 KB")
@@ -117,3 +123,4 @@ def parsed(attributes: dict[str, DynamoType], projection: tuple[str, ...] | None
     """Attributes as botocore hands them to the caller (binary as bytes)."""
     names = attributes.keys() if projection is None else [name for name in projection if name in attributes]
     return {name: attributes[name].to_regular_json() for name in names}
+
