@@ -300,3 +300,18 @@ def _replay(client, recorded_table: str, table: str, call: tuple[str, dict]) -> 
     unasked = set() if "ReturnConsumedCapacity" in params else {"ConsumedCapacity"}
     answer = {name: value for name, value in answer.items() if name not in {"ResponseMetadata", *unasked}}
     return code, json.loads(json.dumps(answer).replace(json.dumps(table), json.dumps(recorded_table)))
+
+
+def test_moto_keeps_no_record_of_every_item_it_ever_made():
+    """moto's dashboard record of every model instance (`/moto-api/`, served by no door here) would keep every item
+    version ever written: none is kept once an embedded client exists, whichever door writes."""
+    from moto.dynamodb.models.dynamo_type import Item
+
+    embedded = EmbeddedDynamoDB()
+    table = f"untracked-{uuid.uuid4().hex[:8]}"
+    for client in (embedded.client(), embedded.wire_client()):
+        ensure_table(client, table, template())
+        for n in range(3):
+            client.put_item(TableName=table, Item={"PK": {"S": "k"}, "SK": {"S": "k"}, "n": {"N": str(n)}})
+        client.query(TableName=table, KeyConditionExpression="PK = :k", ExpressionAttributeValues={":k": {"S": "k"}})
+    assert len(Item.instances_tracked) == 0

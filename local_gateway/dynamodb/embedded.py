@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from local_gateway.dynamodb.http_port import MAX_CLIENTS, POLL_SECONDS, REQUEST_SECONDS, http_door
 from local_gateway.dynamodb.item_engine import ItemEngine
 from local_gateway.dynamodb.moto_doors import open_direct_door, open_wire_door
+from local_gateway.dynamodb.moto_items import stop_tracking_instances
 from local_gateway.hosts import AllowedHosts
 from local_gateway.template import Template
 
@@ -87,6 +88,7 @@ class EmbeddedDynamoDB:
     def _unopened_client(self, config: Any) -> Any:
         import boto3
 
+        stop_tracking_instances()
         # One session for every client handed out: it loads DynamoDB's service model once (a new session took
         # 0.1 to 0.2 s a client, which the tests paid for each table). Each client keeps its own event hooks;
         # the session resolves credentials once, when its first client is made.

@@ -124,3 +124,22 @@ def parsed(attributes: dict[str, DynamoType], projection: tuple[str, ...] | None
     names = attributes.keys() if projection is None else [name for name in projection if name in attributes]
     return {name: attributes[name].to_regular_json() for name in names}
 
+
+class _Untracked(list[Any]):
+    """A record that keeps nothing."""
+
+    def append(self, _: Any) -> None:
+        pass
+
+
+def stop_tracking_instances() -> None:
+    """moto keeps every DynamoDB model it ever makes (each Item written, copied for a Query's answer or projected)
+    in `instances_tracked`, for its dashboard at `/moto-api/`, which no door of the embedded DynamoDB serves
+    (local_gateway/dynamodb/http_port.py): in a gateway, a leak of every item version ever written, which the
+    garbage collector walks again and again. Idempotent; moto's own reset starts a new list."""
+    import moto.dynamodb.models  # noqa: F401  (its models register themselves in model_data)
+    from moto.core.model_instances import model_data
+
+    for model in model_data["dynamodb"].values():
+        if not isinstance(getattr(model, "instances_tracked", None), _Untracked):
+            model.instances_tracked = _Untracked()  # type: ignore[attr-defined]
