@@ -146,3 +146,14 @@ def test_the_engine_s_bound_on_an_item_s_size_is_never_below_moto_s_size(attribu
 
     typed = {name: DynamoType(value) for name, value in {**KEY, **attributes, "x": {"S": "é" * 9}}.items()}
     assert _size_bound(typed) >= Item(typed["PK"], typed["SK"], typed).size()
+
+
+@pytest.mark.parametrize("value", [{"S": "CONN#a"}, {"N": "-12"}, {"BOOL": True}, {"NULL": True}])
+def test_the_engine_s_scalars_are_moto_s_own(value):
+    """The engine builds a scalar's DynamoType without moto's constructor: it must leave what the constructor does."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    from local_gateway.dynamodb.moto_items import _scalar
+
+    built = _scalar(*next(iter(value.items())))
+    assert vars(built) == vars(DynamoType(value)) and built == DynamoType(value)

@@ -62,7 +62,15 @@ def _key_part(value: Any, kind: str | None, limit: int) -> DynamoType:
     # (a character is at most 4 bytes in UTF-8: most keys are measured without encoding them)
     if found != kind or kind not in ("S", "N") or (len(text) * 4 > limit and len(text.encode()) > limit):
         raise Unsupported("a key DynamoDB would refuse")
-    return _moto_types()[0]({kind: text})
+    return _scalar(kind, text)
+
+
+def _scalar(kind: str, content: Any) -> DynamoType:
+    """A DynamoType of a scalar, as its constructor leaves one (its type and value: only a list or a map is
+    converted further), without the constructor's lists and type checks."""
+    value = _moto_types()[0].__new__(_moto_types()[0])
+    value.type, value.value = kind, content
+    return value
 
 
 @cache
@@ -94,7 +102,9 @@ def stored_value(value: Value) -> DynamoType:
     """A new DynamoType for a changed attribute, sharing no list with any other: moto changes sets and lists in
     place. (An update's unchanged attributes keep their objects: the item they leave is dropped.)"""
     kind, content = value
-    return _moto_types()[0]({kind: copy.deepcopy(content) if isinstance(content, list | dict) else content})
+    if isinstance(content, list | dict):
+        return _moto_types()[0]({kind: copy.deepcopy(content)})
+    return _scalar(kind, content)
 
 
 def make_item(hash_key: DynamoType, range_key: DynamoType | None, attributes: dict[str, DynamoType]) -> Item:
