@@ -296,8 +296,10 @@ def _replay(client, recorded_table: str, table: str, call: tuple[str, dict]) -> 
         code = ""
     except ClientError as error:
         answer, code = error.response, error.response["Error"]["Code"]
-    # moto's UpdateItem tells its ConsumedCapacity unasked; DynamoDB, and the engine, only when asked
+    # moto tells ConsumedCapacity (UpdateItem, the batches) and ItemCollectionMetrics (BatchWriteItem) unasked;
+    # DynamoDB, and the engine, only when asked
     unasked = set() if "ReturnConsumedCapacity" in params else {"ConsumedCapacity"}
+    unasked |= set() if "ReturnItemCollectionMetrics" in params else {"ItemCollectionMetrics"}
     answer = {name: value for name, value in answer.items() if name not in {"ResponseMetadata", *unasked}}
     return code, json.loads(json.dumps(answer).replace(json.dumps(table), json.dumps(recorded_table)))
 
