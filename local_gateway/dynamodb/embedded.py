@@ -60,7 +60,7 @@ class EmbeddedDynamoDB:
         self.allowed_hosts = allowed_hosts or AllowedHosts.of()  # the HTTP door's Host names
         self.request_seconds = request_seconds
         self.max_clients = max_clients
-        # The direct door's item engine, first for GetItem/PutItem/UpdateItem/DeleteItem; off: moto answers all.
+        # The direct door's item engine, first for the item reads and writes it answers; off: moto answers all.
         self.fast_path = fast_path
         # Shared by every direct-door client of this DynamoDB; its counts say what it answered and what moto did.
         self.item_engine = ItemEngine() if fast_path else None

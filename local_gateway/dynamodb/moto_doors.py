@@ -2,8 +2,8 @@
 
 - The direct door (the functions' client, for item reads and writes): botocore validates the request against
   the service model and runs its hooks, without building it (local_gateway/dynamodb/direct_calls.py); at botocore's
-  `before-call` (the hook botocore's own Stubber answers at) the item engine answers GetItem, PutItem,
-  UpdateItem and DeleteItem on moto's tables (local_gateway/dynamodb/item_engine.py), or else moto's DynamoHandler
+  `before-call` (the hook botocore's own Stubber answers at) the item engine answers what it can of
+  them on moto's tables (local_gateway/dynamodb/item_engine.py), or else moto's DynamoHandler
   runs the operation on the serialized parameters and botocore's JSON parser reads moto's answer, modeled
   error fields included. No signing, no HTTP request, no retry loop: moto never throttles. About a twentieth
   of the CPU of the wire door (`bench/dynamodb_doors.py`).
