@@ -61,7 +61,9 @@ def product_calls(client: Any, table_name: str) -> list[tuple[str, str, float]]:
     """CPU per product call (the store's own methods, each its DynamoDB requests), through `client`."""
     from shared.counters import Counters
     from shared.rate_limit import RateLimiter
+    from shared.reported import REPORTED_KEY
     from shared.rooms import Rooms
+    from shared.snapshots import LATEST_KEY
     from shared.store import Store
     from shared.table import Table
 
@@ -70,6 +72,7 @@ def product_calls(client: Any, table_name: str) -> list[tuple[str, str, float]]:
     store, rooms, counters, limiter = Store(table), Rooms(table), Counters(table), RateLimiter(table)
     store.add_connection("bench-ratelimit", None)
     serial = iter(range(10**9))
+    snapshot_keys = [counters.key, LATEST_KEY, REPORTED_KEY]
 
     def idle() -> None:  # a second later each time: the bucket has refilled, one UpdateItem
         clock[0] += 1
@@ -90,6 +93,10 @@ def product_calls(client: Any, table_name: str) -> list[tuple[str, str, float]]:
         ("requestLiveMetrics' rate limiter, idle bucket", idle),
         ("requestLiveMetrics' rate limiter, busy bucket (the load's case)", busy),
         ("requestLiveMetrics' counters read", counters.read),
+        (
+            "a snapshot's read without a remembered tick (shared/metrics.py)",
+            lambda: table.get_many(snapshot_keys, True),
+        ),
         ("a JSON-frame connect's registration", connect),
         ("a connect, then a join", join),
     ]

@@ -12,10 +12,13 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, ParamValidationError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
 from local_gateway.template import template
 from tests.engine_cases import CASES, DYNAMODB_ANSWERS, ITEM, KEY, n, s
+from tests.engine_fuzz_grammar import VALUES
 from tests.support.dynamodb import as_dynamodb_lists_them
 
 
@@ -133,3 +136,26 @@ def test_an_exception_in_the_engine_is_logged_and_the_request_left_to_moto(
     [record] = engine_errors
     assert record.levelname == "ERROR" and "GetItem" in record.getMessage() and record.exc_info
     engine_errors.clear()  # provoked on purpose
+
+
+@given(attributes=st.dictionaries(st.text(min_size=1, max_size=4), VALUES, max_size=6))
+@settings(max_examples=200, derandomize=True, database=None, deadline=None)
+def test_the_engine_s_bound_on_an_item_s_size_is_never_below_moto_s_size(attributes):
+    """make_item skips moto's Item.size() when the bound says the item is surely within 400 KB."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    from local_gateway.dynamodb.moto_items import _size_bound
+
+    typed = {name: DynamoType(value) for name, value in {**KEY, **attributes, "x": {"S": "é" * 9}}.items()}
+    assert _size_bound(typed) >= Item(typed["PK"], typed["SK"], typed).size()
+
+
+@pytest.mark.parametrize("value", [{"S": "CONN#a"}, {"N": "-12"}, {"BOOL": True}, {"NULL": True}])
+def test_the_engine_s_scalars_are_moto_s_own(value):
+    """The engine builds a scalar's DynamoType without moto's constructor: it must leave what the constructor does."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    from local_gateway.dynamodb.moto_items import _scalar
+
+    built = _scalar(*next(iter(value.items())))
+    assert vars(built) == vars(DynamoType(value)) and built == DynamoType(value)

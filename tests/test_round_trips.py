@@ -1,5 +1,5 @@
 """DynamoDB round trips per client event, counted at botocore's boundary: one per API call (a `before-call` hook,
-registered first, so that it sees every call the in-process door answers too), whatever the call carries (a
+registered first, so that it sees every call the in-process transport answers too), whatever the call carries (a
 BatchGetItem of three keys is one), and each call the code makes again (a form of the rate-limit token that did not
 hold, UnprocessedKeys asked again) one more.
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from local_gateway.dynamodb.http_port import MAX_CLIENTS, POLL_SECONDS, REQUEST_SECONDS, http_server
 from local_gateway.dynamodb.item_engine import ItemEngine
+from local_gateway.dynamodb.moto_items import stop_tracking_instances
 from local_gateway.dynamodb.moto_transports import install_direct_transport, install_wire_transport
 from local_gateway.hosts import AllowedHosts
 from local_gateway.template import Template
@@ -59,7 +60,7 @@ class EmbeddedDynamoDB:
         self.allowed_hosts = allowed_hosts or AllowedHosts.of()  # the HTTP port's Host names
         self.request_seconds = request_seconds
         self.max_clients = max_clients
-        # The direct transport's item engine, first for GetItem/PutItem/UpdateItem/DeleteItem; off: moto answers all.
+        # The direct transport's item engine, first for the item reads and writes it answers; off: moto answers all.
         self.fast_path = fast_path
         # Shared by every direct-transport client of this DynamoDB; its counts say what it answered and what moto did.
         self.item_engine = ItemEngine() if fast_path else None
@@ -87,6 +88,7 @@ class EmbeddedDynamoDB:
     def _unopened_client(self, config: Any) -> Any:
         import boto3
 
+        stop_tracking_instances()
         # One session for every client handed out: it loads DynamoDB's service model once (a new session took
         # 0.1 to 0.2 s a client, which the tests paid for each table). Each client keeps its own event hooks;
         # the session resolves credentials once, when its first client is made.

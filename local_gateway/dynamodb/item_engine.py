@@ -1,5 +1,7 @@
-"""The embedded DynamoDB's fast lane: GetItem, PutItem, UpdateItem and DeleteItem on moto's own tables, with
-each request's expressions compiled once per text (local_gateway/dynamodb/expressions.py, conditions.py, updates.py).
+"""The embedded DynamoDB's fast lane: GetItem, BatchGetItem and Query (local_gateway/dynamodb/batch_reads.py,
+queries.py), PutItem, UpdateItem, DeleteItem and BatchWriteItem's deletes (batch_writes.py) on moto's own
+tables, with each request's expressions compiled once per text (local_gateway/dynamodb/expressions.py,
+conditions.py, updates.py).
 
 moto answers one product request in 2 to 4 ms here, most of it parsing the same expressions again on every call
 (twice for a condition). This engine reads and writes the items in moto's tables directly
@@ -29,6 +31,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from local_gateway.dynamodb.batch_reads import batch_get
+from local_gateway.dynamodb.batch_writes import batch_write
 from local_gateway.dynamodb.expressions import Unsupported, Value
 from local_gateway.dynamodb.moto_items import (
     check_index_keys,
@@ -41,9 +45,11 @@ from local_gateway.dynamodb.moto_items import (
     stored,
     stored_value,
 )
+from local_gateway.dynamodb.queries import query
 from local_gateway.dynamodb.updates import Expressions, compile_expressions
 
-OPERATIONS = frozenset({"GetItem", "PutItem", "UpdateItem", "DeleteItem"})
+OPERATIONS = frozenset({"GetItem", "BatchGetItem", "Query", "PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"})
+_READS = {"BatchGetItem": batch_get, "Query": query}  # local_gateway/dynamodb/batch_reads.py, queries.py
 _COMMON = {"TableName", "ExpressionAttributeNames", "ExpressionAttributeValues"}
 _WRITES = {"ConditionExpression", "ReturnValues", "ReturnValuesOnConditionCheckFailure"}
 _ALLOWED = {
@@ -99,6 +105,11 @@ class ItemEngine:
         self, operation: str, request: dict[str, Any], backend: DynamoDBBackend
     ) -> tuple[Answer, Write | None] | None:
         """The answer, and the write that makes it true (None: nothing to write), or None for moto."""
+        if operation in _READS:
+            read = _READS[operation](request, backend)
+            return None if read is None else (read, None)
+        if operation == "BatchWriteItem":
+            return batch_write(request, backend)
         if operation not in OPERATIONS or not request.keys() <= _ALLOWED[operation]:
             return None
         if request.get("ReturnValues", "NONE") not in _RETURN_VALUES.get(operation, {"NONE"}):

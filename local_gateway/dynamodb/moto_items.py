@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import re
+from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
 from local_gateway.dynamodb.expressions import MAX_DIGITS, Unsupported, Value
@@ -49,18 +50,35 @@ def key_names(table: Table) -> list[str]:
 
 def key_of(table: Table, key: dict[str, Any]) -> tuple[DynamoType, DynamoType | None]:
     """moto's DynamoType for each part of a key the request gives exactly, with the table's types."""
-    from moto.dynamodb.models.dynamo_type import DynamoType
-
-    names = key_names(table)
-    if set(key) != set(names):
+    hash_name, range_name = table.hash_key_attr, table.range_key_attr
+    if len(key) != (2 if range_name else 1) or hash_name not in key or (range_name and range_name not in key):
         raise Unsupported("not the table's key")
-    parts = []
-    for name, kind, limit in zip(names, (table.hash_key_type, table.range_key_type), KEY_LIMITS, strict=False):
-        pair = plain(key[name])
-        if pair[0] != kind or pair[0] not in ("S", "N") or len(str(pair[1]).encode()) > limit:
-            raise Unsupported("a key DynamoDB would refuse")
-        parts.append(DynamoType({pair[0]: pair[1]}))
-    return parts[0], (parts[1] if len(parts) > 1 else None)
+    hash_key = _key_part(key[hash_name], table.hash_key_type, KEY_LIMITS[0])
+    return hash_key, (_key_part(key[range_name], table.range_key_type, KEY_LIMITS[1]) if range_name else None)
+
+
+def _key_part(value: Any, kind: str | None, limit: int) -> DynamoType:
+    found, text = plain(value)
+    # (a character is at most 4 bytes in UTF-8: most keys are measured without encoding them)
+    if found != kind or kind not in ("S", "N") or (len(text) * 4 > limit and len(text.encode()) > limit):
+        raise Unsupported("a key DynamoDB would refuse")
+    return _scalar(kind, text)
+
+
+def _scalar(kind: str, content: Any) -> DynamoType:
+    """A DynamoType of a scalar, as its constructor leaves one (its type and value: only a list or a map is
+    converted further), without the constructor's lists and type checks."""
+    value = _moto_types()[0].__new__(_moto_types()[0])
+    value.type, value.value = kind, content
+    return value
+
+
+@cache
+def _moto_types() -> tuple[type[DynamoType], type[Item]]:
+    """moto's classes, imported when first needed (moto is imported only where DynamoDB is embedded)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    return DynamoType, Item
 
 
 def check_index_keys(table: Table, written: dict[str, Value | None]) -> None:
@@ -83,20 +101,34 @@ def stored(table: Table, hash_key: DynamoType, range_key: DynamoType | None) -> 
 def stored_value(value: Value) -> DynamoType:
     """A new DynamoType for a changed attribute, sharing no list with any other: moto changes sets and lists in
     place. (An update's unchanged attributes keep their objects: the item they leave is dropped.)"""
-    from moto.dynamodb.models.dynamo_type import DynamoType
-
     kind, content = value
-    return DynamoType({kind: copy.deepcopy(content) if isinstance(content, list | dict) else content})
+    if isinstance(content, list | dict):
+        return _moto_types()[0]({kind: copy.deepcopy(content)})
+    return _scalar(kind, content)
 
 
 def make_item(hash_key: DynamoType, range_key: DynamoType | None, attributes: dict[str, DynamoType]) -> Item:
-    from moto.dynamodb.models.dynamo_type import Item
-
-    item = Item(hash_key, range_key, {})
+    item = _moto_types()[1](hash_key, range_key, {})
     dict.update(item.attrs, attributes)  # moto's size check, once for the whole item below
-    if item.size() > MAX_ITEM_BYTES:
+    if _size_bound(attributes) > MAX_ITEM_BYTES and item.size() > MAX_ITEM_BYTES:
         raise Unsupported("an item beyond 400 KB")
     return item
+
+
+def _size_bound(attributes: dict[str, DynamoType]) -> int:
+    """At least moto's size of an item (Item.size(): UTF-8 bytes of names and strings, a number's digits, ...),
+    in a fifth of its time: a character is at most 4 bytes, a number's text is its size, a boolean or null 1."""
+    return sum(4 * len(name) + _bound(value.value) for name, value in attributes.items())
+
+
+def _bound(content: Any) -> int:
+    if isinstance(content, str):
+        return 4 * len(content)
+    if isinstance(content, list):  # a set's strings, or a list's DynamoTypes
+        return sum(_bound(getattr(element, "value", element)) for element in content)
+    if isinstance(content, dict):  # a map's DynamoTypes
+        return sum(4 * len(key) + _bound(getattr(element, "value", element)) for key, element in content.items())
+    return len(content) if isinstance(content, bytes) else 1
 
 
 def replace(
@@ -117,3 +149,23 @@ def parsed(attributes: dict[str, DynamoType], projection: tuple[str, ...] | None
     """Attributes as botocore hands them to the caller (binary as bytes)."""
     names = attributes.keys() if projection is None else [name for name in projection if name in attributes]
     return {name: attributes[name].to_regular_json() for name in names}
+
+
+class _Untracked(list[Any]):
+    """A record that keeps nothing."""
+
+    def append(self, _: Any) -> None:
+        pass
+
+
+def stop_tracking_instances() -> None:
+    """moto keeps every DynamoDB model it ever makes (each Item written, copied for a Query's answer or projected)
+    in `instances_tracked`, for its dashboard at `/moto-api/`, which nothing in the embedded DynamoDB serves
+    (local_gateway/dynamodb/http_port.py): in a gateway, a leak of every item version ever written, which the
+    garbage collector walks again and again. Idempotent; moto's own reset starts a new list."""
+    import moto.dynamodb.models  # noqa: F401  (its models register themselves in model_data)
+    from moto.core.model_instances import model_data
+
+    for model in model_data["dynamodb"].values():
+        if not isinstance(getattr(model, "instances_tracked", None), _Untracked):
+            model.instances_tracked = _Untracked()  # type: ignore[attr-defined]
