@@ -20,8 +20,8 @@ from typing import Any
 
 from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_local_credentials, ensure_table
 from local_gateway.template import template
-from shared.config import Config
 from shared.clients import client_config
+from shared.config import Config
 from shared.services import Services, reset_services
 
 EVENTS = int(os.environ.get("FUNCTION_CPU_EVENTS", "2000"))
