@@ -26,7 +26,7 @@ from local_gateway.apigateway.registry import (
     ConnectionRegistry,
     client_address,
 )
-from local_gateway.apigateway.screening import Inflow, screen_messages
+from local_gateway.apigateway.screening import InFlightLimit, screen_messages
 from local_gateway.apigateway.socketio_connection import SocketIOEndpoint
 from local_gateway.apigateway.socketio_recovery import RECOVERY_FIELDS, answering_packets, takes_offsets
 from local_gateway.origins import origin_policy
@@ -83,8 +83,8 @@ class SocketIOServer:
         self.server.on("*", self._on_event)
         # Unreadable packets and binary attachments stop here, and a session whose flood outruns its lane: in
         # flight, one running, the backlog waiting and the backlog's worth of refusals.
-        self.inflow = Inflow(2 * backlog + 1)
-        screen_messages(self.server, self.inflow, self._hung_up, self._leaving)
+        self.in_flight = InFlightLimit(2 * backlog + 1)
+        screen_messages(self.server, self.in_flight, self._hung_up, self._leaving)
         # Room for a burst of as many clients as the cap lets connect, and as many again: a handshake left over
         # (a probe, a tab that never connected) must not refuse the last of them.
         self.handshakes = Handshakes(self.server, 2 * self.cap.limit, connect_timeout)
@@ -215,7 +215,7 @@ class SocketIOServer:
         try:
             return await self._take_event(event, sid, *args)
         finally:
-            self.inflow.answered(eio_sid)
+            self.in_flight.answered(eio_sid)
 
     async def _take_event(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
         # Nothing here may wait before the event takes its place in the lane: that keeps the client's order.
