@@ -3,7 +3,8 @@
 python-socketio keeps every binary attachment a packet declares until the last one arrives (a socket declaring
 100,000 held 60 MB) and logs each packet it cannot read as a traceback at ERROR (`42[`, `42{}`, deep nesting).
 The gateway screens each Engine.IO message before python-socketio sees it, through Engine.IO's public
-`on("message")`. (Engine.IO's own packets, and its polling POSTs, are screened before Engine.IO decodes them:
+`on("message")`, and hands python-socketio the packet it parsed to screen it (socketio_packets.py), so that each
+packet is parsed once. (Engine.IO's own packets, and its polling POSTs, are screened before Engine.IO decodes them:
 local_gateway/apigateway/engineio_input.py.)
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 import socketio
 from socketio import packet as sio_packet
 
+from local_gateway.apigateway.socketio_packets import ScreenedText
 from local_gateway.nesting import MAX_NESTING, too_deep
 
 logger = logging.getLogger("local_gateway")
@@ -51,7 +53,6 @@ def check_packet(server: socketio.AsyncServer, text: str) -> Any:
     if too_deep(text):
         raise Refused(f"nested more than {MAX_NESTING} levels")
     try:
-        # Parsed once more here (payloads are at most 128 KB): python-socketio offers no hook after its parse.
         parsed = server.packet_class(encoded_packet=text)
     except Exception as error:  # anything the parser raises: bad JSON, recursion, too many digits
         raise Refused(f"unreadable ({type(error).__name__})") from None
@@ -122,6 +123,7 @@ def screen_messages(
                     in_flight.forget(eio_sid)
                     await eio.disconnect(eio_sid)
                     return
+                data = ScreenedText.of(data, parsed)  # python-socketio takes this parse instead of its own
             elif expected.get(eio_sid, 0) > 0:  # an attachment announced and not yet received
                 expected[eio_sid] -= 1
                 if not expected[eio_sid]:
