@@ -87,3 +87,18 @@ async def test_gateway_parses_each_event_once_and_acks_with_the_functions_answer
     assert acks == [{"ok": True}] * 3
     assert refused["ok"] is False and refused["error"]
     assert len(parsed) == 4  # one parse an event: the screening's
+
+
+async def test_gateway_still_reads_a_binary_event_and_refuses_it(gateway):
+    client = socketio.AsyncClient(reconnection=False)
+    errors: list[Any] = []
+    client.on("analytics:error", errors.append)
+    await client.connect(gateway.url, transports=["websocket"], wait_timeout=10)
+    try:
+        ack = await client.call("analytics:joinDashboard", b"\x00\x01", timeout=10)
+        after = await client.call("analytics:joinDashboard", "sales", timeout=10)
+    finally:
+        await client.disconnect()
+    assert ack == {"ok": False, "error": "Binary or non-JSON arguments are not supported"}
+    assert errors and errors[0]["message"] == ack["error"]
+    assert after == {"ok": True}  # the connection stays usable

@@ -32,6 +32,10 @@ class EncodedJSON(str):
 
 
 class GatewayPacket(sio_packet.Packet):  # type: ignore[misc]
+    # Nothing the gateway sends is binary (frames are JSON): no search of every packet's data for bytes. A client's
+    # binary packets are still read (their type is in their text) and refused by the endpoint.
+    uses_binary_events = False
+
     def decode(self, encoded_packet: Any) -> int:
         if not isinstance(encoded_packet, ScreenedText):
             return int(super().decode(encoded_packet) or 0)
