@@ -11,7 +11,7 @@ import pytest
 import socketio
 from socketio import packet as sio_packet
 
-from local_gateway.apigateway.socketio_packets import EncodedJSON, GatewayPacket, ScreenedText
+from local_gateway.apigateway.socketio_packets import EncodedJSON, GatewayPacket, ScreenedText, route_ack
 from tests.support import RunningGateway
 
 PACKETS = [
@@ -55,6 +55,24 @@ def test_gateway_packet_sends_encoded_json_as_the_acks_argument(namespace, ack_i
     stock = sio_packet.Packet(sio_packet.ACK, data=[{"ok": True}], namespace=namespace, id=ack_id).encode()
     assert sent == stock.replace('{"ok":true}', body)
     assert fields(sio_packet.Packet(encoded_packet=sent))[:4] == fields(sio_packet.Packet(encoded_packet=stock))[:4]
+
+
+@pytest.mark.parametrize(
+    ("body", "ack"),
+    [
+        ('{"ok":true}', '{"ok":true}'),
+        ('{"ok": false, "error": "Invalid dashboardId"}', '{"ok": false, "error": "Invalid dashboardId"}'),
+        ('{"ok":true,"session":"s1"}', '{"ok":true,"session":"s1"}'),
+        ('{"ok":"yes"}', None),
+        ("[true]", None),
+        ("Internal server error", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_route_ack_is_the_body_as_written_when_it_is_an_ack(body, ack):
+    answer = route_ack(body)
+    assert answer == ack and (answer is None or isinstance(answer, EncodedJSON))
 
 
 def test_gateway_packet_encodes_anything_else_as_the_stock_packet():

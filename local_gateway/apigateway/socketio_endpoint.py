@@ -28,7 +28,7 @@ from local_gateway.apigateway.registry import (
 )
 from local_gateway.apigateway.screening import InFlightLimit, screen_messages
 from local_gateway.apigateway.socketio_connection import SocketIOEndpoint
-from local_gateway.apigateway.socketio_packets import EncodedJSON
+from local_gateway.apigateway.socketio_packets import EncodedJSON, route_ack
 from local_gateway.apigateway.socketio_recovery import RECOVERY_FIELDS, answering_packets, takes_offsets
 from local_gateway.origins import origin_policy
 from shared.codec import encode_client_frame
@@ -261,14 +261,9 @@ class SocketIOServer:
             return {"statusCode": 502, "body": INTERNAL_SERVER_ERROR}
 
     async def _ack(self, sid: str, event: str, result: dict[str, Any]) -> Ack:
-        body = result.get("body")
-        try:
-            ack = json.loads(body or "")
-        except (TypeError, ValueError):
-            ack = None
-        if isinstance(ack, dict) and isinstance(ack.get("ok"), bool):
-            # The route response is the ack: checked, then sent as the function wrote it, not encoded again.
-            return EncodedJSON(body) if isinstance(body, str) else ack
+        ack = route_ack(result.get("body"))
+        if ack is not None:
+            return ack
         # The function crashed: API Gateway tells the client "Internal server error", and so do we.
         await self._tell(sid, event, INTERNAL_SERVER_ERROR)
         return {"ok": False, "error": INTERNAL_SERVER_ERROR}

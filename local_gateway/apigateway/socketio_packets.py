@@ -10,6 +10,7 @@ its argument instead of decoding and encoding it again. No private code is copie
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from socketio import packet as sio_packet
@@ -60,3 +61,12 @@ class GatewayPacket(sio_packet.Packet):  # type: ignore[misc]
             head = sio_packet.Packet(sio_packet.ACK, namespace=self.namespace, id=self.id).encode()
             return f"{head}[{data[0]}]"
         return super().encode()
+
+
+def route_ack(body: Any) -> EncodedJSON | None:
+    """A route response's body as the ack's argument, when it is an ack (`{"ok": bool, ...}`); else None."""
+    try:
+        ack = json.loads(body) if isinstance(body, str) else None
+    except ValueError:
+        return None
+    return EncodedJSON(body) if isinstance(ack, dict) and isinstance(ack.get("ok"), bool) else None
