@@ -133,7 +133,16 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     baseline = Baseline(float(os.environ.get("METRICS_INTERVAL_SECONDS", "1")))
     port = int(os.environ.get("PORT", "4200"))
-    uvicorn.run(baseline.app, host="127.0.0.1", port=port, log_level="warning")
+    # The gateway's WebSocket implementation, and as on its /socket.io/ no per-message deflate: alike, or the ratio
+    # would measure compression (local_gateway/apigateway/websocket_protocol.py).
+    uvicorn.run(
+        baseline.app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        ws="websockets-sansio",
+        ws_per_message_deflate=False,
+    )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from local_gateway.apigateway.websocket_protocol import WebSocketProtocol
 from local_gateway.http_protocol import protocol_class
 from local_gateway.settings import GatewaySettings
 from shared.contract import MAX_MESSAGE_BYTES
@@ -44,6 +45,7 @@ def server_config(app: ASGIApp, settings: GatewaySettings, **overrides: Any) -> 
         "host": settings.host,
         "port": settings.port,
         "http": protocol_class(settings.request_timeout_seconds, settings.max_connections),
+        "ws": WebSocketProtocol,  # per-message deflate on /{stage} as in API Gateway, not on /socket.io/
         "ws_max_size": MAX_WEBSOCKET_MESSAGE_BYTES,
         "proxy_headers": bool(settings.trusted_proxies),
         "forwarded_allow_ips": list(settings.trusted_proxies) or None,

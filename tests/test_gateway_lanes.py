@@ -159,15 +159,15 @@ async def test_a_bystander_stays_fast_while_another_socket_floods_and_shutdown_i
             gateway.stop()
 
 
-def test_inflow_counts_each_sessions_events_until_answered_and_refuses_beyond_its_limit():
-    from local_gateway.apigateway.screening import Inflow
+def test_in_flight_limit_counts_each_sessions_events_until_answered_and_refuses_beyond_its_limit():
+    from local_gateway.apigateway.screening import InFlightLimit
 
-    inflow = Inflow(limit=3)
-    assert [inflow.arrived("a") for _ in range(4)] == [True, True, True, False]
-    assert inflow.arrived("b")  # each session has its own count
-    inflow.answered("a")
-    inflow.answered("a")
-    assert inflow.arrived("a") and not inflow.arrived("a")
-    inflow.forget("a")
-    assert inflow.arrived("a")
-    inflow.answered(None)  # an event whose session was already gone
+    in_flight = InFlightLimit(limit=3)
+    assert [in_flight.arrived("a") for _ in range(4)] == [True, True, True, False]
+    assert in_flight.arrived("b")  # each session has its own count
+    in_flight.answered("a")
+    in_flight.answered("a")
+    assert in_flight.arrived("a") and not in_flight.arrived("a")
+    in_flight.forget("a")
+    assert in_flight.arrived("a")
+    in_flight.answered(None)  # an event whose session was already gone

@@ -3,7 +3,8 @@
 python-socketio keeps every binary attachment a packet declares until the last one arrives (a socket declaring
 100,000 held 60 MB) and logs each packet it cannot read as a traceback at ERROR (`42[`, `42{}`, deep nesting).
 The gateway screens each Engine.IO message before python-socketio sees it, through Engine.IO's public
-`on("message")`. (Engine.IO's own packets, and its polling POSTs, are screened before Engine.IO decodes them:
+`on("message")`, and hands python-socketio the packet it parsed to screen it (socketio_packets.py), so that each
+packet is parsed once. (Engine.IO's own packets, and its polling POSTs, are screened before Engine.IO decodes them:
 local_gateway/apigateway/engineio_input.py.)
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 import socketio
 from socketio import packet as sio_packet
 
+from local_gateway.apigateway.socketio_packets import ScreenedText
 from local_gateway.nesting import MAX_NESTING, too_deep
 
 logger = logging.getLogger("local_gateway")
@@ -51,7 +53,6 @@ def check_packet(server: socketio.AsyncServer, text: str) -> Any:
     if too_deep(text):
         raise Refused(f"nested more than {MAX_NESTING} levels")
     try:
-        # Parsed once more here (payloads are at most 128 KB): python-socketio offers no hook after its parse.
         parsed = server.packet_class(encoded_packet=text)
     except Exception as error:  # anything the parser raises: bad JSON, recursion, too many digits
         raise Refused(f"unreadable ({type(error).__name__})") from None
@@ -66,7 +67,7 @@ def check_packet(server: socketio.AsyncServer, text: str) -> Any:
     return parsed
 
 
-class Inflow:
+class InFlightLimit:
     """Events of each Engine.IO session screened and not yet answered. python-engineio reads a socket's packets
     as fast as they come and starts a task for each, all run in order before anyone else's: a session with
     more in flight than a lane can hold or refuse (`limit`) is hung up on here, before the rest of its flood
@@ -91,12 +92,12 @@ class Inflow:
 
 def screen_messages(
     server: socketio.AsyncServer,
-    inflow: Inflow | None = None,
+    in_flight: InFlightLimit | None = None,
     hung_up: Callable[[str, str], Awaitable[None]] | None = None,
     leaving: MutableSet[str] | None = None,
 ) -> None:
     """Wrap Engine.IO's message handler (the one python-socketio registered) with the checks above; with an
-    `inflow`, a session beyond its limit is told (`hung_up(eio_sid, event)`) and disconnected. `leaving` holds the
+    `in_flight`, a session beyond its limit is told (`hung_up(eio_sid, event)`) and disconnected. `leaving` holds the
     Engine.IO sessions whose client sent a namespace DISCONNECT (`socket.disconnect()`), until their disconnect
     has been handled: python-socketio reports it with the same reason as an Engine.IO close packet, which
     socket.io counts as a transport closing."""
@@ -115,13 +116,14 @@ def screen_messages(
                 parsed = check_packet(server, data)
                 if parsed.attachment_count:
                     expected[eio_sid] = int(parsed.attachment_count)
-                if inflow is not None and parsed.packet_type in EVENTS and not inflow.arrived(eio_sid):
-                    logger.warning("Socket.IO session hung up on: more than %d events in flight", inflow.limit)
+                if in_flight is not None and parsed.packet_type in EVENTS and not in_flight.arrived(eio_sid):
+                    logger.warning("Socket.IO session hung up on: more than %d events in flight", in_flight.limit)
                     if hung_up is not None:
                         await hung_up(eio_sid, parsed.data[0])
-                    inflow.forget(eio_sid)
+                    in_flight.forget(eio_sid)
                     await eio.disconnect(eio_sid)
                     return
+                data = ScreenedText.of(data, parsed)  # python-socketio takes this parse instead of its own
             elif expected.get(eio_sid, 0) > 0:  # an attachment announced and not yet received
                 expected[eio_sid] -= 1
                 if not expected[eio_sid]:
@@ -138,8 +140,8 @@ def screen_messages(
 
     async def disconnected(eio_sid: str, *reason: Any) -> None:
         expected.pop(eio_sid, None)
-        if inflow is not None:
-            inflow.forget(eio_sid)
+        if in_flight is not None:
+            in_flight.forget(eio_sid)
         await handle_disconnect(eio_sid, *reason)
         if leaving is not None:
             leaving.discard(eio_sid)

@@ -26,8 +26,9 @@ from local_gateway.apigateway.registry import (
     ConnectionRegistry,
     client_address,
 )
-from local_gateway.apigateway.screening import Inflow, screen_messages
+from local_gateway.apigateway.screening import InFlightLimit, screen_messages
 from local_gateway.apigateway.socketio_connection import SocketIOEndpoint
+from local_gateway.apigateway.socketio_packets import EncodedJSON, route_ack
 from local_gateway.apigateway.socketio_recovery import RECOVERY_FIELDS, answering_packets, takes_offsets
 from local_gateway.origins import origin_policy
 from shared.codec import encode_client_frame
@@ -46,6 +47,7 @@ NOT_CONNECTED = "Not connected"
 TOO_MANY_REQUESTS = "Too many requests: wait for the answers to what you sent before sending more"
 HUNG_UP = "Too many requests: disconnected for sending on after more refusals than the backlog holds"
 DEPARTURE_WAIT_SECONDS = 5.0  # a `$disconnect` takes milliseconds; this bound only guards against a stuck one
+Ack = dict[str, Any] | EncodedJSON  # the acknowledgement's argument: the gateway's own, or the function's text
 
 
 class SocketIOServer:
@@ -83,8 +85,8 @@ class SocketIOServer:
         self.server.on("*", self._on_event)
         # Unreadable packets and binary attachments stop here, and a session whose flood outruns its lane: in
         # flight, one running, the backlog waiting and the backlog's worth of refusals.
-        self.inflow = Inflow(2 * backlog + 1)
-        screen_messages(self.server, self.inflow, self._hung_up, self._leaving)
+        self.in_flight = InFlightLimit(2 * backlog + 1)
+        screen_messages(self.server, self.in_flight, self._hung_up, self._leaving)
         # Room for a burst of as many clients as the cap lets connect, and as many again: a handshake left over
         # (a probe, a tab that never connected) must not refuse the last of them.
         self.handshakes = Handshakes(self.server, 2 * self.cap.limit, connect_timeout)
@@ -210,14 +212,14 @@ class SocketIOServer:
         if sid is not None:
             await self._tell(sid, event, HUNG_UP)
 
-    async def _on_event(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
+    async def _on_event(self, event: str, sid: str, *args: Any) -> Ack:
         eio_sid = self.server.manager.eio_sid_from_sid(sid, "/")
         try:
             return await self._take_event(event, sid, *args)
         finally:
-            self.inflow.answered(eio_sid)
+            self.in_flight.answered(eio_sid)
 
-    async def _take_event(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
+    async def _take_event(self, event: str, sid: str, *args: Any) -> Ack:
         # Nothing here may wait before the event takes its place in the lane: that keeps the client's order.
         connection = self.registry.get(self._by_sid.get(sid, ""))
         lane = self.lanes.get(sid)
@@ -244,7 +246,7 @@ class SocketIOServer:
         result = await answer
         return {"ok": False, "error": NOT_CONNECTED} if result is DROPPED else result
 
-    async def _run_event(self, sid: str, event: str, connection: Connection, body: str) -> dict[str, Any]:
+    async def _run_event(self, sid: str, event: str, connection: Connection, body: str) -> Ack:
         route_key = event if event in self.routes and not event.startswith("$") else "$default"
         result = await self._call(route_key, events.message_event(connection.info, route_key, body))
         logger.debug("%s %s -> %s", connection.info.connection_id, route_key, result.get("statusCode"))
@@ -258,12 +260,9 @@ class SocketIOServer:
         except FunctionFailed:
             return {"statusCode": 502, "body": INTERNAL_SERVER_ERROR}
 
-    async def _ack(self, sid: str, event: str, result: dict[str, Any]) -> dict[str, Any]:
-        try:
-            ack = json.loads(result.get("body") or "")
-        except (TypeError, ValueError):
-            ack = None
-        if isinstance(ack, dict) and isinstance(ack.get("ok"), bool):
+    async def _ack(self, sid: str, event: str, result: dict[str, Any]) -> Ack:
+        ack = route_ack(result.get("body"))
+        if ack is not None:
             return ack
         # The function crashed: API Gateway tells the client "Internal server error", and so do we.
         await self._tell(sid, event, INTERNAL_SERVER_ERROR)

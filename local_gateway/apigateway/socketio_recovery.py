@@ -2,8 +2,9 @@
 
 python-socketio has no hook for `pid` (its issue 1258): the namespace CONNECT's answer is built inside
 `AsyncServer._handle_connect`. Its one documented extension point on the way out is `serializer`, a `Packet`
-subclass with its own `encode()`: the gateway's adds `pid` to the CONNECT answer of a session that has one. No
-private code is copied or called. The session itself lives in DynamoDB, kept by the functions (`resume`).
+subclass with its own `encode()`: the gateway's (socketio_packets.py) adds `pid` to the CONNECT answer of a session
+that has one. No private code is copied or called. The session itself lives in DynamoDB, kept by the functions
+(`resume`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from urllib.parse import parse_qsl
 
 from socketio import packet as sio_packet
 
+from local_gateway.apigateway.socketio_packets import GatewayPacket
+
 RECOVERY_FIELDS = frozenset({"pid", "offset"})  # the stock client's own `auth` fields when it reconnects
 
 
@@ -21,7 +24,7 @@ def answering_packets(pids: dict[str, str], answered: Callable[[str], None]) -> 
     """A Packet class whose CONNECT answer to `sid` carries `pids[sid]` (taken once); `answered(sid)` is told as
     that answer goes out, so that what was held for the client until then can follow it."""
 
-    class AnsweringPacket(sio_packet.Packet):  # type: ignore[misc]
+    class AnsweringPacket(GatewayPacket):
         def encode(self) -> Any:
             data: Any = getattr(self, "data", None)
             if self.packet_type == sio_packet.CONNECT and isinstance(data, dict):
