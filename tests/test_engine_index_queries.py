@@ -296,3 +296,20 @@ def test_the_engine_answers_drawn_index_queries_as_moto_does(clients, engine_dyn
 
     check()
     assert seen["served"] >= EXAMPLES // 2, seen
+
+
+def test_an_index_page_stops_at_1_mb_as_moto_s_does(engine_dynamodb):
+    fast, plain = engine_dynamodb.client(), EmbeddedDynamoDB(fast_path=False).client()
+    tables = [f"large-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    for table in tables:
+        ensure_table(plain, table, template())
+        for index in range(7):
+            key = s(f"CONN#{index}")
+            item = {"PK": key, "SK": key, "live": s("LIVE"), "pad": s("x" * (150_000 + 20_000 * index))}
+            plain.put_item(TableName=table, Item=item)
+    served = engine_dynamodb.item_engine.served["Query"]
+    for request in (live(), live(ScanIndexForward=False), live(Select="COUNT", Limit=6)):
+        first = outcome(fast, tables[0], request)
+        assert first == outcome(plain, tables[1], request)
+        assert first[-1] is not None  # cut
+    assert engine_dynamodb.item_engine.served["Query"] == served + 3

@@ -15,15 +15,13 @@ moto's. Its pages are moto's: `LastEvaluatedKey` when `Limit` or 1 MB cut the pa
 from __future__ import annotations
 
 import bisect
-import operator
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import cache
+from collections.abc import Iterable, Iterator
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from local_gateway.dynamodb.expressions import Parser, Unsupported
 from local_gateway.dynamodb.indexes import Index, Order, Partition, index_of
 from local_gateway.dynamodb.item_sizes import size_bound
+from local_gateway.dynamodb.key_conditions import KeyCondition, holds, key_condition
 from local_gateway.dynamodb.moto_items import key_of, plain
 from local_gateway.dynamodb.query_pages import SURELY_SMALL, Entry, Reading, page
 from local_gateway.dynamodb.updates import Expressions, compile_expressions
@@ -50,25 +48,6 @@ _ALLOWED = {
     "ConsistentRead",
     "ExclusiveStartKey",
 }
-_COMPARISONS: dict[str, Callable[[str, str], bool]] = {
-    "=": operator.eq,
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-    "begins_with": str.startswith,
-}
-
-
-@dataclass(frozen=True)
-class KeyCondition:
-    partition: str  # the attribute named on the left of `=`
-    partition_value: str  # its `:placeholder`
-    sort: str | None  # the sort key's attribute and its condition, when there is one
-    comparison: str | None
-    sort_values: tuple[str, ...]
-    names_used: frozenset[str]
-    values_used: frozenset[str]
 
 
 def query(request: dict[str, Any], backend: DynamoDBBackend) -> Answer | None:
@@ -103,7 +82,7 @@ def query(request: dict[str, Any], backend: DynamoDBBackend) -> Answer | None:
         found = _table_entries(request, table, condition, expressions)
     if found is None:
         return None
-    entries, key_names, projected = found
+    entries, count, key_names, projected = found
     if "IndexName" in request and request.get("ConsistentRead"):
         return 400, {"Error": {"Message": CONSISTENT_INDEX, "Code": "ValidationException"}}
     reading = Reading(
@@ -115,7 +94,7 @@ def query(request: dict[str, Any], backend: DynamoDBBackend) -> Answer | None:
         expressions.projection,
         request.get("Select") == "COUNT",
     )
-    return 200, page(entries, lambda text: _holds(condition, text, bounds), request.get("Limit"), reading)
+    return 200, page(entries, count, partial(holds, condition, tuple(bounds)), request.get("Limit"), reading)
 
 
 def _expressions(request: dict[str, Any], named: tuple[tuple[str, str], ...]) -> Expressions | None:
@@ -127,7 +106,8 @@ def _expressions(request: dict[str, Any], named: tuple[tuple[str, str], ...]) ->
     return compile_expressions(filter_text, None, projection_text, named)
 
 
-Found = tuple[list[Entry], tuple[str, ...], frozenset[str] | None]
+# the partition's entries in order, how many, the LastEvaluatedKey's attributes, what the index projects
+Found = tuple[Iterable[Entry], int, tuple[str, ...], frozenset[str] | None]
 
 
 def _table_entries(
@@ -151,7 +131,7 @@ def _table_entries(
         if start_hash != hash_key or start is None:
             return None
         ordered = [(text, key) for text, key in ordered if (text > start.value if forward else text < start.value)]
-    return [(text, partition[sort_key], None) for text, sort_key in ordered], keys, None
+    return [(text, partition[sort_key], None) for text, sort_key in ordered], len(ordered), keys, None
 
 
 def _index_entries(
@@ -184,22 +164,20 @@ def _index_entries(
             return None
         start, end = (bisect.bisect_right(order, after), end) if forward else (0, bisect.bisect_left(order, after))
     places = order[start:end] if forward else order[start:end][::-1]
-    entries = [] if partition is None else _entries(partition, places)
-    return entries, tuple(dict.fromkeys(key_names)), index.projected
+    entries = iter(()) if partition is None else _entries(partition, places)
+    return entries, len(places), tuple(dict.fromkeys(key_names)), index.projected
 
 
-def _entries(partition: Partition, places: list[Order]) -> list[Entry]:
-    """The items at these places, each with its size_bound (worked out once while the index keeps the item)."""
-    if len(places) <= SURELY_SMALL:
-        return [(place[0], *partition.items[place]) for place in places]
-    entries: list[Entry] = []
+def _entries(partition: Partition, places: list[Order]) -> Iterator[Entry]:
+    """The items at these places, as far as the page reads them, each with its size_bound (worked out once while
+    the index keeps the item, when a page could pass 1 MB)."""
+    sized = len(places) > SURELY_SMALL
     for place in places:
         item, bound = partition.items[place]
-        if bound is None:
+        if bound is None and sized:
             bound = size_bound(item.attrs)
             partition.items[place] = (item, bound)
-        entries.append((place[0], item, bound))
-    return entries
+        yield place[0], item, bound
 
 
 def _start_key(key: dict[str, Any], key_names: tuple[str, ...], index: Index, value: str) -> tuple[str, ...] | None:
@@ -210,52 +188,3 @@ def _start_key(key: dict[str, Any], key_names: tuple[str, ...], index: Index, va
     if any(kind != "S" for kind, _ in parts.values()) or parts[index.hash_name][1] != value:
         return None
     return parts[index.range_name][1], parts[index.keys[0]][1], parts[index.keys[1]][1]
-
-
-def _holds(condition: KeyCondition, text: str, bounds: list[Any]) -> bool:
-    if condition.comparison is None:
-        return True
-    if condition.comparison == "BETWEEN":
-        return bool(bounds[0] <= text <= bounds[1])
-    return _COMPARISONS[condition.comparison](text, bounds[0])
-
-
-@cache
-def key_condition(text: str, names: tuple[tuple[str, str], ...]) -> KeyCondition | None:
-    """`pk = :v [AND sort condition]` parsed once per text, or None when it is beyond the engine."""
-    try:
-        parser = Parser(text, dict(names))
-        partition = parser.path()
-        parser.take("=")
-        partition_value = _placeholder(parser)
-        sort, comparison, sort_values = None, None, tuple[str, ...]()
-        if parser.keyword("AND"):
-            if parser.peek() == ("word", "begins_with") and parser.peek(1)[1] == "(":
-                parser.position += 2
-                sort, comparison = parser.path(), "begins_with"
-                parser.take(",")
-                sort_values = (_placeholder(parser),)
-                parser.take(")")
-            else:
-                sort = parser.path()
-                if parser.keyword("BETWEEN"):
-                    low = _placeholder(parser)
-                    if not parser.keyword("AND"):
-                        raise Unsupported("BETWEEN without AND")
-                    comparison, sort_values = "BETWEEN", (low, _placeholder(parser))
-                else:
-                    comparison = parser.take()[1]
-                    if comparison not in _COMPARISONS:
-                        raise Unsupported(f"{comparison} on a sort key")
-                    sort_values = (_placeholder(parser),)
-        parser.done()
-    except (Unsupported, RecursionError):
-        return None
-    used = frozenset(parser.values_used)
-    return KeyCondition(partition, partition_value, sort, comparison, sort_values, frozenset(parser.names_used), used)
-
-
-def _placeholder(parser: Parser) -> str:
-    placeholder = parser.value().placeholder
-    assert placeholder is not None
-    return placeholder

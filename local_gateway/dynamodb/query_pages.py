@@ -9,7 +9,7 @@ the `LastEvaluatedKey`). Then, as DynamoDB does, it keeps the attributes the ind
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,8 +40,11 @@ class Reading:
     count_only: bool  # Select=COUNT
 
 
-def page(entries: Sequence[Entry], holds: Callable[[str], bool], limit: int | None, reading: Reading) -> dict[str, Any]:
-    taken, cut = _taken(entries, holds, limit)
+def page(
+    entries: Iterable[Entry], count: int, holds: Callable[[str], bool], limit: int | None, reading: Reading
+) -> dict[str, Any]:
+    """The page of `count` entries in order (read only as far as the page goes)."""
+    taken, cut = _taken(entries, count > SURELY_SMALL, holds, limit)
     # (the filter and the ProjectionExpression read only what the index projects: queries.py checks it)
     wanted = reading.projected if reading.projection is None and not reading.count_only else None
     kept = [_projected(item.attrs, wanted) for item in taken]
@@ -55,10 +58,11 @@ def page(entries: Sequence[Entry], holds: Callable[[str], bool], limit: int | No
     return answer
 
 
-def _taken(entries: Sequence[Entry], holds: Callable[[str], bool], limit: int | None) -> tuple[list[Item], bool]:
-    """The items a page reads, and whether it was cut. Sizes are bounded cheaply (item_sizes.py); moto's own
-    `Item.size()` is worked out only once the bounds pass 1 MB."""
-    sized = len(entries) > SURELY_SMALL  # fewer items cannot pass 1 MB
+def _taken(
+    entries: Iterable[Entry], sized: bool, holds: Callable[[str], bool], limit: int | None
+) -> tuple[list[Item], bool]:
+    """The items a page reads, and whether it was cut. Sizes are bounded cheaply (item_sizes.py), unless too few
+    items to pass 1 MB (not `sized`); moto's own `Item.size()` is worked out only once the bounds pass 1 MB."""
     taken: list[Item] = []
     bound = 0  # at least the size of the items taken
     exact: int | None = None  # their size as moto measures it, once needed
