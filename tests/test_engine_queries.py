@@ -73,17 +73,24 @@ CASES: dict[str, tuple[dict[str, Any], bool]] = {
     ),
     "another attribute": (pk(condition=" AND n > :s", values={":s": s("a")}), DECLINED),
     "an unused value": (pk(values={":x": s("x")}), DECLINED),
-    "a filter": (pk(FilterExpression="n > :n", values={":n": {"N": "2"}}), DECLINED),
+    "a filter": (pk(FilterExpression="n > :n", values={":n": {"N": "2"}}), SERVED),
+    "a filter after the limit": (pk(FilterExpression="n > :n", values={":n": {"N": "2"}}, Limit=4), SERVED),
+    "a filter, counted": (pk(FilterExpression="contains(ss, :x)", values={":x": s("x")}, Select="COUNT"), SERVED),
+    "a filter on the sort key": (pk(FilterExpression="SK > :s", values={":s": s("b")}), DECLINED),
+    "a filter DynamoDB refuses": (pk(FilterExpression="n < :t", values={":t": {"BOOL": True}}), DECLINED),
     "an index": (
         {
             "IndexName": "ByLiveKind",
             "KeyConditionExpression": "live = :l",
             "ExpressionAttributeValues": {":l": s("LIVE")},
         },
-        DECLINED,
+        SERVED,
     ),
     "a start key of another partition": (pk(ExclusiveStartKey={"PK": s("Q"), "SK": s("a")}), DECLINED),
-    "Select COUNT": (pk(Select="COUNT"), DECLINED),
+    "Select COUNT": (pk(Select="COUNT"), SERVED),
+    "Select COUNT, limited": (pk(Select="COUNT", Limit=3), SERVED),
+    "Select COUNT with a projection": (pk(Select="COUNT", ProjectionExpression="n"), DECLINED),
+    "Select ALL_ATTRIBUTES": (pk(Select="ALL_ATTRIBUTES"), DECLINED),
 }
 
 

@@ -144,10 +144,10 @@ def test_the_engine_s_bound_on_an_item_s_size_is_never_below_moto_s_size(attribu
     """make_item skips moto's Item.size() when the bound says the item is surely within 400 KB."""
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
 
-    from local_gateway.dynamodb.moto_items import _size_bound
+    from local_gateway.dynamodb.item_sizes import size_bound
 
     typed = {name: DynamoType(value) for name, value in {**KEY, **attributes, "x": {"S": "é" * 9}}.items()}
-    assert _size_bound(typed) >= Item(typed["PK"], typed["SK"], typed).size()
+    assert size_bound(typed) >= Item(typed["PK"], typed["SK"], typed).size()
 
 
 @pytest.mark.parametrize("value", [{"S": "CONN#a"}, {"N": "-12"}, {"BOOL": True}, {"NULL": True}])

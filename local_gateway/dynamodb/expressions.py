@@ -101,6 +101,7 @@ class Parser:
     values_used: set[str] = field(default_factory=set)
     checks: list[Check] = field(default_factory=list)  # in the order DynamoDB reports them
     reads: set[str] = field(default_factory=set)  # the attributes SET reads on its right
+    paths: set[str] = field(default_factory=set)  # every attribute named
 
     def __post_init__(self) -> None:
         end, text = 0, self.text.rstrip()
@@ -150,8 +151,10 @@ class Parser:
             if text not in self.names:
                 raise Unsupported(f"undefined name {text}")
             self.names_used.add(text)
+            self.paths.add(self.names[text])
             return self.names[text]
         if kind == "word" and text.upper() not in reserved_words():
+            self.paths.add(text)
             return text
         raise Unsupported(f"not an attribute name: {text!r}")
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
+from local_gateway.dynamodb.indexes import moto_answered
 from local_gateway.hosts import AllowedHosts, RefusalLog
 
 TARGET_PREFIX = "DynamoDB_20120810."
@@ -191,6 +192,9 @@ def _serialized(app: WSGIApplication, lock: threading.Lock) -> WSGIApplication:
 
     def call(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         with lock:
-            return list(app(environ, start_response))
+            try:
+                return list(app(environ, start_response))
+            finally:
+                moto_answered()  # whatever it wrote, the item engine's indexes are built again
 
     return call

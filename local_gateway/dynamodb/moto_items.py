@@ -10,6 +10,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
 from local_gateway.dynamodb.expressions import MAX_DIGITS, Unsupported, Value
+from local_gateway.dynamodb.indexes import item_replaced
+from local_gateway.dynamodb.item_sizes import size_bound
 
 if TYPE_CHECKING:
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
@@ -19,6 +21,7 @@ MAX_ITEM_BYTES = 400_000
 KEY_LIMITS = (2048, 1024)  # bytes: a partition key, a sort key (of the table or of an index)
 # A number as DynamoDB writes it back: no exponent, no leading or trailing zero, no -0 (compared or added to,
 # only an integer will do: local_gateway/dynamodb/expressions.py)
+_IMMUTABLE = frozenset({"S", "N", "BOOL", "NULL"})
 _NUMBER = re.compile(r"(?!-0\Z)-?(?:0|[1-9][0-9]*)(?:\.[0-9]*[1-9])?\Z")
 
 
@@ -110,31 +113,16 @@ def stored_value(value: Value) -> DynamoType:
 def make_item(hash_key: DynamoType, range_key: DynamoType | None, attributes: dict[str, DynamoType]) -> Item:
     item = _moto_types()[1](hash_key, range_key, {})
     dict.update(item.attrs, attributes)  # moto's size check, once for the whole item below
-    if _size_bound(attributes) > MAX_ITEM_BYTES and item.size() > MAX_ITEM_BYTES:
+    if size_bound(attributes) > MAX_ITEM_BYTES and item.size() > MAX_ITEM_BYTES:
         raise Unsupported("an item beyond 400 KB")
     return item
-
-
-def _size_bound(attributes: dict[str, DynamoType]) -> int:
-    """At least moto's size of an item (Item.size(): UTF-8 bytes of names and strings, a number's digits, ...),
-    in a fifth of its time: a character is at most 4 bytes, a number's text is its size, a boolean or null 1."""
-    return sum(4 * len(name) + _bound(value.value) for name, value in attributes.items())
-
-
-def _bound(content: Any) -> int:
-    if isinstance(content, str):
-        return 4 * len(content)
-    if isinstance(content, list):  # a set's strings, or a list's DynamoTypes
-        return sum(_bound(getattr(element, "value", element)) for element in content)
-    if isinstance(content, dict):  # a map's DynamoTypes
-        return sum(4 * len(key) + _bound(getattr(element, "value", element)) for key, element in content.items())
-    return len(content) if isinstance(content, bytes) else 1
 
 
 def replace(
     table: Table, hash_key: DynamoType, range_key: DynamoType | None, old: Item | None, new: Item | None
 ) -> None:
-    """Put `new` (None: delete) where `old` was, as moto's own writes do, streams included."""
+    """Put `new` (None: delete) where `old` was, as moto's own writes do, streams included; the engine's
+    indexes follow (local_gateway/dynamodb/indexes.py)."""
     partition, key = (table.items, hash_key) if range_key is None else (table.items[hash_key], range_key)
     partition = cast("dict[DynamoType, Item]", partition)  # moto's union of an item and a partition, as above
     if new is None:
@@ -143,12 +131,20 @@ def replace(
         partition[key] = new
     if table.stream_shard is not None:
         table.stream_shard.add(old, new)
+    item_replaced(table, old, new)
 
 
 def parsed(attributes: dict[str, DynamoType], projection: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Attributes as botocore hands them to the caller (binary as bytes)."""
     names = attributes.keys() if projection is None else [name for name in projection if name in attributes]
-    return {name: attributes[name].to_regular_json() for name in names}
+    return {name: _regular(attributes[name]) for name in names}
+
+
+def _regular(value: DynamoType) -> dict[str, Any]:
+    """moto's `to_regular_json`, without its deep copy of a value nothing can change (a string, a number's text)."""
+    if value.type in _IMMUTABLE:
+        return {value.type: value.value}
+    return value.to_regular_json()
 
 
 class _Untracked(list[Any]):

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from local_gateway.dynamodb.direct_calls import skip_request_building
+from local_gateway.dynamodb.indexes import moto_answered
 from local_gateway.dynamodb.item_engine import OPERATIONS as ENGINE_OPERATIONS
 from local_gateway.dynamodb.item_engine import ItemEngine
 
@@ -35,6 +36,7 @@ from local_gateway.dynamodb.item_engine import ItemEngine
 DIRECT_OPERATIONS = frozenset(
     {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem"}
 )
+_READS = frozenset({"GetItem", "BatchGetItem", "Query"})  # what moto answers without writing
 # Each random byte read as one of moto's 36 request id characters (256 = 7 x 36 + 4: a bias no one reads)
 _REQUEST_ID_CHARACTERS = bytes((string.ascii_uppercase + string.digits).encode()[i % 36] for i in range(256))
 
@@ -108,6 +110,9 @@ def install_direct_transport(client: Any, lock: threading.Lock, engine: ItemEngi
                 status, answer_body = error.code or 500, error.get_body().encode()
             except ServiceException as error:  # moto's newer style, none in DynamoDB yet: the JSON protocol's error
                 status, answer_body = 400, json.dumps({"__type": error.code, "message": error.message}).encode()
+            finally:
+                if model.name not in _READS:
+                    moto_answered()  # it may have written in place: the item engine's indexes are built again
         headers = _headers()
         response = {"status_code": status, "headers": headers, "body": answer_body}
         parsed = parser.parse(response, model.output_shape)
@@ -154,7 +159,10 @@ def install_wire_transport(client: Any, lock: threading.Lock) -> None:
 
     def answer(request: Any, event_name: str) -> Any:
         with lock:
-            response = stubber(event_name, request)
+            try:
+                response = stubber(event_name, request)
+            finally:
+                moto_answered()
         if response is None:  # never let a request leave for the real endpoint the client is named after
             raise RuntimeError(f"moto did not serve the DynamoDB request to {request.url}")
         return response

@@ -147,6 +147,7 @@ class Expressions:
     values_used: frozenset[str]
     checks: tuple[Check, ...] = ()  # the condition's, on the whole text (local_gateway/dynamodb/conditions.py)
     reads: frozenset[str] = frozenset()  # what SET reads on its right
+    condition_reads: frozenset[str] = frozenset()  # the attributes the condition names
 
     def refusal(self, values: Values) -> str | None:
         """DynamoDB's ValidationException message for these expressions with these values, or None."""
@@ -169,6 +170,7 @@ def _compile(condition: str | None, update: str | None, projection: str | None, 
     values_used: set[str] = set()
     checks: list[Check] = []
     reads: frozenset[str] = frozenset()
+    condition_reads: frozenset[str] = frozenset()
     compiled_condition = compiled_changes = projected = None
     if condition is not None:
         parser = Parser(condition, names)
@@ -177,6 +179,7 @@ def _compile(condition: str | None, update: str | None, projection: str | None, 
         names_used |= parser.names_used
         values_used |= parser.values_used
         checks = parser.checks
+        condition_reads = frozenset(parser.paths)
     if update is not None:
         parser = Parser(update, names)
         compiled_changes = _update(parser)
@@ -202,4 +205,5 @@ def _compile(condition: str | None, update: str | None, projection: str | None, 
         frozenset(values_used),
         tuple(checks),
         reads,
+        condition_reads,
     )
