@@ -54,7 +54,7 @@ class LatestSnapshot:
         self._remember(latest[0], readings)
         return readings
 
-    def stored(self) -> tuple[float, Snapshot] | None:
+    def last_saved(self) -> tuple[float, Snapshot] | None:
         """(computed at, snapshot) as the table holds it, however old; None before the first save."""
         return self._parse(self.table.get(LATEST_KEY))
 

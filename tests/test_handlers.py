@@ -214,14 +214,14 @@ def test_publisher_pushes_one_snapshot_to_subscribers_only(lambda_env, managemen
     pushed_a, pushed_b = management_api.events(A)[-1], management_api.events(B)[-1]
     assert pushed_a == pushed_b
     assert management_api.events(C) == []
-    assert lambda_env.snapshots.stored()[1] == pushed_a["data"]
+    assert lambda_env.snapshots.last_saved()[1] == pushed_a["data"]
 
 
 def test_publisher_does_nothing_without_subscribers_or_rooms(lambda_env, management_api):
     connected(A)
     body = json.loads(publish_metrics.handler(load_event("scheduled"), None)["body"])
     assert body["pushes"] == 0
-    assert lambda_env.snapshots.stored() is None
+    assert lambda_env.snapshots.last_saved() is None
     assert management_api.requests == 0
 
 

@@ -129,7 +129,7 @@ def test_an_exception_in_the_engine_is_logged_and_the_request_left_to_moto(
     def broken(*_: Any) -> None:
         raise RuntimeError("a bug in the engine")
 
-    monkeypatch.setattr(local_gateway.dynamodb.item_engine, "stored", broken)
+    monkeypatch.setattr(local_gateway.dynamodb.item_engine, "item_at", broken)
     declined = engine.declined["GetItem"]
     assert direct.get_item(TableName=table, Key=KEY)["Item"]["userId"] == s("alice")  # moto's answer
     assert engine.declined["GetItem"] == declined + 1

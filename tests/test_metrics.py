@@ -263,7 +263,7 @@ def test_a_tick_two_periods_old_is_no_longer_the_latest(lambda_env, subscriber, 
     publisher.tick(lambda_env, lambda_env.poster())
     other = Services.from_config(lambda_env.config, dynamodb=lambda_env.table.client)
     period = lambda_env.config.metrics_interval_seconds
-    stored = lambda_env.snapshots.stored()
+    stored = lambda_env.snapshots.last_saved()
     assert stored is not None
     item = other.table.get(other.snapshots.key)
     other.snapshots.clock = lambda: stored[0] + 1.9 * period
@@ -417,4 +417,4 @@ def test_ten_thousand_distinct_names_store_the_cap_and_refuse_the_rest(lambda_en
 def test_the_publisher_reads_the_reported_metrics_only_when_somebody_listens(lambda_env, management_api):
     assert report("Queue depth", 1)["statusCode"] == 200
     assert json.loads(publish_metrics.handler(load_event("scheduled"), None)["body"])["pushes"] == 0
-    assert lambda_env.snapshots.stored() is None
+    assert lambda_env.snapshots.last_saved() is None

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 from local_gateway.dynamodb.expressions import Unsupported
-from local_gateway.dynamodb.moto_items import key_of, parsed, stored
+from local_gateway.dynamodb.moto_items import answer_attributes, item_at, key_of
 from local_gateway.dynamodb.updates import compile_expressions
 
 if TYPE_CHECKING:
@@ -58,7 +58,9 @@ def batch_get(request: dict[str, Any], backend: DynamoDBBackend) -> Answer | Non
     refusals = [refusal for _, _, _, table_refusals in reads for refusal in table_refusals]
     if refusals:
         return _refused(refusals)
-    responses = {name: [parsed(item.attrs, projection) for item in items] for name, items, projection, _ in reads}
+    responses = {
+        name: [answer_attributes(item.attrs, projection) for item in items] for name, items, projection, _ in reads
+    }
     return 200, {"Responses": responses, "UnprocessedKeys": {}}
 
 
@@ -78,7 +80,7 @@ def _table_read(batch: dict[str, Any], table: Table | None) -> tuple[list[Item],
     for key in batch["Keys"]:
         hash_key, range_key = key_of(table, key)  # Unsupported: not the table's key, moto answers
         seen.add((hash_key.value, None if range_key is None else range_key.value))
-        item = stored(table, hash_key, range_key)
+        item = item_at(table, hash_key, range_key)
         if item is not None:
             items.append(item)
     if len(batch["Keys"]) > _SURELY_SMALL and sum(item.size() for item in items) > MAX_REPLY_BYTES:

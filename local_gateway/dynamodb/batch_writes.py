@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from local_gateway.dynamodb.moto_items import key_of, replace, stored
+from local_gateway.dynamodb.moto_items import item_at, key_of, write_item
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -60,8 +60,8 @@ def batch_write(request: dict[str, Any], backend: DynamoDBBackend) -> tuple[Answ
 
     def write() -> None:
         for table, hash_key, range_key in deletes:
-            old = stored(table, hash_key, range_key)
+            old = item_at(table, hash_key, range_key)
             if old is not None:
-                replace(table, hash_key, range_key, old, None)
+                write_item(table, hash_key, range_key, old, None)
 
     return (200, {"UnprocessedItems": {}}), write

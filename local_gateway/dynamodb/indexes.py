@@ -3,7 +3,7 @@ partitions in moto's order, kept as items are written, so that a Query of an ind
 
 moto keeps no index: it answers a Query of one by sorting every item of the table (`Table.query`), then picking
 those that carry the index's keys. Here an index is built from the table's items when first read, then kept by
-the engine's own writes (`moto_items.replace` calls `item_replaced`). moto writes in place (an UpdateItem changes
+the engine's own writes (`moto_items.write_item` calls `item_replaced`). moto writes in place (an UpdateItem changes
 its item's attributes), so a request moto answers, whichever way it came in (moto_transports.py, http_port.py),
 calls `moto_answered`, and each index is built again on its next read: O(table) once, where moto sorts the table
 for every Query.

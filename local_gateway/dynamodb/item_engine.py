@@ -35,15 +35,15 @@ from local_gateway.dynamodb.batch_reads import batch_get
 from local_gateway.dynamodb.batch_writes import batch_write
 from local_gateway.dynamodb.expressions import Unsupported, Value
 from local_gateway.dynamodb.moto_items import (
+    answer_attributes,
     check_index_keys,
+    item_at,
     key_names,
     key_of,
     make_item,
-    parsed,
-    plain,
-    replace,
-    stored,
+    request_value,
     stored_value,
+    write_item,
 )
 from local_gateway.dynamodb.queries import query
 from local_gateway.dynamodb.updates import Expressions, compile_expressions
@@ -120,11 +120,11 @@ class ItemEngine:
         expressions = _expressions(operation, request)
         if table is None or expressions is None:
             return None
-        values = {name: plain(value) for name, value in request.get("ExpressionAttributeValues", {}).items()}
+        values = {name: request_value(value) for name, value in request.get("ExpressionAttributeValues", {}).items()}
         # DynamoDB's refusals of the request itself, found before any item is read, where moto answers otherwise.
         refusals = _empty_names(request) + [message for message in [expressions.refusal(values)] if message]
         if operation == "PutItem":
-            put = {name: plain(value) for name, value in request["Item"].items()}
+            put = {name: request_value(value) for name, value in request["Item"].items()}
             if "" in put:
                 refusals.append(EMPTY_ITEM_NAME)
             written: dict[str, Value | None] = dict(put)
@@ -135,11 +135,11 @@ class ItemEngine:
             )
         else:
             hash_key, range_key = key_of(table, request["Key"])
-        old = stored(table, hash_key, range_key)
+        old = item_at(table, hash_key, range_key)
         if operation == "GetItem":
             if refusals:
                 return _refused(refusals)
-            return (200, {} if old is None else {"Item": parsed(old.attrs, expressions.projection)}), None
+            return (200, {} if old is None else {"Item": answer_attributes(old.attrs, expressions.projection)}), None
         current = {} if old is None else {name: (value.type, value.value) for name, value in old.attrs.items()}
         if operation == "UpdateItem":
             assert expressions.changes is not None
@@ -200,7 +200,7 @@ def _write(
 ) -> Write | None:
     if old is None and new is None:
         return None
-    return lambda: replace(table, hash_key, range_key, old, new)
+    return lambda: write_item(table, hash_key, range_key, old, new)
 
 
 def _expressions(operation: str, request: dict[str, Any]) -> Expressions | None:
@@ -226,7 +226,7 @@ def _condition_failed(request: dict[str, Any], old: Item | None) -> Answer:
         "message": "The conditional request failed",
     }
     if old is not None and request.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD":
-        failure["Item"] = parsed(old.attrs)
+        failure["Item"] = answer_attributes(old.attrs)
     return 400, failure
 
 
@@ -235,11 +235,11 @@ def _returned(
 ) -> dict[str, Any]:
     wanted = request.get("ReturnValues", "NONE")
     if wanted == "ALL_OLD" and old is not None:
-        return {"Attributes": parsed(old.attrs)}
+        return {"Attributes": answer_attributes(old.attrs)}
     if wanted == "ALL_NEW":
-        return {"Attributes": parsed(new.attrs)} if new is not None else {}
+        return {"Attributes": answer_attributes(new.attrs)} if new is not None else {}
     if wanted in ("UPDATED_OLD", "UPDATED_NEW"):
         source = old if wanted == "UPDATED_OLD" else new
         updated = {} if source is None else {name: value for name, value in source.attrs.items() if name in changed}
-        return {"Attributes": parsed(updated)} if updated else {}
+        return {"Attributes": answer_attributes(updated)} if updated else {}
     return {}

@@ -25,7 +25,7 @@ _IMMUTABLE = frozenset({"S", "N", "BOOL", "NULL"})
 _NUMBER = re.compile(r"(?!-0\Z)-?(?:0|[1-9][0-9]*)(?:\.[0-9]*[1-9])?\Z")
 
 
-def plain(value: Any) -> Value:
+def request_value(value: Any) -> Value:
     """A request's attribute value as a (type, value) pair, if it is one the engine handles."""
     if not isinstance(value, dict) or len(value) != 1:
         raise Unsupported("not an attribute value")
@@ -37,12 +37,12 @@ def plain(value: Any) -> Value:
     if (kind == "BOOL" and isinstance(content, bool)) or (kind == "NULL" and content is True):
         return kind, content
     if kind in ("SS", "NS") and isinstance(content, list) and content:
-        elements = [plain({kind[0]: element})[1] for element in content]
+        elements = [request_value({kind[0]: element})[1] for element in content]
         if len(set(elements)) == len(elements):
             return kind, elements
     if kind in ("L", "M") and isinstance(content, list | dict):
         for element in content if isinstance(content, list) else content.values():
-            plain(element)
+            request_value(element)
         return kind, content
     raise Unsupported(f"attribute value {kind}")
 
@@ -61,7 +61,7 @@ def key_of(table: Table, key: dict[str, Any]) -> tuple[DynamoType, DynamoType | 
 
 
 def _key_part(value: Any, kind: str | None, limit: int) -> DynamoType:
-    found, text = plain(value)
+    found, text = request_value(value)
     # (a character is at most 4 bytes in UTF-8: most keys are measured without encoding them)
     if found != kind or kind not in ("S", "N") or (len(text) * 4 > limit and len(text.encode()) > limit):
         raise Unsupported("a key DynamoDB would refuse")
@@ -94,7 +94,7 @@ def check_index_keys(table: Table, written: dict[str, Value | None]) -> None:
             raise Unsupported(f"{name} is an index key DynamoDB would refuse")
 
 
-def stored(table: Table, hash_key: DynamoType, range_key: DynamoType | None) -> Item | None:
+def item_at(table: Table, hash_key: DynamoType, range_key: DynamoType | None) -> Item | None:
     """The item under the key, without adding the empty partition moto's defaultdict would."""
     if range_key is None:  # moto types a partition as an item or its items by sort key: the table's key says which
         return cast("Item | None", table.items.get(hash_key))
@@ -118,7 +118,7 @@ def make_item(hash_key: DynamoType, range_key: DynamoType | None, attributes: di
     return item
 
 
-def replace(
+def write_item(
     table: Table, hash_key: DynamoType, range_key: DynamoType | None, old: Item | None, new: Item | None
 ) -> None:
     """Put `new` (None: delete) where `old` was, as moto's own writes do, streams included; the engine's
@@ -134,7 +134,7 @@ def replace(
     item_replaced(table, old, new)
 
 
-def parsed(attributes: dict[str, DynamoType], projection: tuple[str, ...] | None = None) -> dict[str, Any]:
+def answer_attributes(attributes: dict[str, DynamoType], projection: tuple[str, ...] | None = None) -> dict[str, Any]:
     """Attributes as botocore hands them to the caller (binary as bytes)."""
     names = attributes.keys() if projection is None else [name for name in projection if name in attributes]
     return {name: _regular(attributes[name]) for name in names}

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from local_gateway.dynamodb.indexes import Index, Order, Partition, index_of
 from local_gateway.dynamodb.item_sizes import size_bound
 from local_gateway.dynamodb.key_conditions import KeyCondition, holds, key_condition
-from local_gateway.dynamodb.moto_items import key_of, plain
+from local_gateway.dynamodb.moto_items import key_of, request_value
 from local_gateway.dynamodb.query_pages import SURELY_SMALL, Entry, Reading, page
 from local_gateway.dynamodb.updates import Expressions, compile_expressions
 
@@ -68,7 +68,7 @@ def query(request: dict[str, Any], backend: DynamoDBBackend) -> Answer | None:
         return None
     if condition.values_used | expressions.values_used != set(values):
         return None
-    typed = {placeholder: plain(value) for placeholder, value in values.items()}
+    typed = {placeholder: request_value(value) for placeholder, value in values.items()}
     if expressions.refusal(typed):
         return None  # DynamoDB's "Invalid FilterExpression: ...", moto's answer otherwise: moto's to answer
     sort_values = [typed[placeholder] for placeholder in condition.sort_values]
@@ -184,7 +184,7 @@ def _start_key(key: dict[str, Any], key_names: tuple[str, ...], index: Index, va
     """The place in the index just after which (before which, backwards) a page starts, or None for moto."""
     if set(key) != set(key_names):
         return None
-    parts = {name: plain(part) for name, part in key.items()}
+    parts = {name: request_value(part) for name, part in key.items()}
     if any(kind != "S" for kind, _ in parts.values()) or parts[index.hash_name][1] != value:
         return None
     return parts[index.range_name][1], parts[index.keys[0]][1], parts[index.keys[1]][1]

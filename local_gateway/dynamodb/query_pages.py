@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from local_gateway.dynamodb.expressions import Unsupported, Values
 from local_gateway.dynamodb.item_sizes import size_bound
-from local_gateway.dynamodb.moto_items import parsed
+from local_gateway.dynamodb.moto_items import answer_attributes
 
 if TYPE_CHECKING:
     from moto.dynamodb.models.dynamo_type import Item
@@ -52,7 +52,7 @@ def page(
         kept = [attributes for attributes in kept if _passes(attributes, reading)]
     answer: dict[str, Any] = {"Count": len(kept), "ScannedCount": len(taken)}
     if not reading.count_only:
-        answer["Items"] = [parsed(attributes, reading.projection) for attributes in kept]
+        answer["Items"] = [answer_attributes(attributes, reading.projection) for attributes in kept]
     if cut:
         answer["LastEvaluatedKey"] = {name: taken[-1].attrs[name].to_regular_json() for name in reading.key_names}
     return answer
