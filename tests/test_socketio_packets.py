@@ -12,7 +12,7 @@ import socketio
 from socketio import packet as sio_packet
 
 from local_gateway.apigateway.socketio_packets import EncodedJSON, GatewayPacket, ScreenedText, route_ack
-from tests.support import RunningGateway
+from tests.support.servers import RunningGateway
 
 PACKETS = [
     '2["analytics:joinDashboard","sales"]',

@@ -9,7 +9,7 @@ import pytest
 import websockets
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 
-from tests.support import RunningGateway
+from tests.support.servers import RunningGateway
 
 
 @pytest.fixture(scope="module")
