@@ -79,10 +79,13 @@ def _dashboard_id(request: Request) -> str:
         raise
 
 
+@takes_own_token
 def resume(request: Request) -> dict[str, Any]:
-    """JSON frames' connection state recovery: `{"session"?: str, "offset"?: str}`; the ack names the session."""
+    """JSON frames' connection state recovery: `{"session"?: str, "offset"?: str}`; the ack names the session. A new
+    session takes the token in its mark of the connection's item."""
     data = {} if request.data is MISSING or request.data is None else request.data
     if not isinstance(data, dict):
+        request.services.rate_limiter.take_token(request.token())  # registered, and the token: as before the input
         raise InvalidInput('resume expects {"session": ..., "offset": ...} (both optional)')
     resumed = recovery.resume(
         request.services,
@@ -91,6 +94,7 @@ def resume(request: Request) -> dict[str, Any]:
         request.protocol,
         data.get("session"),
         data.get("offset"),
+        token=request.token(),
     )
     return {"recovered": resumed.recovered, **({} if resumed.pid is None else {"session": resumed.pid})}
 

@@ -19,11 +19,12 @@ from typing import Any
 
 from shared import handover, metrics
 from shared.contract import DASHBOARD_UPDATE, LIVE_METRICS
-from shared.errors import ClientError, ConnectionGone, ConnectionNotFound
+from shared.errors import ClientError, ConditionFailed, ConnectionGone, ConnectionNotFound
 from shared.history import Missed, Offset, Update
 from shared.items import registered_connection, room_ids
 from shared.poster import Poster
 from shared.protocols import server_frame
+from shared.rate_limit import RateLimiter, Token
 from shared.services import Services
 from shared.sessions import Session, is_pid, new_pid, session_key
 from shared.table import connection_key, own_key, text
@@ -53,15 +54,25 @@ def resume(
     pid: Any,
     offset: Any,
     answer: Answer | None = None,
+    token: Token | None = None,
 ) -> Resumed:
     """Recover the session `pid` names on this (registered) connection, or give it a new one. `answer` is told the
-    outcome before anything is replayed (Socket.IO's CONNECT answer must reach the client first)."""
-    item = registered_connection(svc.table, connection_id)
-    if item is None:
-        raise ConnectionNotFound(connection_id)
-    resumed = _recovered(svc, poster, connection_id, protocol, item, pid, offset, answer)
+    outcome before anything is replayed (Socket.IO's CONNECT answer must reach the client first). `token`: the
+    event's rate-limit token, which a new session takes in its mark of the connection's item (one write for both),
+    and a recovery first, in an update of its own (the namespace CONNECT at `$default` takes none)."""
+    since = Offset.parse(offset)
+    bad_offset = offset is not None and (since is None or since.ms > time.time() * 1000 + CLOCK_SKEW_MS)
+    resumed = None
+    if svc.sessions.enabled and is_pid(pid) and not bad_offset:
+        if token is not None:
+            token.take()
+            token = None  # taken: a new session after all marks the connection without another
+        item = registered_connection(svc.table, connection_id)
+        if item is None:
+            raise ConnectionNotFound(connection_id)
+        resumed = _recovered(svc, poster, connection_id, protocol, item, pid, since, answer)
     if resumed is None:
-        resumed = _new_session(svc, connection_id, item)
+        resumed = _new_session(svc, connection_id, token)
         if answer is not None:
             answer(resumed)
     return resumed
@@ -80,35 +91,68 @@ def _settled(svc: Services, key: str) -> Session | None:
     return session
 
 
-def _new_session(svc: Services, connection_id: str, item: dict[str, Any]) -> Resumed:
+def _new_session(svc: Services, connection_id: str, token: Token | None) -> Resumed:
+    """A new session: one conditional update of the connection's item names it (and takes the token), answering
+    its user; one BatchWriteItem writes the session and its pointer. A connection that has a session already (asked
+    again) is told by that update's failed condition: its session gets a new id (its old one is stored nowhere in
+    clear) and keeps when it began."""
+    token = token or svc.rate_limiter.token(connection_id, 0, 1)
     if not svc.sessions.enabled:
+        svc.rate_limiter.take_token(token)  # registered, and the token: as every event
         return Resumed(None, connection_id, False)
-    user_id = item["userId"]["S"] if "userId" in item else None
-    since_ms = int(time.time() * 1000)
-    held = item.get("session", {}).get("S")
-    if held is not None:  # asked again: the session gets a new id (its old one is stored nowhere in clear)
-        own = svc.sessions.find(held)
+    pid, since_ms = new_pid(), int(time.time() * 1000)
+    try:
+        item = _mark(svc, connection_id, session_key(pid), None, token)
+    except SessionHeld as held:
+        own = svc.sessions.find(held.key)
         since_ms = own.since_ms if own is not None else since_ms
-        svc.sessions.end_of(held, connection_id)
-    pid = new_pid()
-    _mark(svc, connection_id, session_key(pid), held)
+        svc.sessions.end_of(held.key, connection_id)
+        try:
+            item = _mark(svc, connection_id, session_key(pid), held.key, token)
+        except SessionHeld:  # another request changed it meanwhile
+            token.take()
+            raise ConnectionNotFound(connection_id) from None
+    user_id = item["userId"]["S"] if "userId" in item else None
     svc.sessions.start(pid, connection_id, connection_id, user_id, since_ms)
     return Resumed(pid, connection_id, False)
 
 
-def _mark(svc: Services, connection_id: str, key: str, held: str | None) -> None:
-    """The connection's own item names its session, so that its leaving keeps (or ends) it."""
-    marked = svc.table.conditional(
-        "update_item",
-        Key=own_key(connection_key(connection_id)),
-        UpdateExpression="SET #session = :key",
-        ConditionExpression="attribute_exists(PK) AND attribute_not_exists(pending) AND "
-        + ("attribute_not_exists(#session)" if held is None else "#session = :held"),
-        ExpressionAttributeNames={"#session": "session"},
-        ExpressionAttributeValues={":key": text(key), **({":held": text(held)} if held is not None else {})},
-    )
-    if marked is None:
-        raise ConnectionNotFound(connection_id)
+class SessionHeld(Exception):
+    """The connection's item names a session other than the one a mark expected (`key`)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__("the connection holds another session")
+        self.key = key
+
+
+def _mark(svc: Services, connection_id: str, key: str, held: str | None, token: Token | None = None) -> dict[str, Any]:
+    """The connection's own item names its session, so that its leaving keeps (or ends) it; the item as it is now.
+    `token` (the event's rate-limit token, or none: the registration alone) is taken in the same update.
+    SessionHeld when the item names a session other than `held`; ConnectionNotFound when it is not registered."""
+    token = token or svc.rate_limiter.token(connection_id, 0, 1)
+    values = {":key": text(key), **({":held": text(held)} if held is not None else {})}
+    for _ in range(3):  # idle, then busy: one change of form, and one more for a bucket another request moved
+        try:
+            answer = svc.table.call(
+                "update_item",
+                Key=own_key(connection_key(connection_id)),
+                UpdateExpression=token.joined("SET #session = :key"),
+                ConditionExpression=f"{token.condition} AND "
+                + ("attribute_not_exists(#session)" if held is None else "#session = :held"),
+                ExpressionAttributeNames={"#session": "session"},
+                ExpressionAttributeValues={**values, **token.values},
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ConditionFailed as failed:
+            if token.refused(failed.item):  # raises, or names the form that holds now
+                continue
+            assert failed.item is not None  # registered, the token's clause held: the session's did not
+            raise SessionHeld(failed.item.get("session", {}).get("S", "")) from None
+        token.taken()
+        item: dict[str, Any] = answer["Attributes"]
+        return item
+    raise RateLimiter.refusal(token.per_second)  # other requests kept taking the tokens first
 
 
 def _recovered(
@@ -117,13 +161,11 @@ def _recovered(
     connection_id: str,
     protocol: str,
     item: dict[str, Any],
-    pid: Any,
-    raw_offset: Any,
+    pid: str,
+    since: Offset | None,
     answer: Answer | None,
 ) -> Resumed | None:
-    since = Offset.parse(raw_offset)
-    bad_offset = raw_offset is not None and (since is None or since.ms > time.time() * 1000 + CLOCK_SKEW_MS)
-    if not svc.sessions.enabled or "session" in item or not is_pid(pid) or bad_offset:
+    if "session" in item:  # asked again: a new session
         return None
     session = _settled(svc, session_key(pid))
     user_id = item["userId"]["S"] if "userId" in item else None
@@ -140,7 +182,10 @@ def _recovered(
     if session.left_at is None:
         svc.store.remove_connection(session.connection_id)
         _close(poster, session.connection_id)
-    _mark(svc, connection_id, session.key, None)
+    try:
+        _mark(svc, connection_id, session.key, None)
+    except SessionHeld:
+        raise ConnectionNotFound(connection_id) from None
     resumed = Resumed(pid, session.sid, True)
     joined: list[str] = []
     try:

@@ -76,12 +76,16 @@ class Sessions:
             "expiresAt": expires,
             **({"userId": text(user_id)} if user_id is not None else {}),
         }
-        self.table.call("put_item", Item=item)
-        self.point(connection_id, key)
+        # One BatchWriteItem: both puts are unconditional, and no reader needs one before the other (the pointer is
+        # read only for a connection already removed, whose session item may be missing either way).
+        self.table.batch_put([item, self._pointer(connection_id, key)])
 
     def point(self, connection_id: str, key: str) -> None:
-        self.table.call("put_item", Item={**pointer_key(connection_id), "session": text(key), "expiresAt": num(
-            self.table.clock() + CONNECTION_TTL_SECONDS)})  # fmt: skip
+        self.table.call("put_item", Item=self._pointer(connection_id, key))
+
+    def _pointer(self, connection_id: str, key: str) -> dict[str, Any]:
+        expires = num(self.table.clock() + CONNECTION_TTL_SECONDS)
+        return {**pointer_key(connection_id), "session": text(key), "expiresAt": expires}
 
     def find(self, key: str) -> Session | None:
         """The session, unless it is unknown, expired, or left longer than the recovery window ago."""

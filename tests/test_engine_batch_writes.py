@@ -7,6 +7,7 @@ one test holds the engine to DynamoDB's answer.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from typing import Any
@@ -44,7 +45,13 @@ CASES: dict[str, tuple[dict[int, list[dict[str, Any]]], bool]] = {
     "the same key in two tables": ({0: [delete("a")], 1: [delete("a")]}, DECLINED),
     "other keys in two tables": ({0: [delete("a")], 1: [delete("b"), delete("c")]}, SERVED),
     "26 deletes": ({0: [{"DeleteRequest": {"Key": key(str(n))}} for n in range(26)]}, DECLINED),
-    "a put": ({0: [put("a"), delete("b")]}, DECLINED),
+    "a put and a delete": ({0: [put("a"), delete("b")]}, SERVED),
+    "puts of new items": ({0: [put("x"), put("y")]}, SERVED),
+    "a put and a delete of one key": ({0: [put("a"), delete("a")]}, DECLINED),
+    "a delete and a put of one key": ({0: [delete("a"), put("a")]}, DECLINED),
+    "a put in each table": ({0: [put("a")], 1: [put("b")]}, SERVED),
+    "a put of a half item": ({0: [{"PutRequest": {"Item": {"PK": {"S": "ROOM#a"}}}}]}, DECLINED),
+    "a put with an empty string": ({0: [{"PutRequest": {"Item": {**key("a"), "e": {"S": ""}}}}]}, DECLINED),
     "a half key": ({0: [{"DeleteRequest": {"Key": {"PK": {"S": "ROOM#a"}}}}]}, DECLINED),
 }
 
@@ -64,7 +71,7 @@ def clients(engine_dynamodb: EmbeddedDynamoDB) -> tuple[Any, Any, list[str], lis
 
 
 def outcome(client: Any, reader: Any, tables: list[str], request: dict[int, list[dict[str, Any]]]) -> tuple[Any, ...]:
-    """The answer or error (tables named by index, less ConsumedCapacity and ItemCollectionMetrics) and the keys
+    """The answer or error (tables named by index, less ConsumedCapacity and ItemCollectionMetrics) and the items
     left in each table, from tables holding the items a, b and c alone."""
     for table in tables:
         for item in reader.scan(TableName=table)["Items"]:
@@ -81,7 +88,8 @@ def outcome(client: Any, reader: Any, tables: list[str], request: dict[int, list
         result = ("error", error.response["Error"]["Code"], message)
     except ParamValidationError as error:
         result = ("invalid", str(error))
-    left = [sorted(item["PK"]["S"] for item in reader.scan(TableName=table)["Items"]) for table in tables]
+    scans = [reader.scan(TableName=table)["Items"] for table in tables]
+    left = [sorted(json.dumps(item, sort_keys=True) for item in items) for items in scans]
     return result, left
 
 

@@ -1,5 +1,6 @@
 """The rate-limit token taken inside the write an event makes anyway (a join's and a leave's `roomIds`, a subscribe's
-`live`): every event still pays exactly one, whatever becomes of it, and a refused event changes nothing."""
+`live`, a new session's name): every event still pays exactly one, whatever becomes of it, and a refused event
+changes nothing."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 
 import pytest
 
-from handlers import connect, join_dashboard, leave_dashboard, request_live_metrics, subscribe_live_metrics
+from handlers import connect, join_dashboard, leave_dashboard, request_live_metrics, resume, subscribe_live_metrics
 from tests.handler_calls import NOT_REGISTERED, connection_item, send, state
 from tests.support.events import connect_event
 
@@ -43,6 +44,10 @@ def subscribe() -> dict:
 
 def request() -> dict:
     return send(request_live_metrics, A, "analytics:requestLiveMetrics")
+
+
+def resumed(*data: object) -> dict:
+    return send(resume, A, "resume", *data)
 
 
 def test_rate_limit_fold_every_outcome_of_a_join_or_leave_pays_one_token(limited):
@@ -80,3 +85,28 @@ def test_rate_limit_fold_an_unregistered_connection_is_told_so_before_its_bad_in
     assert join("bad id!") == {"ok": False, "error": NOT_REGISTERED}
     assert leave("sales") == {"ok": False, "error": NOT_REGISTERED}
     assert subscribe() == {"ok": False, "error": NOT_REGISTERED}
+
+
+def test_rate_limit_fold_every_outcome_of_a_resume_pays_one_token(limited):
+    assert resumed()["session"] and resumed()["session"]  # a new session; asked again
+    assert resumed({"session": "x" * 32, "offset": "1-1-sales"})["session"]  # not one of ours: a new one
+    assert not resumed("not an object")["ok"]  # refused: bad input
+    assert request()["ok"], "four events, four tokens"
+    assert resumed() == {"ok": False, "error": LIMITED}
+
+
+def test_rate_limit_fold_a_resume_beyond_the_burst_changes_nothing(limited):
+    svc, _clock = limited
+    for _ in range(5):
+        assert request()["ok"]
+    before = state(svc)
+    assert resumed() == {"ok": False, "error": LIMITED}
+    assert state(svc) == before
+    assert "session" not in connection_item(svc, A)
+
+
+def test_rate_limit_fold_a_resume_of_an_unregistered_connection_is_told_so(limited):
+    svc, _clock = limited
+    svc.store.remove_connection(A)
+    assert resumed() == {"ok": False, "error": NOT_REGISTERED}
+    assert resumed("not an object") == {"ok": False, "error": NOT_REGISTERED}

@@ -17,7 +17,14 @@ from typing import Any
 
 import pytest
 
-from handlers import default, publish_dashboard_update, publish_metrics, request_live_metrics, unsubscribe_live_metrics
+from handlers import (
+    default,
+    publish_dashboard_update,
+    publish_metrics,
+    request_live_metrics,
+    resume,
+    unsubscribe_live_metrics,
+)
 from shared.services import Services
 from tests.handler_calls import connected, join, leave, send, subscribe
 from tests.support.events import load_event
@@ -81,6 +88,12 @@ def unsubscribe(cid: str) -> dict:
     return send(unsubscribe_live_metrics, cid, "analytics:unsubscribeLiveMetrics")
 
 
+def new_session(answer: Any) -> Any:
+    """OK for the ack of a `resume` that started a session (it names the session), else the ack as it came."""
+    started = isinstance(answer, dict) and answer.get("recovered") is False and isinstance(answer.get("session"), str)
+    return OK if started and answer.get("ok") is True else answer
+
+
 # -- the handlers on moto, one process (the local gateway) --------------------------------------------------------
 def test_round_trips_subscribe_unsubscribe_and_request_make_at_most_two(lambda_env, trips):
     connected(A)
@@ -124,6 +137,17 @@ def test_round_trips_a_join_with_the_last_value_adds_its_read_and_the_hand_over(
     joined = ["PutItem", "UpdateItem", "UpdateItem", "Query", "UpdateItem"]  # + the latest update, the hand-over's end
     assert trips.of(lambda: join(A, "sales")) == [*joined[:3], "UpdateItem", *joined[3:]], "the room's first member"
     assert trips.of(lambda: join(B, "sales")) == joined
+
+
+def test_round_trips_a_new_session_makes_two(lambda_env, trips):
+    connected(A)
+    # The `resume` route, as the gateway's /socket.io/ calls it for every connection of the stock client: the token
+    # and the session's name in one update of the connection (its user in the answer), then the session and its
+    # pointer in one BatchWriteItem.
+    assert trips.of(lambda: new_session(send(resume, A, "resume"))) == ["UpdateItem", "BatchWriteItem"]
+    # Asked again: the update's failed condition names the session held; its start is read, it ends, then the same two.
+    again = ["UpdateItem", "GetItem", "DeleteItem", "UpdateItem", "BatchWriteItem"]
+    assert trips.of(lambda: new_session(send(resume, A, "resume"))) == again
 
 
 def test_round_trips_a_pong_makes_none(lambda_env, trips):
@@ -180,6 +204,20 @@ def test_round_trips_in_the_stack_simulation(deployed, management_api):
     start = len(trips.calls)
     assert simulated.send_socketio(S, "3") == "6"
     assert trips.calls[start:] == []
+
+
+def test_round_trips_a_new_session_in_the_stack_simulation(deployed, management_api):
+    simulated, trips = deployed
+    assert simulated.connect(A) == 200 and simulated.connect(S, "sam", SOCKETIO_QUERY) == 200
+    # Socket.IO's namespace CONNECT at $default registers the connection `$connect` left pending (its item read, its
+    # registration, its owner's and the heartbeat's items, the user's count, the counters), then starts its
+    # session as the `resume` route does, without a token (the CONNECT is not rate-limited).
+    start = len(trips.calls)
+    assert connect_answer(simulated, management_api, S, "40")["pid"]
+    registered = ["GetItem", "PutItem", "PutItem", "PutItem", "UpdateItem", "UpdateItem"]
+    assert trips.calls[start:] == [*registered, "UpdateItem", "BatchWriteItem"]
+    time.sleep(INTERVAL)
+    assert trips.of(lambda: new_session(simulated.send(A, frame("resume")))) == ["UpdateItem", "BatchWriteItem"]
 
 
 def test_round_trips_a_burst_reaching_a_container_that_has_not_seen_the_connection_costs_one_more(deployed):

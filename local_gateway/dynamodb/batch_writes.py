@@ -1,23 +1,39 @@
 """The item engine's BatchWriteItem (local_gateway/dynamodb/item_engine.py): the deletes a connection's cleanup sends
-(shared/table.py `batch_delete`), on moto's tables, decided before any is made.
+(shared/table.py `batch_delete`) and the puts a new session sends (`batch_put`), on moto's tables, decided before
+any is made.
 
-It answers a batch of at most 25 `DeleteRequest`s, each key exactly its table's: it refuses the same key twice in
-one table with DynamoDB's (and moto's) `Provided list of item keys contains duplicates`, deletes the others
-(nothing for a key without an item) and answers `UnprocessedItems` empty, without the `ConsumedCapacity` and
-`ItemCollectionMetrics` DynamoDB sends only when asked (moto always does). A `PutRequest`, more than 25 requests,
-the same key in two tables (a duplicate to moto; DynamoDB's answer is unsure) or anything else is moto's.
+It answers a batch of at most 25 `DeleteRequest`s and `PutRequest`s, each key exactly its table's and each put's
+item made of plain values (as the engine's PutItem takes them): it refuses a key deleted twice in one table with
+DynamoDB's (and moto's) `Provided list of item keys contains duplicates`, writes the others (a delete of a key
+without an item does nothing) and answers `UnprocessedItems` empty, without the `ConsumedCapacity` and
+`ItemCollectionMetrics` DynamoDB sends only when asked (moto always does). More than 25 requests, the same key in
+two tables (a duplicate to moto; DynamoDB's answer is unsure), a key put and written again in one batch (moto
+writes both, DynamoDB refuses a duplicate: moto's answer, as moto alone gives it), a value or an index key the
+engine's PutItem would leave to moto, or anything else is moto's.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from local_gateway.dynamodb.moto_items import item_at, key_of, write_item
+from local_gateway.dynamodb.expressions import Unsupported
+from local_gateway.dynamodb.moto_items import (
+    check_index_keys,
+    item_at,
+    key_names,
+    key_of,
+    make_item,
+    request_value,
+    stored_value,
+    write_item,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+    from moto.dynamodb.models.table import Table
 
 Answer = tuple[int, dict[str, Any]]
 MAX_REQUESTS = 25
@@ -36,22 +52,30 @@ def batch_write(request: dict[str, Any], backend: DynamoDBBackend) -> tuple[Answ
     batches: dict[str, list[dict[str, Any]]] = request["RequestItems"]
     if sum(len(requests) for requests in batches.values()) > MAX_REQUESTS:
         return None  # DynamoDB refuses it; moto writes it: moto's answer
-    deletes = []
+    writes: list[tuple[Table, DynamoType, DynamoType | None, Item | None]] = []  # the item to put; None: delete
     duplicates = False
     everywhere: set[tuple[Any, Any]] = set()
     for name, requests in batches.items():
         table = backend.tables.get(name)
         if table is None:
             return None
-        seen = set()
+        seen, puts = set(), set()
         for each in requests:
-            if each.keys() != {"DeleteRequest"} or each["DeleteRequest"].keys() != {"Key"}:
+            if each.keys() == {"DeleteRequest"} and each["DeleteRequest"].keys() == {"Key"}:
+                hash_key, range_key = key_of(table, each["DeleteRequest"]["Key"])  # Unsupported: moto answers
+                new = None
+            elif each.keys() == {"PutRequest"} and each["PutRequest"].keys() == {"Item"}:
+                hash_key, range_key, new = _put(table, each["PutRequest"]["Item"])
+            else:
                 return None
-            hash_key, range_key = key_of(table, each["DeleteRequest"]["Key"])  # Unsupported: moto answers
             identity = (hash_key.value, None if range_key is None else range_key.value)
+            if identity in seen and (new is not None or identity in puts):
+                return None  # a key put and written again: moto takes it, DynamoDB refuses it (a duplicate)
             duplicates = duplicates or identity in seen
             seen.add(identity)
-            deletes.append((table, hash_key, range_key))
+            if new is not None:
+                puts.add(identity)
+            writes.append((table, hash_key, range_key, new))
         if everywhere & seen:
             return None  # the same key in two tables: moto calls it a duplicate, DynamoDB's answer is unsure
         everywhere |= seen
@@ -59,9 +83,22 @@ def batch_write(request: dict[str, Any], backend: DynamoDBBackend) -> tuple[Answ
         return (400, {"Error": {"Message": DUPLICATES, "Code": "ValidationException"}}), None
 
     def write() -> None:
-        for table, hash_key, range_key in deletes:
+        for table, hash_key, range_key, new in writes:
             old = item_at(table, hash_key, range_key)
-            if old is not None:
-                write_item(table, hash_key, range_key, old, None)
+            if old is not None or new is not None:
+                write_item(table, hash_key, range_key, old, new)
 
     return (200, {"UnprocessedItems": {}}), write
+
+
+def _put(table: Table, attributes: Any) -> tuple[DynamoType, DynamoType | None, Item]:
+    """A put's key and the item it writes; Unsupported (moto answers) for anything the engine's PutItem leaves it."""
+    if not isinstance(attributes, dict):
+        raise Unsupported("not an item")
+    put = {name: request_value(value) for name, value in attributes.items()}
+    if "" in put:
+        raise Unsupported("an empty attribute name")  # DynamoDB's refusal and moto's may differ: moto's
+    hash_key, range_key = key_of(table, {name: attributes.get(name) for name in key_names(table)})
+    check_index_keys(table, dict(put))
+    item = make_item(hash_key, range_key, {name: stored_value(value) for name, value in put.items()})
+    return hash_key, range_key, item

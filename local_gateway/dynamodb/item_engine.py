@@ -1,5 +1,5 @@
 """The embedded DynamoDB's fast lane: GetItem, BatchGetItem and Query (local_gateway/dynamodb/batch_reads.py,
-queries.py), PutItem, UpdateItem, DeleteItem and BatchWriteItem's deletes (batch_writes.py) on moto's own
+queries.py), PutItem, UpdateItem, DeleteItem and BatchWriteItem's deletes and puts (batch_writes.py) on moto's own
 tables, with each request's expressions compiled once per text (local_gateway/dynamodb/expressions.py,
 conditions.py, updates.py).
 
