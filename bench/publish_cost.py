@@ -53,7 +53,10 @@ def main() -> int:
             ensure_table,
         )
     from local_gateway.template import Template
-    from shared.clients import client_config
+    try:
+        from shared.clients import client_config
+    except ImportError:  # a tree from before shared/clients.py
+        from shared.services import client_config  # type: ignore[attr-defined,no-redef]
     from shared.config import Config
     from shared.services import Services, reset_services
 
