@@ -75,12 +75,20 @@ class Store:
         condition = "attribute_not_exists(PK) OR attribute_exists(pending)"
         if self.table.conditional("put_item", Item=item, ConditionExpression=condition) is None:
             return  # a retried $connect or CONNECT: already registered, counted once
+        self._count_in(item, now)
+
+    def _count_in(self, item: dict[str, Any], now: float) -> None:
+        """A connection just registered (its own item as written): its owner's item, the heartbeat's for a Socket.IO
+        one, the owner's count and the counters. The owner's and the heartbeat's items are unconditional puts that
+        no reader needs in a given order: one BatchWriteItem, for the same write units as two PutItems."""
+        user_id = item["userId"]["S"] if "userId" in item else None
         owner = ANON if user_id is None else user_key(user_id)
-        self.table.call("put_item", Item={"PK": text(owner), "SK": item["PK"], "expiresAt": item["expiresAt"]})
-        if protocol == SOCKETIO:  # the heartbeat's list of whom to ping
-            self.table.call(
-                "put_item", Item={"PK": text(SOCKETIO_KEY), "SK": item["PK"], "expiresAt": item["expiresAt"]}
-            )
+        footprint = [owner, *([SOCKETIO_KEY] if item.get("protocol") == text(SOCKETIO) else [])]  # whom to ping
+        owned = [{"PK": text(pk), "SK": item["PK"], "expiresAt": item["expiresAt"]} for pk in footprint]
+        if len(owned) == 1:
+            self.table.call("put_item", Item=owned[0])  # through Table.call, which retries a transaction's conflict
+        else:
+            self.table.batch_put(owned)
         # ANON / ANON counts the anonymous connections, so that the reconciler can heal them as it heals a user.
         users = add_members(self.table, owner, 1, now, None if user_id is None else USER_KIND) == 1
         self.counters.add(connections=1, activeUsers=int(users or user_id is None))

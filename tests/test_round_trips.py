@@ -214,7 +214,7 @@ def test_round_trips_a_new_session_in_the_stack_simulation(deployed, management_
     # session as the `resume` route does, without a token (the CONNECT is not rate-limited).
     start = len(trips.calls)
     assert connect_answer(simulated, management_api, S, "40")["pid"]
-    registered = ["GetItem", "PutItem", "PutItem", "PutItem", "UpdateItem", "UpdateItem"]
+    registered = ["GetItem", "PutItem", "BatchWriteItem", "UpdateItem", "UpdateItem"]
     assert trips.calls[start:] == [*registered, "UpdateItem", "BatchWriteItem"]
     time.sleep(INTERVAL)
     assert trips.of(lambda: new_session(simulated.send(A, frame("resume")))) == ["UpdateItem", "BatchWriteItem"]
