@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from shared.errors import Unauthorized
+from shared.errors import ClientError, Unauthorized
 from shared.events import WebSocketEvent
+from shared.items import connection_item, is_registered
 from shared.protocols import JSON, SOCKETIO, of_connect
 from shared.services import Services
+from shared.store import KEEP, Keep
 from shared.validation import user_id
 
 logger = logging.getLogger(__name__)
@@ -56,25 +58,32 @@ def _prepare_socketio(svc: Services, event: WebSocketEvent) -> None:
 
 def register_socketio(svc: Services, connection_id: str, auth: dict[str, Any]) -> None:
     """The namespace CONNECT: the token (or userId) in `auth` wins over the query string's; Unauthorized
-    (and nothing stored) when auth is on and neither proves an identity."""
-    pending = svc.store.pending(connection_id)
-    if pending is None:
-        if svc.store.connection_exists(connection_id):
-            return  # a repeated CONNECT: already registered
-        raise Unauthorized("Unauthorized")
-    user, allowed = pending.user_id, pending.allowed
-    if svc.config.auth.enabled:
-        token = auth.get("token")
-        if isinstance(token, str) and token:
-            from shared.auth import authenticate
+    (and nothing stored) when auth is on and neither proves an identity. The pending item is not read first: the
+    update that registers it answers its user, and its failed condition the item as it is."""
+    user: str | Keep | None = KEEP
+    allowed: list[str] | Keep | None = KEEP
+    try:
+        if svc.config.auth.enabled:
+            token = auth.get("token")
+            if isinstance(token, str) and token:
+                from shared.auth import authenticate
 
-            identity = authenticate(svc.config.auth, {"token": token})
-            user, allowed = identity.user_id, identity.dashboards
-        elif not pending.authenticated:
-            raise Unauthorized("Unauthorized")
-    elif "userId" in auth:
-        user = identify(auth)
-    svc.store.add_connection(connection_id, user, allowed, SOCKETIO)
+                identity = authenticate(svc.config.auth, {"token": token})
+                user, allowed = identity.user_id, identity.dashboards
+        elif "userId" in auth:
+            user = identify(auth)
+    except ClientError:
+        # Refused as before, by the item as it is: a repeated CONNECT stays registered; no handshake under way,
+        # the same refusal as for one whose `$connect` proved no identity.
+        item = connection_item(svc.table, connection_id)
+        if is_registered(item, svc.table.clock()):
+            return
+        if item is None or "pending" not in item:
+            raise Unauthorized("Unauthorized") from None
+        raise
+    proven = svc.config.auth.enabled and isinstance(user, Keep)  # no token in `auth`: its `$connect` must have one
+    if svc.store.complete_pending(connection_id, user, allowed, authenticated=proven) is None:
+        raise Unauthorized("Unauthorized")
 
 
 NORMAL_CLOSURE = 1000  # a client that closes with it means to leave: its session ends with the connection

@@ -7,12 +7,12 @@ member counts, pages of recipients) are shared/items.py; the item layout is in s
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
 from shared.counters import Counters, Counts
 from shared.errors import ConditionFailed
-from shared.items import add_members, connection_item, recipients, registered_connection, room_ids
+from shared.items import add_members, is_registered, recipients, registered_connection, room_ids
 from shared.protocols import JSON, SOCKETIO
 from shared.rate_limit import RateLimiter, Token
 from shared.sessions import Sessions
@@ -36,13 +36,13 @@ SOCKETIO_KEY = "SOCKETIO"  # SOCKETIO / CONN#c: the Socket.IO connections, which
 PENDING_TTL_SECONDS = 15 * 60  # a handshake that never completes: gone after API Gateway's idle timeout
 
 
-@dataclass(frozen=True)
-class Pending:
-    """A Socket.IO connection between `$connect` and its namespace CONNECT."""
+class Keep(Enum):
+    """What the namespace CONNECT leaves as its `$connect` found it (the pending item's user, or its dashboards)."""
 
-    user_id: str | None
-    allowed: list[str] | None
-    authenticated: bool
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
 
 
 class Store:
@@ -71,7 +71,7 @@ class Store:
             item["allowed"] = {"L": [text(dashboard) for dashboard in allowed]}
         if protocol != JSON:
             item["protocol"] = text(protocol)
-        # A Socket.IO connection's pending item (see add_pending) becomes its registration here.
+        # A pending item (see add_pending) may be put over as well; the namespace CONNECT uses complete_pending.
         condition = "attribute_not_exists(PK) OR attribute_exists(pending)"
         if self.table.conditional("put_item", Item=item, ConditionExpression=condition) is None:
             return  # a retried $connect or CONNECT: already registered, counted once
@@ -154,15 +154,48 @@ class Store:
             item["allowed"] = {"L": [text(dashboard) for dashboard in allowed]}
         self.table.conditional("put_item", Item=item, ConditionExpression="attribute_not_exists(PK)")
 
-    def pending(self, connection_id: str) -> Pending | None:
-        item = connection_item(self.table, connection_id)
-        if item is None or "pending" not in item:
-            return None
-        return Pending(
-            user_id=item["userId"]["S"] if "userId" in item else None,
-            allowed=[entry["S"] for entry in item["allowed"]["L"]] if "allowed" in item else None,
-            authenticated=bool(item.get("authenticated", {}).get("BOOL")),
-        )
+    def complete_pending(
+        self,
+        connection_id: str,
+        user_id: str | Keep | None = KEEP,
+        allowed: list[str] | Keep | None = KEEP,
+        authenticated: bool = False,
+    ) -> bool | None:
+        """Socket.IO's namespace CONNECT: the pending item becomes the registration in one conditional update, whose
+        answer is the item written (its user), so that no read comes first. True when registered now; False when it
+        was already (a repeated CONNECT: counted once); None, writing nothing, when there is no pending item (absent
+        or expired) or, `authenticated` asked, its `$connect` proved no identity."""
+        now = self.table.clock()
+        sets, removes = ["connectedAt = :now", "expiresAt = :exp"], ["pending", "authenticated"]
+        values: dict[str, Any] = {":now": num(now), ":exp": num(now + CONNECTION_TTL_SECONDS)}
+        if user_id is None:
+            removes.append("userId")
+        elif not isinstance(user_id, Keep):
+            sets.append("userId = :user")
+            values[":user"] = text(user_id)
+        if allowed is None:
+            removes.append("allowed")
+        elif not isinstance(allowed, Keep):
+            sets.append("allowed = :allowed")
+            values[":allowed"] = {"L": [text(dashboard) for dashboard in allowed]}
+        condition = "attribute_exists(pending) AND expiresAt > :now"
+        if authenticated:
+            condition += " AND authenticated = :true"
+            values[":true"] = {"BOOL": True}
+        try:
+            answer = self.table.call(
+                "update_item",
+                Key=own_key(connection_key(connection_id)),
+                UpdateExpression=f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ConditionFailed as failed:
+            return False if is_registered(failed.item, now) else None
+        self._count_in(answer["Attributes"], now)
+        return True
 
     # -- live metrics subscriptions ----------------------------------------------------------
     def subscribe(self, connection_id: str, token: Token | None = None) -> Counts | None:

@@ -6,6 +6,7 @@ endpoint."""
 from __future__ import annotations
 
 import json
+import time
 
 import engineio.packet as eio
 import pytest
@@ -15,7 +16,7 @@ from handlers import disconnect
 from handlers import socketio_open as open_handler
 from shared import socketio_codec as codec
 from shared.counters import Counts
-from shared.store import SOCKETIO_KEY
+from shared.store import PENDING_TTL_SECONDS, SOCKETIO_KEY
 from tests.handler_calls import state
 from tests.support.events import disconnect_event, load_event
 from tests.support.socketio_default import (
@@ -132,6 +133,23 @@ def test_a_refused_handshake_is_told_closed_and_stores_nothing(socketio_hs256, m
     assert socketio_hs256.counters.read() == Counts()
 
 
+def test_a_repeated_namespace_connect_with_a_bad_token_stays_registered(socketio_hs256, management_api):
+    """The registration is not undone by a second CONNECT, whatever it carries: answered as before, counted once."""
+    opened(A, token=token({"sub": "alice"}))
+    connect_answer(send(A, '40{"token":"not-a-jwt"}'), A)
+    assert ("USER#alice", f"CONN#{A}") in keys(socketio_hs256) and not management_api.closed(A)
+    assert socketio_hs256.counters.read() == Counts(connections=1, active_users=1)
+
+
+def test_a_connect_after_its_pending_item_expired_is_refused_and_counts_nothing(socketio_svc, management_api):
+    socketio_connect(A)
+    later = time.time() + PENDING_TTL_SECONDS + 1
+    socketio_svc.table.clock = lambda: later  # the item is still there: DynamoDB's TTL deletes late
+    assert send(A, "40") == codec.NOOP_FRAME
+    assert posted(management_api, A) == [codec.connect_error("Unauthorized")]
+    assert keys(socketio_svc) == set() and socketio_svc.counters.read() == Counts()
+
+
 def test_a_connect_from_a_connection_that_never_connected_is_refused(socketio_svc, management_api):
     assert send(A, "40") == codec.NOOP_FRAME
     assert posted(management_api, A) == [codec.connect_error("Unauthorized")]
@@ -161,7 +179,8 @@ def test_a_failure_inside_default_is_still_answered_in_engine_io(socketio_svc, m
 
     socketio_connect(A)
     faults = DynamoDBFaults(socketio_svc.table.client)
-    faults.fail("GetItem", status=400, code="ValidationException")  # not retried: a crash at once
+    # The CONNECT's first call, the update that registers the pending item: not retried, a crash at once.
+    faults.fail("UpdateItem", status=400, code="ValidationException")
     try:
         assert send(A, "40") == codec.connect_error(INTERNAL_ERROR)  # connect_error: the client may retry
     finally:
