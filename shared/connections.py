@@ -56,10 +56,11 @@ def _prepare_socketio(svc: Services, event: WebSocketEvent) -> None:
     )
 
 
-def register_socketio(svc: Services, connection_id: str, auth: dict[str, Any]) -> None:
+def register_socketio(svc: Services, connection_id: str, auth: dict[str, Any], pid: str | None = None) -> bool:
     """The namespace CONNECT: the token (or userId) in `auth` wins over the query string's; Unauthorized
     (and nothing stored) when auth is on and neither proves an identity. The pending item is not read first: the
-    update that registers it answers its user, and its failed condition the item as it is."""
+    update that registers it answers its user, and its failed condition the item as it is. True when it registered
+    the connection now (with `pid`, its new session, in the same writes); False when it was already."""
     user: str | Keep | None = KEEP
     allowed: list[str] | Keep | None = KEEP
     try:
@@ -77,13 +78,15 @@ def register_socketio(svc: Services, connection_id: str, auth: dict[str, Any]) -
         # the same refusal as for one whose `$connect` proved no identity.
         item = connection_item(svc.table, connection_id)
         if is_registered(item, svc.table.clock()):
-            return
+            return False
         if item is None or "pending" not in item:
             raise Unauthorized("Unauthorized") from None
         raise
     proven = svc.config.auth.enabled and isinstance(user, Keep)  # no token in `auth`: its `$connect` must have one
-    if svc.store.complete_pending(connection_id, user, allowed, authenticated=proven) is None:
+    registered = svc.store.complete_pending(connection_id, user, allowed, authenticated=proven, pid=pid)
+    if registered is None:
         raise Unauthorized("Unauthorized")
+    return registered
 
 
 NORMAL_CLOSURE = 1000  # a client that closes with it means to leave: its session ends with the connection

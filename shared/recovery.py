@@ -61,9 +61,8 @@ def resume(
     event's rate-limit token, which a new session takes in its mark of the connection's item (one write for both),
     and a recovery first, in an update of its own (the namespace CONNECT at `$default` takes none)."""
     since = Offset.parse(offset)
-    bad_offset = offset is not None and (since is None or since.ms > time.time() * 1000 + CLOCK_SKEW_MS)
     resumed = None
-    if svc.sessions.enabled and is_pid(pid) and not bad_offset:
+    if recovers(svc, pid, offset):
         if token is not None:
             token.take()
             token = None  # taken: a new session after all marks the connection without another
@@ -76,6 +75,14 @@ def resume(
         if answer is not None:
             answer(resumed)
     return resumed
+
+
+def recovers(svc: Services, pid: Any, offset: Any) -> bool:
+    """Whether `resume` tries to recover the session `pid` names; if not, it starts a new one (a new connection's
+    can be named by its registration: see shared/connections.py register_socketio)."""
+    since = Offset.parse(offset)
+    bad_offset = offset is not None and (since is None or since.ms > time.time() * 1000 + CLOCK_SKEW_MS)
+    return svc.sessions.enabled and is_pid(pid) and not bad_offset
 
 
 def _settled(svc: Services, key: str) -> Session | None:

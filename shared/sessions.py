@@ -67,6 +67,12 @@ class Sessions:
         return self.window_seconds > 0
 
     def start(self, pid: str, sid: str, connection_id: str, user_id: str | None, since_ms: int) -> None:
+        # One BatchWriteItem: both puts are unconditional, and no reader needs one before the other (the pointer is
+        # read only for a connection already removed, whose session item may be missing either way).
+        self.table.batch_put(self.items(pid, sid, connection_id, user_id, since_ms))
+
+    def items(self, pid: str, sid: str, connection_id: str, user_id: str | None, since_ms: int) -> list[dict[str, Any]]:
+        """A new session's item and its pointer, for a batch of unconditional puts (start's, or a registration's)."""
         key, expires = session_key(pid), num(self.table.clock() + CONNECTION_TTL_SECONDS)
         item: dict[str, Any] = {
             **own_key(key),
@@ -76,9 +82,7 @@ class Sessions:
             "expiresAt": expires,
             **({"userId": text(user_id)} if user_id is not None else {}),
         }
-        # One BatchWriteItem: both puts are unconditional, and no reader needs one before the other (the pointer is
-        # read only for a connection already removed, whose session item may be missing either way).
-        self.table.batch_put([item, self._pointer(connection_id, key)])
+        return [item, self._pointer(connection_id, key)]
 
     def point(self, connection_id: str, key: str) -> None:
         self.table.call("put_item", Item=self._pointer(connection_id, key))

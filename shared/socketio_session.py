@@ -18,9 +18,10 @@ from shared.errors import ClientError, InvalidInput
 from shared.events import WebSocketEvent
 from shared.poster import Poster
 from shared.protocols import SOCKETIO
-from shared.recovery import Resumed, resume
+from shared.recovery import Resumed, recovers, resume
 from shared.runtime import Outcome, perform, refuse
 from shared.services import Services, services
+from shared.sessions import new_pid
 
 logger = logging.getLogger(__name__)
 
@@ -92,8 +93,13 @@ def _event(svc: Services, poster: Poster, connection_id: str, packet: sio.Packet
 
 
 def _connect(svc: Services, poster: Poster, event: WebSocketEvent, auth: Any) -> str:
+    recovery = auth if isinstance(auth, dict) else {}
+    pid, offset = recovery.get("pid"), recovery.get("offset")
+    # Nothing to recover: the new session is named by the registration's own writes (none with recovery off).
+    recovering = recovers(svc, pid, offset)
+    fresh = new_pid() if svc.sessions.enabled and not recovering else None
     try:
-        register_socketio(svc, event.connection_id, auth if isinstance(auth, dict) else {})
+        registered = register_socketio(svc, event.connection_id, recovery, fresh)
     except ClientError as error:
         logger.info("namespace connect refused: %s", error.message)
         logger.debug("namespace connect refused for %s", event.connection_id)
@@ -102,12 +108,14 @@ def _connect(svc: Services, poster: Poster, event: WebSocketEvent, auth: Any) ->
         poster.post(event.connection_id, sio.connect_error(error.message).encode())
         poster.disconnect(event.connection_id)
         return sio.NOOP_FRAME
-    recovery = auth if isinstance(auth, dict) else {}
 
     def answer(resumed: Resumed) -> None:
         # Posted before anything is replayed: a replay the client buffered ahead of its CONNECT answer would be
         # emitted again after a drop in between (socket.io-client keeps that buffer across reconnections).
         poster.post(event.connection_id, sio.connected(resumed.sid, resumed.pid).encode())
 
-    resume(svc, poster, event.connection_id, SOCKETIO, recovery.get("pid"), recovery.get("offset"), answer)
+    if registered and not recovering:
+        answer(Resumed(fresh, event.connection_id, False))  # registered now, its new session with it
+    else:  # a recovery, or a repeated CONNECT (a new session, as `resume` starts one when asked again)
+        resume(svc, poster, event.connection_id, SOCKETIO, pid, offset, answer)
     return sio.NOOP_FRAME

@@ -6,6 +6,7 @@ member counts, pages of recipients) are shared/items.py; the item layout is in s
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from enum import Enum
 from typing import Any
@@ -15,7 +16,7 @@ from shared.errors import ConditionFailed
 from shared.items import add_members, is_registered, recipients, registered_connection, room_ids
 from shared.protocols import JSON, SOCKETIO
 from shared.rate_limit import RateLimiter, Token
-from shared.sessions import Sessions
+from shared.sessions import Sessions, session_key
 from shared.table import (
     ANON,
     BY_CONNECTION_INDEX,
@@ -77,14 +78,14 @@ class Store:
             return  # a retried $connect or CONNECT: already registered, counted once
         self._count_in(item, now)
 
-    def _count_in(self, item: dict[str, Any], now: float) -> None:
+    def _count_in(self, item: dict[str, Any], now: float, also: list[dict[str, Any]] | None = None) -> None:
         """A connection just registered (its own item as written): its owner's item, the heartbeat's for a Socket.IO
-        one, the owner's count and the counters. The owner's and the heartbeat's items are unconditional puts that
-        no reader needs in a given order: one BatchWriteItem, for the same write units as two PutItems."""
+        one (and `also`, its new session's), the owner's count and the counters. The items are unconditional puts
+        that no reader needs in a given order: one BatchWriteItem, for the same write units as a PutItem each."""
         user_id = item["userId"]["S"] if "userId" in item else None
         owner = ANON if user_id is None else user_key(user_id)
         footprint = [owner, *([SOCKETIO_KEY] if item.get("protocol") == text(SOCKETIO) else [])]  # whom to ping
-        owned = [{"PK": text(pk), "SK": item["PK"], "expiresAt": item["expiresAt"]} for pk in footprint]
+        owned = [{"PK": text(pk), "SK": item["PK"], "expiresAt": item["expiresAt"]} for pk in footprint] + (also or [])
         if len(owned) == 1:
             self.table.call("put_item", Item=owned[0])  # through Table.call, which retries a transaction's conflict
         else:
@@ -160,11 +161,16 @@ class Store:
         user_id: str | Keep | None = KEEP,
         allowed: list[str] | Keep | None = KEEP,
         authenticated: bool = False,
+        pid: str | None = None,
     ) -> bool | None:
         """Socket.IO's namespace CONNECT: the pending item becomes the registration in one conditional update, whose
         answer is the item written (its user), so that no read comes first. True when registered now; False when it
         was already (a repeated CONNECT: counted once); None, writing nothing, when there is no pending item (absent
-        or expired) or, `authenticated` asked, its `$connect` proved no identity."""
+        or expired) or, `authenticated` asked, its `$connect` proved no identity.
+
+        `pid`: the connection's new session (shared/recovery.py), named in the same update, its item and pointer put
+        in the registration's batch: a just registered connection holds no session, so nothing needs reading first.
+        """
         now = self.table.clock()
         sets, removes = ["connectedAt = :now", "expiresAt = :exp"], ["pending", "authenticated"]
         values: dict[str, Any] = {":now": num(now), ":exp": num(now + CONNECTION_TTL_SECONDS)}
@@ -178,6 +184,10 @@ class Store:
         elif not isinstance(allowed, Keep):
             sets.append("allowed = :allowed")
             values[":allowed"] = {"L": [text(dashboard) for dashboard in allowed]}
+        names: dict[str, str] = {}
+        if pid is not None:
+            sets.append("#session = :session")
+            values[":session"], names["#session"] = text(session_key(pid)), "session"
         condition = "attribute_exists(pending) AND expiresAt > :now"
         if authenticated:
             condition += " AND authenticated = :true"
@@ -191,10 +201,17 @@ class Store:
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                **({"ExpressionAttributeNames": names} if names else {}),
             )
         except ConditionFailed as failed:
             return False if is_registered(failed.item, now) else None
-        self._count_in(answer["Attributes"], now)
+        item = answer["Attributes"]
+        session: list[dict[str, Any]] = []
+        if pid is not None:
+            assert self.sessions is not None, "a session needs the sessions"
+            user = item["userId"]["S"] if "userId" in item else None
+            session = self.sessions.items(pid, connection_id, connection_id, user, int(time.time() * 1000))
+        self._count_in(item, now, session)
         return True
 
     # -- live metrics subscriptions ----------------------------------------------------------

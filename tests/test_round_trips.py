@@ -209,14 +209,19 @@ def test_round_trips_in_the_stack_simulation(deployed, management_api):
 def test_round_trips_a_new_session_in_the_stack_simulation(deployed, management_api):
     simulated, trips = deployed
     assert simulated.connect(A) == 200 and simulated.connect(S, "sam", SOCKETIO_QUERY) == 200
-    # Socket.IO's namespace CONNECT at $default registers the connection `$connect` left pending (one update of its
-    # item, which answers its user; its owner's and the heartbeat's items in one batch; the user's count; the
-    # counters), then starts its session as the `resume` route does, without a token (the CONNECT is not
-    # rate-limited).
+    # Socket.IO's namespace CONNECT at $default registers the connection `$connect` left pending, its new session
+    # with it: one update of its item, which names the session and answers its user; its owner's, the heartbeat's,
+    # the session's and its pointer's items in one batch; the user's count; the counters. No token: the CONNECT is
+    # not rate-limited.
     start = len(trips.calls)
     assert connect_answer(simulated, management_api, S, "40")["pid"]
-    registered = ["UpdateItem", "BatchWriteItem", "UpdateItem", "UpdateItem"]
-    assert trips.calls[start:] == [*registered, "UpdateItem", "BatchWriteItem"]
+    assert trips.calls[start:] == ["UpdateItem", "BatchWriteItem", "UpdateItem", "UpdateItem"]
+    # A repeated CONNECT: the update's failed condition says it is registered; then a new session as when `resume`
+    # is asked again (the update naming it fails on the session held, its start is read, it ends, the two).
+    start = len(trips.calls)
+    assert connect_answer(simulated, management_api, S, "40")["pid"]
+    again = ["UpdateItem", "GetItem", "DeleteItem", "UpdateItem", "BatchWriteItem"]
+    assert trips.calls[start:] == ["UpdateItem", *again]
     time.sleep(INTERVAL)
     assert trips.of(lambda: new_session(simulated.send(A, frame("resume")))) == ["UpdateItem", "BatchWriteItem"]
 

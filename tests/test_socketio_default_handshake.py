@@ -5,6 +5,7 @@ endpoint."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -16,6 +17,7 @@ from handlers import disconnect
 from handlers import socketio_open as open_handler
 from shared import socketio_codec as codec
 from shared.counters import Counts
+from shared.sessions import session_key
 from shared.store import PENDING_TTL_SECONDS, SOCKETIO_KEY
 from tests.handler_calls import state
 from tests.support.events import disconnect_event, load_event
@@ -67,6 +69,26 @@ def test_a_repeated_namespace_connect_is_answered_and_counted_once(socketio_svc)
     assert {k: v for k, v in again.items() if k != "session"} == {k: v for k, v in registered.items() if k != "session"}
     assert socketio_svc.counters.read().connections == 1
     assert len([key for key in state(socketio_svc) if key[0].startswith("SESSION#") and key[0] == key[1]]) == 1
+
+
+def test_the_new_session_is_named_by_the_registration_and_is_one_session(socketio_svc):
+    pid = opened(A)
+    items = state(socketio_svc)
+    (session,) = [pk for pk, sk in items if pk.startswith("SESSION#") and pk == sk]
+    assert items[(f"CONN#{A}", f"CONN#{A}")]["session"] == {"S": session}
+    assert items[(session, session)]["connectionId"] == {"S": A} and session == session_key(pid)
+    assert items[(f"CONN#{A}", f"SESSION#{A}")]["session"] == {"S": session}  # the pointer
+
+
+def test_with_recovery_off_the_connect_answers_no_pid_and_starts_no_session(socketio_svc, management_api, monkeypatch):
+    monkeypatch.setattr(socketio_svc, "config", dataclasses.replace(socketio_svc.config, recovery_window_seconds=0))
+    monkeypatch.setattr(socketio_svc.sessions, "window_seconds", 0)
+    socketio_connect(A)
+    assert send(A, "40") == codec.NOOP_FRAME
+    assert management_api.raw_frames(A) == [codec.connected(A)]
+    assert not [key for key in keys(socketio_svc) if "SESSION#" in key[1]]
+    assert "session" not in state(socketio_svc)[(f"CONN#{A}", f"CONN#{A}")]
+    assert socketio_svc.counters.read() == Counts(connections=1, active_users=1)
 
 
 def test_user_id_in_the_connect_auth_names_the_user_without_auth(socketio_svc):
