@@ -37,6 +37,9 @@ from tests.support.simulated_stack import (
     frame,
     simulated_stack,
 )
+from tests.support.socketio_default import connect_answer as socketio_answer
+from tests.support.socketio_default import send as send_socketio
+from tests.support.socketio_default import socketio_connect
 
 A, B, S = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB=", "SSSSSSSSSSSSSSS="
 OK = {"ok": True}
@@ -150,6 +153,39 @@ def test_round_trips_a_new_session_makes_two(lambda_env, trips):
     assert trips.of(lambda: new_session(send(resume, A, "resume"))) == again
 
 
+def test_round_trips_a_json_connect_makes_four(lambda_env, trips):
+    # Its item, under the condition that it is not registered yet; its owner's item; the owner's count (a user's, or
+    # the anonymous connections'), which says whether the user is new; the counters.
+    registered = ["PutItem", "PutItem", "UpdateItem", "UpdateItem"]
+    start = len(trips.calls)
+    connected(A, "alice")
+    assert trips.calls[start:] == registered
+    start = len(trips.calls)
+    connected(B)
+    assert trips.calls[start:] == registered, "anonymous"
+
+
+def test_round_trips_a_socketio_client_on_the_local_endpoint_makes_six(lambda_env, trips):
+    # /socket.io/: the gateway calls `$connect` as for a JSON client (4), then the `resume` route, which starts the
+    # session (2): two functions, as a JSON client's `$connect` and `resume` would reach them in AWS.
+    start = len(trips.calls)
+    connected(A)
+    assert new_session(send(resume, A, "resume")) == OK
+    assert trips.calls[start:] == ["PutItem", "PutItem", "UpdateItem", "UpdateItem", "UpdateItem", "BatchWriteItem"]
+
+
+def test_round_trips_a_socketio_connect_at_default_makes_one_then_four(socketio_svc, trips):
+    # `$connect` of a Socket.IO client (`EIO=4`): the pending item alone; nothing is counted before the CONNECT.
+    socketio_connect(A)
+    assert trips.calls == ["PutItem"]
+    # The namespace CONNECT: one update registers the pending item and names the new session (its answer, the
+    # user); the owner's, the heartbeat's, the session's and its pointer's items in one batch; the user's count;
+    # the counters.
+    start = len(trips.calls)
+    socketio_answer(send_socketio(A, "40"), A)
+    assert trips.calls[start:] == ["UpdateItem", "BatchWriteItem", "UpdateItem", "UpdateItem"]
+
+
 def test_round_trips_a_pong_makes_none(lambda_env, trips):
     assert default.handler(load_event("message", A, body="3"), None) == {"statusCode": 200, "body": "6"}
     assert trips.calls == []
@@ -208,7 +244,13 @@ def test_round_trips_in_the_stack_simulation(deployed, management_api):
 
 def test_round_trips_a_new_session_in_the_stack_simulation(deployed, management_api):
     simulated, trips = deployed
-    assert simulated.connect(A) == 200 and simulated.connect(S, "sam", SOCKETIO_QUERY) == 200
+    # `$connect` of a JSON client: its item, its owner's, the user's count, the counters. Of a Socket.IO client: the
+    # pending item alone (the open packet's function posts without a DynamoDB call).
+    assert simulated.connect(A) == 200
+    assert trips.calls == ["PutItem", "PutItem", "UpdateItem", "UpdateItem"]
+    start = len(trips.calls)
+    assert simulated.connect(S, "sam", SOCKETIO_QUERY) == 200
+    assert trips.calls[start:] == ["PutItem"]
     # Socket.IO's namespace CONNECT at $default registers the connection `$connect` left pending, its new session
     # with it: one update of its item, which names the session and answers its user; its owner's, the heartbeat's,
     # the session's and its pointer's items in one batch; the user's count; the counters. No token: the CONNECT is
