@@ -53,6 +53,7 @@ def main() -> int:
             ensure_table,
         )
     from local_gateway.template import Template
+
     try:
         from shared.clients import client_config
     except ImportError:  # a tree from before shared/clients.py
