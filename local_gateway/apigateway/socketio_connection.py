@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Hashable
 
 import socketio
@@ -17,9 +16,6 @@ from shared.codec import decode_server_frame
 # error"), so the Management API refuses such a frame for a Socket.IO connection.
 RESERVED_EVENTS = {"connect", "disconnect", "connect_error", "disconnecting", "newListener", "removeListener"}
 NAMESPACE = "/"
-# python-engineio's writer takes a queued packet in three turns of the loop (its queue.get under wait_for: the get,
-# the waiter's release, the writer's wakeup), then writes it; one more for the transport's own.
-SETTLE_TURNS = 4
 
 
 class SocketIOEndpoint:
@@ -49,7 +45,6 @@ class SocketIOEndpoint:
     async def send_to_group(self, members: list[Endpoint], frame: bytes) -> None:
         sids = [member.sid for member in members if isinstance(member, SocketIOEndpoint)]
         await self.emit_frame(self.server, sids, frame, self.offsets)
-        await settled()
 
     async def release(self) -> None:
         """The CONNECT answer has gone out: what was held follows it."""
@@ -92,12 +87,3 @@ def event_packets(server: socketio.AsyncServer, frame: bytes, offsets: bool) -> 
     return [
         eio_packet.Packet(eio_packet.MESSAGE, part) for part in (encoded if isinstance(encoded, list) else [encoded])
     ]
-
-
-async def settled() -> None:
-    """A few turns of the loop for the sockets' writers to write what was queued for them. A fan-out's caller is
-    a function's thread: resumed at once, its next work (the publisher's save of the snapshot) would take the GIL
-    from the loop in the middle of the writes, and the last socket would get the frame later than a room emit's
-    would (docs/performance.md, the event loop)."""
-    for _ in range(SETTLE_TURNS):
-        await asyncio.sleep(0)
