@@ -7,7 +7,7 @@ the room emit, on the loop; the gateway's group send (`SocketIOEndpoint.send_to_
 calls it, from a thread that then does `FANOUT_THREAD_WORK_MS` of work of its own (the snapshot's save); and one
 send per connection, as every post was delivered before the group send. Prints one JSON line: medians in ms.
 
-    FANOUT_SOCKETS=1000 FANOUT_ROUNDS=25 FANOUT_THREAD_WORK_MS=8 python -m bench.fanout_loop
+    FANOUT_SOCKETS=1000 FANOUT_ROUNDS=25 FANOUT_THREAD_WORK_MS=1 python -m bench.fanout_loop
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from shared.contract import LIVE_METRICS, METRIC_NAMES
 
 SOCKETS = int(os.environ.get("FANOUT_SOCKETS", "1000"))
 ROUNDS = int(os.environ.get("FANOUT_ROUNDS", "25"))
-THREAD_WORK_MS = float(os.environ.get("FANOUT_THREAD_WORK_MS", "8"))
+THREAD_WORK_MS = float(os.environ.get("FANOUT_THREAD_WORK_MS", "1"))
 WRITE_MS = 0.005  # a frame's write to its socket, roughly (uvicorn's send)
 
 
