@@ -392,6 +392,34 @@ async def test_a_frame_a_function_posts_that_socketio_cannot_carry_is_dropped_an
         await client.close()
 
 
+async def test_post_many_reaches_each_socketio_connection_once_and_answers_the_gone_ones(gateway):
+    """One frame to many connections, as the publisher posts it from its thread: one packet written to each socket;
+    an id no connection has is answered gone, and the rest still get the frame."""
+    clients = await connected(gateway, 3)
+    ids = [client.connection_id for client in clients]
+    frame = encode_server_frame(ERROR, {"message": "to all", "event": "x"})
+    gone = await asyncio.to_thread(services().poster().post_many, [ids[0], "GoneGoneGoneG0=", *ids[1:]], frame)
+    assert gone == ["GoneGoneGoneG0="]
+    for client in clients:
+        assert await client.wait_for(ERROR) == [{"message": "to all", "event": "x"}]
+    await asyncio.sleep(0.2)
+    assert all(client.data(ERROR) == [{"message": "to all", "event": "x"}] for client in clients)
+    await asyncio.gather(*(client.close() for client in clients))
+
+
+async def test_post_many_of_a_frame_socketio_cannot_carry_drops_it_for_all_and_raises_nothing(gateway, caplog):
+    clients = await connected(gateway, 2)
+    ids = [client.connection_id for client in clients]
+    poster = services().poster()
+    assert await asyncio.to_thread(poster.post_many, ids, encode_server_frame("connect", {})) == []
+    assert "not delivered to 2 connection(s): connect is reserved by Socket.IO" in caplog.text
+    after = encode_server_frame(ERROR, {"message": "after", "event": "x"})
+    assert await asyncio.to_thread(poster.post_many, ids, after) == []
+    for client in clients:
+        assert await client.wait_for(ERROR) == [{"message": "after", "event": "x"}]
+    await asyncio.gather(*(client.close() for client in clients))
+
+
 async def test_the_functions_item_requests_are_answered_by_the_item_engine(gateway):
     """`make run`'s gateway: a client's connect, join, request, leave and disconnect reach the embedded DynamoDB's
     item engine (local_gateway/dynamodb/item_engine.py), which answers each item read and write itself."""

@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -55,21 +55,26 @@ class WebSocketEndpoint:
         self.lock = asyncio.Lock()  # one writer at a time: posts and route responses interleave
 
     async def send(self, frame: bytes) -> None:
+        await self.send_text(frame.decode("utf-8", errors="replace"))
+
+    async def send_text(self, text: str) -> None:
         # A client that left meanwhile loses the frame, as it would in AWS; its receive loop runs $disconnect.
         async with self.lock:
-            await self._unless_gone(lambda: self.websocket.send_text(frame.decode("utf-8", errors="replace")))
+            await self._unless_gone(lambda: self.websocket.send_text(text))
 
     async def close(self, code: int = NORMAL_CLOSURE, reason: str = "") -> None:
         async with self.lock:
             await self._unless_gone(lambda: self.websocket.close(code, reason))
 
-    def fan_out_group(self) -> None:
-        """A WebSocket takes its frames one at a time."""
-        return None
+    def fan_out_group(self) -> Hashable:
+        """The connections of this endpoint take one frame's text, decoded once, in turn."""
+        return WebSocketEndpoint
 
     async def send_to_group(self, members: list[Endpoint], frame: bytes) -> None:
+        text = frame.decode("utf-8", errors="replace")
         for member in members:
-            await member.send(frame)
+            if isinstance(member, WebSocketEndpoint):
+                await member.send_text(text)
 
     async def _unless_gone(self, action: Callable[[], Awaitable[None]]) -> None:
         if self.websocket.application_state != WebSocketState.CONNECTED:

@@ -14,7 +14,7 @@ from collections.abc import Coroutine, Hashable, Iterable
 from typing import Any
 
 from local_gateway.apigateway.registry import ConnectionRegistry, Endpoint
-from local_gateway.awslambda.outbox import Delivery, collected, deliver
+from local_gateway.awslambda.outbox import Delivery, collected, deliver, deliver_to_group
 from shared.errors import ConnectionGone
 
 logger = logging.getLogger("local_gateway")
@@ -58,8 +58,9 @@ class InProcessPoster:
             self._run(deliver(self.registry, due))
 
     def post_many(self, connection_ids: Iterable[str], frame: bytes) -> list[str]:
-        """One frame to many connections (those an endpoint can take as a group, in one call: Socket.IO's in one
-        emit, encoded once); the gone ones back."""
+        """One frame to many connections, the gone ones back. Those an endpoint takes as a group get it in one
+        call, decoded, checked and encoded once (a Socket.IO packet, a WebSocket's text), as python-socketio's
+        room emit does."""
         groups: dict[Hashable, list[Endpoint]] = {}
         singles: list[Delivery] = []
         gone: list[str] = []
@@ -74,7 +75,7 @@ class InProcessPoster:
             else:
                 groups.setdefault(group, []).append(connection.endpoint)
         for members in groups.values():
-            self._run(members[0].send_to_group(members, frame))
+            self._run(deliver_to_group(members, frame))
         if singles:
             self._run(deliver(self.registry, singles))
         return gone

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from local_gateway.apigateway.registry import ConnectionRegistry
+from local_gateway.apigateway.registry import ConnectionRegistry, Endpoint
 
 logger = logging.getLogger("local_gateway")
 
@@ -42,6 +42,14 @@ async def deliver(registry: ConnectionRegistry, deliveries: list[Delivery]) -> N
             await connection.endpoint.send(frame)
         except (ValueError, RecursionError) as refused:  # the Management API's 400: that frame alone is dropped
             logger.warning("a posted frame was not delivered: %s", refused)
+
+
+async def deliver_to_group(members: list[Endpoint], frame: bytes) -> None:
+    """One frame to the connections of one group (Endpoint.fan_out_group), decoded and checked once."""
+    try:
+        await members[0].send_to_group(members, frame)
+    except (ValueError, RecursionError) as refused:  # the Management API's 400, to each of them
+        logger.warning("a posted frame was not delivered to %d connection(s): %s", len(members), refused)
 
 
 def collected() -> list[Delivery] | None:
