@@ -77,7 +77,7 @@ def median_ms(work: Callable[[int], Any], per_round: int) -> tuple[float, float]
 
 
 def main() -> None:
-    from handlers import connect, join_dashboard, leave_dashboard, request_live_metrics
+    from handlers import connect, disconnect, join_dashboard, leave_dashboard, request_live_metrics
 
     ensure_local_credentials()
     os.environ.update(TABLE_NAME=f"cpu-{uuid.uuid4().hex[:8]}", CONNECTIONS_ENDPOINT_URL="http://localhost:4000/local")
@@ -104,6 +104,13 @@ def main() -> None:
             lambda n: (
                 join_dashboard.handler(event("message", rooms[n % len(rooms)], "analytics:joinDashboard", "d"), None),
                 leave_dashboard.handler(event("message", rooms[n % len(rooms)], "analytics:leaveDashboard", "d"), None),
+            ),
+        ),
+        (
+            "$connect, then $disconnect (a JSON client)",
+            lambda n: (
+                connect.handler(event("connect", f"fresh{n:09d}="), None),
+                disconnect.handler(event("disconnect", f"fresh{n:09d}="), None),
             ),
         ),
     ]
