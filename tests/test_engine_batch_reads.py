@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, ParamValidationError
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
 from local_gateway.template import template
+from tests.support.dynamodb import differential
 
 SERVED, DECLINED = True, False
 EXAMPLES = 150
@@ -184,13 +185,7 @@ def test_the_engine_reads_drawn_batches_as_moto_does_or_as_dynamodb_where_moto_d
     engine = engine_dynamodb.item_engine
     seen: Counter[str] = Counter()
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow],
-    )
+    @differential(EXAMPLES)
     @given(tables=st.lists(_PARTS, min_size=1, max_size=2))
     def check(tables: list[dict[str, Any]]) -> None:
         drawn = [drawn_request(parts) for parts in tables]

@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, ParamValidationError
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
 from local_gateway.template import template
+from tests.support.dynamodb import differential
 
 SERVED, DECLINED = True, False
 EXAMPLES = 100
@@ -123,13 +124,7 @@ def test_the_engine_writes_drawn_batches_as_moto_does(clients, engine_dynamodb):
     engine = engine_dynamodb.item_engine
     seen: Counter[str] = Counter()
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow],
-    )
+    @differential(EXAMPLES)
     @given(tables=st.lists(_REQUESTS, min_size=1, max_size=2))
     def check(tables: list[list[dict[str, Any]]]) -> None:
         request = dict(enumerate(tables))

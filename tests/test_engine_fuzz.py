@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from botocore import xform_name
 from botocore.exceptions import ClientError
-from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import HealthCheck, given, reject
 
 from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
 from local_gateway.template import template
 from tests.engine_fuzz_grammar import KEY, ORDERINGS, cases, request
-from tests.support.dynamodb import as_dynamodb_lists_them
+from tests.support.dynamodb import as_dynamodb_lists_them, differential
 
 EXAMPLES = 200
 Outcome = tuple[tuple[Any, ...], Any]  # (("ok", answer) | ("error", code, message, item) | ("crash", text), item)
@@ -57,13 +57,7 @@ def test_the_engine_answers_drawn_requests_as_moto_does_or_as_dynamodb_where_mot
     engine = engine_dynamodb.item_engine
     seen: Counter[str] = Counter()
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-    )
+    @differential(EXAMPLES, HealthCheck.filter_too_much)
     @given(case=cases())
     def check(case: dict[str, Any]) -> None:
         params = request(case)

@@ -11,11 +11,12 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
 from local_gateway.template import template
+from tests.support.dynamodb import differential
 from tests.test_engine_queries import outcome
 
 SERVED, DECLINED = True, False
@@ -279,13 +280,7 @@ def test_the_engine_answers_drawn_index_queries_as_moto_does(clients, engine_dyn
     engine = engine_dynamodb.item_engine
     seen: Counter[str] = Counter()
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow],
-    )
+    @differential(EXAMPLES)
     @given(parts=_PARTS)
     def check(parts: dict[str, Any]) -> None:
         request = drawn_request(parts)

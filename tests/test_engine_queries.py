@@ -12,11 +12,12 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, ParamValidationError
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
 from local_gateway.template import template
+from tests.support.dynamodb import differential
 
 SERVED, DECLINED = True, False
 EXAMPLES = 200
@@ -198,13 +199,7 @@ def test_the_engine_answers_drawn_queries_as_moto_does(clients, engine_dynamodb)
     engine = engine_dynamodb.item_engine
     seen: Counter[str] = Counter()
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow],
-    )
+    @differential(EXAMPLES)
     @given(parts=_PARTS)
     def check(parts: dict[str, Any]) -> None:
         request = drawn_request(parts)

@@ -36,3 +36,17 @@ def as_dynamodb_lists_them(request: dict, moto_answer: dict, engine_answer: dict
         if "Attributes" in engine_answer
         else {name: value for name, value in moto_answer.items() if name != "Attributes"}
     )
+
+
+def differential(examples: int, *more_health_checks: Any) -> Any:
+    """hypothesis's settings for the item engine's differential tests against moto: the same draws every run (a
+    failure can be run again), no example database, no deadline (moto is slow), and slow draws allowed."""
+    from hypothesis import HealthCheck, settings
+
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, *more_health_checks],
+    )
