@@ -3,6 +3,7 @@
     BENCH_CLIENTS=10,100,300,1000   client counts, in order
     BENCH_REQUESTS=10               requestLiveMetrics round trips per client
     BENCH_PUSHES=3                  periodic pushes measured per run
+    BENCH_ROUNDS=3                  rounds per client count, the servers taking turns; each figure their median
     BENCH_SECTIONS=load,dynamodb,joins,posting,socketio,coldstart,recovery
     BENCH_PEER=auto|off             drive ../shared/peer/server.js too when it exists
     BENCH_GATEWAY_ENV=""            settings of the gateway under test beyond `make run`'s (space-separated)
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import table
-from bench.load import Result, run_load
+from bench.load import Result, median_result, run_load
 from bench.servers import Server, baseline, gateway, node_peer
 
 INTERVAL = 1.0
@@ -69,6 +70,7 @@ def load_section(lines: list[str]) -> None:
     counts = _ints("BENCH_CLIENTS", "10,100,300,1000")
     requests = _ints("BENCH_REQUESTS", "10")[0]
     pushes = _ints("BENCH_PUSHES", "3")[0]
+    rounds = _ints("BENCH_ROUNDS", "3")[0]
     scratch = Path(tempfile.mkdtemp(prefix="bench-"))
     peer = node_peer(INTERVAL, scratch) if os.environ.get("BENCH_PEER", "auto") != "off" else None
     results: dict[str, list[Result]] = {"gateway": [], "baseline": [], "node peer": []}
@@ -76,12 +78,18 @@ def load_section(lines: list[str]) -> None:
         factories = [lambda: gateway(INTERVAL, **gateway_env()), lambda: baseline(INTERVAL)]
         if peer is not None:
             factories.append(lambda: peer)
-        for factory in factories:
-            server = factory()
-            result = measure(server, clients, requests, pushes)
-            results[server.name].append(result)
-            print(f"  {server.name:9} {clients:5} clients: {table.summary(result)}", flush=True)
-    lines += table.load_table(results, requests, pushes)
+        # The servers take turns, round after round, so that a slow minute of a shared machine falls on each of
+        # them alike; each figure is then the median of its rounds.
+        by_server: dict[str, list[Result]] = {}
+        for _ in range(rounds):
+            for factory in factories:
+                server = factory()
+                result = measure(server, clients, requests, pushes)
+                by_server.setdefault(server.name, []).append(result)
+                print(f"  {server.name:9} {clients:5} clients: {table.summary(result)}", flush=True)
+        for name, measured in by_server.items():
+            results[name].append(median_result(measured))
+    lines += table.load_table(results, requests, pushes, rounds)
     lines.insert(
         -len(table.goals(results)) - 2,
         f"Gateway settings: `make run`'s defaults, METRICS_INTERVAL_SECONDS={INTERVAL:g}"

@@ -32,6 +32,17 @@ class Result:
     raw: dict[str, Any]
 
 
+def median_result(rounds: list[Result]) -> Result:
+    """Each figure's median over rounds of one server and one client count (the raw runs kept in `raw`)."""
+    first = rounds[0]
+    numbers = {
+        name: median(getattr(r, name) for r in rounds)
+        for name in Result.__dataclass_fields__
+        if name not in ("server", "clients", "raw")
+    }
+    return Result(server=first.server, clients=first.clients, raw={"rounds": [r.raw for r in rounds]}, **numbers)
+
+
 def run_load(server: Server, clients: int, requests: int, pushes: int, timeout_s: float = 300) -> Result:
     assert server.process is not None
     process = psutil.Process(server.process.pid)

@@ -27,7 +27,7 @@ def _ratio(ours: float, theirs: float) -> str:
     return f"{ours / theirs:.2f}x"
 
 
-def load_table(results: dict[str, list[Result]], requests: int, pushes: int) -> list[str]:
+def load_table(results: dict[str, list[Result]], requests: int, pushes: int, rounds: int = 1) -> list[str]:
     with_peer = bool(results.get("node peer"))
     header = "| clients | metric | gateway | baseline | gateway/baseline |"
     rule = "|---:|---|---:|---:|---:|"
@@ -37,7 +37,8 @@ def load_table(results: dict[str, list[Result]], requests: int, pushes: int) -> 
     lines = [
         f"## Load: {requests} requestLiveMetrics per client, {pushes} pushes, push period 1 s",
         "",
-        "Ratios are gateway / other (for requests/s lower means slower).",
+        f"Each figure is the median of {rounds} rounds, the servers taking turns; ratios are gateway / other (for"
+        " requests/s lower means slower).",
         "",
         header,
         rule,
