@@ -178,3 +178,9 @@ def gateway() -> Iterator[RunningGateway]:
     running = RunningGateway(METRICS_INTERVAL_SECONDS="0.5").start()
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="module")
+def engine_dynamodb() -> EmbeddedDynamoDB:
+    """moto's DynamoDB with its item engine, one per test module; the engine's counts say which requests it answered."""
+    return EmbeddedDynamoDB()

@@ -7,7 +7,6 @@ hypothesis draws.
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from typing import Any
 
@@ -16,9 +15,8 @@ from botocore.exceptions import ClientError, ParamValidationError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
-from local_gateway.template import template
-from tests.support.dynamodb import differential
+from local_gateway.dynamodb.embedded import EmbeddedDynamoDB
+from tests.support.dynamodb import compared_tables, differential
 
 SERVED, DECLINED = True, False
 EXAMPLES = 150
@@ -78,20 +76,11 @@ DYNAMODB_ANSWERS = {
 
 
 @pytest.fixture(scope="module")
-def engine_dynamodb() -> EmbeddedDynamoDB:
-    return EmbeddedDynamoDB()
-
-
-@pytest.fixture(scope="module")
 def clients(engine_dynamodb: EmbeddedDynamoDB) -> tuple[Any, Any, list[str], list[str]]:
     """The engine's client, moto's, and two tables for each, both holding ITEMS (set through moto)."""
-    fast, plain = engine_dynamodb.client(), EmbeddedDynamoDB(fast_path=False).client()
-    pairs = [[f"batch-{uuid.uuid4().hex[:8]}" for _ in range(2)] for _ in range(2)]
-    for table in pairs[0] + pairs[1]:
-        ensure_table(plain, table, template())
-        for name, attributes in ITEMS.items():
-            plain.put_item(TableName=table, Item={**key(name), **attributes})
-    return fast, plain, pairs[0], pairs[1]
+    items = [{**key(name), **attributes} for name, attributes in ITEMS.items()]
+    fast, plain, tables = compared_tables(engine_dynamodb, "batch", 4, items)
+    return fast, plain, tables[:2], tables[2:]
 
 
 def outcome(client: Any, tables: list[str], request: dict[int, dict[str, Any]], **more: Any) -> tuple[Any, ...]:

@@ -8,7 +8,6 @@ one test holds the engine to DynamoDB's answer.
 from __future__ import annotations
 
 import json
-import uuid
 from collections import Counter
 from typing import Any
 
@@ -17,9 +16,8 @@ from botocore.exceptions import ClientError, ParamValidationError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
-from local_gateway.template import template
-from tests.support.dynamodb import differential
+from local_gateway.dynamodb.embedded import EmbeddedDynamoDB
+from tests.support.dynamodb import compared_tables, differential
 
 SERVED, DECLINED = True, False
 EXAMPLES = 100
@@ -58,17 +56,9 @@ CASES: dict[str, tuple[dict[int, list[dict[str, Any]]], bool]] = {
 
 
 @pytest.fixture(scope="module")
-def engine_dynamodb() -> EmbeddedDynamoDB:
-    return EmbeddedDynamoDB()
-
-
-@pytest.fixture(scope="module")
 def clients(engine_dynamodb: EmbeddedDynamoDB) -> tuple[Any, Any, list[str], list[str]]:
-    fast, plain = engine_dynamodb.client(), EmbeddedDynamoDB(fast_path=False).client()
-    pairs = [[f"bw-{uuid.uuid4().hex[:8]}" for _ in range(2)] for _ in range(2)]
-    for table in pairs[0] + pairs[1]:
-        ensure_table(plain, table, template())
-    return fast, plain, pairs[0], pairs[1]
+    fast, plain, tables = compared_tables(engine_dynamodb, "bw", 4)
+    return fast, plain, tables[:2], tables[2:]
 
 
 def outcome(client: Any, reader: Any, tables: list[str], request: dict[int, list[dict[str, Any]]]) -> tuple[Any, ...]:

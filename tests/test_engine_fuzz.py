@@ -9,7 +9,6 @@ Bounded for CI: EXAMPLES drawn the same way on every run (derandomize), no examp
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -19,10 +18,9 @@ from botocore import xform_name
 from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, reject
 
-from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
-from local_gateway.template import template
+from local_gateway.dynamodb.embedded import EmbeddedDynamoDB
 from tests.engine_fuzz_grammar import KEY, ORDERINGS, cases, request
-from tests.support.dynamodb import as_dynamodb_lists_them, differential
+from tests.support.dynamodb import as_dynamodb_lists_them, compared_tables, differential
 
 EXAMPLES = 200
 Outcome = tuple[tuple[Any, ...], Any]  # (("ok", answer) | ("error", code, message, item) | ("crash", text), item)
@@ -37,19 +35,9 @@ EMPTY_ITEM_NAME = "One or more parameter values were invalid: Empty attribute na
 
 
 @pytest.fixture(scope="module")
-def engine_dynamodb() -> EmbeddedDynamoDB:
-    """moto's DynamoDB with its item engine, whose counts say which requests it answered."""
-    return EmbeddedDynamoDB()
-
-
-@pytest.fixture(scope="module")
 def clients(engine_dynamodb: EmbeddedDynamoDB) -> tuple[Any, Any, list[str]]:
     """The engine's client, moto's, and a table for each; moto's client sets and reads both tables."""
-    fast, plain = engine_dynamodb.client(), EmbeddedDynamoDB(fast_path=False).client()
-    tables = [f"fuzz-{uuid.uuid4().hex[:8]}" for _ in range(2)]
-    for table in tables:
-        ensure_table(plain, table, template())
-    return fast, plain, tables
+    return compared_tables(engine_dynamodb, "fuzz", 2)
 
 
 def test_the_engine_answers_drawn_requests_as_moto_does_or_as_dynamodb_where_moto_differs(clients, engine_dynamodb):

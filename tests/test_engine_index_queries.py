@@ -16,8 +16,7 @@ from hypothesis import strategies as st
 
 from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
 from local_gateway.template import template
-from tests.support.dynamodb import differential
-from tests.test_engine_queries import outcome
+from tests.support.dynamodb import compared_tables, differential, query_outcome
 
 SERVED, DECLINED = True, False
 EXAMPLES = 200
@@ -127,19 +126,9 @@ CASES: dict[str, tuple[dict[str, Any], bool]] = {
 
 
 @pytest.fixture(scope="module")
-def engine_dynamodb() -> EmbeddedDynamoDB:
-    return EmbeddedDynamoDB()
-
-
-@pytest.fixture(scope="module")
 def clients(engine_dynamodb: EmbeddedDynamoDB) -> tuple[Any, Any, str, str]:
     """The engine's client, moto's, and a table for each holding ITEMS (set through moto)."""
-    fast, plain = engine_dynamodb.client(), EmbeddedDynamoDB(fast_path=False).client()
-    tables = [f"index-{uuid.uuid4().hex[:8]}" for _ in range(2)]
-    for table in tables:
-        ensure_table(plain, table, template())
-        for item in ITEMS:
-            plain.put_item(TableName=table, Item=item)
+    fast, plain, tables = compared_tables(engine_dynamodb, "index", 2, ITEMS)
     return fast, plain, tables[0], tables[1]
 
 
@@ -149,14 +138,14 @@ def test_the_engine_queries_an_index_as_moto_does(clients, engine_dynamodb, case
     served = engine_dynamodb.item_engine.served
     request, expected = CASES[case]
     before = served["Query"]
-    through_engine = outcome(fast, engine_table, request)
+    through_engine = query_outcome(fast, engine_table, request)
     assert (served["Query"] > before) is expected
-    assert through_engine == outcome(plain, moto_table, request)
+    assert through_engine == query_outcome(plain, moto_table, request)
 
 
 def test_the_engine_refuses_a_consistent_read_of_an_index_as_dynamodb_does(clients):
     fast, _, engine_table, _ = clients
-    answer = outcome(fast, engine_table, live(ConsistentRead=True))
+    answer = query_outcome(fast, engine_table, live(ConsistentRead=True))
     assert answer == ("error", "ValidationException", "Consistent reads are not supported on global secondary indexes")
 
 
@@ -205,7 +194,11 @@ def test_an_index_follows_every_write_the_engine_and_moto_make(engine_dynamodb):
         for client, table in ((fast, tables[0]), (plain, tables[1])):
             getattr(client, operation)(TableName=table, **write)
         for read in reads:
-            assert outcome(fast, tables[0], read) == outcome(plain, tables[1], read), (operation, write, read)
+            assert query_outcome(fast, tables[0], read) == query_outcome(plain, tables[1], read), (
+                operation,
+                write,
+                read,
+            )
 
 
 _KEYS = [*CONNECTIONS, "CONN#", "CONN#3x", "ROOM#a", "A", "Z"]
@@ -285,9 +278,9 @@ def test_the_engine_answers_drawn_index_queries_as_moto_does(clients, engine_dyn
     def check(parts: dict[str, Any]) -> None:
         request = drawn_request(parts)
         before = engine.served["Query"]
-        through_engine = outcome(fast, engine_table, request)
+        through_engine = query_outcome(fast, engine_table, request)
         seen["served" if engine.served["Query"] > before else "declined"] += 1
-        assert through_engine == outcome(plain, moto_table, request), request
+        assert through_engine == query_outcome(plain, moto_table, request), request
 
     check()
     assert seen["served"] >= EXAMPLES // 2, seen
@@ -304,7 +297,7 @@ def test_an_index_page_stops_at_1_mb_as_moto_s_does(engine_dynamodb):
             plain.put_item(TableName=table, Item=item)
     served = engine_dynamodb.item_engine.served["Query"]
     for request in (live(), live(ScanIndexForward=False), live(Select="COUNT", Limit=6)):
-        first = outcome(fast, tables[0], request)
-        assert first == outcome(plain, tables[1], request)
+        first = query_outcome(fast, tables[0], request)
+        assert first == query_outcome(plain, tables[1], request)
         assert first[-1] is not None  # cut
     assert engine_dynamodb.item_engine.served["Query"] == served + 3

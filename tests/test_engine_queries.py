@@ -6,18 +6,15 @@ answers it), then requests hypothesis draws.
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError, ParamValidationError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
-from local_gateway.template import template
-from tests.support.dynamodb import differential
+from local_gateway.dynamodb.embedded import EmbeddedDynamoDB
+from tests.support.dynamodb import compared_tables, differential, query_outcome
 
 SERVED, DECLINED = True, False
 EXAMPLES = 200
@@ -96,31 +93,10 @@ CASES: dict[str, tuple[dict[str, Any], bool]] = {
 
 
 @pytest.fixture(scope="module")
-def engine_dynamodb() -> EmbeddedDynamoDB:
-    return EmbeddedDynamoDB()
-
-
-@pytest.fixture(scope="module")
 def clients(engine_dynamodb: EmbeddedDynamoDB) -> tuple[Any, Any, str, str]:
     """The engine's client, moto's, and a table for each holding ITEMS (set through moto)."""
-    fast, plain = engine_dynamodb.client(), EmbeddedDynamoDB(fast_path=False).client()
-    tables = [f"query-{uuid.uuid4().hex[:8]}" for _ in range(2)]
-    for table in tables:
-        ensure_table(plain, table, template())
-        for item in ITEMS:
-            plain.put_item(TableName=table, Item=item)
+    fast, plain, tables = compared_tables(engine_dynamodb, "query", 2, ITEMS)
     return fast, plain, tables[0], tables[1]
-
-
-def outcome(client: Any, table: str, request: dict[str, Any]) -> tuple[Any, ...]:
-    try:
-        answer = client.query(TableName=table, **request)
-    except ClientError as error:
-        return ("error", error.response["Error"]["Code"], error.response["Error"]["Message"].replace(table, "T"))
-    except ParamValidationError as error:
-        return ("invalid", str(error))
-    items = [{k: sorted(v["SS"]) if "SS" in v else v for k, v in item.items()} for item in answer.get("Items", [])]
-    return ("ok", items, answer["Count"], answer["ScannedCount"], answer.get("LastEvaluatedKey"))
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -129,9 +105,9 @@ def test_the_engine_queries_a_partition_as_moto_does(clients, engine_dynamodb, c
     served = engine_dynamodb.item_engine.served
     request, expected = CASES[case]
     before = served["Query"]
-    through_engine = outcome(fast, engine_table, request)
+    through_engine = query_outcome(fast, engine_table, request)
     assert (served["Query"] > before) is expected
-    assert through_engine == outcome(plain, moto_table, request)
+    assert through_engine == query_outcome(plain, moto_table, request)
 
 
 _BOUNDS = st.sampled_from([*SORT_KEYS, "aa", "bz", "d", *SORT_KEYS, ""])  # "": DynamoDB's refusal, moto's answer
@@ -204,9 +180,9 @@ def test_the_engine_answers_drawn_queries_as_moto_does(clients, engine_dynamodb)
     def check(parts: dict[str, Any]) -> None:
         request = drawn_request(parts)
         before = engine.served["Query"]
-        through_engine = outcome(fast, engine_table, request)
+        through_engine = query_outcome(fast, engine_table, request)
         seen["served" if engine.served["Query"] > before else "declined"] += 1
-        assert through_engine == outcome(plain, moto_table, request), request
+        assert through_engine == query_outcome(plain, moto_table, request), request
 
     check()
     assert seen["served"] >= EXAMPLES // 2, seen

@@ -50,3 +50,34 @@ def differential(examples: int, *more_health_checks: Any) -> Any:
         database=None,
         suppress_health_check=[HealthCheck.too_slow, *more_health_checks],
     )
+
+
+def compared_tables(engine: Any, prefix: str, count: int, items: Any = ()) -> tuple[Any, Any, list[str]]:
+    """A differential test's ground: the item engine's client, plain moto's, and `count` tables made and filled
+    with `items` through moto (the engine never wrote them)."""
+    import uuid
+
+    from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_table
+    from local_gateway.template import template
+
+    fast, plain = engine.client(), EmbeddedDynamoDB(fast_path=False).client()
+    tables = [f"{prefix}-{uuid.uuid4().hex[:8]}" for _ in range(count)]
+    for table in tables:
+        ensure_table(plain, table, template())
+        for item in items:
+            plain.put_item(TableName=table, Item=item)
+    return fast, plain, tables
+
+
+def query_outcome(client: Any, table: str, request: dict[str, Any]) -> tuple[Any, ...]:
+    """A Query's answer or error as the differential tests compare them (the table's name and set order aside)."""
+    from botocore.exceptions import ClientError, ParamValidationError
+
+    try:
+        answer = client.query(TableName=table, **request)
+    except ClientError as error:
+        return ("error", error.response["Error"]["Code"], error.response["Error"]["Message"].replace(table, "T"))
+    except ParamValidationError as error:
+        return ("invalid", str(error))
+    items = [{k: sorted(v["SS"]) if "SS" in v else v for k, v in item.items()} for item in answer.get("Items", [])]
+    return ("ok", items, answer["Count"], answer["ScannedCount"], answer.get("LastEvaluatedKey"))
