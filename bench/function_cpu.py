@@ -4,7 +4,8 @@ DynamoDB with its fast path, with a poster that keeps nothing (no gateway, no cl
     python -m bench.function_cpu            FUNCTION_CPU_EVENTS=2000  FUNCTION_CPU_ONLY=join (one row)
 
 requestLiveMetrics (its rate limiter's token, its snapshot read without a remembered tick, the frame encoded),
-then joinDashboard and leaveDashboard, each on connections of their own so that no bucket runs dry. Prints the
+then joinDashboard and leaveDashboard, each on connections of their own so that no bucket runs dry, then a JSON
+client's $connect and $disconnect on fresh connection ids. Prints the
 median of 5 runs of CPU milliseconds per event; `python -m cProfile -s tottime -m bench.function_cpu` says where.
 """
 
