@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 from local_gateway.dynamodb.expressions import Unsupported
-from local_gateway.dynamodb.moto_items import answer_attributes, item_at, key_of
+from local_gateway.dynamodb.moto_items import MAX_ITEM_BYTES, answer_attributes, item_at, key_of
 from local_gateway.dynamodb.updates import compile_expressions
 
 if TYPE_CHECKING:
@@ -26,7 +26,7 @@ Answer = tuple[int, dict[str, Any]]
 Projection = tuple[str, ...] | None  # None: every attribute
 MAX_KEYS = 100
 MAX_REPLY_BYTES = 16 * 1024 * 1024
-_SURELY_SMALL = MAX_REPLY_BYTES // 400_000  # this many items of at most 400 KB cannot pass 16 MB
+_SURELY_SMALL = MAX_REPLY_BYTES // MAX_ITEM_BYTES  # this many items of at most 400 KB cannot pass 16 MB
 _TABLE_PARAMETERS = {"Keys", "ConsistentRead", "ProjectionExpression", "ExpressionAttributeNames"}
 TOO_MANY_FOR_TABLE = (
     "1 validation error detected: Value at 'requestItems.{}.member.keys' failed to satisfy constraint: "

@@ -195,6 +195,7 @@ def _serialized(app: WSGIApplication, lock: threading.Lock) -> WSGIApplication:
             try:
                 return list(app(environ, start_response))
             finally:
-                moto_answered()  # whatever it wrote, the item engine's indexes are built again
+                # whatever it wrote, the item engine's indexes are built again
+                moto_answered(environ.get("HTTP_X_AMZ_TARGET", "").removeprefix(TARGET_PREFIX))
 
     return call

@@ -28,8 +28,14 @@ Order = tuple[str, str, str]  # the index's sort key, the table's partition key,
 _generation = 0  # bumped by each request moto answers
 
 
-def moto_answered() -> None:
-    """moto answered a request: it may have written anything, in place. Every index is built again when read."""
+MOTO_READS = frozenset({"GetItem", "BatchGetItem", "Query"})  # what moto answers without writing
+
+
+def moto_answered(operation: str) -> None:
+    """moto answered a request: unless it was a read, it may have written anything, in place, and every index is
+    built again when next read."""
+    if operation in MOTO_READS:
+        return
     global _generation
     _generation += 1
 

@@ -32,11 +32,8 @@ from local_gateway.dynamodb.item_engine import ItemEngine
 
 # The item reads and writes the product sends, whose answers are plain JSON. Everything else (CreateTable, a
 # waiter's DescribeTable, UpdateTimeToLive: answers with timestamps, which moto's serializer formats; a test's
-# Scan) takes the wire transport.
-DIRECT_OPERATIONS = frozenset(
-    {"GetItem", "BatchGetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "BatchWriteItem"}
-)
-_READS = frozenset({"GetItem", "BatchGetItem", "Query"})  # what moto answers without writing
+# Scan) takes the wire transport. They are the item engine's (moto answers those it declines).
+DIRECT_OPERATIONS = ENGINE_OPERATIONS
 # Each random byte read as one of moto's 36 request id characters (256 = 7 x 36 + 4: a bias no one reads)
 _REQUEST_ID_CHARACTERS = bytes((string.ascii_uppercase + string.digits).encode()[i % 36] for i in range(256))
 
@@ -83,7 +80,7 @@ def install_direct_transport(client: Any, lock: threading.Lock, engine: ItemEngi
         if model.name not in DIRECT_OPERATIONS:
             return None  # on to the wire transport
         account_id = account()
-        if engine is not None and model.name in ENGINE_OPERATIONS:
+        if engine is not None:
             with lock:
                 fast = engine.answer(model.name, params["body"], dynamodb_backends[account_id][region])
             if fast is not None:
@@ -111,8 +108,7 @@ def install_direct_transport(client: Any, lock: threading.Lock, engine: ItemEngi
             except ServiceException as error:  # moto's newer style, none in DynamoDB yet: the JSON protocol's error
                 status, answer_body = 400, json.dumps({"__type": error.code, "message": error.message}).encode()
             finally:
-                if model.name not in _READS:
-                    moto_answered()  # it may have written in place: the item engine's indexes are built again
+                moto_answered(model.name)  # it may have written in place: the item engine's indexes are built again
         headers = _headers()
         response = {"status_code": status, "headers": headers, "body": answer_body}
         parsed = parser.parse(response, model.output_shape)
@@ -162,7 +158,7 @@ def install_wire_transport(client: Any, lock: threading.Lock) -> None:
             try:
                 response = stubber(event_name, request)
             finally:
-                moto_answered()
+                moto_answered(event_name.rpartition(".")[2])  # before-send.dynamodb.<operation>
         if response is None:  # never let a request leave for the real endpoint the client is named after
             raise RuntimeError(f"moto did not serve the DynamoDB request to {request.url}")
         return response

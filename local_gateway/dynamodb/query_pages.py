@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from local_gateway.dynamodb.expressions import Unsupported, Values
 from local_gateway.dynamodb.item_sizes import size_bound
-from local_gateway.dynamodb.moto_items import answer_attributes
+from local_gateway.dynamodb.moto_items import MAX_ITEM_BYTES, answer_attributes
 
 if TYPE_CHECKING:
     from moto.dynamodb.models.dynamo_type import Item
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from local_gateway.dynamodb.conditions import Condition
 
 PAGE_BYTES = 1_000_000  # moto's cut of a page (DynamoDB's 1 MB)
-SURELY_SMALL = PAGE_BYTES // 400_000  # this many items of at most 400 KB fit in a page
+SURELY_SMALL = PAGE_BYTES // MAX_ITEM_BYTES  # this many items of at most 400 KB fit in a page
 Entry = tuple[str, "Item", int | None]  # the key condition's sort value, the item, a bound on its size (None: unknown)
 
 
