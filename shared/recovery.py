@@ -63,10 +63,11 @@ def resume(
     since = Offset.parse(offset)
     resumed = None
     if recovers(svc, pid, offset):
-        if token is not None:
-            token.take()
-            token = None  # taken: a new session after all marks the connection without another
-        item = registered_connection(svc.table, connection_id)
+        # The token's own update answers the connection's item: no read of it after.
+        item = (
+            svc.rate_limiter.take_token(token) if token is not None else registered_connection(svc.table, connection_id)
+        )
+        token = None  # taken: a new session after all marks the connection without another
         if item is None:
             raise ConnectionNotFound(connection_id)
         resumed = _recovered(svc, poster, connection_id, protocol, item, pid, since, answer)
