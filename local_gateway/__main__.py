@@ -9,6 +9,7 @@ from typing import NoReturn
 
 import uvicorn
 
+from local_gateway import cpu_affinity
 from local_gateway.app import Gateway
 from local_gateway.dynamodb.embedded import DynamoDBUnreachable
 from local_gateway.logs import configure_logging
@@ -46,6 +47,7 @@ def main() -> None:
         fail(f"bad configuration: {error}", 2)
     except DynamoDBUnreachable as error:
         fail(str(error), 1)
+    cpu_affinity.apply(settings.cpu)  # before the server starts, so that every thread it starts shares it
     listening = bind(settings.host, settings.port)
     ensure_file_budget(settings)
     server = uvicorn.Server(server_config(gateway.app, settings))

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from local_gateway.cpu_affinity import GATEWAY_CPU, read_choice
 from local_gateway.hosts import parse_names
 from shared.contract import IDLE_TIMEOUT_SECONDS, MAX_CONNECTION_SECONDS
 from shared.env_values import ConfigError, read_number, read_optional
@@ -113,6 +114,8 @@ class GatewaySettings:
     max_connections: int = 5000
     # A client's time for a whole request, head and body (and before its first byte); beyond, it is closed.
     request_timeout_seconds: float = 10.0
+    # The CPU every thread runs on (local_gateway/cpu_affinity.py): "one" (where it starts), "any", or a number.
+    cpu: str | int = "one"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewaySettings:
@@ -138,4 +141,5 @@ class GatewaySettings:
             trusted_proxies=_trusted_proxies(environ),
             max_connections=int(read_number(environ, MAX_CONNECTIONS, 5000, 1)),
             request_timeout_seconds=read_number(environ, REQUEST_TIMEOUT_SECONDS, 10.0, 0.1),
+            cpu=read_choice(read_optional(environ, GATEWAY_CPU)),
         )

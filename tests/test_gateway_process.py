@@ -166,6 +166,7 @@ def test_the_gateway_writes_nothing_to_the_process_environment_that_has_credenti
         {"AUTH_JWKS_URL": "notaurl"},
         {"CORS_ALLOWED_ORIGINS": "https://app.example/path"},
         {"CORS_ALLOWED_ORIGINS": "app.example"},
+        {"GATEWAY_CPU": "seven"},
     ],
 )
 def test_bad_configuration_is_one_clear_line_and_a_non_zero_exit(environment):
