@@ -1,4 +1,5 @@
-"""`make bench`: the gateway against the in-memory baseline (and the Node peer when the handbook is there).
+"""`make bench`: the gateway against the in-memory baseline, the baseline running the real functions inline (the
+floor under the gateway's ratios), and the Node peer when the handbook is there.
 
     BENCH_CLIENTS=10,100,300,1000   client counts, in order
     BENCH_REQUESTS=10               requestLiveMetrics round trips per client
@@ -6,6 +7,7 @@
     BENCH_ROUNDS=3                  rounds per client count, the servers taking turns; each figure their median
     BENCH_SECTIONS=load,dynamodb,joins,posting,socketio,coldstart,recovery
     BENCH_PEER=auto|off             drive ../shared/peer/server.js too when it exists
+    BENCH_FLOOR=on|off              drive bench/functions_inline.py too (the goals' floor)
     BENCH_GATEWAY_ENV=""            settings of the gateway under test beyond `make run`'s (space-separated)
 
 The gateway runs as `make run` starts it (the rate limiter on, the embedded DynamoDB), but for its push period,
@@ -24,7 +26,7 @@ from pathlib import Path
 
 from bench import table
 from bench.load import Result, median_result, run_load
-from bench.servers import Server, baseline, gateway, node_peer
+from bench.servers import Server, baseline, functions_inline, gateway, node_peer
 
 INTERVAL = 1.0
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -73,9 +75,12 @@ def load_section(lines: list[str]) -> None:
     rounds = _ints("BENCH_ROUNDS", "3")[0]
     scratch = Path(tempfile.mkdtemp(prefix="bench-"))
     peer = node_peer(INTERVAL, scratch) if os.environ.get("BENCH_PEER", "auto") != "off" else None
-    results: dict[str, list[Result]] = {"gateway": [], "baseline": [], "node peer": []}
+    floor = os.environ.get("BENCH_FLOOR", "on") != "off"
+    results: dict[str, list[Result]] = {"gateway": [], "baseline": [], "functions inline": [], "node peer": []}
     for clients in counts:
         factories = [lambda: gateway(INTERVAL, **gateway_env()), lambda: baseline(INTERVAL)]
+        if floor:
+            factories.append(lambda: functions_inline(INTERVAL))
         if peer is not None:
             factories.append(lambda: peer)
         # The servers take turns, round after round, so that a slow minute of a shared machine falls on each of
@@ -86,7 +91,7 @@ def load_section(lines: list[str]) -> None:
                 server = factory()
                 result = measure(server, clients, requests, pushes)
                 by_server.setdefault(server.name, []).append(result)
-                print(f"  {server.name:9} {clients:5} clients: {table.summary(result)}", flush=True)
+                print(f"  {server.name:16} {clients:5} clients: {table.summary(result)}", flush=True)
         for name, measured in by_server.items():
             results[name].append(median_result(measured))
     lines += table.load_table(results, requests, pushes, rounds)

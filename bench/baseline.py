@@ -127,22 +127,24 @@ class Baseline:
                 await task
 
 
-def main() -> None:
+def serve(app: Any) -> None:
+    """Serve `app` on PORT with the gateway's WebSocket implementation and, as on its /socket.io/, no per-message
+    deflate: alike, or the ratio would measure compression (local_gateway/apigateway/websocket_protocol.py)."""
     import uvicorn
 
-    logging.basicConfig(level=logging.WARNING)
-    baseline = Baseline(float(os.environ.get("METRICS_INTERVAL_SECONDS", "1")))
-    port = int(os.environ.get("PORT", "4200"))
-    # The gateway's WebSocket implementation, and as on its /socket.io/ no per-message deflate: alike, or the ratio
-    # would measure compression (local_gateway/apigateway/websocket_protocol.py).
     uvicorn.run(
-        baseline.app,
+        app,
         host="127.0.0.1",
-        port=port,
+        port=int(os.environ.get("PORT", "4200")),
         log_level="warning",
         ws="websockets-sansio",
         ws_per_message_deflate=False,
     )
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING)
+    serve(Baseline(float(os.environ.get("METRICS_INTERVAL_SECONDS", "1"))).app)
 
 
 if __name__ == "__main__":

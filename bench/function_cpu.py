@@ -11,19 +11,14 @@ median of 5 runs of CPU milliseconds per event; `python -m cProfile -s tottime -
 
 from __future__ import annotations
 
-import json
 import os
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from statistics import median
 from typing import Any
 
-from local_gateway.dynamodb.embedded import EmbeddedDynamoDB, ensure_local_credentials, ensure_table
-from local_gateway.template import template
-from shared.clients import client_config
-from shared.config import Config
-from shared.services import Services, reset_services
+from bench.function_host import embedded_services, event
+from shared.services import reset_services
 
 EVENTS = int(os.environ.get("FUNCTION_CPU_EVENTS", "2000"))
 ONLY = os.environ.get("FUNCTION_CPU_ONLY", "")  # the rows whose label holds this text
@@ -48,24 +43,6 @@ class DiscardingPoster:
         pass
 
 
-def event(kind: str, connection_id: str, action: str | None = None, data: Any = None) -> dict[str, Any]:
-    route = {"connect": "$connect", "disconnect": "$disconnect"}.get(kind, action)
-    context = {
-        "routeKey": route,
-        "eventType": kind.upper(),
-        "connectionId": connection_id,
-        "domainName": "localhost",
-        "stage": "local",
-        "requestTimeEpoch": int(time.time() * 1000),
-    }
-    built: dict[str, Any] = {"requestContext": context, "isBase64Encoded": False}
-    if kind == "message":
-        built["body"] = json.dumps({"action": action, **({} if data is None else {"data": data})})
-    else:
-        built["headers"], built["queryStringParameters"] = {}, None
-    return built
-
-
 def median_ms(work: Callable[[int], Any], per_round: int) -> tuple[float, float]:
     """The median and the least of ROUNDS runs' CPU per call (the least is the one the machine disturbed least)."""
     samples = []
@@ -80,14 +57,7 @@ def median_ms(work: Callable[[int], Any], per_round: int) -> tuple[float, float]
 def main() -> None:
     from handlers import connect, disconnect, join_dashboard, leave_dashboard, request_live_metrics
 
-    ensure_local_credentials()
-    os.environ.update(TABLE_NAME=f"cpu-{uuid.uuid4().hex[:8]}", CONNECTIONS_ENDPOINT_URL="http://localhost:4000/local")
-    embedded = EmbeddedDynamoDB()
-    svc = Services.from_config(
-        Config.from_env(), poster_factory=lambda _: DiscardingPoster(), dynamodb=embedded.client(client_config())
-    )
-    ensure_table(svc.table.client, svc.config.table_name, template())
-    reset_services(svc)
+    reset_services(embedded_services(DiscardingPoster()))
     ids = [f"bench{index:06d}=" for index in range(CONNECTIONS * 3)]
     for cid in ids:
         assert connect.handler(event("connect", cid), None)["statusCode"] == 200

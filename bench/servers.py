@@ -81,6 +81,12 @@ def baseline(interval: float) -> Server:
     return Server("baseline", [sys.executable, "-m", "bench.baseline"], {"METRICS_INTERVAL_SECONDS": str(interval)})
 
 
+def functions_inline(interval: float) -> Server:
+    """The baseline running the real functions inline on its event loop (bench/functions_inline.py)."""
+    environment = {"METRICS_INTERVAL_SECONDS": str(interval)}
+    return Server("functions inline", [sys.executable, "-m", "bench.functions_inline"], environment)
+
+
 def node_peer(interval: float, scratch: Path) -> Server | None:
     """The handbook's Node peer, copied out (it is read-only where it lives) and installed; None if absent."""
     if not (PEER / "server.js").exists() or shutil.which("npm") is None:
