@@ -95,11 +95,12 @@ def load_section(lines: list[str]) -> None:
         for name, measured in by_server.items():
             results[name].append(median_result(measured))
     lines += table.load_table(results, requests, pushes, rounds)
-    lines.insert(
-        -len(table.goals(results)) - 2,
+    after_the_table = len(lines) - len(table.goals(results)) - 2
+    lines[after_the_table:after_the_table] = [
+        "",  # else Markdown reads the line as one more row of the table
         f"Gateway settings: `make run`'s defaults, METRICS_INTERVAL_SECONDS={INTERVAL:g}"
         + "".join(f", {name}={value}" for name, value in gateway_env().items()),
-    )
+    ]
 
 
 # (BENCH_SECTIONS name, module with a section() of Markdown lines, what is printed as it starts); after "load"
