@@ -101,7 +101,7 @@ def goals(results: dict[str, list[Result]]) -> list[str]:
         if inline is not None:
             floor_ratio = _over(inline, base, attr)
             line += f"; the baseline running the functions inline: {floor_ratio:.2f}x"
-            if floor_ratio > goal:
+            if floor_ratio > goal and ratio > goal:  # a goal met needs no reason why it might not be
                 line += " (the goal is below that floor)"
         lines.append(line)
     return lines

@@ -59,3 +59,14 @@ def test_load_table_has_the_floors_columns():
     assert header.endswith("| functions inline | functions inline/baseline |")
     row = next(line for line in lines if line.startswith("| 300 | RTT p50"))
     assert row == "| 300 | RTT p50 (ms) | 26.1 | 10.0 | 2.61x | 24.8 | 2.48x |"
+
+
+def test_a_goal_met_is_not_said_to_be_below_the_floor():
+    measured = {
+        "gateway": [result("gateway", 10, 1.4)],
+        "baseline": [result("baseline", 10, 1.0)],
+        "functions inline": [result("functions inline", 10, 2.0)],
+    }
+    assert goals(measured)[2:] == [
+        "- RTT p50 at 10 clients: 1.40x (goal 1.5x): met; the baseline running the functions inline: 2.00x"
+    ]
