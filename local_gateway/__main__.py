@@ -47,9 +47,9 @@ def main() -> None:
         fail(f"bad configuration: {error}", 2)
     except DynamoDBUnreachable as error:
         fail(str(error), 1)
-    cpu_affinity.apply(settings.cpu)  # before the server starts, so that every thread it starts shares it
     listening = bind(settings.host, settings.port)
     ensure_file_budget(settings)
+    cpu_affinity.apply(settings.cpu)  # before the server starts, so that every thread it starts shares it
     server = uvicorn.Server(server_config(gateway.app, settings))
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises Ctrl-C once it has shut down, as uvicorn.run
         server.run(sockets=[listening])
