@@ -232,25 +232,9 @@ class Store:
 
     def _mark(self, connection_id: str, token: Token | None, change: str, values: dict[str, Any]) -> Any:
         """Set or remove `live` on a registered connection's item, with the token; `live` as it was (None: absent)."""
-        token = token or RateLimiter(self.table).token(connection_id, 0, 1)
-        for _ in range(3):  # idle, then busy: one change of form, and one more for a bucket another request moved
-            try:
-                answer = self.table.call(
-                    "update_item",
-                    Key=own_key(connection_key(connection_id)),
-                    UpdateExpression=token.joined(change),
-                    ConditionExpression=token.condition,
-                    ExpressionAttributeValues={**values, **token.values},
-                    ReturnValues="ALL_OLD",  # as it was: subscribed already, or not
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
-            except ConditionFailed as failed:
-                token.refused(failed.item)  # raises, or names the form that holds now
-                continue
-            token.taken()
-            live: dict[str, Any] | None = answer.get("Attributes", {}).get("live")
-            return live
-        raise RateLimiter.refusal(token.per_second)  # other requests kept taking the tokens first
+        token = token or RateLimiter(self.table).registration(connection_id)
+        old = token.update(change, values=values, return_values="ALL_OLD")  # as it was: subscribed already, or not
+        return old.get("live")
 
     def subscribers(self) -> Iterator[list[tuple[str, str]]]:
         """Pages of (connection id, protocol) of the subscribers, from the sparse index; expired ones left out."""
