@@ -13,7 +13,7 @@ from typing import Any
 
 from shared.counters import Counters, Counts
 from shared.errors import ConditionFailed
-from shared.items import add_members, is_registered, recipients, registered_connection, room_ids
+from shared.items import add_members, is_registered, recipients, room_ids
 from shared.protocols import JSON, SOCKETIO
 from shared.rate_limit import RateLimiter, Token
 from shared.sessions import Sessions, session_key
@@ -134,9 +134,6 @@ class Store:
             activeDashboards=-emptied,
         )
         return old
-
-    def connection_exists(self, connection_id: str) -> bool:
-        return registered_connection(self.table, connection_id) is not None
 
     def add_pending(
         self, connection_id: str, user_id: str | None, allowed: list[str] | None, authenticated: bool
