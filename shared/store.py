@@ -94,8 +94,8 @@ class Store:
         users = add_members(self.table, owner, 1, now, None if user_id is None else USER_KIND) == 1
         self.counters.add(connections=1, activeUsers=int(users or user_id is None))
 
-    def remove_connection(self, connection_id: str, deliberate: bool = False) -> dict[str, Any] | None:
-        """Delete everything the connection owns; its item as it was, or None when another call already did.
+    def remove_connection(self, connection_id: str, deliberate: bool = False) -> bool:
+        """Delete everything the connection owns; False when another call already did.
 
         Its session (shared/sessions.py) is kept for the recovery window, unless the client left `deliberate`ly.
         """
@@ -108,10 +108,10 @@ class Store:
                 # Removed first as for a drop (its `$disconnect` before its `41`, or a publisher's 410), which kept
                 # its session: the client meant to leave, so the session ends all the same.
                 self.sessions.end_for(connection_id)
-            return None
+            return False
         old: dict[str, Any] = deleted.get("Attributes", {})
         if "pending" in old:
-            return old  # a Socket.IO connection that never completed its handshake: nothing was counted
+            return True  # a Socket.IO connection that never completed its handshake: nothing was counted
         if self.sessions is not None and "session" in old:
             (self.sessions.end if deliberate else self.sessions.keep)(old)
         now = self.table.clock()
@@ -133,7 +133,7 @@ class Store:
             subscribers=-int("live" in old),
             activeDashboards=-emptied,
         )
-        return old
+        return True
 
     def add_pending(
         self, connection_id: str, user_id: str | None, allowed: list[str] | None, authenticated: bool
