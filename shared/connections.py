@@ -94,4 +94,4 @@ NORMAL_CLOSURE = 1000  # a client that closes with it means to leave: its sessio
 
 def disconnect(svc: Services, event: WebSocketEvent) -> bool:
     deliberate = event.disconnect_status_code == NORMAL_CLOSURE
-    return svc.store.remove_connection(event.connection_id, deliberate=deliberate) is not None
+    return svc.store.remove_connection(event.connection_id, deliberate=deliberate)

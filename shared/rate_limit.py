@@ -6,8 +6,9 @@ more while `rateTat` is at most burst - 1 intervals ahead, add an interval). Whi
 update; this process remembers the `rateTat` it last wrote for each connection and tries the form that implies first
 (`rateTat` only grows, so a remembered busy bucket is busy), the other when the failed condition's item says so.
 
-An event that writes the connection's item anyway (a subscribe, a join's and a leave's `roomIds`) takes its token in
-that write (`Token`); the others take it in an update of its own (`RateLimiter.take`).
+An event that writes the connection's item anyway (a subscribe's `live`, a new session's name, a join's and a leave's
+`roomIds`) takes its token in that write: `Token.update` makes it, or the write joins the token's clauses to its own
+(shared/rooms.py); the others take it in an update of its own (`RateLimiter.take`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ REGISTERED = "attribute_exists(PK) AND attribute_not_exists(pending) AND expires
 class Token:
     """One event's token, as the clauses of a conditional update of the connection's own item: `assignment` joins
     the update's SET (`joined`), `condition` is its condition (with the connection's registration), `values` their
-    values. Without a limit (`per_second` 0) it is the registration alone."""
+    values; `update` makes such an update. Without a limit (`per_second` 0) it is the registration alone."""
 
     def __init__(self, limiter: RateLimiter, connection_id: str, per_second: float, burst: int) -> None:
         self.limiter = limiter
@@ -66,10 +67,13 @@ class Token:
         return values
 
     def joined(self, update: str) -> str:
-        """An update expression (its clauses each named once) with this token's assignment in its SET clause."""
+        """An update expression (its clauses each named once; empty: none) with this token's assignment in its SET
+        clause."""
         assignment = self.assignment
         if assignment is None:
             return update
+        if not update:
+            return f"SET {assignment}"
         if update.startswith("SET ") or " SET " in update:
             return update.replace("SET ", f"SET {assignment}, ", 1)
         return f"{update} SET {assignment}"
@@ -97,6 +101,40 @@ class Token:
         self.form = form
         return True
 
+    def update(
+        self,
+        expression: str = "",
+        *,
+        condition: str | None = None,
+        values: dict[str, Any] | None = None,
+        names: dict[str, str] | None = None,
+        return_values: str,
+    ) -> dict[str, Any]:
+        """Take this token in an update of the connection's own item: the event's own `expression` (none: the token
+        alone) with the token's assignment, on the event's own `condition` (if any) and the token's; the answer's
+        `Attributes` as `return_values` asks. ConnectionNotFound or RateLimited as `refused` tells; ConditionFailed,
+        with the item as it was, when the token's clause held, so that the event's own condition refused."""
+        for _ in range(3):  # idle, then busy: one change of form, and one more for a bucket another request moved
+            try:
+                answer = self.limiter.table.call(
+                    "update_item",
+                    Key=own_key(connection_key(self.connection_id)),
+                    UpdateExpression=self.joined(expression),
+                    ConditionExpression=self.condition if condition is None else f"{self.condition} AND {condition}",
+                    ExpressionAttributeValues={**(values or {}), **self.values},
+                    ReturnValues=return_values,
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                    **({"ExpressionAttributeNames": names} if names else {}),
+                )
+            except ConditionFailed as failed:
+                if self.refused(failed.item):  # raises, or names the form that holds now
+                    continue
+                raise
+            self.taken()
+            attributes: dict[str, Any] = answer.get("Attributes", {})
+            return attributes
+        raise RateLimiter.refusal(self.per_second)  # other requests kept taking the tokens first
+
     def take(self) -> None:
         """Take it in an update of its own, when the event's own write did not (its condition refused, having
         checked the registration: without a limit there is nothing more to take)."""
@@ -113,6 +151,10 @@ class RateLimiter:
     def token(self, connection_id: str, per_second: float, burst: int) -> Token:
         return Token(self, connection_id, per_second, burst)
 
+    def registration(self, connection_id: str) -> Token:
+        """A token without a limit: the connection's registration alone, for a write whose event pays no token in it."""
+        return self.token(connection_id, 0, 1)
+
     def take(self, connection_id: str, per_second: float, burst: int) -> None:
         """A token in an update of its own; RateLimited when the bucket is empty, ConnectionNotFound when the
         connection is not registered (absent, pending or expired), as every event.
@@ -124,30 +166,13 @@ class RateLimiter:
 
     def take_token(self, token: Token) -> dict[str, Any]:
         """Take `token` in an update of its own; the connection's item as it stands after it."""
-        key = own_key(connection_key(token.connection_id))
-        for _ in range(3):  # idle, then busy: one change of form, and one more for a bucket another request moved
-            try:
-                if not token.limited:
-                    item = self.table.get(key, consistent=True)
-                    if not is_registered(item, token.now_ms // 1000):
-                        raise ConnectionNotFound(token.connection_id)
-                    assert item is not None
-                    return item
-                answer = self.table.call(
-                    "update_item",
-                    Key=key,
-                    UpdateExpression=f"SET {token.assignment}",
-                    ConditionExpression=token.condition,
-                    ExpressionAttributeValues=token.values,
-                    ReturnValues="ALL_NEW",
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
-                token.taken()
-                new: dict[str, Any] = answer["Attributes"]
-                return new
-            except ConditionFailed as failed:
-                token.refused(failed.item)  # raises, or names the form that holds now
-        raise self.refusal(token.per_second)  # other requests kept taking the tokens first
+        if token.limited:
+            return token.update(return_values="ALL_NEW")
+        item = self.table.get(own_key(connection_key(token.connection_id)), consistent=True)
+        if not is_registered(item, token.now_ms // 1000):
+            raise ConnectionNotFound(token.connection_id)
+        assert item is not None
+        return item
 
     @staticmethod
     def refusal(per_second: float) -> RateLimited:

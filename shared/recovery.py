@@ -24,7 +24,7 @@ from shared.history import Missed, Offset, Update
 from shared.items import registered_connection, room_ids
 from shared.poster import Poster
 from shared.protocols import server_frame
-from shared.rate_limit import RateLimiter, Token
+from shared.rate_limit import Token
 from shared.services import Services
 from shared.sessions import Session, is_pid, new_pid, session_key
 from shared.table import connection_key, own_key, text
@@ -104,7 +104,7 @@ def _new_session(svc: Services, connection_id: str, token: Token | None) -> Resu
     its user; one BatchWriteItem writes the session and its pointer. A connection that has a session already (asked
     again) is told by that update's failed condition: its session gets a new id (its old one is stored nowhere in
     clear) and keeps when it began."""
-    token = token or svc.rate_limiter.token(connection_id, 0, 1)
+    token = token or svc.rate_limiter.registration(connection_id)
     if not svc.sessions.enabled:
         svc.rate_limiter.take_token(token)  # registered, and the token: as every event
         return Resumed(None, connection_id, False)
@@ -137,30 +137,18 @@ def _mark(svc: Services, connection_id: str, key: str, held: str | None, token: 
     """The connection's own item names its session, so that its leaving keeps (or ends) it; the item as it is now.
     `token` (the event's rate-limit token, or none: the registration alone) is taken in the same update.
     SessionHeld when the item names a session other than `held`; ConnectionNotFound when it is not registered."""
-    token = token or svc.rate_limiter.token(connection_id, 0, 1)
-    values = {":key": text(key), **({":held": text(held)} if held is not None else {})}
-    for _ in range(3):  # idle, then busy: one change of form, and one more for a bucket another request moved
-        try:
-            answer = svc.table.call(
-                "update_item",
-                Key=own_key(connection_key(connection_id)),
-                UpdateExpression=token.joined("SET #session = :key"),
-                ConditionExpression=f"{token.condition} AND "
-                + ("attribute_not_exists(#session)" if held is None else "#session = :held"),
-                ExpressionAttributeNames={"#session": "session"},
-                ExpressionAttributeValues={**values, **token.values},
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except ConditionFailed as failed:
-            if token.refused(failed.item):  # raises, or names the form that holds now
-                continue
-            assert failed.item is not None  # registered, the token's clause held: the session's did not
-            raise SessionHeld(failed.item.get("session", {}).get("S", "")) from None
-        token.taken()
-        item: dict[str, Any] = answer["Attributes"]
-        return item
-    raise RateLimiter.refusal(token.per_second)  # other requests kept taking the tokens first
+    token = token or svc.rate_limiter.registration(connection_id)
+    try:
+        return token.update(
+            "SET #session = :key",
+            condition="attribute_not_exists(#session)" if held is None else "#session = :held",
+            values={":key": text(key), **({":held": text(held)} if held is not None else {})},
+            names={"#session": "session"},
+            return_values="ALL_NEW",
+        )
+    except ConditionFailed as failed:  # registered, the token's clause held: the session's did not
+        assert failed.item is not None
+        raise SessionHeld(failed.item.get("session", {}).get("S", "")) from None
 
 
 def _recovered(

@@ -18,6 +18,8 @@ but lost its answer passes its own condition instead of meeting itself as anothe
 The event's rate-limit token (shared/rate_limit.py) rides the write of the connection's item (a join's second, a
 leave's first): its SET and condition join that update's, and a failed condition's item tells which refused. A
 join or a leave that does not make that write (a member already, refused, not a member) takes it in one of its own.
+Both make that update themselves, not through `Token.update`: a failed condition's item first tells whether their own
+write landed already (its answer lost), and a join's refusal comes before a try in the token's other form.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ class Rooms:
         """
         now = self.table.clock()
         conn = connection_key(connection_id)
-        rate = rate or RateLimiter(self.table).token(connection_id, 0, 1)
+        rate = rate or RateLimiter(self.table).registration(connection_id)
         membership = {"PK": text(room_key(dashboard_id)), "SK": text(conn)}
         token = _token()
         try:
@@ -161,7 +163,7 @@ class Rooms:
         """
         now = self.table.clock()
         conn = connection_key(connection_id)
-        rate = rate or RateLimiter(self.table).token(connection_id, 0, 1)
+        rate = rate or RateLimiter(self.table).registration(connection_id)
         token = _token()
         values = {":room": {"SS": [dashboard_id]}, ":dashboard": text(dashboard_id), ":token": text(token)}
         # When botocore gives up, an attempt whose answer was lost may have landed: the token makes the update

@@ -13,7 +13,7 @@ from typing import Any
 
 from shared.counters import Counters, Counts
 from shared.errors import ConditionFailed
-from shared.items import add_members, is_registered, recipients, registered_connection, room_ids
+from shared.items import add_members, is_registered, recipients, room_ids
 from shared.protocols import JSON, SOCKETIO
 from shared.rate_limit import RateLimiter, Token
 from shared.sessions import Sessions, session_key
@@ -94,8 +94,8 @@ class Store:
         users = add_members(self.table, owner, 1, now, None if user_id is None else USER_KIND) == 1
         self.counters.add(connections=1, activeUsers=int(users or user_id is None))
 
-    def remove_connection(self, connection_id: str, deliberate: bool = False) -> dict[str, Any] | None:
-        """Delete everything the connection owns; its item as it was, or None when another call already did.
+    def remove_connection(self, connection_id: str, deliberate: bool = False) -> bool:
+        """Delete everything the connection owns; False when another call already did.
 
         Its session (shared/sessions.py) is kept for the recovery window, unless the client left `deliberate`ly.
         """
@@ -108,10 +108,10 @@ class Store:
                 # Removed first as for a drop (its `$disconnect` before its `41`, or a publisher's 410), which kept
                 # its session: the client meant to leave, so the session ends all the same.
                 self.sessions.end_for(connection_id)
-            return None
+            return False
         old: dict[str, Any] = deleted.get("Attributes", {})
         if "pending" in old:
-            return old  # a Socket.IO connection that never completed its handshake: nothing was counted
+            return True  # a Socket.IO connection that never completed its handshake: nothing was counted
         if self.sessions is not None and "session" in old:
             (self.sessions.end if deliberate else self.sessions.keep)(old)
         now = self.table.clock()
@@ -133,10 +133,7 @@ class Store:
             subscribers=-int("live" in old),
             activeDashboards=-emptied,
         )
-        return old
-
-    def connection_exists(self, connection_id: str) -> bool:
-        return registered_connection(self.table, connection_id) is not None
+        return True
 
     def add_pending(
         self, connection_id: str, user_id: str | None, allowed: list[str] | None, authenticated: bool
@@ -232,25 +229,9 @@ class Store:
 
     def _mark(self, connection_id: str, token: Token | None, change: str, values: dict[str, Any]) -> Any:
         """Set or remove `live` on a registered connection's item, with the token; `live` as it was (None: absent)."""
-        token = token or RateLimiter(self.table).token(connection_id, 0, 1)
-        for _ in range(3):  # idle, then busy: one change of form, and one more for a bucket another request moved
-            try:
-                answer = self.table.call(
-                    "update_item",
-                    Key=own_key(connection_key(connection_id)),
-                    UpdateExpression=token.joined(change),
-                    ConditionExpression=token.condition,
-                    ExpressionAttributeValues={**values, **token.values},
-                    ReturnValues="ALL_OLD",  # as it was: subscribed already, or not
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
-            except ConditionFailed as failed:
-                token.refused(failed.item)  # raises, or names the form that holds now
-                continue
-            token.taken()
-            live: dict[str, Any] | None = answer.get("Attributes", {}).get("live")
-            return live
-        raise RateLimiter.refusal(token.per_second)  # other requests kept taking the tokens first
+        token = token or RateLimiter(self.table).registration(connection_id)
+        old = token.update(change, values=values, return_values="ALL_OLD")  # as it was: subscribed already, or not
+        return old.get("live")
 
     def subscribers(self) -> Iterator[list[tuple[str, str]]]:
         """Pages of (connection id, protocol) of the subscribers, from the sparse index; expired ones left out."""

@@ -10,6 +10,7 @@ import socketio
 
 from handlers import connect, fanout_worker, publish_metrics, subscribe_live_metrics
 from shared.services import reset_services, services
+from tests.support.dynamodb import registered
 from tests.support.events import connect_event, load_event, message_event
 from tests.support.servers import LambdaEndpoint, RunningGateway
 
@@ -58,7 +59,7 @@ def test_fanout_workers_deliver_the_same_frame_and_clean_up_gone_connections(lam
     assert results == [{"delivered": 2, "gone": 1}, {"delivered": 1, "gone": 0}]
     pushes = [management_api.events(cid, "analytics:liveMetrics")[-1] for cid in IDS if cid != gone]
     assert all(push == pushes[0] for push in pushes) and len(pushes) == 6
-    assert not services().store.connection_exists(gone)
+    assert not registered(services(), gone)
     assert services().counters.read().subscribers == 6
 
 

@@ -17,6 +17,7 @@ from shared.reconcile_pass import RECONCILE_KEY
 from shared.reconciler import RunResult
 from shared.stale_connections import CHECK_AFTER_SECONDS
 from tests.handler_calls import connected, join, owned_by, subscribe
+from tests.support.dynamodb import registered
 
 LIVE, ALICE = "LIVEAAAAAAAAAAA=", "ALICEAAAAAAAAAA="
 GHOST, ANON_GHOST = "GHOSTAAAAAAAAAA=", "ANONGHOSTAAAAAA="
@@ -32,10 +33,6 @@ def whole_pass(svc) -> list[RunResult]:
     while not runs[-1].finished:
         runs.append(svc.reconciler.run(svc.config.reconcile_batch))
     return runs
-
-
-def registered(svc, connection_id: str) -> bool:
-    return svc.store.connection_exists(connection_id)
 
 
 def test_a_connection_without_a_socket_is_removed_after_the_grace_and_the_counts_are_exact(

@@ -19,6 +19,13 @@ def connection_rooms(svc: Any, connection_id: str) -> list[str]:
     return sorted(pk.removeprefix("ROOM#") for pk in pks if pk.startswith("ROOM#"))
 
 
+def registered(svc: Any, connection_id: str) -> bool:
+    """Whether the connection is registered (its own item there, complete and unexpired), as the product reads it."""
+    from shared.items import registered_connection
+
+    return registered_connection(svc.table, connection_id) is not None
+
+
 def as_dynamodb_lists_them(request: dict, moto_answer: dict, engine_answer: dict) -> dict:
     """An UpdateItem's UPDATED_OLD or UPDATED_NEW answer from moto, mended where DynamoDB answers otherwise:
     DynamoDB lists every attribute the update names, moto only those whose value changed (and the keys of an
