@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from local_gateway.dynamodb.answers import DUPLICATES, Answer, validation_error
 from local_gateway.dynamodb.expressions import Unsupported
 from local_gateway.dynamodb.moto_items import (
     check_index_keys,
@@ -35,9 +36,7 @@ if TYPE_CHECKING:
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
     from moto.dynamodb.models.table import Table
 
-Answer = tuple[int, dict[str, Any]]
 MAX_REQUESTS = 25
-DUPLICATES = "Provided list of item keys contains duplicates"
 
 
 def batch_write(request: dict[str, Any], backend: DynamoDBBackend) -> tuple[Answer, Callable[[], None] | None] | None:
@@ -80,7 +79,7 @@ def batch_write(request: dict[str, Any], backend: DynamoDBBackend) -> tuple[Answ
             return None  # the same key in two tables: moto calls it a duplicate, DynamoDB's answer is unsure
         everywhere |= seen
     if duplicates:
-        return (400, {"Error": {"Message": DUPLICATES, "Code": "ValidationException"}}), None
+        return validation_error(DUPLICATES), None
 
     def write() -> None:
         for table, hash_key, range_key, new in writes:

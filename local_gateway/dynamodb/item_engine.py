@@ -31,6 +31,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from local_gateway.dynamodb.answers import Answer, empty_names, refused
 from local_gateway.dynamodb.batch_reads import batch_get
 from local_gateway.dynamodb.batch_writes import batch_write
 from local_gateway.dynamodb.expressions import Unsupported, Value
@@ -64,10 +65,7 @@ _RETURN_VALUES = {
     "UpdateItem": {"NONE", "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW"},
 }
 CONDITION_FAILED = "ConditionalCheckFailedException"
-# DynamoDB's wording where it is known (docs/embedded-dynamodb.md); the item's is not confirmed
-EMPTY_NAME = "ExpressionAttributeNames contains invalid value: Empty attribute name for key {}"
-EMPTY_ITEM_NAME = "One or more parameter values were invalid: Empty attribute name"
-Answer = tuple[int, dict[str, Any]]  # HTTP status, the answer as botocore parses it (less ResponseMetadata)
+EMPTY_ITEM_NAME = "One or more parameter values were invalid: Empty attribute name"  # DynamoDB's is not confirmed
 Write = Callable[[], None]
 logger = logging.getLogger(__name__)
 
@@ -122,7 +120,8 @@ class ItemEngine:
             return None
         values = {name: request_value(value) for name, value in request.get("ExpressionAttributeValues", {}).items()}
         # DynamoDB's refusals of the request itself, found before any item is read, where moto answers otherwise.
-        refusals = _empty_names(request) + [message for message in [expressions.refusal(values)] if message]
+        refusal = expressions.refusal(values)
+        refusals = empty_names(request.get("ExpressionAttributeNames")) + ([refusal] if refusal else [])
         if operation == "PutItem":
             put = {name: request_value(value) for name, value in request["Item"].items()}
             if "" in put:
@@ -138,7 +137,7 @@ class ItemEngine:
         old = item_at(table, hash_key, range_key)
         if operation == "GetItem":
             if refusals:
-                return _refused(refusals)
+                return _refusal(refusals)
             return (200, {} if old is None else {"Item": answer_attributes(old.attrs, expressions.projection)}), None
         current = {} if old is None else {name: (value.type, value.value) for name, value in old.attrs.items()}
         if operation == "UpdateItem":
@@ -152,7 +151,7 @@ class ItemEngine:
         if operation != "DeleteItem":
             check_index_keys(table, written)
         if refusals:
-            return _refused(refusals)
+            return _refusal(refusals)
         if expressions.condition is not None and not expressions.condition(current, values):
             return _condition_failed(request, old), None
         if operation == "DeleteItem":
@@ -182,17 +181,10 @@ def _updated(
     return make_item(hash_key, range_key, attributes)
 
 
-def _empty_names(request: dict[str, Any]) -> list[str]:
-    """DynamoDB refuses an empty attribute name behind a placeholder, used or not; moto takes it."""
-    names = request.get("ExpressionAttributeNames") or {}
-    return [EMPTY_NAME.format(placeholder) for placeholder, name in names.items() if name == ""][:1]
-
-
-def _refused(refusals: list[str]) -> tuple[Answer, None] | None:
-    """DynamoDB's ValidationException, when there is one refusal: of two, which DynamoDB names first is unsure."""
-    if len(refusals) != 1:
-        return None
-    return (400, {"Error": {"Message": refusals[0], "Code": "ValidationException"}}), None
+def _refusal(refusals: list[str]) -> tuple[Answer, None] | None:
+    """DynamoDB's refusal, which writes nothing, or None for moto."""
+    answer = refused(refusals)
+    return None if answer is None else (answer, None)
 
 
 def _write(

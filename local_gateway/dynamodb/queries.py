@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from local_gateway.dynamodb.answers import Answer, validation_error
 from local_gateway.dynamodb.indexes import Index, Order, Partition, index_of
 from local_gateway.dynamodb.item_sizes import size_bound
 from local_gateway.dynamodb.key_conditions import KeyCondition, holds, key_condition
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
     from moto.dynamodb.models.table import Table
 
-Answer = tuple[int, dict[str, Any]]
 CONSISTENT_INDEX = "Consistent reads are not supported on global secondary indexes"  # DynamoDB's, and moto's
 _ANY = {"S": "-"}
 _ALLOWED = {
@@ -84,7 +84,7 @@ def query(request: dict[str, Any], backend: DynamoDBBackend) -> Answer | None:
         return None
     entries, count, key_names, projected = found
     if "IndexName" in request and request.get("ConsistentRead"):
-        return 400, {"Error": {"Message": CONSISTENT_INDEX, "Code": "ValidationException"}}
+        return validation_error(CONSISTENT_INDEX)
     reading = Reading(
         key_names,
         projected,
