@@ -18,16 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from local_gateway.dynamodb.answers import DUPLICATES, Answer, validation_error
 from local_gateway.dynamodb.expressions import Unsupported
-from local_gateway.dynamodb.moto_items import (
-    check_index_keys,
-    item_at,
-    key_names,
-    key_of,
-    make_item,
-    request_value,
-    stored_value,
-    write_item,
-)
+from local_gateway.dynamodb.moto_items import item_at, item_to_put, key_of, write_item
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -92,12 +83,7 @@ def batch_write(request: dict[str, Any], backend: DynamoDBBackend) -> tuple[Answ
 
 def _put(table: Table, attributes: Any) -> tuple[DynamoType, DynamoType | None, Item]:
     """A put's key and the item it writes; Unsupported (moto answers) for anything the engine's PutItem leaves it."""
-    if not isinstance(attributes, dict):
-        raise Unsupported("not an item")
-    put = {name: request_value(value) for name, value in attributes.items()}
+    hash_key, range_key, item, put = item_to_put(table, attributes)
     if "" in put:
         raise Unsupported("an empty attribute name")  # DynamoDB's refusal and moto's may differ: moto's
-    hash_key, range_key = key_of(table, {name: attributes.get(name) for name in key_names(table)})
-    check_index_keys(table, dict(put))
-    item = make_item(hash_key, range_key, {name: stored_value(value) for name, value in put.items()})
     return hash_key, range_key, item

@@ -39,6 +39,7 @@ from local_gateway.dynamodb.moto_items import (
     answer_attributes,
     check_index_keys,
     item_at,
+    item_to_put,
     key_names,
     key_of,
     make_item,
@@ -122,16 +123,11 @@ class ItemEngine:
         # DynamoDB's refusals of the request itself, found before any item is read, where moto answers otherwise.
         refusal = expressions.refusal(values)
         refusals = empty_names(request.get("ExpressionAttributeNames")) + ([refusal] if refusal else [])
+        new: Item | None
         if operation == "PutItem":
-            put = {name: request_value(value) for name, value in request["Item"].items()}
+            hash_key, range_key, new, put = item_to_put(table, request["Item"])  # its index keys checked too
             if "" in put:
                 refusals.append(EMPTY_ITEM_NAME)
-            written: dict[str, Value | None] = dict(put)
-            hash_key, range_key = key_of(table, {name: request["Item"].get(name) for name in key_names(table)})
-            # DynamoDB (and moto) check the item's size before its condition: beyond 400 KB, moto answers.
-            new: Item | None = make_item(
-                hash_key, range_key, {name: stored_value(value) for name, value in put.items()}
-            )
         else:
             hash_key, range_key = key_of(table, request["Key"])
         old = item_at(table, hash_key, range_key)
@@ -148,7 +144,6 @@ class ItemEngine:
                 return None  # whether DynamoDB reads the key of the item an update creates is unsure
             # Computed before the condition is judged: an update DynamoDB would refuse is refused before that.
             written = {name: change(current, values) for name, change in expressions.changes.items()}
-        if operation != "DeleteItem":
             check_index_keys(table, written)
         if refusals:
             return _refusal(refusals)
