@@ -11,10 +11,10 @@ DynamoDB's 16 MB is moto's to answer: it is the one that leaves keys unprocessed
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from local_gateway.dynamodb.answers import DUPLICATES, Answer, empty_names, refused
-from local_gateway.dynamodb.expressions import Unsupported
+from local_gateway.dynamodb.expressions import Unsupported, placeholders_valid
 from local_gateway.dynamodb.moto_items import MAX_ITEM_BYTES, answer_attributes, item_at, key_of
 from local_gateway.dynamodb.updates import compile_expressions
 
@@ -68,10 +68,9 @@ def _table_read(batch: dict[str, Any], table: Table | None) -> tuple[list[Item],
     if table is None or not batch.keys() <= _TABLE_PARAMETERS:
         return None
     names = batch.get("ExpressionAttributeNames")
-    if names is not None and not names:
-        return None  # DynamoDB: it must not be empty
-    projection = _projection(batch.get("ProjectionExpression"), names or {})
-    if projection is False:
+    named = tuple(sorted((names or {}).items()))
+    expressions = compile_expressions(None, None, batch.get("ProjectionExpression"), named)
+    if expressions is None or not placeholders_valid(names, None, expressions.names_used, expressions.values_used):
         return None
     seen: set[tuple[Any, Any]] = set()
     items: list[Item] = []
@@ -85,15 +84,4 @@ def _table_read(batch: dict[str, Any], table: Table | None) -> tuple[list[Item],
         raise Unsupported("a reply DynamoDB would cut at 16 MB")
     refusals = [DUPLICATES] if len(seen) != len(batch["Keys"]) else []
     refusals += empty_names(names)
-    return items, projection, refusals
-
-
-def _projection(text: str | None, names: dict[str, str]) -> Projection | Literal[False]:
-    """The projected attributes (None: every one), or False when the projection is beyond the engine or leaves a
-    placeholder unused."""
-    if text is None:
-        return False if names else None  # an unused placeholder: moto says so
-    expressions = compile_expressions(None, None, text, tuple(sorted(names.items())))
-    if expressions is None or expressions.names_used != set(names):
-        return False
-    return expressions.projection
+    return items, expressions.projection, refusals

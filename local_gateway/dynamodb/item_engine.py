@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from local_gateway.dynamodb.answers import Answer, empty_names, refused
 from local_gateway.dynamodb.batch_reads import batch_get
 from local_gateway.dynamodb.batch_writes import batch_write
-from local_gateway.dynamodb.expressions import Unsupported, Value
+from local_gateway.dynamodb.expressions import Unsupported, Value, placeholders_valid
 from local_gateway.dynamodb.moto_items import (
     answer_attributes,
     check_index_keys,
@@ -194,17 +194,15 @@ def _expressions(operation: str, request: dict[str, Any]) -> Expressions | None:
     if operation == "UpdateItem" and "UpdateExpression" not in request:
         return None
     names, values = request.get("ExpressionAttributeNames"), request.get("ExpressionAttributeValues")
-    if (names is not None and not names) or (values is not None and not values):
-        return None  # DynamoDB: they must not be empty
     expressions = compile_expressions(
         request.get("ConditionExpression"),
         request.get("UpdateExpression"),
         request.get("ProjectionExpression"),
         tuple(sorted((names or {}).items())),
     )
-    if expressions is None or expressions.names_used != set(names or ()):
+    if expressions is None or not placeholders_valid(names, values, expressions.names_used, expressions.values_used):
         return None
-    return expressions if expressions.values_used == set(values or ()) else None
+    return expressions
 
 
 def _condition_failed(request: dict[str, Any], old: Item | None) -> Answer:
