@@ -47,6 +47,7 @@ RETRYABLE_CODES = frozenset({"TransactionConflictException"})
 CONFLICT_ATTEMPTS = 8  # the first one included
 CONFLICT_BACKOFF_SECONDS = 0.025  # full jitter: random() * min(base * 2 ** retry, cap)
 CONFLICT_BACKOFF_CAP_SECONDS = 1.0
+# (the same bound and backoff for what a BatchGetItem or a BatchWriteItem leaves unprocessed)
 
 
 def connection_key(connection_id: str) -> str:
@@ -104,7 +105,7 @@ class Table:
         self.table_name = table_name
         self.clock = clock
         self.page_size = page_size  # None: DynamoDB's own 1 MB pages
-        self.sleep = sleep  # the backoff between retries of conflicts (injectable for tests)
+        self.sleep = sleep  # the backoff between retries, of conflicts and unprocessed keys or items (injectable)
         self.random = random
         self.conflict_attempts = CONFLICT_ATTEMPTS
 
@@ -122,8 +123,7 @@ class Table:
                     raise ConditionFailed(error.response.get("Item")) from None
                 if not retryable(error) or retry == self.conflict_attempts - 1:
                     raise
-                backoff = min(CONFLICT_BACKOFF_SECONDS * 2**retry, CONFLICT_BACKOFF_CAP_SECONDS)
-                self.sleep(self.random() * backoff)
+                self._back_off(retry)
         raise AssertionError("unreachable")
 
     def get(self, key: dict[str, Any], consistent: bool = False) -> dict[str, Any] | None:
@@ -135,16 +135,17 @@ class Table:
         """The items under `keys`, in their order (None where there is none): one BatchGetItem, its
         UnprocessedKeys asked again (bounded, backing off)."""
         found: dict[tuple[str, str], dict[str, Any]] = {}
-        pending: dict[str, Any] = {self.table_name: {"Keys": keys, "ConsistentRead": consistent}}
-        for attempt in range(CONFLICT_ATTEMPTS):
+
+        def read(pending: dict[str, Any]) -> dict[str, Any]:
             answer = self.client.batch_get_item(RequestItems=pending)
             for item in answer.get("Responses", {}).get(self.table_name, []):
                 found[item["PK"]["S"], item["SK"]["S"]] = item
-            pending = answer.get("UnprocessedKeys") or {}
-            if not pending:
-                return [found.get((key["PK"]["S"], key["SK"]["S"])) for key in keys]
-            self.sleep(self.random() * min(CONFLICT_BACKOFF_SECONDS * 2**attempt, CONFLICT_BACKOFF_CAP_SECONDS))
-        raise RuntimeError(f"DynamoDB left {len(pending[self.table_name]['Keys'])} reads unprocessed")
+            return answer.get("UnprocessedKeys") or {}
+
+        left = self._until_processed(read, {self.table_name: {"Keys": keys, "ConsistentRead": consistent}})
+        if left:
+            raise RuntimeError(f"DynamoDB left {len(left[self.table_name]['Keys'])} reads unprocessed")
+        return [found.get((key["PK"]["S"], key["SK"]["S"])) for key in keys]
 
     def conditional(self, operation: str, **request: Any) -> dict[str, Any] | None:
         """A conditional write on this table; its answer, or None when the condition did not hold."""
@@ -195,11 +196,28 @@ class Table:
         for start in range(0, len(items), BATCH_LIMIT):
             self._batch_write([{"PutRequest": {"Item": item}} for item in items[start : start + BATCH_LIMIT]])
 
-    def _batch_write(self, requests: list[dict[str, Any]], attempts: int = 8) -> None:
-        pending: dict[str, Any] = {self.table_name: requests}
-        for attempt in range(attempts):
-            pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        """One BatchWriteItem, its UnprocessedItems sent again (bounded, backing off)."""
+
+        def write(pending: dict[str, Any]) -> dict[str, Any]:
+            return self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
+        left = self._until_processed(write, {self.table_name: requests})
+        if left:
+            raise RuntimeError(f"DynamoDB left {len(left[self.table_name])} writes unprocessed")
+
+    def _until_processed(
+        self, send: Callable[[dict[str, Any]], dict[str, Any]], pending: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Send `pending`, then what DynamoDB left unprocessed, until it leaves nothing (bounded, backing off
+        after each answer that leaves some); what the last attempt left ({}: nothing)."""
+        for attempt in range(CONFLICT_ATTEMPTS):
+            pending = send(pending)
             if not pending:
-                return
-            time.sleep(min(1.0, 0.02 * 2**attempt))
-        raise RuntimeError(f"DynamoDB left {len(pending[self.table_name])} writes unprocessed")
+                return {}
+            self._back_off(attempt)
+        return pending
+
+    def _back_off(self, retry: int) -> None:
+        """Full jitter: a random wait up to min(base * 2 ** retry, cap)."""
+        self.sleep(self.random() * min(CONFLICT_BACKOFF_SECONDS * 2**retry, CONFLICT_BACKOFF_CAP_SECONDS))

@@ -11,9 +11,10 @@ DynamoDB's 16 MB is moto's to answer: it is the one that leaves keys unprocessed
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from local_gateway.dynamodb.expressions import Unsupported
+from local_gateway.dynamodb.answers import DUPLICATES, Answer, empty_names, refused
+from local_gateway.dynamodb.expressions import Unsupported, placeholders_valid
 from local_gateway.dynamodb.moto_items import MAX_ITEM_BYTES, answer_attributes, item_at, key_of
 from local_gateway.dynamodb.updates import compile_expressions
 
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.models.table import Table
 
-Answer = tuple[int, dict[str, Any]]
 Projection = tuple[str, ...] | None  # None: every attribute
 MAX_KEYS = 100
 MAX_REPLY_BYTES = 16 * 1024 * 1024
@@ -33,8 +33,6 @@ TOO_MANY_FOR_TABLE = (
     "Member must have length less than or equal to 100"
 )
 TOO_MANY = "Too many items requested for the BatchGetItem call"
-DUPLICATES = "Provided list of item keys contains duplicates"
-EMPTY_NAME = "ExpressionAttributeNames contains invalid value: Empty attribute name for key {}"
 
 
 def batch_get(request: dict[str, Any], backend: DynamoDBBackend) -> Answer | None:
@@ -48,7 +46,7 @@ def batch_get(request: dict[str, Any], backend: DynamoDBBackend) -> Answer | Non
     if not refusals and sum(len(batch["Keys"]) for batch in batches.values()) > MAX_KEYS:
         refusals.append(TOO_MANY)
     if refusals:  # DynamoDB looks no further (nor does moto)
-        return _refused(refusals[:1])
+        return refused(refusals[:1])
     reads = []
     for name, batch in batches.items():
         read = _table_read(batch, backend.tables.get(name))
@@ -57,7 +55,7 @@ def batch_get(request: dict[str, Any], backend: DynamoDBBackend) -> Answer | Non
         reads.append((name, *read))
     refusals = [refusal for _, _, _, table_refusals in reads for refusal in table_refusals]
     if refusals:
-        return _refused(refusals)
+        return refused(refusals)
     responses = {
         name: [answer_attributes(item.attrs, projection) for item in items] for name, items, projection, _ in reads
     }
@@ -70,10 +68,9 @@ def _table_read(batch: dict[str, Any], table: Table | None) -> tuple[list[Item],
     if table is None or not batch.keys() <= _TABLE_PARAMETERS:
         return None
     names = batch.get("ExpressionAttributeNames")
-    if names is not None and not names:
-        return None  # DynamoDB: it must not be empty
-    projection = _projection(batch.get("ProjectionExpression"), names or {})
-    if projection is False:
+    named = tuple(sorted((names or {}).items()))
+    expressions = compile_expressions(None, None, batch.get("ProjectionExpression"), named)
+    if expressions is None or not placeholders_valid(names, None, expressions.names_used, expressions.values_used):
         return None
     seen: set[tuple[Any, Any]] = set()
     items: list[Item] = []
@@ -86,23 +83,5 @@ def _table_read(batch: dict[str, Any], table: Table | None) -> tuple[list[Item],
     if len(batch["Keys"]) > _SURELY_SMALL and sum(item.size() for item in items) > MAX_REPLY_BYTES:
         raise Unsupported("a reply DynamoDB would cut at 16 MB")
     refusals = [DUPLICATES] if len(seen) != len(batch["Keys"]) else []
-    refusals += [EMPTY_NAME.format(placeholder) for placeholder, text in (names or {}).items() if text == ""][:1]
-    return items, projection, refusals
-
-
-def _projection(text: str | None, names: dict[str, str]) -> Projection | Literal[False]:
-    """The projected attributes (None: every one), or False when the projection is beyond the engine or leaves a
-    placeholder unused."""
-    if text is None:
-        return False if names else None  # an unused placeholder: moto says so
-    expressions = compile_expressions(None, None, text, tuple(sorted(names.items())))
-    if expressions is None or expressions.names_used != set(names):
-        return False
-    return expressions.projection
-
-
-def _refused(refusals: list[str]) -> Answer | None:
-    """DynamoDB's ValidationException, when there is one refusal: of two, which DynamoDB names first is unsure."""
-    if len(refusals) != 1:
-        return None
-    return 400, {"Error": {"Message": refusals[0], "Code": "ValidationException"}}
+    refusals += empty_names(names)
+    return items, expressions.projection, refusals

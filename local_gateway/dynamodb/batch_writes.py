@@ -16,17 +16,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from local_gateway.dynamodb.answers import DUPLICATES, Answer, validation_error
 from local_gateway.dynamodb.expressions import Unsupported
-from local_gateway.dynamodb.moto_items import (
-    check_index_keys,
-    item_at,
-    key_names,
-    key_of,
-    make_item,
-    request_value,
-    stored_value,
-    write_item,
-)
+from local_gateway.dynamodb.moto_items import item_at, item_to_put, key_of, write_item
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -35,9 +27,7 @@ if TYPE_CHECKING:
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
     from moto.dynamodb.models.table import Table
 
-Answer = tuple[int, dict[str, Any]]
 MAX_REQUESTS = 25
-DUPLICATES = "Provided list of item keys contains duplicates"
 
 
 def batch_write(request: dict[str, Any], backend: DynamoDBBackend) -> tuple[Answer, Callable[[], None] | None] | None:
@@ -80,7 +70,7 @@ def batch_write(request: dict[str, Any], backend: DynamoDBBackend) -> tuple[Answ
             return None  # the same key in two tables: moto calls it a duplicate, DynamoDB's answer is unsure
         everywhere |= seen
     if duplicates:
-        return (400, {"Error": {"Message": DUPLICATES, "Code": "ValidationException"}}), None
+        return validation_error(DUPLICATES), None
 
     def write() -> None:
         for table, hash_key, range_key, new in writes:
@@ -93,12 +83,7 @@ def batch_write(request: dict[str, Any], backend: DynamoDBBackend) -> tuple[Answ
 
 def _put(table: Table, attributes: Any) -> tuple[DynamoType, DynamoType | None, Item]:
     """A put's key and the item it writes; Unsupported (moto answers) for anything the engine's PutItem leaves it."""
-    if not isinstance(attributes, dict):
-        raise Unsupported("not an item")
-    put = {name: request_value(value) for name, value in attributes.items()}
+    hash_key, range_key, item, put = item_to_put(table, attributes)
     if "" in put:
         raise Unsupported("an empty attribute name")  # DynamoDB's refusal and moto's may differ: moto's
-    hash_key, range_key = key_of(table, {name: attributes.get(name) for name in key_names(table)})
-    check_index_keys(table, dict(put))
-    item = make_item(hash_key, range_key, {name: stored_value(value) for name, value in put.items()})
     return hash_key, range_key, item

@@ -20,7 +20,7 @@ holds it at the top level of an item. An item is a mapping of names to such pair
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -80,6 +80,16 @@ def scalar(value: Value) -> Any:
     if value[0] == "S" and isinstance(value[1], str):
         return value[1]
     raise Unsupported(f"comparing {value[0]}")
+
+
+def placeholders_valid(
+    names: Mapping[str, str] | None, values: Mapping[str, Any] | None, names_used: Set[str], values_used: Set[str]
+) -> bool:
+    """DynamoDB's validation of a request's placeholders: ExpressionAttributeNames and ExpressionAttributeValues
+    not empty where given, every `#name` and `:value` its expressions use defined, and every one defined used."""
+    if (names is not None and not names) or (values is not None and not values):
+        return False
+    return names_used == set(names or ()) and values_used == set(values or ())
 
 
 @cache

@@ -31,13 +31,15 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from local_gateway.dynamodb.answers import Answer, empty_names, refused
 from local_gateway.dynamodb.batch_reads import batch_get
 from local_gateway.dynamodb.batch_writes import batch_write
-from local_gateway.dynamodb.expressions import Unsupported, Value
+from local_gateway.dynamodb.expressions import Unsupported, Value, placeholders_valid
 from local_gateway.dynamodb.moto_items import (
     answer_attributes,
     check_index_keys,
     item_at,
+    item_to_put,
     key_names,
     key_of,
     make_item,
@@ -64,10 +66,7 @@ _RETURN_VALUES = {
     "UpdateItem": {"NONE", "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW"},
 }
 CONDITION_FAILED = "ConditionalCheckFailedException"
-# DynamoDB's wording where it is known (docs/embedded-dynamodb.md); the item's is not confirmed
-EMPTY_NAME = "ExpressionAttributeNames contains invalid value: Empty attribute name for key {}"
-EMPTY_ITEM_NAME = "One or more parameter values were invalid: Empty attribute name"
-Answer = tuple[int, dict[str, Any]]  # HTTP status, the answer as botocore parses it (less ResponseMetadata)
+EMPTY_ITEM_NAME = "One or more parameter values were invalid: Empty attribute name"  # DynamoDB's is not confirmed
 Write = Callable[[], None]
 logger = logging.getLogger(__name__)
 
@@ -122,23 +121,19 @@ class ItemEngine:
             return None
         values = {name: request_value(value) for name, value in request.get("ExpressionAttributeValues", {}).items()}
         # DynamoDB's refusals of the request itself, found before any item is read, where moto answers otherwise.
-        refusals = _empty_names(request) + [message for message in [expressions.refusal(values)] if message]
+        refusal = expressions.refusal(values)
+        refusals = empty_names(request.get("ExpressionAttributeNames")) + ([refusal] if refusal else [])
+        new: Item | None
         if operation == "PutItem":
-            put = {name: request_value(value) for name, value in request["Item"].items()}
+            hash_key, range_key, new, put = item_to_put(table, request["Item"])  # its index keys checked too
             if "" in put:
                 refusals.append(EMPTY_ITEM_NAME)
-            written: dict[str, Value | None] = dict(put)
-            hash_key, range_key = key_of(table, {name: request["Item"].get(name) for name in key_names(table)})
-            # DynamoDB (and moto) check the item's size before its condition: beyond 400 KB, moto answers.
-            new: Item | None = make_item(
-                hash_key, range_key, {name: stored_value(value) for name, value in put.items()}
-            )
         else:
             hash_key, range_key = key_of(table, request["Key"])
         old = item_at(table, hash_key, range_key)
         if operation == "GetItem":
             if refusals:
-                return _refused(refusals)
+                return _refusal(refusals)
             return (200, {} if old is None else {"Item": answer_attributes(old.attrs, expressions.projection)}), None
         current = {} if old is None else {name: (value.type, value.value) for name, value in old.attrs.items()}
         if operation == "UpdateItem":
@@ -149,10 +144,9 @@ class ItemEngine:
                 return None  # whether DynamoDB reads the key of the item an update creates is unsure
             # Computed before the condition is judged: an update DynamoDB would refuse is refused before that.
             written = {name: change(current, values) for name, change in expressions.changes.items()}
-        if operation != "DeleteItem":
             check_index_keys(table, written)
         if refusals:
-            return _refused(refusals)
+            return _refusal(refusals)
         if expressions.condition is not None and not expressions.condition(current, values):
             return _condition_failed(request, old), None
         if operation == "DeleteItem":
@@ -182,17 +176,10 @@ def _updated(
     return make_item(hash_key, range_key, attributes)
 
 
-def _empty_names(request: dict[str, Any]) -> list[str]:
-    """DynamoDB refuses an empty attribute name behind a placeholder, used or not; moto takes it."""
-    names = request.get("ExpressionAttributeNames") or {}
-    return [EMPTY_NAME.format(placeholder) for placeholder, name in names.items() if name == ""][:1]
-
-
-def _refused(refusals: list[str]) -> tuple[Answer, None] | None:
-    """DynamoDB's ValidationException, when there is one refusal: of two, which DynamoDB names first is unsure."""
-    if len(refusals) != 1:
-        return None
-    return (400, {"Error": {"Message": refusals[0], "Code": "ValidationException"}}), None
+def _refusal(refusals: list[str]) -> tuple[Answer, None] | None:
+    """DynamoDB's refusal, which writes nothing, or None for moto."""
+    answer = refused(refusals)
+    return None if answer is None else (answer, None)
 
 
 def _write(
@@ -207,17 +194,15 @@ def _expressions(operation: str, request: dict[str, Any]) -> Expressions | None:
     if operation == "UpdateItem" and "UpdateExpression" not in request:
         return None
     names, values = request.get("ExpressionAttributeNames"), request.get("ExpressionAttributeValues")
-    if (names is not None and not names) or (values is not None and not values):
-        return None  # DynamoDB: they must not be empty
     expressions = compile_expressions(
         request.get("ConditionExpression"),
         request.get("UpdateExpression"),
         request.get("ProjectionExpression"),
         tuple(sorted((names or {}).items())),
     )
-    if expressions is None or expressions.names_used != set(names or ()):
+    if expressions is None or not placeholders_valid(names, values, expressions.names_used, expressions.values_used):
         return None
-    return expressions if expressions.values_used == set(values or ()) else None
+    return expressions
 
 
 def _condition_failed(request: dict[str, Any], old: Item | None) -> Answer:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any, cast
 
@@ -84,7 +85,7 @@ def _moto_types() -> tuple[type[DynamoType], type[Item]]:
     return DynamoType, Item
 
 
-def check_index_keys(table: Table, written: dict[str, Value | None]) -> None:
+def check_index_keys(table: Table, written: Mapping[str, Value | None]) -> None:
     """Unsupported when a written attribute is an index's key with another type than its definition's, or
     longer than a key may be: DynamoDB refuses the write (and moto checks some of it its own way)."""
     defined = {definition["AttributeName"]: definition["AttributeType"] for definition in table.attr}
@@ -92,6 +93,19 @@ def check_index_keys(table: Table, written: dict[str, Value | None]) -> None:
         value = written[name]
         if value is not None and (value[0] != defined.get(name) or len(str(value[1]).encode()) > KEY_LIMITS[1]):
             raise Unsupported(f"{name} is an index key DynamoDB would refuse")
+
+
+def item_to_put(table: Table, attributes: Any) -> tuple[DynamoType, DynamoType | None, Item, dict[str, Value]]:
+    """A PutItem's (or a PutRequest's) key, the item it writes and its attributes as values; Unsupported (moto
+    answers) for anything beyond the engine. An empty attribute name is the caller's to judge."""
+    if not isinstance(attributes, dict):
+        raise Unsupported("not an item")
+    put = {name: request_value(value) for name, value in attributes.items()}
+    hash_key, range_key = key_of(table, {name: attributes.get(name) for name in key_names(table)})
+    check_index_keys(table, put)
+    # DynamoDB (and moto) check the item's size before its condition: beyond 400 KB, moto answers.
+    item = make_item(hash_key, range_key, {name: stored_value(value) for name, value in put.items()})
+    return hash_key, range_key, item, put
 
 
 def item_at(table: Table, hash_key: DynamoType, range_key: DynamoType | None) -> Item | None:

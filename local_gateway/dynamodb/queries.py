@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from local_gateway.dynamodb.answers import Answer, validation_error
+from local_gateway.dynamodb.expressions import placeholders_valid
 from local_gateway.dynamodb.indexes import Index, Order, Partition, index_of
 from local_gateway.dynamodb.item_sizes import size_bound
 from local_gateway.dynamodb.key_conditions import KeyCondition, holds, key_condition
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
     from moto.dynamodb.models.dynamo_type import DynamoType, Item
     from moto.dynamodb.models.table import Table
 
-Answer = tuple[int, dict[str, Any]]
 CONSISTENT_INDEX = "Consistent reads are not supported on global secondary indexes"  # DynamoDB's, and moto's
 _ANY = {"S": "-"}
 _ALLOWED = {
@@ -56,17 +57,16 @@ def query(request: dict[str, Any], backend: DynamoDBBackend) -> Answer | None:
         return None
     table = backend.tables.get(request["TableName"])
     names, values = request.get("ExpressionAttributeNames"), request.get("ExpressionAttributeValues")
-    if table is None or table.range_key_type != "S" or (names is not None and not names) or not values:
-        return None  # DynamoDB: names and values must not be empty, and a key condition needs a value
+    if table is None or table.range_key_type != "S" or not values:
+        return None  # a key condition needs a value
     named = tuple(sorted((names or {}).items()))
     condition = key_condition(request["KeyConditionExpression"], named)
     expressions = _expressions(request, named)
     if condition is None or expressions is None:
         return None
     names_used = condition.names_used | expressions.names_used
-    if names_used != set(names or ()) or "" in (names or {}).values():
-        return None
-    if condition.values_used | expressions.values_used != set(values):
+    values_used = condition.values_used | expressions.values_used
+    if not placeholders_valid(names, values, names_used, values_used) or "" in (names or {}).values():
         return None
     typed = {placeholder: request_value(value) for placeholder, value in values.items()}
     if expressions.refusal(typed):
@@ -84,7 +84,7 @@ def query(request: dict[str, Any], backend: DynamoDBBackend) -> Answer | None:
         return None
     entries, count, key_names, projected = found
     if "IndexName" in request and request.get("ConsistentRead"):
-        return 400, {"Error": {"Message": CONSISTENT_INDEX, "Code": "ValidationException"}}
+        return validation_error(CONSISTENT_INDEX)
     reading = Reading(
         key_names,
         projected,
