@@ -31,6 +31,17 @@ async def test_waiting_for_a_free_thread_is_not_counted_against_the_timeout():
     assert (await second)["seconds"] == 0.4
 
 
+async def test_a_function_that_waited_for_a_thread_times_out_its_timeout_after_it_started():
+    invoker = FunctionInvoker(ConnectionRegistry(), timeout_seconds=0.3, threads=1)
+    first = asyncio.create_task(invoker.invoke(_sleeps(0.2), {}, "first"))
+    await asyncio.sleep(0)  # the first takes the thread
+    submitted = time.monotonic()
+    with pytest.raises(FunctionFailed):
+        await invoker.invoke(_sleeps(1.0), {}, "second", log_failure=False)  # starts at 0.2 s: its time is up at 0.5
+    assert 0.45 < time.monotonic() - submitted < 0.75
+    assert (await first)["seconds"] == 0.2
+
+
 async def test_a_function_that_outlives_its_timeout_fails_and_its_end_is_dropped(caplog):
     def outlives(event, context):
         time.sleep(0.5)
