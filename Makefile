@@ -63,7 +63,7 @@ lint: $(INSTALLED)
 # worker (loadscope), so each module's gateway starts once, and modules are handed out in the order conftest.py
 # gives them (load tests first). TEST_WORKERS=0 runs everything in this one process.
 TEST_WORKERS ?= $(shell python3 -c 'import os; print(2 * (os.cpu_count() or 1))')
-test: $(INSTALLED) $(JS_INSTALLED) $(PAGE_INSTALLED) browser lint validate build
+test: $(INSTALLED) $(JS_INSTALLED) $(PAGE_INSTALLED) $(BENCH_JS_INSTALLED) browser lint validate build
 	REQUIRE_SAM_BUILD=1 CHROMIUM=$(CHROMIUM) $(PY) -m pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # The SAM stack (issue 3). SAM CLI lives in a virtualenv of its own: it pins its own boto3 and friends.
@@ -125,4 +125,4 @@ $(LAMBDA_DEPS)/auth/.done: requirements-auth.txt requirements.txt Makefile $(SAM
 	touch $@
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam tests/js/node_modules local_gateway/page/node_modules .pytest_cache
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam tests/js/node_modules local_gateway/page/node_modules bench/node_modules .pytest_cache
