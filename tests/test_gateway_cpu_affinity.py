@@ -3,50 +3,37 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import signal
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from local_gateway.cpu_affinity import read_choice
 from shared.env_values import ConfigError
-from tests.support.servers import free_port, wait_for_health
-from tests.test_gateway_process import subscribe_and_join
+from tests.test_gateway_process import run_gateway_process, subscribe_and_join
 
-ROOT = Path(__file__).resolve().parent.parent
 ALLOWED = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 needs_two_cpus = pytest.mark.skipif(len(ALLOWED) < 2, reason="one CPU to run on: nothing to choose")
+
+
+async def subscribes_and_joins(url: str) -> None:
+    assert await subscribe_and_join(url) == [{"ok": True}] * 2  # the functions' threads have run
 
 
 def thread_cpus(**environment: str) -> tuple[dict[int, set[int]], str]:
     """The CPUs each thread of a running gateway may use, read once its functions' threads have run a client's
     events; and the gateway's output."""
-    port = free_port()
-    env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", **environment}
-    env.pop("DYNAMODB_ENDPOINT_URL", None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "local_gateway"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    try:
-        wait_for_health(f"http://127.0.0.1:{port}", process)
-        assert asyncio.run(subscribe_and_join(f"http://127.0.0.1:{port}")) == [{"ok": True}] * 2
-        cpus = {}
+    cpus: dict[int, set[int]] = {}
+
+    def read(process: subprocess.Popen[bytes]) -> None:
         for thread_id in os.listdir(f"/proc/{process.pid}/task"):
             try:
                 cpus[int(thread_id)] = set(os.sched_getaffinity(int(thread_id)))
             except ProcessLookupError:
-                continue
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    return cpus, output.decode()
+                continue  # it ended meanwhile
+
+    output = run_gateway_process(subscribes_and_joins, while_running=read, **environment)
+    return cpus, output
 
 
 @needs_two_cpus

@@ -64,8 +64,13 @@ def test_gateway_process_listens_on_port_and_stops_cleanly_on_ctrl_c():
     assert "Traceback" not in output
 
 
-def run_gateway_process(*clients: Callable[[str], Awaitable[None]], **environment: str) -> str:
-    """Start `python -m local_gateway`, run the clients against it, stop it with Ctrl-C: its whole output."""
+def run_gateway_process(
+    *clients: Callable[[str], Awaitable[None]],
+    while_running: Callable[[subprocess.Popen[bytes]], None] | None = None,
+    **environment: str,
+) -> str:
+    """Start `python -m local_gateway`, run the clients against it (then `while_running`, given the process), stop it
+    with Ctrl-C: its whole output."""
     port = free_port()
     env = {**os.environ, "PORT": str(port), "HOST": "127.0.0.1", **environment}
     env.pop("DYNAMODB_ENDPOINT_URL", None)
@@ -76,6 +81,8 @@ def run_gateway_process(*clients: Callable[[str], Awaitable[None]], **environmen
         wait_for_health(f"http://127.0.0.1:{port}", process)
         for run in clients:
             asyncio.run(run(f"http://127.0.0.1:{port}"))
+        if while_running is not None:
+            while_running(process)
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
     finally:
