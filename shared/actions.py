@@ -19,7 +19,7 @@ from shared.contract import (
 )
 from shared.errors import ClientError, InvalidInput, UnknownEvent
 from shared.history import Offset
-from shared.recovery import send_update
+from shared.restore import send_update
 from shared.runtime import Action, Request, takes_own_token
 
 

@@ -8,9 +8,9 @@ from typing import Any
 from shared.errors import ClientError, Unauthorized
 from shared.events import WebSocketEvent
 from shared.items import connection_item, is_registered
+from shared.pending_connections import KEEP, Keep
 from shared.protocols import JSON, SOCKETIO, of_connect
 from shared.services import Services
-from shared.store import KEEP, Keep
 from shared.validation import user_id
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def _prepare_socketio(svc: Services, event: WebSocketEvent) -> None:
             user, allowed, authenticated = identity.user_id, identity.dashboards, True
         except Unauthorized:
             pass  # the CONNECT packet may still carry a good token in `auth`; if not, it is refused there
-    svc.store.add_pending(event.connection_id, user, allowed, authenticated)
+    svc.pending_connections.add(event.connection_id, user, allowed, authenticated)
     svc.open_invoker().invoke_async(
         {OPEN_TASK: {"connectionId": event.connection_id, "endpoint": event.management_endpoint}}
     )
@@ -83,7 +83,7 @@ def register_socketio(svc: Services, connection_id: str, auth: dict[str, Any], p
             raise Unauthorized("Unauthorized") from None
         raise
     proven = svc.config.auth.enabled and isinstance(user, Keep)  # no token in `auth`: its `$connect` must have one
-    registered = svc.store.complete_pending(connection_id, user, allowed, authenticated=proven, pid=pid)
+    registered = svc.pending_connections.complete(connection_id, user, allowed, authenticated=proven, pid=pid)
     if registered is None:
         raise Unauthorized("Unauthorized")
     return registered

@@ -36,7 +36,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.counters import Counters
-from shared.reconcile_pass import DONE, PassRecord, contribution_change
+from shared.reconcile_pass import DONE, PassRecord
+from shared.recount import Look, Recount
 from shared.stale_connections import Checked, StaleConnectionCheck
 from shared.table import (
     ANON,
@@ -44,7 +45,6 @@ from shared.table import (
     ROOM_KIND,
     USER_KIND,
     Table,
-    num,
     own_key,
     text,
 )
@@ -66,15 +66,6 @@ class RunResult:
     unanswered: int = 0  # of those, the ones it answered neither 200 nor 410 for: kept, asked again next pass
 
 
-@dataclass
-class _Look:
-    pk: str
-    kind: str
-    members: int | None  # None: the counter has no `members` yet
-    version: Any
-    live: int
-
-
 class Reconciler:
     """Recounts the counters from the items they count, a bounded share per run, resuming where it stopped."""
 
@@ -90,6 +81,7 @@ class Reconciler:
     ) -> None:
         self.table = table
         self.counters = counters or Counters(table)
+        self.recount = Recount(table, self.counters)
         self.settle_seconds = settle_seconds
         self.record = PassRecord(table, interval_seconds)
         self.sleep = sleep
@@ -104,7 +96,7 @@ class Reconciler:
         if loaded is None:
             return RunResult()
         state, step = loaded
-        looks: list[_Look] = []
+        looks: list[Look] = []
         checks: list[Checked] = []
         zeroed = visited = 0
         while state["phase"] != DONE and visited < budget:
@@ -123,9 +115,13 @@ class Reconciler:
             for item in page.get("Items", []):
                 pk = item["PK"]["S"]
                 if int(item.get("expiresAt", {"N": "0"})["N"]) <= now:
-                    zeroed += self._zero_expired(pk, phase, now, state)
+                    zeroed += self.recount.zero_expired(pk, phase, now)
                 else:
-                    look = self._owner_look(pk, phase, state, checks) if phase == USER_KIND else self._look(pk, phase)
+                    look = (
+                        self._owner_look(pk, phase, state, checks)
+                        if phase == USER_KIND
+                        else self.recount.look(pk, phase)
+                    )
                     if look is None:  # the next run resumes with this user: the index's place just before it
                         if previous is not None:
                             state["cursor"] = json.dumps(_index_key(phase, previous))
@@ -146,12 +142,12 @@ class Reconciler:
         if finished:
             before = self.record.counts_version()
             subscribers = self.record.count_subscribers()
-        suspects = [look for look in looks if self._settled(look) != look.live]
+        suspects = [look for look in looks if look.counted != look.live]
         if suspects or finished:
             self.sleep(self.settle_seconds)  # whatever was in flight at the first look lands meanwhile
-        healed = sum(1 for look in suspects if self._heal(look))
+        healed = sum(1 for look in suspects if self.recount.heal(look))
         for look in looks:
-            self.record.add_to_sums(state, look.kind, self._settled(look))
+            self.record.add_to_sums(state, look.kind, look.counted)
         written = False
         if finished and subscribers is not None:
             written = self.record.write_totals(state, subscribers, before)
@@ -161,20 +157,12 @@ class Reconciler:
         failed = sum(check.failed for check in checks)
         return RunResult(visited, healed, zeroed, finished, written, asked, gone, failed)
 
-    # -- counter items ------------------------------------------------------------------------
-    def _look(self, pk: str, kind: str, live: int | None = None) -> _Look:
-        """The counter and its live members (counted, unless a listing just now gave them)."""
-        item = self.table.get(own_key(pk), consistent=True) or {}
-        members = int(item["members"]["N"]) if "members" in item else None
-        if live is None:
-            live = self._live_members(pk, self.table.clock())
-        return _Look(pk, kind, members, item.get("version"), live)
-
-    def _owner_look(self, pk: str, kind: str, state: dict[str, Any], checks: list[Checked]) -> _Look | None:
+    # -- the owners and the index -------------------------------------------------------------
+    def _owner_look(self, pk: str, kind: str, state: dict[str, Any], checks: list[Checked]) -> Look | None:
         """ANON's or a user's first look, once its connections have been asked about and the gone ones removed;
         None when this run's check budget ran out first (the place in the partition kept in `state`)."""
         if self.stale_check is None:
-            return self._look(pk, kind)
+            return self.recount.look(pk, kind)
         place = state.pop("check", None)
         after = place["after"] if place is not None and place["pk"] == pk else None
         spent = sum(check.read for check in checks)
@@ -188,60 +176,7 @@ class Reconciler:
             state["check"] = {"pk": pk, "after": checked.resume_after}
             return None
         # Listed whole just now: the listing is the count. Listed over several runs: counted afresh.
-        return self._look(pk, kind, checked.live if after is None else None)
-
-    def _heal(self, first: _Look) -> bool:
-        """Set the counter to its live members when a second look agrees with the first; adjust the totals."""
-        second = self._look(first.pk, first.kind)
-        if (second.members, second.version, second.live) != (first.members, first.version, first.live):
-            first.members = second.members  # summed as the counter stands: a change in flight adds itself
-            return False
-        condition = "attribute_not_exists(version)" if first.version is None else "version = :v"
-        values = {":live": num(first.live), ":one": num(1), **({} if first.version is None else {":v": first.version})}
-        if first.members is None:
-            condition += " AND attribute_not_exists(members)"
-        healed = self.table.conditional(
-            "update_item",
-            Key=own_key(first.pk),
-            UpdateExpression="SET members = :live ADD version :one",
-            ConditionExpression=condition,
-            ExpressionAttributeValues=values,
-        )
-        if healed is None:
-            return False
-        if first.members is not None:  # a counter that never existed was never in the totals either
-            self.counters.add(bump=False, **contribution_change(first.kind, first.members, first.live))
-        logger.info("healed %s: %s -> %s members", first.pk, first.members, first.live)
-        first.members = first.live
-        return True
-
-    def _settled(self, look: _Look) -> int:
-        return look.members if look.members is not None else 0
-
-    def _zero_expired(self, pk: str, kind: str, now: float, state: dict[str, Any]) -> int:
-        """An expired counter: 0 members, out of the index, its old count taken out of the totals."""
-        answer = self.table.conditional(
-            "update_item",
-            Key=own_key(pk),
-            UpdateExpression="SET members = :zero ADD version :one REMOVE live",
-            ConditionExpression="expiresAt <= :now",
-            ExpressionAttributeValues={":zero": num(0), ":one": num(1), ":now": num(now)},
-            ReturnValues="UPDATED_OLD",
-        )
-        if answer is None:  # joined meanwhile: the next pass counts it
-            return 0
-        old = int(answer.get("Attributes", {}).get("members", {"N": "0"})["N"])
-        if old:
-            self.counters.add(bump=False, **contribution_change(kind, old, 0))
-        return 1
-
-    def _live_members(self, pk: str, now: float) -> int:
-        return self.table.count(
-            KeyConditionExpression="PK = :pk AND begins_with(SK, :conn)",
-            FilterExpression="expiresAt > :now",
-            ExpressionAttributeValues={":pk": text(pk), ":conn": text("CONN#"), ":now": num(now)},
-            ConsistentRead=True,
-        )
+        return self.recount.look(pk, kind, checked.live if after is None else None)
 
     def _kind_page(self, kind: str, limit: int, cursor: str | None) -> dict[str, Any]:
         query: dict[str, Any] = {

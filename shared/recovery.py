@@ -6,7 +6,7 @@ recovered when it is known, left less than the recovery window ago (or its conne
 a half-open connection the client has given up on), belongs to the same user, the client's offset is one, and
 the history still holds everything the client missed (at most HISTORY_MAX_UPDATES in all). Then its
 subscription and dashboards are restored on the new connection, the missed updates replayed in publish order,
-and live delivery takes over (shared/handover.py).
+and live delivery takes over (shared/restore.py, then shared/handover.py).
 """
 
 from __future__ import annotations
@@ -17,17 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared import handover, metrics
-from shared.contract import DASHBOARD_UPDATE, LIVE_METRICS
-from shared.errors import ClientError, ConditionFailed, ConnectionGone, ConnectionNotFound
-from shared.history import Missed, Offset, Update
+from shared import restore
+from shared.errors import ConditionFailed, ConnectionGone, ConnectionNotFound
+from shared.history import Offset
 from shared.items import registered_connection, room_ids
 from shared.poster import Poster
-from shared.protocols import server_frame
 from shared.rate_limit import Token
 from shared.services import Services
 from shared.sessions import Session, is_pid, new_pid, session_key
-from shared.table import connection_key, own_key, text
+from shared.table import text
 
 logger = logging.getLogger(__name__)
 
@@ -185,74 +183,22 @@ def _recovered(
     resumed = Resumed(pid, session.sid, True)
     joined: list[str] = []
     try:
-        joined = _rejoin(svc, connection_id, protocol, rooms)
+        joined = restore.rejoin(svc, connection_id, protocol, rooms)
         missed = {dashboard_id: svc.history.missed(dashboard_id, since, session.since_ms) for dashboard_id in joined}
         found = {dashboard_id: m for dashboard_id, m in missed.items() if m is not None}
         if len(found) < len(missed) or sum(len(m.updates) for m in found.values()) > svc.history.max_updates:
             logger.info("a session was not recovered: its history no longer holds all it missed")
-            _undo(svc, connection_id, joined, session)
+            restore.undo(svc, connection_id, joined, session)
             return None
         if answer is not None:
             answer(resumed)
-        _restore(svc, poster, connection_id, protocol, subscribed, found)
+        restore.replay(svc, poster, connection_id, protocol, subscribed, found)
     except Exception:
-        _undo(svc, connection_id, joined, session)
+        restore.undo(svc, connection_id, joined, session)
         raise
     svc.sessions.restored(session.key, connection_id)
     logger.info("a session was recovered: %d dashboard(s)", len(joined))
     return resumed
-
-
-def _restore(
-    svc: Services, poster: Poster, connection_id: str, protocol: str, subscribed: bool, found: dict[str, Missed]
-) -> None:
-    counts = svc.store.subscribe(connection_id) if subscribed else None
-    if counts is not None:
-        snapshot = metrics.live_snapshot(svc, counts)
-        poster.post(connection_id, server_frame(protocol, LIVE_METRICS, snapshot))
-    replay = sorted((u for m in found.values() for u in m.updates), key=lambda u: (u.ms, u.dashboard_id))
-    for update in replay:
-        send_update(poster, connection_id, protocol, update)
-    poster.flush()  # what was replayed reaches the client before anything the hand-over lets through live
-    positions = {dashboard_id: m.position for dashboard_id, m in found.items()}
-    handover.hand_over(
-        svc.table, svc.history, connection_id, positions, lambda u: send_update(poster, connection_id, protocol, u)
-    )
-
-
-def _rejoin(svc: Services, connection_id: str, protocol: str, rooms: list[str]) -> list[str]:
-    """Join the session's rooms again, on the same conditions as any join (a dashboard the connection's token no
-    longer allows is left out); the memberships start recovering. Only those this recovery made are returned: a
-    room the connection is in already stays as it is, live."""
-    joined = []
-    deadline = handover.recovering_until(svc.table)
-    for dashboard_id in rooms:
-        try:
-            max_rooms = svc.config.max_rooms_per_connection
-            if svc.rooms.join_room(connection_id, dashboard_id, max_rooms, protocol, recovering_until=deadline):
-                joined.append(dashboard_id)
-        except ClientError as refused:
-            logger.info("a recovered session's dashboard was not restored: %s", refused.message)
-    return joined
-
-
-def _undo(svc: Services, connection_id: str, joined: list[str], session: Session) -> None:
-    """Leave what this recovery joined, and let go of the session, which is lost: the client starts afresh."""
-    for dashboard_id in joined:
-        svc.rooms.leave_room(connection_id, dashboard_id)
-    svc.table.conditional(
-        "update_item",
-        Key=own_key(connection_key(connection_id)),
-        UpdateExpression="REMOVE #session",
-        ConditionExpression="#session = :key",
-        ExpressionAttributeNames={"#session": "session"},
-        ExpressionAttributeValues={":key": text(session.key)},
-    )
-    svc.sessions.end_of(session.key, connection_id)
-
-
-def send_update(poster: Poster, connection_id: str, protocol: str, update: Update) -> None:
-    poster.post(connection_id, server_frame(protocol, DASHBOARD_UPDATE, update.payload, str(update.offset)))
 
 
 def _close(poster: Poster, connection_id: str) -> None:

@@ -23,6 +23,7 @@ from shared.config import CLOUDWATCH, CONNECTIONS_ENDPOINT_URL, HOST, SOCKETIO_O
 from shared.counters import Counters
 from shared.env_values import ConfigError
 from shared.history import History
+from shared.pending_connections import PendingConnections
 from shared.poster import Poster
 from shared.rate_limit import RateLimiter
 from shared.reconciler import Reconciler
@@ -87,6 +88,10 @@ class Services:
     @built_once
     def store(self) -> Store:
         return Store(self.table, self.counters, self.sessions)
+
+    @built_once
+    def pending_connections(self) -> PendingConnections:
+        return PendingConnections(self.table, self.store, self.sessions)
 
     @built_once
     def rate_limiter(self) -> RateLimiter:

@@ -1,22 +1,21 @@
 """Connections and subscriptions: the state the handlers change, kept in the one table.
 
-The dashboard rooms are shared/rooms.py; the reads and writes both need (a connection's own item, the
-member counts, pages of recipients) are shared/items.py; the item layout is in shared/table.py.
+A Socket.IO connection's pending registration (its `$connect` before its namespace CONNECT) is
+shared/pending_connections.py; the dashboard rooms are shared/rooms.py; the reads and writes both need (a
+connection's own item, the member counts, pages of recipients) are shared/items.py; the item layout is in
+shared/table.py.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
-from enum import Enum
 from typing import Any
 
 from shared.counters import Counters, Counts
-from shared.errors import ConditionFailed
-from shared.items import add_members, is_registered, recipients, room_ids
+from shared.items import add_members, recipients, room_ids
 from shared.protocols import JSON, SOCKETIO
 from shared.rate_limit import RateLimiter, Token
-from shared.sessions import Sessions, session_key
+from shared.sessions import Sessions
 from shared.table import (
     ANON,
     BY_CONNECTION_INDEX,
@@ -34,16 +33,6 @@ from shared.table import (
 )
 
 SOCKETIO_KEY = "SOCKETIO"  # SOCKETIO / CONN#c: the Socket.IO connections, which the heartbeat pings
-PENDING_TTL_SECONDS = 15 * 60  # a handshake that never completes: gone after API Gateway's idle timeout
-
-
-class Keep(Enum):
-    """What the namespace CONNECT leaves as its `$connect` found it (the pending item's user, or its dashboards)."""
-
-    KEEP = "keep"
-
-
-KEEP = Keep.KEEP
 
 
 class Store:
@@ -72,16 +61,17 @@ class Store:
             item["allowed"] = {"L": [text(dashboard) for dashboard in allowed]}
         if protocol != JSON:
             item["protocol"] = text(protocol)
-        # A pending item (see add_pending) may be put over as well; the namespace CONNECT uses complete_pending.
+        # A pending item (shared/pending_connections.py) may be put over as well; the namespace CONNECT completes it.
         condition = "attribute_not_exists(PK) OR attribute_exists(pending)"
         if self.table.conditional("put_item", Item=item, ConditionExpression=condition) is None:
             return  # a retried $connect or CONNECT: already registered, counted once
-        self._count_in(item, now)
+        self.count_in(item, now)
 
-    def _count_in(self, item: dict[str, Any], now: float, also: list[dict[str, Any]] | None = None) -> None:
-        """A connection just registered (its own item as written): its owner's item, the heartbeat's for a Socket.IO
-        one (and `also`, its new session's), the owner's count and the counters. The items are unconditional puts
-        that no reader needs in a given order: one BatchWriteItem, for the same write units as a PutItem each."""
+    def count_in(self, item: dict[str, Any], now: float, also: list[dict[str, Any]] | None = None) -> None:
+        """A connection just registered, here or by its completed handshake (shared/pending_connections.py), its
+        own item as written: its owner's item, the heartbeat's for a Socket.IO one (and `also`, its new session's),
+        the owner's count and the counters. The items are unconditional puts that no reader needs in a given order:
+        one BatchWriteItem, for the same write units as a PutItem each."""
         user_id = item["userId"]["S"] if "userId" in item else None
         owner = ANON if user_id is None else user_key(user_id)
         footprint = [owner, *([SOCKETIO_KEY] if item.get("protocol") == text(SOCKETIO) else [])]  # whom to ping
@@ -133,82 +123,6 @@ class Store:
             subscribers=-int("live" in old),
             activeDashboards=-emptied,
         )
-        return True
-
-    def add_pending(
-        self, connection_id: str, user_id: str | None, allowed: list[str] | None, authenticated: bool
-    ) -> None:
-        """What a Socket.IO `$connect` learnt (the query string), kept uncounted until the namespace CONNECT."""
-        item = {
-            **own_key(connection_key(connection_id)),
-            "pending": {"BOOL": True},
-            "protocol": text(SOCKETIO),
-            "authenticated": {"BOOL": authenticated},
-            "expiresAt": num(self.table.clock() + PENDING_TTL_SECONDS),
-        }
-        if user_id is not None:
-            item["userId"] = text(user_id)
-        if allowed is not None:
-            item["allowed"] = {"L": [text(dashboard) for dashboard in allowed]}
-        self.table.conditional("put_item", Item=item, ConditionExpression="attribute_not_exists(PK)")
-
-    def complete_pending(
-        self,
-        connection_id: str,
-        user_id: str | Keep | None = KEEP,
-        allowed: list[str] | Keep | None = KEEP,
-        authenticated: bool = False,
-        pid: str | None = None,
-    ) -> bool | None:
-        """Socket.IO's namespace CONNECT: the pending item becomes the registration in one conditional update, whose
-        answer is the item written (its user), so that no read comes first. True when registered now; False when it
-        was already (a repeated CONNECT: counted once); None, writing nothing, when there is no pending item (absent
-        or expired) or, `authenticated` asked, its `$connect` proved no identity.
-
-        `pid`: the connection's new session (shared/recovery.py), named in the same update, its item and pointer put
-        in the registration's batch: a just registered connection holds no session, so nothing needs reading first.
-        """
-        now = self.table.clock()
-        sets, removes = ["connectedAt = :now", "expiresAt = :exp"], ["pending", "authenticated"]
-        values: dict[str, Any] = {":now": num(now), ":exp": num(now + CONNECTION_TTL_SECONDS)}
-        if user_id is None:
-            removes.append("userId")
-        elif not isinstance(user_id, Keep):
-            sets.append("userId = :user")
-            values[":user"] = text(user_id)
-        if allowed is None:
-            removes.append("allowed")
-        elif not isinstance(allowed, Keep):
-            sets.append("allowed = :allowed")
-            values[":allowed"] = {"L": [text(dashboard) for dashboard in allowed]}
-        names: dict[str, str] = {}
-        if pid is not None:
-            sets.append("#session = :session")
-            values[":session"], names["#session"] = text(session_key(pid)), "session"
-        condition = "attribute_exists(pending) AND expiresAt > :now"
-        if authenticated:
-            condition += " AND authenticated = :true"
-            values[":true"] = {"BOOL": True}
-        try:
-            answer = self.table.call(
-                "update_item",
-                Key=own_key(connection_key(connection_id)),
-                UpdateExpression=f"SET {', '.join(sets)} REMOVE {', '.join(removes)}",
-                ConditionExpression=condition,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **({"ExpressionAttributeNames": names} if names else {}),
-            )
-        except ConditionFailed as failed:
-            return False if is_registered(failed.item, now) else None
-        item = answer["Attributes"]
-        session: list[dict[str, Any]] = []
-        if pid is not None:
-            assert self.sessions is not None, "a session needs the sessions"
-            user = item["userId"]["S"] if "userId" in item else None
-            session = self.sessions.items(pid, connection_id, connection_id, user, int(time.time() * 1000))
-        self._count_in(item, now, session)
         return True
 
     # -- live metrics subscriptions ----------------------------------------------------------

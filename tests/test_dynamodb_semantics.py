@@ -63,7 +63,7 @@ def test_each_refusal_is_told_by_the_connection_item_and_only_a_repeated_join_re
     lambda_env.store.add_connection(B, None, allowed=["sales"])
     with pytest.raises(Forbidden):
         rooms.join_room(B, "ops", 2)
-    lambda_env.store.add_pending("CCCCCCCCCCCCCCC=", None, None, False)
+    lambda_env.pending_connections.add("CCCCCCCCCCCCCCC=", None, None, False)
     with pytest.raises(ConnectionNotFound):
         rooms.join_room("CCCCCCCCCCCCCCC=", "sales", 2)
     assert rooms.leave_room(A, "nowhere") is False
@@ -143,6 +143,6 @@ def test_an_unregistered_connection_is_refused_by_every_event(
 def test_the_rate_limiter_refuses_an_unregistered_connection(lambda_env):
     with pytest.raises(ConnectionNotFound):
         lambda_env.rate_limiter.take(A, 20, 40)
-    lambda_env.store.add_pending(A, None, None, False)
+    lambda_env.pending_connections.add(A, None, None, False)
     with pytest.raises(ConnectionNotFound):
         lambda_env.rate_limiter.take(A, 20, 40)

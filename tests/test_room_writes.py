@@ -143,7 +143,7 @@ def test_a_join_refused_at_its_second_write_deletes_the_membership_it_put(lambda
     elif refusal == "not allowed":
         store.add_connection(A, None, allowed=["ops"])
     elif refusal == "pending":
-        store.add_pending(A, None, None, False)
+        lambda_env.pending_connections.add(A, None, None, False)
     before, start = keys(lambda_env), len(faults.sent)
     with pytest.raises(error):
         rooms.join_room(A, "sales", 1)

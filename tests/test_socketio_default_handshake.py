@@ -17,8 +17,9 @@ from handlers import disconnect
 from handlers import socketio_open as open_handler
 from shared import socketio_codec as codec
 from shared.counters import Counts
+from shared.pending_connections import PENDING_TTL_SECONDS
 from shared.sessions import session_key
-from shared.store import PENDING_TTL_SECONDS, SOCKETIO_KEY
+from shared.store import SOCKETIO_KEY
 from tests.handler_calls import state
 from tests.support.events import disconnect_event, load_event
 from tests.support.socketio_default import (

@@ -2,7 +2,8 @@
 
 Clients connect with `io('http://localhost:4000')` (polling and upgrade, or websocket). The handlers see
 JSON-frame connections: each connection's SocketIOEndpoint (socketio_connection.py) turns their frames back into
-Socket.IO emits.
+Socket.IO emits. Here the connect path (the cap, `$connect`, registration, `resume`) and the disconnect; the
+events between them are socketio_events.py's.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -18,7 +18,7 @@ import socketio
 
 from local_gateway.apigateway import events
 from local_gateway.apigateway.handshakes import Handshakes
-from local_gateway.apigateway.lanes import DROPPED, Lane
+from local_gateway.apigateway.lanes import Lane
 from local_gateway.apigateway.registry import (
     TOO_MANY_CONNECTIONS,
     AddressCap,
@@ -28,12 +28,12 @@ from local_gateway.apigateway.registry import (
 )
 from local_gateway.apigateway.screening import InFlightLimit, screen_messages
 from local_gateway.apigateway.socketio_connection import SocketIOEndpoint
-from local_gateway.apigateway.socketio_packets import EncodedJSON, route_ack
+from local_gateway.apigateway.socketio_events import INTERNAL_SERVER_ERROR, SocketIOEvents
 from local_gateway.apigateway.socketio_recovery import RECOVERY_FIELDS, answering_packets, takes_offsets
 from local_gateway.origins import origin_policy
 from shared.codec import encode_client_frame
 from shared.connections import NORMAL_CLOSURE
-from shared.contract import ERROR, MAX_MESSAGE_BYTES, RESUME, echoed_event_name
+from shared.contract import MAX_MESSAGE_BYTES, RESUME
 
 if TYPE_CHECKING:
     from local_gateway.awslambda.invoker import FunctionInvoker, Handler
@@ -42,12 +42,7 @@ logger = logging.getLogger("local_gateway")
 
 # Socket.IO's own query parameters, which API Gateway would never see.
 TRANSPORT_PARAMS = {"EIO", "transport", "t", "sid", "j", "b64"}
-INTERNAL_SERVER_ERROR = "Internal server error"
-NOT_CONNECTED = "Not connected"
-TOO_MANY_REQUESTS = "Too many requests: wait for the answers to what you sent before sending more"
-HUNG_UP = "Too many requests: disconnected for sending on after more refusals than the backlog holds"
 DEPARTURE_WAIT_SECONDS = 5.0  # a `$disconnect` takes milliseconds; this bound only guards against a stuck one
-Ack = dict[str, Any] | EncodedJSON  # the acknowledgement's argument: the gateway's own, or the function's text
 
 
 class SocketIOServer:
@@ -82,11 +77,14 @@ class SocketIOServer:
         )
         self.server.on("connect", self._on_connect)
         self.server.on("disconnect", self._on_disconnect)
-        self.server.on("*", self._on_event)
         # Unreadable packets and binary attachments stop here, and a session whose flood outruns its lane: in
         # flight, one running, the backlog waiting and the backlog's worth of refusals.
         self.in_flight = InFlightLimit(2 * backlog + 1)
-        screen_messages(self.server, self.in_flight, self._hung_up, self._leaving)
+        self.events = SocketIOEvents(
+            self.server, registry, self.lanes, self.connection_id, routes, self._call, backlog, self.in_flight
+        )
+        self.server.on("*", self.events.on_event)
+        screen_messages(self.server, self.in_flight, self.events.hung_up, self._leaving)
         # Room for a burst of as many clients as the cap lets connect, and as many again: a handshake left over
         # (a probe, a tab that never connected) must not refuse the last of them.
         self.handshakes = Handshakes(self.server, 2 * self.cap.limit, connect_timeout)
@@ -203,55 +201,6 @@ class SocketIOServer:
         logger.info("disconnected (%s, %d open)", reason, len(self.registry))
         logger.debug("disconnected %s", connection_id)
 
-    async def _tell(self, sid: str, event: str, message: str) -> None:
-        """`analytics:error` about the client's event, as the functions tell theirs."""
-        await self.server.emit(ERROR, {"message": message, "event": echoed_event_name(event)}, to=sid)
-
-    async def _hung_up(self, eio_sid: str, event: str) -> None:
-        sid = self.server.manager.sid_from_eio_sid(eio_sid, "/")
-        if sid is not None:
-            await self._tell(sid, event, HUNG_UP)
-
-    async def _on_event(self, event: str, sid: str, *args: Any) -> Ack:
-        eio_sid = self.server.manager.eio_sid_from_sid(sid, "/")
-        try:
-            return await self._take_event(event, sid, *args)
-        finally:
-            self.in_flight.answered(eio_sid)
-
-    async def _take_event(self, event: str, sid: str, *args: Any) -> Ack:
-        # Nothing here may wait before the event takes its place in the lane: that keeps the client's order.
-        connection = self.registry.get(self._by_sid.get(sid, ""))
-        lane = self.lanes.get(sid)
-        if connection is None or lane is None:
-            return {"ok": False, "error": NOT_CONNECTED}
-        connection.info.last_active_at = time.time()
-        try:
-            body = encode_client_frame(event, *args)
-        except (TypeError, ValueError):
-            message = "Binary or non-JSON arguments are not supported"
-            await self._tell(sid, event, message)
-            return {"ok": False, "error": message}
-        answer = lane.submit(lambda: self._run_event(sid, event, connection, body))
-        if answer is None:  # refused before any work, so a flood costs no DynamoDB call
-            if lane.refused_in_a_row > self.backlog:
-                # A client that sends on through its refusals is hung up on, as API Gateway does with a
-                # connection it throttles hard: its remaining packets are then dropped unread, not answered
-                # one by one in front of everyone else's.
-                await self._tell(sid, event, HUNG_UP)
-                await self.server.disconnect(sid)
-                return {"ok": False, "error": HUNG_UP}
-            await self._tell(sid, event, TOO_MANY_REQUESTS)
-            return {"ok": False, "error": TOO_MANY_REQUESTS}
-        result = await answer
-        return {"ok": False, "error": NOT_CONNECTED} if result is DROPPED else result
-
-    async def _run_event(self, sid: str, event: str, connection: Connection, body: str) -> Ack:
-        route_key = event if event in self.routes and not event.startswith("$") else "$default"
-        result = await self._call(route_key, events.message_event(connection.info, route_key, body))
-        logger.debug("%s %s -> %s", connection.info.connection_id, route_key, result.get("statusCode"))
-        return await self._ack(sid, event, result)
-
     async def _call(self, route_key: str, event: dict[str, Any]) -> dict[str, Any]:
         from local_gateway.awslambda.invoker import FunctionFailed
 
@@ -259,11 +208,3 @@ class SocketIOServer:
             return await self.invoker.invoke_route(self.routes[route_key], event, route_key)
         except FunctionFailed:
             return {"statusCode": 502, "body": INTERNAL_SERVER_ERROR}
-
-    async def _ack(self, sid: str, event: str, result: dict[str, Any]) -> Ack:
-        ack = route_ack(result.get("body"))
-        if ack is not None:
-            return ack
-        # The function crashed: API Gateway tells the client "Internal server error", and so do we.
-        await self._tell(sid, event, INTERNAL_SERVER_ERROR)
-        return {"ok": False, "error": INTERNAL_SERVER_ERROR}
