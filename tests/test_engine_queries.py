@@ -6,15 +6,13 @@ answers it), then requests hypothesis draws.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 import pytest
-from hypothesis import given
 from hypothesis import strategies as st
 
 from local_gateway.dynamodb.embedded import EmbeddedDynamoDB
-from tests.support.dynamodb import compared_tables, differential, query_outcome
+from tests.support.dynamodb import check_queries_against_moto, check_query_against_moto, compared_tables
 
 SERVED, DECLINED = True, False
 EXAMPLES = 200
@@ -101,13 +99,7 @@ def clients(engine_dynamodb: EmbeddedDynamoDB) -> tuple[Any, Any, str, str]:
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_the_engine_queries_a_partition_as_moto_does(clients, engine_dynamodb, case):
-    fast, plain, engine_table, moto_table = clients
-    served = engine_dynamodb.item_engine.served
-    request, expected = CASES[case]
-    before = served["Query"]
-    through_engine = query_outcome(fast, engine_table, request)
-    assert (served["Query"] > before) is expected
-    assert through_engine == query_outcome(plain, moto_table, request)
+    check_query_against_moto(clients, engine_dynamodb.item_engine, *CASES[case])
 
 
 _BOUNDS = st.sampled_from([*SORT_KEYS, "aa", "bz", "d", *SORT_KEYS, ""])  # "": DynamoDB's refusal, moto's answer
@@ -171,18 +163,4 @@ def drawn_request(parts: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_engine_answers_drawn_queries_as_moto_does(clients, engine_dynamodb):
-    fast, plain, engine_table, moto_table = clients
-    engine = engine_dynamodb.item_engine
-    seen: Counter[str] = Counter()
-
-    @differential(EXAMPLES)
-    @given(parts=_PARTS)
-    def check(parts: dict[str, Any]) -> None:
-        request = drawn_request(parts)
-        before = engine.served["Query"]
-        through_engine = query_outcome(fast, engine_table, request)
-        seen["served" if engine.served["Query"] > before else "declined"] += 1
-        assert through_engine == query_outcome(plain, moto_table, request), request
-
-    check()
-    assert seen["served"] >= EXAMPLES // 2, seen
+    check_queries_against_moto(clients, engine_dynamodb.item_engine, _PARTS, drawn_request, EXAMPLES)

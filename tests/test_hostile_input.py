@@ -7,7 +7,7 @@ import json
 import time
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from handlers import (
@@ -23,6 +23,8 @@ from shared.socketio_session import looks_like_socketio
 from shared.validation import DASHBOARD_ID
 from tests.faults import DynamoDBFaults
 from tests.handler_calls import INTERNAL_WORDS, state
+from tests.support.drawn import fuzz_settings
+from tests.support.drawn import json_values as drawn_json_values
 from tests.support.events import connect_event, message_event
 
 A, B = "AAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBB="
@@ -34,15 +36,8 @@ ROUTES = {
     "analytics:leaveDashboard": leave_dashboard,
     "$default": default,
 }
-EXAMPLES = settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
-)
-
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=12,
-)
+EXAMPLES = fuzz_settings(100)
+json_values = drawn_json_values(40, 12)
 
 
 def is_frame(body: str) -> bool:

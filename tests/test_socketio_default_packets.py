@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import socketio.packet as sio
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from handlers import connect, default, disconnect
@@ -18,6 +18,8 @@ from shared import socketio_codec as codec
 from shared.counters import Counts
 from shared.errors import InvalidInput
 from tests.handler_calls import INTERNAL_WORDS, state
+from tests.support.drawn import fuzz_settings
+from tests.support.drawn import json_values as drawn_json_values
 from tests.support.events import connect_event, disconnect_event
 from tests.support.socketio_default import (
     A,
@@ -109,14 +111,8 @@ def test_deeply_nested_json_frames_are_refused_not_crashed(lambda_env, managemen
 
 
 # -- garbage ------------------------------------------------------------------------------------
-EXAMPLES = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
-)
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=10,
-)
+EXAMPLES = fuzz_settings(150)
+json_values = drawn_json_values(20, 10)
 json_text = json_values.map(json.dumps)
 digits = st.text(alphabet="0123456789", min_size=1, max_size=30)
 garbage = st.one_of(

@@ -88,3 +88,36 @@ def query_outcome(client: Any, table: str, request: dict[str, Any]) -> tuple[Any
         return ("invalid", str(error))
     items = [{k: sorted(v["SS"]) if "SS" in v else v for k, v in item.items()} for item in answer.get("Items", [])]
     return ("ok", items, answer["Count"], answer["ScannedCount"], answer.get("LastEvaluatedKey"))
+
+
+def check_query_against_moto(clients: Any, engine: Any, request: dict[str, Any], served: bool) -> None:
+    """One Query answers alike through the item engine and through moto alone; the engine served it (or declined
+    it, handing it to moto) as `served` says."""
+    fast, plain, engine_table, moto_table = clients
+    before = engine.served["Query"]
+    through_engine = query_outcome(fast, engine_table, request)
+    assert (engine.served["Query"] > before) is served
+    assert through_engine == query_outcome(plain, moto_table, request)
+
+
+def check_queries_against_moto(clients: Any, engine: Any, parts: Any, drawn_request: Any, examples: int) -> None:
+    """The differential test of Query: each request drawn from `parts` (a hypothesis strategy) answers alike through
+    the item engine and through moto alone; the engine serves at least half of them rather than declining."""
+    from collections import Counter
+
+    from hypothesis import given
+
+    fast, plain, engine_table, moto_table = clients
+    seen: Counter[str] = Counter()
+
+    @differential(examples)
+    @given(parts=parts)
+    def check(parts: dict[str, Any]) -> None:
+        request = drawn_request(parts)
+        before = engine.served["Query"]
+        through_engine = query_outcome(fast, engine_table, request)
+        seen["served" if engine.served["Query"] > before else "declined"] += 1
+        assert through_engine == query_outcome(plain, moto_table, request), request
+
+    check()
+    assert seen["served"] >= examples // 2, seen
